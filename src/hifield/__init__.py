@@ -1,0 +1,81 @@
+"""hifield: an open, software-defined high-field MRI scanner (``import hifield as hf``).
+
+The public API is re-exported here and loaded lazily, so ``import hifield`` stays fast
+(no pypulseq, Numba, Dask, torch or matplotlib until they are used).
+
+Examples
+--------
+>>> import hifield as hf
+>>> hf.Scanner.preset("3T").b0_t
+3.0
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # data
+    "RawData": "hifield.data",
+    "RawHeader": "hifield.data",
+    "Trajectory": "hifield.data",
+    "Image": "hifield.data",
+    "ImageHeader": "hifield.data",
+    "CoilMaps": "hifield.data",
+    # hardware
+    "Scanner": "hifield.hardware",
+    "GradientSystem": "hifield.hardware",
+    "RFSystem": "hifield.hardware",
+    "CoilArray": "hifield.hardware",
+    # phantom
+    "Phantom": "hifield.phantom",
+    "brain_phantom": "hifield.phantom",
+    "shepp_logan_phantom": "hifield.phantom",
+    # sequence
+    "Protocol": "hifield.sequence",
+    "GreProtocol": "hifield.sequence",
+    "BuiltSequence": "hifield.sequence",
+    "Violation": "hifield.sequence",
+    "check": "hifield.sequence",
+    "get_protocol": "hifield.sequence",
+    # sampling
+    "SamplingPattern": "hifield.sampling",
+    "variable_density_lines": "hifield.sampling",
+    "undersample": "hifield.sampling",
+    # simulation
+    "simulate": "hifield.sim",
+    # reconstruction
+    "reconstruct": "hifield.recon",
+    "estimate_coil_maps": "hifield.recon",
+    # metrics
+    "nmse": "hifield.metrics",
+    "psnr": "hifield.metrics",
+    "ssim": "hifield.metrics",
+    # pipeline
+    "scan": "hifield.pipeline",
+    "ScanConfig": "hifield.pipeline",
+    "ScanResult": "hifield.pipeline",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hifield' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hifield.data import CoilMaps, Image, ImageHeader, RawData, RawHeader, Trajectory
+    from hifield.hardware import CoilArray, GradientSystem, RFSystem, Scanner

@@ -1,0 +1,176 @@
+"""The scanner: main field, gradient system, RF transmit system and receive array, with vendor-neutral presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hifield.errors import ConfigError
+from hifield.hardware.coils import CoilArray
+from hifield.units import GAMMA_BAR_HZ_PER_T, parse_field_strength
+
+if TYPE_CHECKING:
+    import pypulseq
+
+
+@dataclass(frozen=True)
+class GradientSystem:
+    """Gradient coil and amplifiers (per-axis limits are equal for the presets)."""
+
+    max_grad_t_per_m: float
+    """Maximum gradient amplitude per axis [T/m]."""
+    max_slew_t_per_m_per_s: float
+    """Maximum slew rate per axis [T/m/s]."""
+    max_rms_grad_t_per_m: float
+    """Largest RMS gradient amplitude per axis over a 10 s window (duty-cycle limit) [T/m]."""
+    raster_time_s: float = 10e-6
+    """Gradient raster time [s]."""
+
+
+@dataclass(frozen=True)
+class RFSystem:
+    """RF transmit chain and timing of RF and ADC events."""
+
+    max_b1_t: float
+    """Peak B1+ amplitude the body coil can produce [T]."""
+    amplifier_power_w: float
+    """Peak RF amplifier power [W]."""
+    n_transmit_channels: int = 1
+    """Independent transmit channels (1 = single-channel/quadrature, 8 = parallel transmit)."""
+    dead_time_s: float = 100e-6
+    """RF dead time before a pulse [s]."""
+    ringdown_time_s: float = 30e-6
+    """RF ringdown time after a pulse [s]."""
+    adc_dead_time_s: float = 10e-6
+    """ADC dead time [s]."""
+    raster_time_s: float = 1e-6
+    """RF raster time [s]."""
+    adc_raster_time_s: float = 100e-9
+    """ADC raster time [s]."""
+    block_raster_time_s: float = 10e-6
+    """Block duration raster [s]."""
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """A virtual MR scanner.
+
+    Examples
+    --------
+    >>> s = Scanner.preset("3T")
+    >>> s.b0_t, round(s.gradients.max_grad_t_per_m * 1e3), s.receive.n_coils
+    (3.0, 80, 16)
+    """
+
+    name: str
+    """Vendor-neutral preset or user name."""
+    b0_t: float
+    """Main magnetic field [T]."""
+    gradients: GradientSystem
+    """Gradient system."""
+    rf: RFSystem
+    """RF transmit system."""
+    receive: CoilArray = field(repr=False)
+    """Receive coil array."""
+    bore_diameter_m: float = 0.6
+    """Patient bore diameter [m]."""
+
+    @property
+    def larmor_frequency_hz(self) -> float:
+        """Proton resonance frequency [Hz]."""
+        return GAMMA_BAR_HZ_PER_T * self.b0_t
+
+    @classmethod
+    def preset(cls, name: str | float, *, n_coils: int | None = None) -> Scanner:
+        """A preset scanner: ``"1.5T"``, ``"3T"``, ``"5T"`` or ``"7T"`` (a number of tesla is accepted too).
+
+        Parameters
+        ----------
+        name
+            Preset name or field strength.
+        n_coils
+            Override the number of receive channels of the head array.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown preset.
+        """
+        try:
+            b0 = parse_field_strength(name)
+        except ValueError:
+            b0 = -1.0
+        key = _PRESET_KEYS.get(b0)
+        if key is None:
+            allowed = ", ".join(_PRESETS)
+            raise ConfigError(f"unknown scanner preset {name!r}; choose one of {allowed}")
+        params = _PRESETS[key]
+        channels = n_coils if n_coils is not None else int(params["n_coils"])
+        if channels < 1:
+            raise ConfigError(f"number of receive coils must be at least 1; got {channels}")
+        return cls(
+            name=f"hifield {key}",
+            b0_t=float(params["b0_t"]),
+            gradients=GradientSystem(
+                max_grad_t_per_m=float(params["gmax"]),
+                max_slew_t_per_m_per_s=float(params["smax"]),
+                max_rms_grad_t_per_m=float(params["grms"]),
+            ),
+            rf=RFSystem(
+                max_b1_t=float(params["b1max"]),
+                amplifier_power_w=float(params["power_w"]),
+                n_transmit_channels=int(params["n_tx"]),
+            ),
+            receive=CoilArray.head_array(channels, b0_t=float(params["b0_t"])),
+            bore_diameter_m=float(params["bore_m"]),
+        )
+
+    @staticmethod
+    def preset_names() -> tuple[str, ...]:
+        """Names of the presets."""
+        return tuple(_PRESETS)
+
+    def replace(self, **changes: Any) -> Scanner:
+        """Copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def pypulseq_opts(self, *, safety_margin: float = 0.0) -> pypulseq.Opts:
+        """The scanner's limits as a ``pypulseq.Opts`` (units converted to pypulseq's at this boundary).
+
+        Parameters
+        ----------
+        safety_margin
+            Fraction (0..1) by which sequence design stays below the hardware limits.
+        """
+        import pypulseq as pp
+
+        scale = 1.0 - safety_margin
+        return pp.Opts(
+            max_grad=self.gradients.max_grad_t_per_m * 1e3 * scale,
+            grad_unit="mT/m",
+            max_slew=self.gradients.max_slew_t_per_m_per_s * scale,
+            slew_unit="T/m/s",
+            rf_dead_time=self.rf.dead_time_s,
+            rf_ringdown_time=self.rf.ringdown_time_s,
+            adc_dead_time=self.rf.adc_dead_time_s,
+            rf_raster_time=self.rf.raster_time_s,
+            grad_raster_time=self.gradients.raster_time_s,
+            adc_raster_time=self.rf.adc_raster_time_s,
+            block_duration_raster=self.rf.block_raster_time_s,
+            B0=self.b0_t,
+        )
+
+
+# Gradient and RF figures: see shared/reference/physics-safety.md section 2.3 (vendor pages via pulseq-systems).
+_PRESETS: dict[str, dict[str, float]] = {
+    "1.5T": {"b0_t": 1.5, "gmax": 45e-3, "smax": 200.0, "grms": 28e-3, "b1max": 23e-6, "power_w": 20e3,
+             "n_tx": 1, "n_coils": 16, "bore_m": 0.70},
+    "3T": {"b0_t": 3.0, "gmax": 80e-3, "smax": 200.0, "grms": 45e-3, "b1max": 20e-6, "power_w": 35e3,
+           "n_tx": 2, "n_coils": 16, "bore_m": 0.60},
+    "5T": {"b0_t": 5.0, "gmax": 120e-3, "smax": 200.0, "grms": 60e-3, "b1max": 15e-6, "power_w": 8 * 4e3,
+           "n_tx": 8, "n_coils": 32, "bore_m": 0.60},
+    "7T": {"b0_t": 7.0, "gmax": 80e-3, "smax": 200.0, "grms": 45e-3, "b1max": 13e-6, "power_w": 8 * 1e3,
+           "n_tx": 8, "n_coils": 32, "bore_m": 0.60},
+}
+_PRESET_KEYS: dict[float, str] = {v["b0_t"]: k for k, v in _PRESETS.items()}
