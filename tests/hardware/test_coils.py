@@ -1,0 +1,112 @@
+"""Tests of the receive coil arrays: loop field vs analytic, covariance, sensitivities."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from hifield.data.geometry import centred_affine
+from hifield.errors import ConfigError
+from hifield.hardware.coils import MU0_T_M_PER_A, CoilArray, loop_field
+
+
+@pytest.mark.parametrize("radius", [0.02, 0.05, 0.1])
+def test_loop_on_axis_matches_analytic(radius: float) -> None:
+    z = np.linspace(-0.3, 0.3, 61)
+    pts = np.stack([z, np.zeros_like(z), np.zeros_like(z)], axis=-1)
+    b = loop_field(pts, centre_m=np.zeros(3), normal=np.array([1.0, 0.0, 0.0]), radius_m=radius, current_a=2.0)
+    expected = MU0_T_M_PER_A * 2.0 * radius**2 / (2.0 * (radius**2 + z**2) ** 1.5)
+    np.testing.assert_allclose(b[:, 0], expected, rtol=1e-10)
+    np.testing.assert_allclose(b[:, 1:], 0.0, atol=1e-15)
+
+
+def test_loop_near_axis_is_continuous_and_far_field_is_dipole() -> None:
+    a = 0.05
+    n = np.array([0.0, 0.0, 1.0])  # axis along x
+    # near the axis (rho = 1e-7 m) the field equals the on-axis value
+    b = loop_field(np.array([[1e-7, 0.0, 0.03]]), centre_m=np.zeros(3), normal=n, radius_m=a)
+    on_axis = MU0_T_M_PER_A * a**2 / (2 * (a**2 + 0.03**2) ** 1.5)
+    assert b[0, 2] == pytest.approx(on_axis, rel=1e-6)
+    # far off axis: magnetic dipole m = I pi a^2; in the loop plane B = -mu0 m / (4 pi r^3) along the axis
+    r = 2.0
+    b = loop_field(np.array([[r, 0.0, 0.0]]), centre_m=np.zeros(3), normal=n, radius_m=a)
+    dipole = -MU0_T_M_PER_A * math.pi * a**2 / (4 * math.pi * r**3)
+    assert b[0, 2] == pytest.approx(dipole, rel=1e-3)
+
+
+def test_loop_field_is_divergence_free() -> None:
+    rng = np.random.default_rng(1)
+    p = rng.uniform(-0.1, 0.1, (20, 3))
+    p[:, 0] += 0.04  # keep away from the wire
+    kw = dict(centre_m=np.array([0.0, 0.01, -0.02]), normal=np.array([0.3, 0.5, 0.8]), radius_m=0.05)
+    h = 1e-6
+    div = np.zeros(len(p))
+    for ax in range(3):
+        e = np.zeros(3)
+        e[ax] = h
+        div += (loop_field(p + e, **kw)[:, ax] - loop_field(p - e, **kw)[:, ax]) / (2 * h)
+    scale = np.abs(loop_field(p, **kw)).max() / 0.05
+    assert np.max(np.abs(div)) < 1e-4 * scale
+
+
+@pytest.mark.parametrize("n", [1, 8, 16, 32, 64])
+@pytest.mark.parametrize("layout", ["helmet", "cylinder"])
+def test_noise_covariance_is_hermitian_pd_with_realistic_coupling(n: int, layout: str) -> None:
+    coils = CoilArray.head_array(n, b0_t=3.0, layout=layout)
+    psi = coils.noise_covariance
+    assert psi.shape == (n, n) and psi.dtype == np.complex128
+    np.testing.assert_allclose(psi, psi.conj().T, atol=1e-14)
+    assert np.linalg.eigvalsh(psi).min() > 0.1
+    np.testing.assert_allclose(np.diag(psi).real, 1.0, atol=0.11)
+    if n > 1:
+        d = np.sqrt(np.diag(psi).real)
+        corr = np.abs(psi) / d[:, None] / d[None, :]
+        np.fill_diagonal(corr, 0.0)
+        nearest = corr.max(axis=1)
+        assert np.all(nearest >= 0.05) and np.all(nearest <= 0.2)
+
+
+def test_sensitivities_shape_dtype_normalisation_and_speed() -> None:
+    coils = CoilArray.head_array(16, b0_t=3.0)
+    aff = centred_affine((1, 256, 256), (0.005, 0.24 / 256, 0.24 / 256))
+    coils.sensitivities(aff, (1, 8, 8))  # warm up
+    t0 = time.perf_counter()
+    s = coils.sensitivities(aff, (1, 256, 256))
+    elapsed = time.perf_counter() - t0
+    assert s.shape == (16, 1, 256, 256) and s.dtype == np.complex64
+    rss = np.sqrt((np.abs(s) ** 2).sum(axis=0))
+    assert rss[0, 128, 128] == pytest.approx(1.0, rel=1e-5)
+    # surface coils: brighter near the periphery of the head than at the centre
+    assert rss[0, 128, 30] > 1.5
+    assert np.all(np.isfinite(s))
+    assert elapsed < 1.0  # target 0.5 s on an idle core; the test machine is shared
+
+
+def test_single_loop_sensitivity_matches_biot_savart_transverse_field() -> None:
+    coils = CoilArray.head_array(4, b0_t=3.0)
+    aff = centred_affine((3, 16, 16), (0.01, 0.01, 0.01))
+    s = coils.sensitivities(aff, (3, 16, 16))
+    idx = (2, 5, 11)
+    pos = (aff @ np.array([*idx, 1.0]))[:3]
+    raw = []
+    for c in range(4):
+        b = loop_field(pos[None], centre_m=coils.centres_m[c], normal=coils.normals[c], radius_m=coils.loop_radius_m)
+        raw.append(0.5 * (b[0, 2] + 1j * b[0, 1]) * np.exp(1j * coils.phases_rad[c]))
+    ref = []
+    for c in range(4):
+        b = loop_field(
+            np.zeros((1, 3)), centre_m=coils.centres_m[c], normal=coils.normals[c], radius_m=coils.loop_radius_m
+        )
+        ref.append(0.5 * (b[0, 2] + 1j * b[0, 1]))
+    expected = np.array(raw) / np.sqrt(np.sum(np.abs(ref) ** 2))
+    np.testing.assert_allclose(s[(slice(None), *idx)], expected, rtol=1e-5)
+
+
+def test_bad_input_raises_config_error() -> None:
+    with pytest.raises(ConfigError):
+        CoilArray.head_array(0, b0_t=3.0)
+    with pytest.raises(ConfigError):
+        CoilArray.head_array(8, b0_t=3.0, layout="birdcage")
