@@ -1,0 +1,64 @@
+"""Entry point of the ``hifield`` command: registers the subcommands and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+
+from hifield.cli._common import EXIT_BAD_INPUT, error_line
+
+app = typer.Typer(
+    name="hifield",
+    help="hifield: a software-defined high-field MRI scanner. Start with `hifield scan`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# (command name, module, function): modules are imported when the CLI starts; each is thin.
+_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("scan", "hifield.cli.scan", "scan_command"),
+    ("simulate", "hifield.cli.simulate", "simulate_command"),
+    ("undersample", "hifield.cli.undersample", "undersample_command"),
+    ("recon", "hifield.cli.recon", "recon_command"),
+    ("export", "hifield.cli.export", "export_command"),
+    ("check", "hifield.cli.check", "check_command"),
+    ("protocols", "hifield.cli.protocols", "protocols_command"),
+    ("phantom", "hifield.cli.phantom", "phantom_command"),
+    ("coils", "hifield.cli.phantom", "coils_command"),
+)
+
+for _name, _module, _function in _COMMANDS:
+    try:
+        _command = getattr(importlib.import_module(_module), _function)
+    except ModuleNotFoundError as _missing:  # an optional subcommand module that is not installed
+        if _missing.name != _module:
+            raise
+        continue
+    app.command(_name)(_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns (and exits with) 0 ok, 1 bad input, 2 refused by a check, 3 external service failed."""
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="hifield")
+    except click.exceptions.UsageError as error:
+        error_line(error.format_message())
+        code = EXIT_BAD_INPUT
+    except click.exceptions.Abort:
+        error_line("aborted")
+        code = EXIT_BAD_INPUT
+    except click.exceptions.Exit as exit_:
+        code = exit_.exit_code
+    else:
+        code = result if isinstance(result, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

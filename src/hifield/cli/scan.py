@@ -1,0 +1,121 @@
+"""``hifield scan``: the whole virtual exam in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hifield.cli._common import ConsoleReporter, handle_errors, print_json
+from hifield.errors import ConfigError
+from hifield.units import parse_field_strength
+
+
+def parse_recons(text: str) -> tuple[str, ...]:
+    """Split ``"fft,sense,cs"`` into names."""
+    from hifield.pipeline import RECON_CHOICES
+
+    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    bad = [n for n in names if n not in RECON_CHOICES]
+    if bad or not names:
+        raise ConfigError(f"unknown --recon {', '.join(bad) or text!r}; choose from {', '.join(RECON_CHOICES)}")
+    return names
+
+
+def parse_field(text: str) -> str:
+    """Validate ``--field`` against the presets."""
+    from hifield.hardware import Scanner
+
+    try:
+        value = parse_field_strength(text)
+    except ValueError:
+        value = -1.0
+    names = Scanner.preset_names()
+    for name in names:
+        if abs(parse_field_strength(name) - value) < 1e-9:
+            return name
+    raise ConfigError(f"unknown --field {text!r}; choose one of {', '.join(names)}")
+
+
+def parse_accel(text: str) -> float:
+    """Validate ``--accel``: a number >= 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--accel must be a number >= 1; got {text!r}") from None
+    if not value >= 1.0 or value == float("inf"):
+        raise ConfigError(f"--accel must be a number >= 1; got {text!r}")
+    return value
+
+
+def parse_matrix(text: str | None) -> int | None:
+    """Validate ``--matrix``: a positive integer (16..1024)."""
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"--matrix must be a positive integer such as 256; got {text!r}") from None
+    if value < 16 or value > 1024:
+        raise ConfigError(f"--matrix must be between 16 and 1024; got {value}")
+    return value
+
+
+@handle_errors
+def scan_command(
+    protocol: str = typer.Option("gre_t1_2d", "--protocol", help="Protocol name (see `hifield protocols`) or YAML file."),
+    field: str = typer.Option("3T", "--field", help="Scanner preset: 1.5T, 3T, 5T or 7T."),
+    accel: str = typer.Option("4", "--accel", help="Acceleration R >= 1 (1 = fully sampled)."),
+    recon: str = typer.Option("fft,sense,cs", "--recon", help="Comma-separated reconstructions: fft, sense, cs."),
+    matrix: str | None = typer.Option(None, "--matrix", help="In-plane matrix N (N x N); default the protocol's 256."),
+    out: Path = typer.Option(Path("hifield_out"), "--out", help="Output folder."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling pattern and the noise."),
+    pattern: str = typer.Option("variable-density", "--pattern", help="variable-density or equispaced."),
+    calib: int = typer.Option(24, "--calib", help="Fully sampled central calibration lines."),
+    coils: int | None = typer.Option(None, "--coils", help="Receive channels (default: the preset's array)."),
+    phantom: str = typer.Option("brain", "--phantom", help="brain or shepp-logan."),
+    engine: str = typer.Option("fast", "--engine", help="Simulation engine."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on standard output."),
+) -> None:
+    """Run a whole virtual exam: sequence, safety checks, simulation, undersampling, reconstruction, DICOM/NIfTI."""
+    from hifield.pipeline import ScanConfig, scan
+
+    if coils is not None and coils < 1:
+        raise ConfigError(f"--coils must be a positive integer; got {coils}")
+    config = ScanConfig(
+        protocol=protocol,
+        field=parse_field(field),
+        acceleration=parse_accel(accel),
+        pattern=pattern,
+        n_calibration=calib,
+        recons=parse_recons(recon),
+        matrix=parse_matrix(matrix),
+        phantom=phantom,
+        engine=engine,
+        n_coils=coils,
+        seed=seed,
+        out=out,
+    )
+    reporter = ConsoleReporter()
+    result = scan(config, reporter=reporter)
+    summary = result.summary
+    if as_json:
+        print_json(summary)
+        return
+    _print_table(reporter, summary)
+
+
+def _print_table(reporter: ConsoleReporter, summary: dict[str, object]) -> None:
+    from rich.table import Table
+
+    console = reporter.console
+    table = Table(title=f"{summary['protocol']} at {summary['field_t']} T, {summary['n_coils']} coils")
+    for column in ("method", "NMSE", "PSNR [dB]", "SSIM", "time [s]"):
+        table.add_column(column, justify="right" if column != "method" else "left")
+    for row in summary["reconstructions"]:  # type: ignore[attr-defined]
+        table.add_row(row["method"], f"{row['nmse']:.4f}", f"{row['psnr']:.2f}", f"{row['ssim']:.4f}", f"{row['time_s']:.2f}")
+    console.print(table)
+    console.print(
+        f"scan time {summary['scan_time_s']:.1f} s at R = {summary['acceleration']:.2f} "
+        f"(fully sampled {summary['scan_time_full_s']:.1f} s); output in {summary.get('output_dir', '-')}"
+    )

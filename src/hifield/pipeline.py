@@ -1,0 +1,339 @@
+"""``scan()``: the whole virtual exam for one protocol — build, check, simulate, undersample, reconstruct, export."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hifield.errors import ConfigError
+
+RECON_CHOICES: tuple[str, ...] = ("fft", "sense", "cs")
+"""Reconstructions ``hifield scan`` runs (``--recon``); ``fft`` is zero-filled root-sum-of-squares."""
+
+
+class StepReporter(Protocol):
+    """Receives progress of the pipeline's steps (the CLI shows a spinner and the elapsed time)."""
+
+    def step(self, description: str) -> contextlib.AbstractContextManager[None]:
+        """Context manager around one step."""
+        ...
+
+
+class _SilentReporter:
+    @contextlib.contextmanager
+    def step(self, description: str) -> Iterator[None]:
+        yield
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Options of one virtual exam; the defaults are ``hifield scan`` with no arguments.
+
+    Examples
+    --------
+    >>> ScanConfig().field, ScanConfig().acceleration, ScanConfig().matrix
+    ('3T', 4.0, 256)
+    """
+
+    protocol: str = "gre_t1_2d"
+    """Protocol name (``hifield protocols``) or path of a protocol YAML file."""
+    field: str = "3T"
+    """Scanner preset: 1.5T, 3T, 5T or 7T."""
+    acceleration: float = 4.0
+    """Requested acceleration R (1 = fully sampled)."""
+    pattern: str = "variable-density"
+    """Phase-encode sampling pattern."""
+    n_calibration: int = 24
+    """Fully sampled central calibration lines."""
+    recons: tuple[str, ...] = RECON_CHOICES
+    """Reconstructions to run."""
+    matrix: int | None = None
+    """In-plane matrix (None keeps the protocol's, 256 by default)."""
+    phantom: str = "brain"
+    """Digital phantom: ``brain`` or ``shepp-logan``."""
+    engine: str = "fast"
+    """Simulation engine."""
+    n_coils: int | None = None
+    """Receive channels (None keeps the preset's)."""
+    seed: int = 0
+    """Seed of the sampling pattern and the noise."""
+    out: Path = Path("hifield_out")
+    """Output folder."""
+    write_files: bool = True
+    """Write raw data, DICOM, NIfTI, figure and summary (False: compute only)."""
+
+    def validated(self) -> ScanConfig:
+        """Check every option and return self; raises a one-line ConfigError naming the bad option."""
+        if not isinstance(self.acceleration, (int, float)) or not np.isfinite(self.acceleration) or self.acceleration < 1:
+            raise ConfigError(f"acceleration must be a number >= 1; got {self.acceleration!r}")
+        if self.matrix is not None and (not isinstance(self.matrix, int) or self.matrix < 16 or self.matrix > 1024):
+            raise ConfigError(f"matrix must be an integer between 16 and 1024; got {self.matrix!r}")
+        unknown = [r for r in self.recons if r not in RECON_CHOICES]
+        if unknown or not self.recons:
+            raise ConfigError(
+                f"unknown reconstruction {', '.join(unknown) or '(none)'}; choose from {', '.join(RECON_CHOICES)}"
+            )
+        if self.phantom not in ("brain", "shepp-logan"):
+            raise ConfigError(f"unknown phantom {self.phantom!r}; choose brain or shepp-logan")
+        if self.n_calibration < 0:
+            raise ConfigError(f"calibration lines must be >= 0; got {self.n_calibration}")
+        return self
+
+
+@dataclass
+class ScanResult:
+    """What a scan produced: the summary (as in summary.json), images and the paths written."""
+
+    summary: dict[str, Any]
+    """Machine-readable summary (the content of summary.json)."""
+    truth: NDArray[np.float32]
+    """Fully sampled, noise-free reference magnitude, shape (slices, y, x)."""
+    images: dict[str, NDArray[np.float32]] = field(default_factory=dict)
+    """Magnitude reconstructions by method, shape (slices, y, x)."""
+    files: dict[str, str] = field(default_factory=dict)
+    """Output files by kind."""
+
+
+def _make_phantom(config: ScanConfig, b0_t: float, matrix: int, fov_m: float) -> Any:
+    from hifield import phantom as ph
+
+    if config.phantom == "brain":
+        return ph.brain_phantom(b0_t=b0_t, matrix=matrix, fov_m=fov_m, oversampling=2)
+    return ph.shepp_logan_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
+
+
+def _load_protocol(spec: str) -> Any:
+    from hifield import sequence as sq
+
+    if spec.endswith((".yaml", ".yml")) or os.path.sep in spec:
+        path = Path(spec)
+        if not path.is_file():
+            raise ConfigError(f"protocol file {spec!r} does not exist; give a protocol name or an existing YAML file")
+        return sq.load_protocol(path)
+    return sq.get_protocol(spec)
+
+
+def _prepare_output(out: Path) -> Path:
+    """Check the output folder can be written; return a fresh temporary folder beside it."""
+    out = out.expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {str(out)!r} exists and is not a folder; choose a folder with --out")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    except OSError as error:
+        raise ConfigError(
+            f"output folder {str(out)!r} is not writable ({error.strerror}); choose another with --out"
+        ) from None
+    return staging
+
+
+def _commit_output(staging: Path, out: Path) -> dict[str, str]:
+    """Move everything from the staging folder into ``out`` (replacing entries of the same name)."""
+    out = out.expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    for entry in sorted(staging.iterdir()):
+        target = out / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        os.replace(entry, target)
+        files[entry.name] = str(target)
+    staging.rmdir()
+    return files
+
+
+def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = None) -> ScanResult:
+    """Run one virtual exam end to end.
+
+    Builds the protocol's pypulseq sequence for the scanner, refuses it if it breaks a hardware or safety limit,
+    simulates the fully sampled reference and the accelerated acquisition (only the sampled lines are played, so the
+    scan time falls with R), reconstructs with each requested method, scores them against the reference (NMSE, PSNR,
+    SSIM as fastMRI computes them) and writes ISMRMRD raw data, DICOM series, NIfTI, a PNG figure and summary.json.
+
+    Parameters
+    ----------
+    config
+        Scan options (defaults: the embedded 3 T T1-weighted GRE brain exam at R = 4).
+    reporter
+        Progress reporter; silent by default.
+
+    Raises
+    ------
+    ConfigError
+        For bad options (exit code 1 in the CLI).
+    HardwareLimitError, SafetyLimitError
+        When the sequence is refused (exit code 2).
+    """
+    from hifield import sequence as sq
+    from hifield.hardware import Scanner
+    from hifield.metrics import nmse, psnr, ssim
+    from hifield.recon import estimate_coil_maps, reconstruct
+    from hifield.sampling import make_pattern
+    from hifield.sim import simulate
+    from hifield.units import rad_to_deg
+
+    cfg = (config or ScanConfig()).validated()
+    rep: StepReporter = reporter or _SilentReporter()
+    timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timed(key: str, description: str) -> Iterator[None]:
+        start = time.perf_counter()
+        with rep.step(description):
+            yield
+        timings[key] = round(time.perf_counter() - start, 3)
+
+    staging = _prepare_output(cfg.out) if cfg.write_files else None
+    try:
+        with timed("setup", "Building protocol and checking it against the scanner"):
+            scanner = Scanner.preset(cfg.field, n_coils=cfg.n_coils)
+            protocol = _load_protocol(cfg.protocol)
+            if cfg.matrix is not None:
+                protocol = protocol.with_changes(matrix=cfg.matrix)
+            n = int(protocol.matrix)
+            pattern = make_pattern(
+                cfg.pattern, n, acceleration=cfg.acceleration, n_calibration=cfg.n_calibration, seed=cfg.seed
+            )
+            full_seq = protocol.build(scanner)
+            accel_seq = protocol.build(scanner, phase_encode_lines=pattern.order)
+            for built in (full_seq, accel_seq):
+                sq.raise_for_violations(sq.check(built, scanner))
+
+        with timed("phantom", f"Making the {cfg.phantom} phantom at {scanner.b0_t:g} T"):
+            phantom = _make_phantom(cfg, scanner.b0_t, n, float(protocol.fov_m))
+
+        with timed("simulate", f"Simulating {scanner.receive.n_coils}-coil k-space ({cfg.engine} engine)"):
+            reference = simulate(phantom, full_seq, scanner, engine=cfg.engine, noise=False, seed=cfg.seed)
+            raw = simulate(phantom, accel_seq, scanner, engine=cfg.engine, noise=True, seed=cfg.seed)
+            calibration = np.broadcast_to(pattern.calibration, raw.sampling_mask[..., :1].shape).copy()
+            raw = raw.replace(calibration=calibration if calibration.any() else None)
+            truth_image = reconstruct(reference, method="fft")
+            truth = np.abs(truth_image.data).reshape(-1, n, n).astype(np.float32)
+
+        images: dict[str, NDArray[np.float32]] = {}
+        recon_images: dict[str, Any] = {}
+        metrics: list[dict[str, Any]] = []
+        coil_maps = None
+        for method in cfg.recons:
+            label = {"fft": "zero-filled FFT (RSS)", "sense": "CG-SENSE", "cs": "L1-wavelet compressed sensing"}[method]
+            with timed(f"recon_{method}", f"Reconstructing: {label}"):
+                if method in ("sense", "cs") and coil_maps is None:
+                    coil_maps = estimate_coil_maps(raw, method="espirit")
+                start = time.perf_counter()
+                image = reconstruct(raw, method=method, coil_maps=coil_maps if method != "fft" else None)
+                elapsed = time.perf_counter() - start
+            magnitude = np.abs(image.data).reshape(-1, n, n).astype(np.float32)
+            images[method] = magnitude
+            recon_images[method] = image
+            metrics.append(
+                {
+                    "method": method,
+                    "description": label,
+                    "nmse": float(nmse(truth, magnitude)),
+                    "psnr": float(psnr(truth, magnitude)),
+                    "ssim": float(ssim(truth, magnitude)),
+                    "time_s": round(elapsed, 3),
+                }
+            )
+
+        header = raw.header
+        summary: dict[str, Any] = {
+            "hifield_version": _version(),
+            "protocol": protocol.name,
+            "scanner": scanner.name,
+            "field_t": scanner.b0_t,
+            "n_coils": scanner.receive.n_coils,
+            "phantom": cfg.phantom,
+            "engine": cfg.engine,
+            "matrix": [n, n],
+            "fov_mm": [round(protocol.fov_m * 1e3, 3)] * 2,
+            "te_ms": round(header.te_s * 1e3, 4),
+            "tr_ms": round(header.tr_s * 1e3, 4),
+            "flip_angle_deg": round(rad_to_deg(header.flip_angle_rad), 3),
+            "pattern": pattern.name,
+            "acceleration_requested": cfg.acceleration,
+            "acceleration": round(pattern.acceleration, 4),
+            "calibration_lines": pattern.calibration_lines,
+            "lines_acquired": pattern.n_acquired,
+            "scan_time_s": round(accel_seq.duration_s, 4),
+            "scan_time_full_s": round(full_seq.duration_s, 4),
+            "seed": cfg.seed,
+            "reconstructions": metrics,
+            "timings_s": timings,
+        }
+        result = ScanResult(summary=summary, truth=truth, images=images)
+        if staging is not None:
+            with timed("write", "Writing ISMRMRD, DICOM, NIfTI, figure and summary"):
+                _write_outputs(staging, raw, recon_images, truth, images, metrics, summary, protocol)
+            result.files = _commit_output(staging, cfg.out)
+            staging = None
+            summary["output_dir"] = str(cfg.out.expanduser().resolve())
+        summary["timings_s"] = timings
+        return result
+    finally:
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _version() -> str:
+    from hifield import __version__
+
+    return __version__
+
+
+def _write_outputs(
+    folder: Path,
+    raw: Any,
+    recon_images: dict[str, Any],
+    truth: NDArray[np.float32],
+    images: dict[str, NDArray[np.float32]],
+    metrics: list[dict[str, Any]],
+    summary: dict[str, Any],
+    protocol: Any,
+) -> None:
+    from hifield.io import write_dicom_series, write_ismrmrd, write_nifti
+    from hifield.report import save_comparison_figure
+
+    write_ismrmrd(raw, folder / "raw.h5")
+    study_uid = None
+    for number, (method, image) in enumerate(recon_images.items(), start=1):
+        description = f"{protocol.name} R{raw.header.acceleration:.1f} {method}"
+        files = write_dicom_series(
+            image, folder / "dicom" / method, series_description=description, series_number=number,
+            study_uid=study_uid,
+        )
+        if study_uid is None and files:
+            import pydicom
+
+            study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+        write_nifti(image, folder / "nifti" / f"{method}.nii.gz")
+    by_method = {m["method"]: m for m in metrics}
+    save_comparison_figure(
+        truth[0],
+        {method: image[0] for method, image in images.items()},
+        folder / "figure.png",
+        title=(
+            f"{protocol.name} at {summary['field_t']:g} T, R = {summary['acceleration']:.2f}, "
+            f"scan {summary['scan_time_s']:.1f} s (full {summary['scan_time_full_s']:.1f} s)"
+        ),
+        metrics={k: {"nmse": v["nmse"], "psnr": v["psnr"], "ssim": v["ssim"]} for k, v in by_method.items()},
+    )
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+__all__ = ["RECON_CHOICES", "ScanConfig", "ScanResult", "StepReporter", "scan"]
