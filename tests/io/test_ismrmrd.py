@@ -154,7 +154,7 @@ def _phantom_kspace(n: int, n_coil: int, rng) -> tuple[np.ndarray, np.ndarray]:
 def test_cpp_recon_reads_hifield_file(tmp_path, rng):
     exe = require_tool("ismrmrd_recon_cartesian_2d")
     n, n_coil = 64, 4
-    img, k = _phantom_kspace(n, n_coil, rng)
+    _, k = _phantom_kspace(n, n_coil, rng)
     from .conftest import make_header
 
     raw = RawData(kspace=k[:, None], header=make_header((1, n, n), acceleration=1.0))

@@ -10,12 +10,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hifield.io.cfl import read_cfl, write_cfl
     from hifield.io.dicom import read_dicom_series, write_dicom_series
-    from hifield.io.fastmri import read_fastmri, write_fastmri_reconstruction
     from hifield.io.ismrmrd import read_ismrmrd, write_ismrmrd
     from hifield.io.nifti import read_nifti, write_bids_sidecar, write_nifti
-    from hifield.io.pacs import StoreReport, echo_pacs, parse_pacs_address, send_to_pacs
 
 _EXPORTS = {
     "read_ismrmrd": "ismrmrd",
@@ -35,7 +32,23 @@ _EXPORTS = {
     "send_to_pacs": "pacs",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "StoreReport",
+    "echo_pacs",
+    "parse_pacs_address",
+    "read_cfl",
+    "read_dicom_series",
+    "read_fastmri",
+    "read_ismrmrd",
+    "read_nifti",
+    "send_to_pacs",
+    "write_bids_sidecar",
+    "write_cfl",
+    "write_dicom_series",
+    "write_fastmri_reconstruction",
+    "write_ismrmrd",
+    "write_nifti",
+]
 
 
 def __getattr__(name: str) -> Any:
