@@ -75,7 +75,11 @@ class ScanConfig:
 
     def validated(self) -> ScanConfig:
         """Check every option and return self; raises a one-line ConfigError naming the bad option."""
-        if not isinstance(self.acceleration, (int, float)) or not np.isfinite(self.acceleration) or self.acceleration < 1:
+        if (
+            not isinstance(self.acceleration, (int, float))
+            or not np.isfinite(self.acceleration)
+            or self.acceleration < 1
+        ):
             raise ConfigError(f"acceleration must be a number >= 1; got {self.acceleration!r}")
         if self.matrix is not None and (not isinstance(self.matrix, int) or self.matrix < 16 or self.matrix > 1024):
             raise ConfigError(f"matrix must be an integer between 16 and 1024; got {self.matrix!r}")
@@ -314,7 +318,10 @@ def _write_outputs(
     for number, (method, image) in enumerate(recon_images.items(), start=1):
         description = f"{protocol.name} R{raw.header.acceleration:.1f} {method}"
         files = write_dicom_series(
-            image, folder / "dicom" / method, series_description=description, series_number=number,
+            image,
+            folder / "dicom" / method,
+            series_description=description,
+            series_number=number,
             study_uid=study_uid,
         )
         if study_uid is None and files:

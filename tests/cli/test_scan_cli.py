@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-import subprocess
-from collections.abc import Callable
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -22,7 +21,10 @@ def scan_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, s
     out = tmp_path_factory.mktemp("scan") / "exam"
     proc = subprocess.run(
         [sys.executable, "-m", "hifield.cli.main", "scan", "--matrix", "128", "--out", str(out), "--json"],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     return out, json.loads(proc.stdout), proc.stderr

@@ -85,8 +85,16 @@ def test_unknown_pattern_name() -> None:
 def _raw(n: int = 32) -> RawData:
     rng = np.random.default_rng(0)
     kspace = (rng.standard_normal((4, 1, n, n)) + 1j * rng.standard_normal((4, 1, n, n))).astype(np.complex64)
-    header = RawHeader(b0_t=3.0, fov_m=(0.005, 0.2, 0.2), matrix=(1, n, n), te_s=0.004, tr_s=0.01,
-                       flip_angle_rad=0.3, scan_time_s=n * 0.01, scan_time_full_s=n * 0.01)
+    header = RawHeader(
+        b0_t=3.0,
+        fov_m=(0.005, 0.2, 0.2),
+        matrix=(1, n, n),
+        te_s=0.004,
+        tr_s=0.01,
+        flip_angle_rad=0.3,
+        scan_time_s=n * 0.01,
+        scan_time_full_s=n * 0.01,
+    )
     return RawData(kspace=kspace, header=header)
 
 

@@ -63,7 +63,9 @@ def parse_matrix(text: str | None) -> int | None:
 
 @handle_errors
 def scan_command(
-    protocol: str = typer.Option("gre_t1_2d", "--protocol", help="Protocol name (see `hifield protocols`) or YAML file."),
+    protocol: str = typer.Option(
+        "gre_t1_2d", "--protocol", help="Protocol name (see `hifield protocols`) or YAML file."
+    ),
     field: str = typer.Option("3T", "--field", help="Scanner preset: 1.5T, 3T, 5T or 7T."),
     accel: str = typer.Option("4", "--accel", help="Acceleration R >= 1 (1 = fully sampled)."),
     recon: str = typer.Option("fft,sense,cs", "--recon", help="Comma-separated reconstructions: fft, sense, cs."),
@@ -113,7 +115,9 @@ def _print_table(reporter: ConsoleReporter, summary: dict[str, object]) -> None:
     for column in ("method", "NMSE", "PSNR [dB]", "SSIM", "time [s]"):
         table.add_column(column, justify="right" if column != "method" else "left")
     for row in summary["reconstructions"]:  # type: ignore[attr-defined]
-        table.add_row(row["method"], f"{row['nmse']:.4f}", f"{row['psnr']:.2f}", f"{row['ssim']:.4f}", f"{row['time_s']:.2f}")
+        table.add_row(
+            row["method"], f"{row['nmse']:.4f}", f"{row['psnr']:.2f}", f"{row['ssim']:.4f}", f"{row['time_s']:.2f}"
+        )
     console.print(table)
     console.print(
         f"scan time {summary['scan_time_s']:.1f} s at R = {summary['acceleration']:.2f} "

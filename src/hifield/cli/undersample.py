@@ -39,4 +39,6 @@ def undersample_command(
     if as_json:
         print_json(summary)
     else:
-        print(f"wrote {out}: {pat.name} R = {pat.acceleration:.2f} ({pat.n_acquired} lines, {pat.calibration_lines} ACS)")
+        print(
+            f"wrote {out}: {pat.name} R = {pat.acceleration:.2f} ({pat.n_acquired} lines, {pat.calibration_lines} ACS)"
+        )

@@ -93,8 +93,9 @@ def _centre_block(n_lines: int, n_calibration: int) -> NDArray[np.int64]:
     return np.arange(start, start + n_calibration, dtype=np.int64)
 
 
-def _pattern(n_lines: int, chosen: NDArray[np.int64], calib: NDArray[np.int64], name: str, seed: int | None,
-             *, order: str) -> SamplingPattern:
+def _pattern(
+    n_lines: int, chosen: NDArray[np.int64], calib: NDArray[np.int64], name: str, seed: int | None, *, order: str
+) -> SamplingPattern:
     mask = np.zeros((1, n_lines, 1), dtype=bool)
     mask[0, chosen, 0] = True
     calibration = np.zeros_like(mask)

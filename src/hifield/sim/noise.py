@@ -30,7 +30,9 @@ BETA_HEAD: float = 1.65
 """Exponent of SNR versus B0 for head receive arrays (Pohmann 2016)."""
 
 
-def kspace_noise_std(b0_t: float, *, dwell_s: float, n_grid: int, n_averages: int = 1, beta: float = BETA_HEAD) -> float:
+def kspace_noise_std(
+    b0_t: float, *, dwell_s: float, n_grid: int, n_averages: int = 1, beta: float = BETA_HEAD
+) -> float:
     """Standard deviation of the complex thermal noise per k-space sample (white, before coil correlation).
 
     Parameters

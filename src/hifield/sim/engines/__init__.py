@@ -1,4 +1,4 @@
-"""Simulation engines: a registry of functions with the same inputs (phantom, sequence, scanner) and output (RawData)."""
+"""Simulation engines: a registry of functions with the same inputs (phantom, sequence, scanner) and output."""
 
 from __future__ import annotations
 

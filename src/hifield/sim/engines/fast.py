@@ -126,7 +126,7 @@ def simulate_fast(
     n = int(protocol.matrix)
     fine_shape = tuple(int(s) for s in phantom.shape)
     n_z_fine = fine_shape[0]
-    coarse_shape = (n_z_fine if n_z_fine == 1 else n_z_fine, n, n)
+    coarse_shape = (n_z_fine, n, n)
     fov_fine = [abs(float(np.linalg.norm(phantom.affine[:3, a]))) * fine_shape[a] for a in range(3)]
     for axis, label in ((1, "y"), (2, "x")):
         ratio = fine_shape[axis] / n
@@ -138,7 +138,8 @@ def simulate_fast(
             )
     if abs(phantom.b0_t - scanner.b0_t) > 1e-6:
         raise ConfigError(
-            f"phantom is at {phantom.b0_t:g} T but the scanner at {scanner.b0_t:g} T; use phantom.at_field({scanner.b0_t:g})"
+            f"phantom is at {phantom.b0_t:g} T but the scanner at {scanner.b0_t:g} T; "
+            f"use phantom.at_field({scanner.b0_t:g})"
         )
 
     sens = scanner.receive.sensitivities(phantom.affine, fine_shape)  # (coil, z, y, x)
@@ -201,8 +202,8 @@ def simulate_fast(
     acceleration = full_lines / lines.size
     coarse_affine = _fine_to_coarse_affine(phantom.affine, fine_shape, coarse_shape)
     if n_z_fine == 1:
-        coarse_affine[:3, 0] = coarse_affine[:3, 0] / max(np.linalg.norm(coarse_affine[:3, 0]), 1e-12) * float(
-            protocol.slice_thickness_m
+        coarse_affine[:3, 0] = (
+            coarse_affine[:3, 0] / max(np.linalg.norm(coarse_affine[:3, 0]), 1e-12) * float(protocol.slice_thickness_m)
         )
     header = RawHeader(
         b0_t=b0,
