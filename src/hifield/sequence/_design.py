@@ -1,0 +1,119 @@
+"""Shared sequence-design helpers: system limits for design, raster rounding, pypulseq error translation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hifield.errors import HifieldError, SequenceError
+
+if TYPE_CHECKING:
+    from hifield.hardware.scanner import Scanner
+    from hifield.sequence.built import BuiltSequence
+
+DESIGN_SAFETY_MARGIN: float = 0.05
+"""Fraction by which sequence design stays below the scanner's gradient amplitude and slew limits."""
+
+_RELAXED_GRADIENT_FACTOR: float = 50.0
+"""How far gradient amplitude limits are lifted to measure what an infeasible protocol would demand."""
+
+
+def design_opts(scanner: Scanner, *, relaxed: bool = False) -> Any:
+    """pypulseq ``Opts`` for sequence design: the scanner's limits less :data:`DESIGN_SAFETY_MARGIN`.
+
+    With ``relaxed=True`` the gradient amplitude limit is lifted so that a protocol asking for too much can still be
+    built, its actual demand measured and reported as a violation.
+    """
+    opts = scanner.pypulseq_opts(safety_margin=DESIGN_SAFETY_MARGIN)
+    # Gradients whose duration is free (prephasers, spoilers) keep the real design limit in both cases.
+    opts.hifield_free_max_grad = opts.max_grad
+    if relaxed:
+        opts.max_grad = opts.max_grad * _RELAXED_GRADIENT_FACTOR
+    return opts
+
+
+def ceil_to(value: float, raster: float) -> float:
+    """Round ``value`` up to a whole number of ``raster`` steps (tolerant of float noise)."""
+    steps = math.ceil(value / raster - 1e-6)
+    return steps * raster
+
+
+def round_to(value: float, raster: float) -> float:
+    """Round ``value`` to the nearest whole number of ``raster`` steps."""
+    return round(value / raster) * raster
+
+
+def require_time(what: str, requested_s: float, minimum_s: float, hint: str, *, strict: bool = True) -> float:
+    """The time to use: ``requested_s``, or raise :class:`SequenceError` when it is below ``minimum_s``.
+
+    With ``strict=False`` a too-short time is replaced by the minimum (used only to measure the gradient demand of a
+    protocol that is refused anyway).
+
+    Examples
+    --------
+    >>> require_time("echo time te_ms", 2e-3, 3e-3, "lower the matrix or raise the bandwidth")
+    Traceback (most recent call last):
+    ...
+    hifield.errors.SequenceError: echo time te_ms = 2 ms is below the minimum 3 ms for this design: lower the matrix \
+or raise the bandwidth
+    """
+    if requested_s < minimum_s - 1e-9:
+        if not strict:
+            return minimum_s
+        raise SequenceError(
+            f"{what} = {requested_s * 1e3:.4g} ms is below the minimum {minimum_s * 1e3:.4g} ms for this design: {hint}"
+        )
+    return requested_s
+
+
+Design = Callable[[Any, bool], "BuiltSequence"]
+"""A design function ``design(opts, strict_timing) -> BuiltSequence``."""
+
+
+def build_within_limits(design: Design, scanner: Scanner, *, what: str) -> BuiltSequence:
+    """Run ``design(opts, True)`` with the scanner's design limits; turn pypulseq failures into hifield errors.
+
+    If pypulseq refuses (typically a gradient over the amplitude limit), the design is repeated with lifted gradient
+    limits (and, for this measurement only, the shortest feasible timing) to measure the demand, and the hardware
+    check of that sequence is raised as :class:`HardwareLimitError` naming every violated limit.
+
+    Raises
+    ------
+    HardwareLimitError
+        When the protocol needs more than the scanner has.
+    SequenceError
+        When TE/TR are too short, or pypulseq cannot build the sequence for another reason.
+    """
+    from hifield.sequence.checks import check_hardware, raise_for_violations
+
+    try:
+        return design(design_opts(scanner), True)
+    except HifieldError:
+        raise
+    except _PYPULSEQ_ERRORS as error:
+        first_error = error
+    relaxed = design_opts(scanner, relaxed=True)
+    try:
+        measured = design(relaxed, False)
+    except HifieldError:
+        raise
+    except _PYPULSEQ_ERRORS:
+        raise SequenceError(
+            f"pypulseq could not build {what}: {_one_line(first_error)}; check the protocol parameters"
+        ) from None
+    raise_for_violations(check_hardware(measured, scanner))
+    # Over the design margin but within the real limits: playable as designed with the lifted limits.
+    try:
+        return design(relaxed, True)
+    except _PYPULSEQ_ERRORS:
+        raise SequenceError(
+            f"pypulseq could not build {what}: {_one_line(first_error)}; check the protocol parameters"
+        ) from None
+
+
+_PYPULSEQ_ERRORS = (ValueError, NotImplementedError, AssertionError, ZeroDivisionError, IndexError)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

@@ -1,0 +1,89 @@
+"""A built sequence: the pypulseq object plus the acquisition facts a simulator, reconstruction and DICOM need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from hifield.sequence.protocol import Protocol
+
+
+@dataclass(frozen=True)
+class BuiltSequence:
+    """A pypulseq sequence built from a protocol for one scanner.
+
+    The ADC events carry pypulseq labels (``LIN`` = k1 index, ``AVG``, ``SLC``, ``PAR`` where relevant) so that a
+    generic reader can place each readout line.
+    """
+
+    seq: Any = field(repr=False)
+    """The ``pypulseq.Sequence``."""
+    protocol: Protocol
+    """The protocol it was built from."""
+    scanner_name: str
+    """Name of the scanner it was designed for."""
+    duration_s: float
+    """Total duration from ``seq.duration()`` [s]."""
+    phase_encode_lines: NDArray[np.int64]
+    """k1 index of each acquired line, in acquisition order (one entry per ADC of one average)."""
+    n_readout_samples: int
+    """ADC samples per readout (including oversampling)."""
+    readout_dwell_s: float
+    """ADC dwell time [s]."""
+    te_s: float
+    """Actual echo time [s]."""
+    tr_s: float
+    """Actual repetition time [s]."""
+    flip_angle_rad: float
+    """Excitation flip angle [rad]."""
+    readout_oversampling: int = 1
+    """Readout oversampling factor."""
+    trajectory: str = "cartesian"
+    """k-space trajectory kind (``cartesian``, ``radial``, ``spiral``)."""
+    scanning_sequence: str = "GR"
+    """DICOM (0018,0020) Scanning Sequence (GR, SE, IR, EP)."""
+    sequence_variant: str = "SP"
+    """DICOM (0018,0021) Sequence Variant (SP spoiled, SS steady state, MP magnetisation prepared, NONE)."""
+    sequence_name: str = "fl2d"
+    """DICOM (0018,0024) Sequence Name."""
+    pixel_bandwidth_hz: float = 0.0
+    """Receiver bandwidth per pixel, actual after dwell rounding [Hz] (DICOM (0018,0095))."""
+    n_averages: int = 1
+    """Number of averages played."""
+    ti_s: float | None = None
+    """Inversion time [s], for inversion-prepared sequences."""
+    echo_train_length: int = 1
+    """Echoes per excitation."""
+    n_dummy_scans: int = 0
+    """TRs played without ADC before acquisition."""
+    time_per_line_s: float | None = None
+    """Scan time each phase-encode line adds [s] (``None``: one TR per line; TR / echo-train length for TSE)."""
+
+    @property
+    def n_lines(self) -> int:
+        """Number of acquired phase-encode lines per average."""
+        return int(self.phase_encode_lines.size)
+
+    @property
+    def readout_duration_s(self) -> float:
+        """ADC duration of one readout [s]."""
+        return self.n_readout_samples * self.readout_dwell_s
+
+    def duration_for_lines(self, n_lines: int) -> float:
+        """Predicted scan time [s] for ``n_lines`` phase-encode lines with the same timing.
+
+        Examples
+        --------
+        >>> from hifield.hardware.scanner import Scanner
+        >>> from hifield.sequence.protocol import GreProtocol
+        >>> b = GreProtocol(matrix=32, tr_s=0.02).build(Scanner.preset("3T"))
+        >>> round(b.duration_for_lines(16), 3)
+        0.32
+        """
+        per_line = self.tr_s if self.time_per_line_s is None else self.time_per_line_s
+        overhead = self.duration_s - self.n_averages * self.n_lines * per_line
+        return float(overhead + self.n_averages * n_lines * per_line)

@@ -1,0 +1,206 @@
+"""Hardware and safety checks of a built sequence against a scanner, returning every violated limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hifield.errors import HardwareLimitError, SafetyLimitError, SequenceError
+from hifield.units import GAMMA_BAR_HZ_PER_T
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from hifield.hardware.scanner import Scanner
+    from hifield.sequence.built import BuiltSequence
+
+AXES: tuple[str, str, str] = ("x", "y", "z")
+
+_TOLERANCE: float = 1e-6
+"""Relative tolerance before a value counts as over its limit (float noise of the waveform arithmetic)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One exceeded limit.
+
+    Examples
+    --------
+    >>> v = Violation("gradient amplitude on y", 92.1, 80.0, "mT/m", "use a larger FOV or a lower bandwidth")
+    >>> str(v)
+    'gradient amplitude on y is 92.1 mT/m, above the limit of 80 mT/m: use a larger FOV or a lower bandwidth'
+    """
+
+    limit: str
+    """Name of the limit (``gradient amplitude on y``)."""
+    value: float
+    """The sequence's value, in ``unit``."""
+    maximum: float
+    """The limit, in ``unit``."""
+    unit: str
+    """Display unit of ``value`` and ``maximum``."""
+    hint: str
+    """What to change."""
+    kind: Literal["hardware", "safety"] = "hardware"
+    """Whether a hardware limit or a patient-safety limit is exceeded."""
+
+    def __str__(self) -> str:
+        return (
+            f"{self.limit} is {self.value:.4g} {self.unit}, above the limit of {self.maximum:.4g} {self.unit}: "
+            f"{self.hint}"
+        )
+
+
+def gradient_waveforms(seq: Any) -> list[NDArray[np.float64]]:
+    """Per-axis gradient waveforms ``(2, n)``: times [s] and amplitudes [T/m] (piecewise linear between points)."""
+    waves = seq.waveforms()
+    out = []
+    for axis in range(3):
+        wave = np.asarray(waves[axis], dtype=np.float64) if axis < len(waves) else np.zeros((2, 0))
+        if wave.size == 0:
+            wave = np.zeros((2, 0))
+        out.append(np.stack([wave[0], wave[1] / GAMMA_BAR_HZ_PER_T]))
+    return out
+
+
+def peak_gradient_and_slew(seq: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Peak |G| [T/m] and peak |dG/dt| [T/m/s] per axis (x, y, z) from the sequence's waveforms.
+
+    Slew is the exact slope of the piecewise-linear waveform; coincident time points (a jump) count as a jump over one
+    gradient raster time, as the hardware would play it.
+    """
+    raster = float(seq.system.grad_raster_time)
+    peaks = np.zeros(3)
+    slews = np.zeros(3)
+    for axis, wave in enumerate(gradient_waveforms(seq)):
+        if wave.shape[1] == 0:
+            continue
+        t, g = wave
+        peaks[axis] = float(np.max(np.abs(g)))
+        if t.size > 1:
+            dt = np.maximum(np.diff(t), raster)
+            slews[axis] = float(np.max(np.abs(np.diff(g)) / dt))
+    return peaks, slews
+
+
+def check_hardware(built: BuiltSequence, scanner: Scanner) -> list[Violation]:
+    """Gradient amplitude and slew rate per axis against the scanner's limits.
+
+    Parameters
+    ----------
+    built
+        The sequence.
+    scanner
+        The scanner whose real (not design-margin) limits apply.
+
+    Returns
+    -------
+    list of Violation
+        Empty when every axis is within its limits.
+    """
+    peaks, slews = peak_gradient_and_slew(built.seq)
+    gmax = scanner.gradients.max_grad_t_per_m
+    smax = scanner.gradients.max_slew_t_per_m_per_s
+    out: list[Violation] = []
+    for axis, name in enumerate(AXES):
+        if peaks[axis] > gmax * (1 + _TOLERANCE):
+            out.append(
+                Violation(
+                    f"gradient amplitude on {name}",
+                    peaks[axis] * 1e3,
+                    gmax * 1e3,
+                    "mT/m",
+                    _AMPLITUDE_HINTS[name],
+                )
+            )
+        if slews[axis] > smax * (1 + _TOLERANCE):
+            out.append(Violation(f"slew rate on {name}", slews[axis], smax, "T/m/s", _SLEW_HINTS[name]))
+    return out
+
+
+_AMPLITUDE_HINTS = {
+    "x": "use a larger FOV or a lower readout bandwidth",
+    "y": "use a larger FOV or a lower phase-encode resolution",
+    "z": "use a thicker slice or a longer RF pulse",
+}
+_SLEW_HINTS = {
+    "x": "lower the readout bandwidth or use a larger FOV",
+    "y": "use a larger FOV or a lower phase-encode resolution",
+    "z": "use a thicker slice or a longer RF pulse",
+}
+
+
+def check(built: BuiltSequence, scanner: Scanner) -> list[Violation]:
+    """Every hardware and safety check of ``built`` on ``scanner``.
+
+    Parameters
+    ----------
+    built
+        The sequence.
+    scanner
+        The scanner.
+
+    Returns
+    -------
+    list of Violation
+        Every violated limit; empty when the sequence may be played.
+    """
+    return check_hardware(built, scanner)
+
+
+def raise_for_violations(violations: Iterable[Violation]) -> None:
+    """Raise one error naming every violation on one line; do nothing for none.
+
+    Raises
+    ------
+    SafetyLimitError
+        When every violation is a safety limit.
+    HardwareLimitError
+        Otherwise.
+
+    Examples
+    --------
+    >>> raise_for_violations([])
+    >>> raise_for_violations([Violation("SAR", 5.0, 4.0, "W/kg", "lower the flip angle", "safety")])
+    Traceback (most recent call last):
+    ...
+    hifield.errors.SafetyLimitError: refused: SAR is 5 W/kg, above the limit of 4 W/kg: lower the flip angle
+    """
+    items = list(violations)
+    if not items:
+        return
+    message = "refused: " + "; ".join(str(v) for v in items)
+    if all(v.kind == "safety" for v in items):
+        raise SafetyLimitError(message)
+    raise HardwareLimitError(message)
+
+
+def check_timing(built: BuiltSequence | Any) -> None:
+    """Run pypulseq's timing check (raster alignment, dead and ringdown times); raise on any error.
+
+    Parameters
+    ----------
+    built
+        A :class:`BuiltSequence` or a ``pypulseq.Sequence``.
+
+    Raises
+    ------
+    SequenceError
+        Naming the first failing blocks and the number of errors.
+    """
+    seq: Any = getattr(built, "seq", built)
+    ok, report = seq.check_timing()
+    if ok:
+        return
+    details = []
+    for entry in report[:3]:
+        text = " ".join(str(getattr(entry, "error", entry)).split())
+        block = getattr(entry, "block", "?")
+        details.append(f"block {block}: {text}")
+    raise SequenceError(
+        f"pypulseq timing check found {len(report)} error(s) ({'; '.join(details)}); "
+        "fix the event timing (raster, dead and ringdown times)"
+    )

@@ -1,0 +1,113 @@
+"""Building blocks shared by the sequence library: Cartesian readout, phase encoding, spoiling, RF spoiling."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from hifield.errors import ConfigError
+from hifield.sequence._design import ceil_to, round_to
+
+
+@dataclass(frozen=True)
+class Readout:
+    """A Cartesian readout: gradient ``gx`` with the ``adc`` centred so that sample ``n // 2`` sits at k = 0."""
+
+    gx: Any
+    """Readout trapezoid (pypulseq event)."""
+    adc: Any
+    """ADC event (delay relative to the start of ``gx``)."""
+    prephaser_area: float
+    """Area the prephaser needs so that k = 0 falls on sample ``n_samples // 2`` [1/m]."""
+    n_samples: int
+    """Samples per readout."""
+    dwell_s: float
+    """Dwell time [s]."""
+    centre_time_s: float
+    """Time of the k-space centre sample from the start of the block holding ``gx`` [s]."""
+    pixel_bandwidth_hz: float
+    """Actual bandwidth per pixel [Hz] after dwell rounding."""
+    oversampling: int = 1
+    """Readout oversampling."""
+
+
+def make_readout(
+    pp: Any,
+    system: Any,
+    *,
+    fov_m: float,
+    matrix: int,
+    bandwidth_hz_per_pixel: float,
+    oversampling: int = 1,
+    channel: str = "x",
+    sign: float = 1.0,
+) -> Readout:
+    """Design a Cartesian readout with k-space centre on sample ``n // 2``.
+
+    ``delta_k = 1 / fov``; the ``matrix * oversampling`` samples cover ``matrix / fov`` in k.
+    """
+    n = matrix * oversampling
+    dwell = round_to(1.0 / (bandwidth_hz_per_pixel * matrix * oversampling), system.adc_raster_time)
+    if dwell <= 0:
+        raise ConfigError(
+            f"readout_bandwidth_hz_per_pixel = {bandwidth_hz_per_pixel:g} is too high for the ADC raster "
+            f"{system.adc_raster_time * 1e9:g} ns; lower the bandwidth"
+        )
+    adc_duration = n * dwell
+    flat_time = ceil_to(adc_duration, system.grad_raster_time)
+    delta_k = 1.0 / fov_m
+    amplitude = sign * (n / oversampling) * delta_k / adc_duration  # Hz/m: matrix * dk covered during the ADC
+    gx = pp.make_trapezoid(channel=channel, amplitude=amplitude, flat_time=flat_time, system=system)
+    adc_delay = round_to(gx.rise_time + (flat_time - adc_duration) / 2, system.adc_raster_time)
+    adc = pp.make_adc(num_samples=n, dwell=dwell, delay=adc_delay, system=system)
+    centre_time = adc_delay + (n // 2 + 0.5) * dwell
+    # k at the centre sample = prephaser + rise area + amplitude * (time into the flat top)
+    rise_area = 0.5 * gx.amplitude * gx.rise_time
+    k_centre_without_pre = rise_area + gx.amplitude * (centre_time - gx.rise_time)
+    return Readout(
+        gx=gx,
+        adc=adc,
+        prephaser_area=-k_centre_without_pre,
+        n_samples=n,
+        dwell_s=dwell,
+        centre_time_s=centre_time,
+        pixel_bandwidth_hz=1.0 / (matrix * oversampling * dwell),
+        oversampling=oversampling,
+    )
+
+
+def shortest_trapezoid_duration(pp: Any, system: Any, channel: str, area: float) -> float:
+    """Duration [s] of the shortest trapezoid with ``area`` [1/m] within ``system`` limits."""
+    if abs(area) < 1e-9:
+        return 0.0
+    max_grad = getattr(system, "hifield_free_max_grad", system.max_grad)
+    return float(pp.calc_duration(pp.make_trapezoid(channel=channel, area=area, max_grad=max_grad, system=system)))
+
+
+def trapezoid(pp: Any, system: Any, channel: str, area: float, duration: float) -> Any | None:
+    """Trapezoid of ``area`` [1/m] lasting ``duration`` [s], or ``None`` for a zero area."""
+    if abs(area) < 1e-9:
+        return None
+    return pp.make_trapezoid(channel=channel, area=area, duration=duration, system=system)
+
+
+def rf_spoil_phases(n: int, increment_deg: float) -> list[float]:
+    """Quadratic RF-spoiling phases [rad] for ``n`` excitations (Zur et al. 1991): phi_k = psi * k (k+1) / 2.
+
+    Examples
+    --------
+    >>> [round(math.degrees(p)) for p in rf_spoil_phases(4, 117.0)]
+    [0, 117, 351, 342]
+    """
+    return [math.radians((increment_deg * k * (k + 1) / 2.0) % 360.0) for k in range(n)]
+
+
+def k1_areas(lines: list[int], matrix: int, fov_m: float) -> list[float]:
+    """Phase-encode areas [1/m] for k1 indices, centre at ``matrix // 2``."""
+    return [(line - matrix // 2) / fov_m for line in lines]
+
+
+def labels(pp: Any, **values: int) -> list[Any]:
+    """pypulseq SET labels, e.g. ``labels(pp, LIN=3, AVG=0)``."""
+    return [pp.make_label(label=name, type="SET", value=int(value)) for name, value in values.items()]

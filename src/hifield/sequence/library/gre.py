@@ -1,0 +1,166 @@
+"""2D RF-spoiled gradient echo (FLASH) as a pypulseq sequence."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence.built import BuiltSequence
+from hifield.sequence.library._blocks import (
+    k1_areas,
+    labels,
+    make_readout,
+    rf_spoil_phases,
+    shortest_trapezoid_duration,
+    trapezoid,
+)
+
+if TYPE_CHECKING:
+    from hifield.hardware.scanner import Scanner
+    from hifield.sequence.protocol import GreProtocol
+
+
+def excitation(pp: Any, system: Any, *, flip_rad: float, duration_s: float, tbw: float, thickness_m: float) -> Any:
+    """Slice-selective Hanning-apodised sinc excitation: ``(rf, gz, gz_rephaser_area)``."""
+    rf, gz, gzr = pp.make_sinc_pulse(
+        flip_angle=flip_rad,
+        duration=duration_s,
+        slice_thickness=thickness_m,
+        apodization=0.5,
+        time_bw_product=tbw,
+        delay=system.rf_dead_time,
+        system=system,
+        return_gz=True,
+        use="excitation",
+    )
+    return rf, gz, float(gzr.area)
+
+
+def rf_centre_in_block(pp: Any, rf: Any) -> float:
+    """Time of the RF pulse's centre from the start of its block [s]."""
+    return float(rf.delay + pp.calc_rf_center(rf)[0])
+
+
+def build_gre_2d(protocol: GreProtocol, scanner: Scanner, lines: list[int]) -> BuiltSequence:
+    """Build a 2D RF-spoiled GRE playing the k1 ``lines`` in order (see :meth:`GreProtocol.build`)."""
+
+    def design(system: Any, strict: bool) -> BuiltSequence:
+        return _design_gre_2d(protocol, scanner, lines, system, strict=strict)
+
+    return build_within_limits(design, scanner, what=f"protocol {protocol.name!r}")
+
+
+def _design_gre_2d(
+    p: GreProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool = True
+) -> BuiltSequence:
+    import pypulseq as pp
+
+    seq = pp.Sequence(system=system)
+    rf, gz, gzr_area = excitation(
+        pp,
+        system,
+        flip_rad=p.flip_angle_rad,
+        duration_s=p.rf_duration_s,
+        tbw=p.rf_time_bandwidth,
+        thickness_m=p.slice_thickness_m,
+    )
+    ro = make_readout(
+        pp, system, fov_m=p.fov_m, matrix=p.matrix, bandwidth_hz_per_pixel=p.readout_bandwidth_hz_per_pixel
+    )
+    pe_areas = k1_areas(lines, p.matrix, p.fov_m)
+    max_pe = max((abs(a) for a in k1_areas([0, p.matrix - 1], p.matrix, p.fov_m)), default=0.0)
+
+    t_pre = ceil_to(
+        max(
+            shortest_trapezoid_duration(pp, system, "x", ro.prephaser_area),
+            shortest_trapezoid_duration(pp, system, "y", max_pe),
+            shortest_trapezoid_duration(pp, system, "z", gzr_area),
+        ),
+        system.grad_raster_time,
+    )
+    spoil_x = 2.0 * p.matrix / p.fov_m
+    spoil_z = 4.0 / p.slice_thickness_m
+    t_spoil = ceil_to(
+        max(
+            shortest_trapezoid_duration(pp, system, "x", spoil_x),
+            shortest_trapezoid_duration(pp, system, "y", max_pe),
+            shortest_trapezoid_duration(pp, system, "z", spoil_z),
+        ),
+        system.grad_raster_time,
+    )
+    gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
+    gz_reph = trapezoid(pp, system, "z", gzr_area, t_pre)
+    gx_spoil = trapezoid(pp, system, "x", spoil_x, t_spoil)
+    gz_spoil = trapezoid(pp, system, "z", spoil_z, t_spoil)
+
+    d_exc = float(pp.calc_duration(rf, gz))
+    t_centre_rf = rf_centre_in_block(pp, rf)
+    d_ro = float(pp.calc_duration(ro.gx, ro.adc))
+    te_min = (d_exc - t_centre_rf) + t_pre + ro.centre_time_s
+    te = require_time(
+        "echo time te_ms",
+        p.te_s,
+        te_min,
+        "raise te_ms, raise the bandwidth, shorten the RF pulse or lower the matrix",
+        strict=strict,
+    )
+    te_delay = ceil_to(te - te_min, system.block_duration_raster)
+    tr_min = d_exc + t_pre + te_delay + d_ro + t_spoil
+    tr = require_time("repetition time tr_ms", p.tr_s, tr_min, "raise tr_ms or shorten te_ms", strict=strict)
+    tr_delay = ceil_to(tr - tr_min, system.block_duration_raster)
+    te_actual = te_min + te_delay
+    tr_actual = tr_min + tr_delay
+
+    n_exc = p.n_dummy_scans + p.n_averages * len(lines)
+    phases = rf_spoil_phases(n_exc, p.rf_spoiling_increment_deg)
+
+    def one_tr(k: int, pe_area: float, adc_labels: list[Any] | None) -> None:
+        rf.phase_offset = phases[k]
+        seq.add_block(rf, gz)
+        gy_pre = trapezoid(pp, system, "y", pe_area, t_pre)
+        seq.add_block(*[g for g in (gx_pre, gy_pre, gz_reph) if g is not None])
+        if te_delay > 0:
+            seq.add_block(pp.make_delay(te_delay))
+        if adc_labels is None:
+            seq.add_block(ro.gx)
+        else:
+            ro.adc.phase_offset = phases[k]
+            seq.add_block(ro.gx, ro.adc, *adc_labels)
+        gy_rew = trapezoid(pp, system, "y", -pe_area, t_spoil)
+        seq.add_block(*[g for g in (gx_spoil, gy_rew, gz_spoil) if g is not None])
+        if tr_delay > 0:
+            seq.add_block(pp.make_delay(tr_delay))
+
+    k = 0
+    for _ in range(p.n_dummy_scans):
+        one_tr(k, 0.0, None)
+        k += 1
+    for avg in range(p.n_averages):
+        for line, area in zip(lines, pe_areas, strict=True):
+            one_tr(k, area, labels(pp, LIN=line, AVG=avg, SLC=0))
+            k += 1
+
+    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
+    seq.set_definition("Name", p.name)
+    return BuiltSequence(
+        seq=seq,
+        protocol=p,
+        scanner_name=scanner.name,
+        duration_s=float(seq.duration()[0]),
+        phase_encode_lines=np.asarray(lines, dtype=np.int64),
+        n_readout_samples=ro.n_samples,
+        readout_dwell_s=ro.dwell_s,
+        te_s=float(te_actual),
+        tr_s=float(tr_actual),
+        flip_angle_rad=float(p.flip_angle_rad),
+        readout_oversampling=ro.oversampling,
+        trajectory="cartesian",
+        scanning_sequence="GR",
+        sequence_variant="SP",
+        sequence_name="fl2d1",
+        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
+        n_averages=p.n_averages,
+        n_dummy_scans=p.n_dummy_scans,
+    )

@@ -1,0 +1,194 @@
+"""Protocol registry and YAML files with units in the key names (``te_ms``, ``fov_mm``, ``flip_angle_deg``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from hifield.errors import ConfigError, FileFormatError
+from hifield.sequence.protocol import GreProtocol, Protocol
+
+_KINDS: dict[str, type[Protocol]] = {}
+_DEFAULTS: dict[str, Protocol] = {}
+
+
+def register_kind(cls: type[Protocol]) -> type[Protocol]:
+    """Register a protocol class under its ``KIND`` (the ``kind`` key of protocol files)."""
+    _KINDS[cls.KIND] = cls
+    return cls
+
+
+def register_protocol(protocol: Protocol) -> Protocol:
+    """Register a named default protocol (``get_protocol(protocol.name)`` returns it)."""
+    register_kind(type(protocol))
+    _DEFAULTS[protocol.name] = protocol
+    return protocol
+
+
+register_protocol(GreProtocol())
+
+
+def _ensure_library() -> None:
+    """Import the protocol library so every family registers itself."""
+    import hifield.sequence.library  # noqa: F401
+
+
+def protocol_names() -> tuple[str, ...]:
+    """Names of the registered default protocols.
+
+    Examples
+    --------
+    >>> "gre_t1_2d" in protocol_names()
+    True
+    """
+    _ensure_library()
+    return tuple(_DEFAULTS)
+
+
+def protocol_kinds() -> tuple[str, ...]:
+    """The ``kind`` values protocol files may use."""
+    _ensure_library()
+    return tuple(_KINDS)
+
+
+def get_protocol(name: str) -> Protocol:
+    """The default protocol registered as ``name``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name, listing the allowed names.
+
+    Examples
+    --------
+    >>> get_protocol("gre_t1_2d").matrix
+    256
+    """
+    _ensure_library()
+    try:
+        return _DEFAULTS[name]
+    except KeyError:
+        raise ConfigError(f"unknown protocol {name!r}; choose one of {', '.join(_DEFAULTS)}") from None
+
+
+def protocol_to_dict(protocol: Protocol) -> dict[str, Any]:
+    """The protocol as a file mapping with units in the key names.
+
+    Examples
+    --------
+    >>> d = protocol_to_dict(GreProtocol())
+    >>> d["kind"], d["te_ms"], d["fov_mm"], d["flip_angle_deg"]
+    ('gre_2d', 4.6, 240.0, 70.0)
+    """
+    out: dict[str, Any] = {"kind": protocol.KIND}
+    for f in dataclasses.fields(protocol):
+        value = getattr(protocol, f.name)
+        spec = protocol.SPECS.get(f.name)
+        if spec is None:
+            out[f.name] = value
+        elif spec.integer:
+            out[spec.key] = int(value)
+        else:
+            out[spec.key] = _clean(float(value) * spec.scale)
+    return out
+
+
+def _clean(value: float) -> float:
+    """Round away float noise of the unit conversion (12 significant digits)."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    return float(f"{value:.12g}")
+
+
+def protocol_from_dict(data: dict[str, Any], *, source: str = "protocol") -> Protocol:
+    """Build a protocol from a file mapping (``kind`` plus keys with units); missing keys take the defaults.
+
+    Raises
+    ------
+    ConfigError
+        For a missing or unknown ``kind``, an unknown key or a value out of range, naming the key, value and range.
+    """
+    _ensure_library()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values; got {type(data).__name__}")
+    kind = data.get("kind")
+    if kind not in _KINDS:
+        raise ConfigError(f"{source}: kind = {kind!r} is not a protocol kind; choose one of {', '.join(_KINDS)}")
+    cls = _KINDS[kind]
+    by_key = {spec.key: (attr, spec) for attr, spec in cls.SPECS.items()}
+    plain = {f.name for f in dataclasses.fields(cls)} - set(cls.SPECS)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "kind":
+            continue
+        if key in by_key:
+            attr, spec = by_key[key]
+            allowed = f"{spec.low:g} to {spec.high:g}"
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{source}: {key} = {value!r} is not a number; allowed {allowed}")
+            if spec.integer and not float(value).is_integer():
+                raise ConfigError(f"{source}: {key} = {value!r} must be a whole number; allowed {allowed}")
+            if not (spec.low <= float(value) <= spec.high):
+                raise ConfigError(f"{source}: {key} = {value!r} is outside the allowed range {allowed}")
+            kwargs[attr] = int(value) if spec.integer else float(value) / spec.scale
+        elif key in plain:
+            kwargs[key] = value
+        else:
+            allowed_keys = ", ".join(["kind", *sorted(plain), *sorted(by_key)])
+            raise ConfigError(f"{source}: unknown key {key!r} for kind {kind}; allowed keys: {allowed_keys}")
+    try:
+        return cls(**kwargs)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    except TypeError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def load_protocol(path: str | os.PathLike[str]) -> Protocol:
+    """Read a protocol YAML file.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key or a bad value (one line naming key, value and allowed range).
+    FileFormatError
+        If the file is not valid YAML.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read protocol file {str(path)!r}: {error.strerror}; check the path") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise FileFormatError(f"protocol file {str(path)!r} is not valid YAML{line}; fix its syntax") from None
+    return protocol_from_dict(data, source=str(path))
+
+
+def save_protocol(protocol: Protocol, path: str | os.PathLike[str]) -> Path:
+    """Write ``protocol`` as YAML with units in the key names (atomically: temporary name, then rename).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = save_protocol(GreProtocol(te_s=0.005), Path(d) / "p.yaml")
+    ...     round(load_protocol(p).te_s * 1e3, 6)
+    5.0
+    """
+    import yaml
+
+    path = Path(path)
+    text = yaml.safe_dump(protocol_to_dict(protocol), sort_keys=False)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
