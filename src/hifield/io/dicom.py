@@ -1,0 +1,546 @@
+"""DICOM MR Image Storage series: write an :class:`~hifield.data.Image` one file per slice, and read series back.
+
+Classic MR Image Storage (1.2.840.10008.5.1.4.1.1.4), explicit VR little endian, with the Patient, General Study,
+Patient Study, General Series, Frame of Reference, General Equipment, General Acquisition, General Image, Image
+Plane, Image Pixel, MR Image, VOI LUT and SOP Common modules filled from the image's geometry and its acquisition
+header. Pixels are uint16 with RescaleSlope/RescaleIntercept so that ``stored * slope + intercept`` gives the
+image values back (to 1/65535 of the series' range).
+
+Geometry: hifield's affine maps index ``(z, y, x)`` to LPS ``(z, y, x)`` [m]; DICOM rows run along ``y`` and
+columns along ``x``, so ImageOrientationPatient is (x-axis direction, y-axis direction) in (X, Y, Z) LPS order,
+ImagePositionPatient is the centre of voxel ``(k, 0, 0)`` in mm, and PixelSpacing is ``(dy, dx)`` in mm.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hifield.data import Image, ImageHeader, RawHeader
+from hifield.errors import ConfigError, FileFormatError
+from hifield.units import GAMMA_BAR_HZ_PER_T
+
+__all__ = ["read_dicom_series", "write_dicom_series"]
+
+_MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+_ENHANCED_MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
+_MAX_U16 = 65535
+
+
+def _ds(value: float) -> str:
+    """A DICOM decimal string (at most 16 characters).
+
+    Examples
+    --------
+    >>> _ds(9.999999999999998), _ds(0.1), _ds(0)
+    ('10', '0.1', '0')
+    """
+    from pydicom.valuerep import format_number_as_ds
+
+    value = float(value)
+    if value == 0.0:
+        return "0"
+    text = str(format_number_as_ds(value))
+    precision = 15
+    while len(text) > 16:  # format_number_as_ds can round 9.999... up to a 17-character '10.000...'
+        precision -= 1
+        text = f"{value:.{precision}g}"
+    return text
+
+
+def _uid(*parts: str) -> str:
+    from pydicom.uid import generate_uid
+
+    return str(generate_uid(entropy_srcs=list(parts))) if parts else str(generate_uid())
+
+
+def _geometry(affine: NDArray[np.float64]) -> dict[str, Any]:
+    """Row/column cosines (X, Y, Z), spacings [mm], slice step vector [mm] from a (z, y, x) LPS affine [m]."""
+    col_x = affine[:3, 2][::-1] * 1e3  # step along x index (DICOM column index), in (X, Y, Z) mm
+    col_y = affine[:3, 1][::-1] * 1e3  # step along y index (DICOM row index)
+    col_z = affine[:3, 0][::-1] * 1e3  # step along z index (slice)
+    dx, dy, dz = (float(np.linalg.norm(v)) for v in (col_x, col_y, col_z))
+    if min(dx, dy) <= 0:
+        raise ConfigError(f"image affine has a zero in-plane voxel size ({dy} x {dx} mm); fix the geometry")
+    return {"row": col_x / dx, "col": col_y / dy, "dx": dx, "dy": dy, "dz": dz, "step": col_z}
+
+
+def _scaling(values: NDArray[np.float64], *, phase: bool) -> tuple[float, float]:
+    """(slope, intercept) mapping uint16 0..65535 onto the range of ``values``."""
+    if phase:
+        return 2 * math.pi / (_MAX_U16 - 1), -math.pi
+    lo = min(float(values.min()), 0.0)
+    hi = float(values.max())
+    span = hi - lo
+    slope = span / _MAX_U16 if span > 0 else 1.0
+    return slope, lo
+
+
+def _common_dataset(image: Image, *, study_uid: str, series_uid: str, series_number: int, description: str) -> Any:
+    from pydicom.dataset import Dataset
+
+    acq = image.header.acquisition
+    now = datetime.datetime.now()
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = _MR_IMAGE_STORAGE
+    ds.InstanceCreationDate = now.strftime("%Y%m%d")
+    ds.InstanceCreationTime = now.strftime("%H%M%S")
+    # Patient
+    ds.PatientName = acq.patient_name if acq else "hifield^phantom"
+    ds.PatientID = acq.patient_id if acq else "HIFIELD-0001"
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    # General Study
+    ds.StudyInstanceUID = study_uid
+    ds.StudyDate = now.strftime("%Y%m%d")
+    ds.StudyTime = now.strftime("%H%M%S")
+    ds.ReferringPhysicianName = ""
+    ds.StudyID = "1"
+    ds.AccessionNumber = ""
+    ds.StudyDescription = "hifield virtual scan"
+    # General Series
+    ds.Modality = "MR"
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = description[:64]
+    ds.SeriesDate = ds.StudyDate
+    ds.SeriesTime = ds.StudyTime
+    ds.PatientPosition = "HFS"
+    ds.BodyPartExamined = "HEAD"  # with a body part that has no laterality, Laterality (2C) must be absent
+    if acq is not None and acq.protocol_name:
+        ds.ProtocolName = acq.protocol_name[:64]
+    # Frame of Reference: shared by every series of the study (same scanner frame)
+    ds.FrameOfReferenceUID = _uid(study_uid, "frame-of-reference")
+    ds.PositionReferenceIndicator = ""
+    # General Equipment
+    ds.Manufacturer = (acq.system_vendor if acq else "") or "hifield"
+    ds.ManufacturerModelName = (acq.system_model if acq else "") or "hifield virtual scanner"
+    ds.SoftwareVersions = _software_version()
+    ds.InstitutionName = "hifield"
+    # General Acquisition / General Image
+    ds.AcquisitionDate = ds.StudyDate
+    ds.AcquisitionTime = ds.StudyTime
+    ds.ContentDate = ds.StudyDate
+    ds.ContentTime = ds.StudyTime
+    comments = image.header.description or ""
+    if image.header.recon_method:
+        ds.DerivationDescription = f"hifield reconstruction: {image.header.recon_method}"[:1024]
+        if image.header.recon_method not in comments:
+            comments = f"{comments} [recon: {image.header.recon_method}]".strip()
+    if comments:
+        ds.ImageComments = comments[:10240]
+    # MR Image module
+    ds.ScanningSequence = (acq.scanning_sequence if acq else "RM").split("\\")
+    ds.SequenceVariant = (acq.sequence_variant if acq else "NONE").split("\\")
+    ds.ScanOptions = ""
+    ds.MRAcquisitionType = acq.acquisition_type if acq else "2D"
+    ds.ImagedNucleus = "1H"
+    if acq is not None:
+        ds.SequenceName = (acq.sequence_name or acq.protocol_name or "hifield")[:16]
+        ds.RepetitionTime = _ds(acq.tr_s * 1e3)
+        ds.EchoTime = _ds(acq.te_s * 1e3)
+        if acq.ti_s is not None:
+            ds.InversionTime = _ds(acq.ti_s * 1e3)
+        ds.EchoTrainLength = int(acq.echo_train_length)
+        ds.NumberOfAverages = _ds(acq.n_averages)
+        ds.FlipAngle = _ds(math.degrees(acq.flip_angle_rad))
+        ds.MagneticFieldStrength = _ds(acq.b0_t)
+        ds.ImagingFrequency = _ds(GAMMA_BAR_HZ_PER_T * acq.b0_t / 1e6)
+        if acq.pixel_bandwidth_hz > 0:
+            ds.PixelBandwidth = _ds(acq.pixel_bandwidth_hz)
+        ds.AcquisitionMatrix = [0, int(acq.matrix[2]), int(acq.matrix[1]), 0]
+        ds.InPlanePhaseEncodingDirection = "COL"
+        ds.PercentSampling = _ds(100.0 / max(acq.acceleration, 1e-12)) if acq.acceleration >= 1 else "100"
+        ds.PercentPhaseFieldOfView = _ds(100.0 * acq.fov_m[1] / acq.fov_m[2]) if acq.fov_m[2] > 0 else "100"
+        ds.ParallelReductionFactorInPlane = float(acq.acceleration)
+        ds.ParallelAcquisition = "YES" if acq.acceleration > 1 else "NO"
+        if acq.acceleration > 1 and image.header.recon_method:
+            ds.ParallelAcquisitionTechnique = image.header.recon_method.upper()[:16]
+        if acq.scan_time_s > 0:
+            ds.AcquisitionDuration = float(acq.scan_time_s)
+    else:
+        ds.SequenceName = "hifield"
+        ds.RepetitionTime = ""
+        ds.EchoTime = ""
+        ds.EchoTrainLength = ""
+    return ds
+
+
+def _software_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"hifield {version('hifield')}"
+    except Exception:
+        return "hifield"
+
+
+def write_dicom_series(
+    image: Image,
+    folder: str | os.PathLike[str],
+    *,
+    series_description: str,
+    series_number: int = 1,
+    study_uid: str | None = None,
+    magnitude: bool = True,
+    phase: bool = False,
+) -> list[Path]:
+    """Write an image as a DICOM MR Image Storage series, one file per slice.
+
+    Parameters
+    ----------
+    image
+        Image with data ``(*other, coil, z, y, x)``; every ``(other, coil)`` volume becomes its own acquisition
+        (AcquisitionNumber 1, 2, ...). Its header's affine sets the geometry, its ``acquisition`` the MR tags.
+    folder
+        Output folder (created if needed). Files are named ``MR_<series>_<instance>.dcm``.
+    series_description
+        SeriesDescription (at most 64 characters are kept).
+    series_number
+        SeriesNumber of the magnitude series; the phase series, if any, gets ``series_number + 1`` (or
+        ``series_number`` when no magnitude is written).
+    study_uid
+        StudyInstanceUID to join an existing study; a new one when None. The FrameOfReferenceUID is derived from
+        it, so every series of one study shares a frame of reference.
+    magnitude
+        Write the magnitude series (ImageType ``ORIGINAL\\PRIMARY\\M\\ND``).
+    phase
+        Also write a phase series [rad] (ImageType ``ORIGINAL\\PRIMARY\\P\\ND``) scaled over [-pi, pi].
+
+    Returns
+    -------
+    list[Path]
+        The files written, magnitude first, in instance order.
+
+    Raises
+    ------
+    ConfigError
+        If neither magnitude nor phase is requested, or the geometry is degenerate.
+    """
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+
+    if not (magnitude or phase):
+        raise ConfigError("write_dicom_series needs magnitude=True or phase=True; nothing to write")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = np.asarray(image.data)
+    nz, ny, nx = data.shape[-3:]
+    volumes = data.reshape(-1, nz, ny, nx)
+    geo = _geometry(np.asarray(image.header.affine, dtype=np.float64))
+    affine = np.asarray(image.header.affine, dtype=np.float64)
+    acq = image.header.acquisition
+    study_uid = study_uid or _uid()
+    normal = np.cross(geo["row"], geo["col"])
+    thickness = acq.slice_thickness_m * 1e3 if acq is not None and acq.slice_thickness_m else geo["dz"]
+
+    kinds: list[tuple[str, int]] = []
+    if magnitude:
+        kinds.append(("M", series_number))
+    if phase:
+        kinds.append(("P", series_number + 1 if magnitude else series_number))
+
+    written: list[tuple[Path, Path]] = []
+    try:
+        for kind, number in kinds:
+            values = np.angle(volumes) if kind == "P" else np.abs(volumes)
+            values = values.astype(np.float64)
+            slope, intercept = _scaling(values, phase=kind == "P")
+            description = series_description if kind == "M" else f"{series_description} phase"
+            series_uid = _uid()
+            base = _common_dataset(
+                image, study_uid=study_uid, series_uid=series_uid, series_number=number, description=description
+            )
+            if kind == "M":
+                hi = float(np.percentile(values, 99.5)) if values.size else 1.0
+                centre, width = hi / 2, max(hi, 1e-12)
+            else:
+                centre, width = 0.0, 2 * math.pi
+            instance = 0
+            for v, volume in enumerate(values):
+                for k in range(nz):
+                    instance += 1
+                    ds = _copy(base)
+                    meta = FileMetaDataset()
+                    meta.MediaStorageSOPClassUID = _MR_IMAGE_STORAGE
+                    meta.MediaStorageSOPInstanceUID = _uid()
+                    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+                    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+                    ds.file_meta = meta
+                    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+                    ds.InstanceNumber = instance
+                    ds.AcquisitionNumber = v + 1
+                    ds.ImageType = ["ORIGINAL", "PRIMARY", kind, "ND"]
+                    position = (affine @ np.array([k, 0.0, 0.0, 1.0]))[:3][::-1] * 1e3
+                    ds.ImagePositionPatient = [_ds(p) for p in position]
+                    ds.ImageOrientationPatient = [_ds(c) for c in (*geo["row"], *geo["col"])]
+                    ds.PixelSpacing = [_ds(geo["dy"]), _ds(geo["dx"])]
+                    ds.SliceThickness = _ds(thickness)
+                    ds.SpacingBetweenSlices = _ds(geo["dz"])
+                    ds.SliceLocation = _ds(float(np.dot(position, normal)))
+                    stored = np.rint((volume[k] - intercept) / slope)
+                    pixels = np.clip(stored, 0, _MAX_U16).astype(np.uint16)
+                    ds.SamplesPerPixel = 1
+                    ds.PhotometricInterpretation = "MONOCHROME2"
+                    ds.Rows, ds.Columns = ny, nx
+                    ds.BitsAllocated = 16
+                    ds.BitsStored = 16
+                    ds.HighBit = 15
+                    ds.PixelRepresentation = 0
+                    ds.SmallestImagePixelValue = int(pixels.min())
+                    ds.LargestImagePixelValue = int(pixels.max())
+                    ds.RescaleIntercept = _ds(intercept)
+                    ds.RescaleSlope = _ds(slope)
+                    ds.RescaleType = "US" if kind == "M" else "RAD"
+                    ds.WindowCenter = _ds(centre)
+                    ds.WindowWidth = _ds(width)
+                    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+                    final = folder / f"MR_{number:04d}_{instance:04d}.dcm"
+                    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+                    ds.save_as(tmp, enforce_file_format=True)
+                    written.append((tmp, final))
+        for tmp, final in written:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in written:
+            if tmp.exists():
+                tmp.unlink()
+    return [final for _, final in written]
+
+
+def _copy(ds: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(ds)
+
+
+def _files(folder_or_files: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> tuple[list[Path], bool]:
+    if isinstance(folder_or_files, (str, os.PathLike)):
+        p = Path(folder_or_files)
+        if p.is_dir():
+            return sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")), True
+        return [p], False
+    return [Path(f) for f in folder_or_files], False
+
+
+def _float(ds: Any, keyword: str, default: float | None = None) -> float | None:
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _multi(ds: Any, keyword: str, default: str) -> str:
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        return value
+    return "\\".join(str(v) for v in value)
+
+
+def _acquisition_from(ds: Any, matrix: tuple[int, int, int], fov_m: tuple[float, float, float]) -> RawHeader | None:
+    """RawHeader rebuilt from the MR tags (None when the file carries no field strength and no timing)."""
+    b0 = _float(ds, "MagneticFieldStrength")
+    if b0 is None:
+        freq = _float(ds, "ImagingFrequency")
+        b0 = freq * 1e6 / GAMMA_BAR_HZ_PER_T if freq else None
+    te = _float(ds, "EchoTime")
+    tr = _float(ds, "RepetitionTime")
+    if b0 is None and te is None and tr is None:
+        return None
+    ti = _float(ds, "InversionTime")
+    acq_matrix = ds.get("AcquisitionMatrix", None)
+    matrix_acq = matrix
+    if acq_matrix is not None and len(acq_matrix) == 4 and any(int(v) for v in acq_matrix):
+        freq_n = int(acq_matrix[0]) or int(acq_matrix[1])
+        phase_n = int(acq_matrix[2]) or int(acq_matrix[3])
+        if ds.get("InPlanePhaseEncodingDirection", "COL") == "ROW":
+            matrix_acq = (matrix[0], freq_n, phase_n)
+        else:
+            matrix_acq = (matrix[0], phase_n, freq_n)
+    thickness = _float(ds, "SliceThickness")
+    kwargs: dict[str, Any] = {
+        "b0_t": b0 if b0 is not None else 0.0,
+        "fov_m": fov_m,
+        "matrix": matrix_acq,
+        "te_s": (te or 0.0) * 1e-3,
+        "tr_s": (tr or 0.0) * 1e-3,
+        "ti_s": ti * 1e-3 if ti is not None else None,
+        "flip_angle_rad": math.radians(_float(ds, "FlipAngle", 0.0) or 0.0),
+        "slice_thickness_m": thickness * 1e-3 if thickness else None,
+        "pixel_bandwidth_hz": _float(ds, "PixelBandwidth", 0.0) or 0.0,
+        "echo_train_length": int(ds.get("EchoTrainLength", 1) or 1),
+        "n_averages": max(1, round(_float(ds, "NumberOfAverages", 1.0) or 1.0)),
+        "acceleration": _float(ds, "ParallelReductionFactorInPlane", 1.0) or 1.0,
+        "scan_time_s": _float(ds, "AcquisitionDuration", 0.0) or 0.0,
+        "protocol_name": str(ds.get("ProtocolName", "")),
+        "sequence_name": str(ds.get("SequenceName", "")),
+        "scanning_sequence": _multi(ds, "ScanningSequence", "RM"),
+        "sequence_variant": _multi(ds, "SequenceVariant", "NONE"),
+        "acquisition_type": "3D" if str(ds.get("MRAcquisitionType", "2D")) == "3D" else "2D",
+        "system_vendor": str(ds.get("Manufacturer", "")),
+        "system_model": str(ds.get("ManufacturerModelName", "")),
+        "patient_name": str(ds.get("PatientName", "")),
+        "patient_id": str(ds.get("PatientID", "")),
+    }
+    return RawHeader(**kwargs)
+
+
+def _read_one_series(datasets: Sequence[Any], source: str) -> tuple[NDArray[np.float64], NDArray[np.float64], Any]:
+    """Stack one series into (volumes, z, y, x) rescaled values and its (z, y, x) LPS affine [m]."""
+    first = datasets[0]
+    rows, cols = int(first.Rows), int(first.Columns)
+    for ds in datasets:
+        if (int(ds.Rows), int(ds.Columns)) != (rows, cols):
+            raise FileFormatError(f"{source}: slices of different sizes ({ds.Rows}x{ds.Columns} vs {rows}x{cols})")
+    orient = np.array([float(v) for v in first.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
+    row, col = orient[:3], orient[3:]
+    normal = np.cross(row, col)
+    spacing = [float(v) for v in first.get("PixelSpacing", [1.0, 1.0])]
+
+    def position(ds: Any) -> NDArray[np.float64]:
+        return np.array([float(v) for v in ds.get("ImagePositionPatient", [0.0, 0.0, 0.0])])
+
+    groups: dict[int, list[Any]] = {}
+    for ds in datasets:
+        groups.setdefault(int(ds.get("AcquisitionNumber", 1) or 1), []).append(ds)
+    if len({len(g) for g in groups.values()}) != 1:
+        groups = {1: list(datasets)}
+    volumes = []
+    positions: list[NDArray[np.float64]] = []
+    for key in sorted(groups):
+        group = sorted(groups[key], key=lambda d: (float(np.dot(position(d), normal)), int(d.get("InstanceNumber", 0))))
+        positions = [position(d) for d in group]
+        slices = []
+        for ds in group:
+            try:
+                pixels = ds.pixel_array.astype(np.float64)
+            except Exception as err:
+                msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise FileFormatError(f"{source}: cannot decode pixel data ({msg}); is the codec installed?") from None
+            if pixels.ndim != 2:
+                raise FileFormatError(
+                    f"{source}: pixel data has shape {pixels.shape}; only single-frame greyscale slices are read"
+                )
+            slope = _float(ds, "RescaleSlope", 1.0) or 1.0
+            intercept = _float(ds, "RescaleIntercept", 0.0) or 0.0
+            slices.append(pixels * slope + intercept)
+        volumes.append(np.stack(slices))
+    stack = np.stack(volumes)
+    nz = stack.shape[1]
+    if nz > 1:
+        step = (positions[-1] - positions[0]) / (nz - 1)
+    else:
+        thickness = _float(first, "SpacingBetweenSlices") or _float(first, "SliceThickness") or 1.0
+        step = normal * thickness
+    affine = np.eye(4)
+    affine[:3, 0] = step[::-1] * 1e-3
+    affine[:3, 1] = col[::-1] * spacing[0] * 1e-3
+    affine[:3, 2] = row[::-1] * spacing[1] * 1e-3
+    affine[:3, 3] = positions[0][::-1] * 1e-3
+    return stack, affine, first
+
+
+def read_dicom_series(folder_or_files: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Image:
+    """Read a DICOM MR series (one file per slice) into an :class:`Image` with geometry and acquisition header.
+
+    Parameters
+    ----------
+    folder_or_files
+        A folder (searched recursively; files that are not DICOM are skipped), one file, or a list of files.
+        A magnitude and a phase series of the same geometry (as :func:`write_dicom_series` writes with
+        ``phase=True``) combine into one complex image; any other mix of series is refused.
+
+    Returns
+    -------
+    Image
+        Data ``(1, z, y, x)`` float32 (magnitude) or complex64 (magnitude and phase), or
+        ``(n_volumes, 1, z, y, x)`` when the series holds several acquisitions; affine in metres (LPS, (z, y, x)).
+
+    Raises
+    ------
+    FileFormatError
+        If no DICOM file is found, a file is not MR, is truncated, is an Enhanced (multi-frame) MR object, or
+        the files belong to several unrelated series.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    files, from_folder = _files(folder_or_files)
+    source = str(folder_or_files) if isinstance(folder_or_files, (str, os.PathLike)) else f"{len(files)} files"
+    datasets = []
+    for f in files:
+        try:
+            ds = pydicom.dcmread(f)
+            _ = ds.SOPClassUID
+        except InvalidDicomError:
+            if from_folder:
+                continue
+            raise FileFormatError(f"{f} is not a DICOM file; pass an MR DICOM file or series folder") from None
+        except FileNotFoundError:
+            raise FileFormatError(f"{f}: no such DICOM file; check the path") from None
+        except Exception as err:
+            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise FileFormatError(f"{f} is not a readable DICOM file ({msg}); it may be truncated") from None
+        modality = str(ds.get("Modality", ""))
+        if modality != "MR":
+            raise FileFormatError(f"{f} is a {modality or 'modality-less'} DICOM object, not MR; pass an MR series")
+        if str(ds.SOPClassUID) == _ENHANCED_MR_IMAGE_STORAGE or int(ds.get("NumberOfFrames", 1) or 1) > 1:
+            raise FileFormatError(f"{f} is an Enhanced (multi-frame) MR object; only classic MR Image Storage is read")
+        if "PixelData" not in ds:
+            raise FileFormatError(f"{f} holds no pixel data; it may be truncated")
+        datasets.append(ds)
+    if not datasets:
+        raise FileFormatError(f"{source}: no DICOM MR files found; pass a series folder or .dcm files")
+
+    by_series: dict[str, list[Any]] = {}
+    for ds in datasets:
+        by_series.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append(ds)
+    series = list(by_series.values())
+    kinds = [_kind(s[0]) for s in series]
+    if len(series) == 1:
+        values, affine, first = _read_one_series(series[0], source)
+        data: NDArray[Any] = values.astype(np.complex64 if kinds[0] == "P" else np.float32)
+        if kinds[0] == "P":
+            data = np.exp(1j * values).astype(np.complex64)
+    elif len(series) == 2 and sorted(kinds) == ["M", "P"]:
+        mag_series, phase_series = (series[0], series[1]) if kinds[0] == "M" else (series[1], series[0])
+        mag, affine, first = _read_one_series(mag_series, source)
+        ph, affine_p, _ = _read_one_series(phase_series, source)
+        if mag.shape != ph.shape or not np.allclose(affine, affine_p, atol=1e-6):
+            raise FileFormatError(f"{source}: magnitude and phase series differ in shape or geometry")
+        data = (mag * np.exp(1j * ph)).astype(np.complex64)
+    else:
+        raise FileFormatError(
+            f"{source} holds {len(series)} DICOM series; pass the files of one series (or one magnitude/phase pair)"
+        )
+    n_vol, nz, ny, nx = data.shape
+    data = data.reshape(n_vol, 1, nz, ny, nx) if n_vol > 1 else data.reshape(1, nz, ny, nx)
+    voxel = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
+    fov = (voxel[0] * nz, voxel[1] * ny, voxel[2] * nx)
+    acquisition = _acquisition_from(first, (nz, ny, nx), fov)
+    if acquisition is not None:
+        acquisition = acquisition.replace(affine=tuple(tuple(float(v) for v in r) for r in affine))
+    description = str(first.get("ImageComments", "")) or str(first.get("SeriesDescription", ""))
+    recon = str(first.get("DerivationDescription", "")).removeprefix("hifield reconstruction: ")
+    header = ImageHeader(affine=affine, acquisition=acquisition, recon_method=recon, description=description)
+    return Image(data=data, header=header)
+
+
+def _kind(ds: Any) -> str:
+    image_type = [str(v).upper() for v in ds.get("ImageType", [])]
+    if len(image_type) > 2 and image_type[2] in ("P", "PHASE"):
+        return "P"
+    return "M"
