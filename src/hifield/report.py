@@ -1,0 +1,159 @@
+"""Report figures: ground truth beside each reconstruction and its error map, labelled with NMSE, PSNR and SSIM."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hifield.errors import ConfigError
+
+__all__ = ["comparison_figure_size_px", "save_comparison_figure"]
+
+_PANEL_IN = 3.0
+"""Width and height of one image panel [inch]."""
+_LABEL_IN = 0.55
+"""Height of the label strip under each panel [inch]."""
+_HEAD_IN = 0.3
+"""Height of the heading strip above each panel [inch]."""
+_TITLE_IN = 0.45
+"""Height of the title strip [inch] (only with a title)."""
+_DPI = 100
+ERROR_GAIN = 5.0
+"""Error maps show ``|truth - recon| * ERROR_GAIN`` on the truth's grey scale."""
+
+
+def comparison_figure_size_px(n_recons: int, *, title: bool) -> tuple[int, int]:
+    """Size ``(width, height)`` [pixels] of the PNG that :func:`save_comparison_figure` writes.
+
+    Examples
+    --------
+    >>> comparison_figure_size_px(2, title=True)
+    (900, 815)
+    """
+    width = (1 + n_recons) * _PANEL_IN
+    height = 2 * (_HEAD_IN + _PANEL_IN + _LABEL_IN) + (_TITLE_IN if title else 0.0)
+    return round(width * _DPI), round(height * _DPI)
+
+
+def _metrics(truth: NDArray[np.float64], recon: NDArray[np.float64]) -> dict[str, float]:
+    from hifield.metrics import nmse, psnr, ssim
+
+    return {"nmse": nmse(truth, recon), "psnr": psnr(truth, recon), "ssim": ssim(truth, recon)}
+
+
+def _label(values: dict[str, float] | None) -> str:
+    if not values:
+        return ""
+    parts = []
+    lookup = {k.lower(): v for k, v in values.items()}
+    if "nmse" in lookup:
+        parts.append(f"NMSE {lookup['nmse']:.2e}")
+    if "psnr" in lookup:
+        parts.append(f"PSNR {lookup['psnr']:.2f} dB")
+    if "ssim" in lookup:
+        parts.append(f"SSIM {lookup['ssim']:.4f}")
+    extra = [f"{k} {v:.3g}" for k, v in values.items() if k.lower() not in ("nmse", "psnr", "ssim")]
+    return "\n".join([" | ".join(parts[:2]), " | ".join(parts[2:] + extra)]).strip()
+
+
+def save_comparison_figure(
+    truth: NDArray[np.floating],
+    recons: dict[str, NDArray[np.floating]],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "",
+    metrics: dict[str, dict[str, float]] | None = None,
+) -> Path:
+    """Save a PNG: top row truth | each recon; bottom row ``|truth - recon| x 5`` under each recon.
+
+    All panels share the truth's grey scale (0 .. 99.5th percentile of the truth), so error maps compare
+    directly. Arrays are displayed with row 0 at the top and column 0 at the left: for hifield's axial LPS
+    grid (y towards posterior, x towards the patient's left) this is the radiological view, anterior up and the
+    patient's right on the viewer's left.
+
+    Parameters
+    ----------
+    truth
+        Reference magnitude image ``(y, x)`` (complex input is taken as magnitude).
+    recons
+        Reconstructions ``(y, x)`` by name, in display order.
+    path
+        Output ``.png``; written under a temporary name, then renamed. Size: :func:`comparison_figure_size_px`.
+    title
+        Figure title.
+    metrics
+        ``{name: {"nmse": ..., "psnr": ..., "ssim": ...}}`` printed under each panel; computed with
+        :mod:`hifield.metrics` (fastMRI definitions) for recons missing from it.
+
+    Returns
+    -------
+    Path
+        The PNG written.
+
+    Raises
+    ------
+    ConfigError
+        If an array is not 2D or its shape differs from the truth's, or there is no reconstruction.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    truth_mag = np.abs(np.asarray(truth)).astype(np.float64)
+    if truth_mag.ndim != 2:
+        raise ConfigError(f"truth must be a 2D (y, x) image; got shape {truth_mag.shape}")
+    if not recons:
+        raise ConfigError("save_comparison_figure needs at least one reconstruction in 'recons'")
+    images: dict[str, NDArray[np.float64]] = {}
+    for name, recon in recons.items():
+        arr = np.abs(np.asarray(recon)).astype(np.float64)
+        if arr.shape != truth_mag.shape:
+            raise ConfigError(f"recon {name!r} has shape {arr.shape}, truth has {truth_mag.shape}; they must match")
+        images[name] = arr
+    values = dict(metrics or {})
+    for name, arr in images.items():
+        if name not in values:
+            values[name] = _metrics(truth_mag, arr)
+
+    n = len(images)
+    width_px, height_px = comparison_figure_size_px(n, title=bool(title))
+    fig = Figure(figsize=(width_px / _DPI, height_px / _DPI), dpi=_DPI, facecolor="black")
+    FigureCanvasAgg(fig)  # Agg canvas attached to this figure only; pyplot's global state is untouched
+    vmax = float(np.percentile(truth_mag, 99.5)) or float(truth_mag.max()) or 1.0
+    height_in = height_px / _DPI
+    top_in = height_in - (_TITLE_IN if title else 0.0)
+    row_in = _HEAD_IN + _PANEL_IN + _LABEL_IN
+    col_w = 1.0 / (n + 1)
+    text_style = {"color": "white", "ha": "center", "va": "top", "fontsize": 8.5, "family": "monospace"}
+
+    def panel(col: int, row: int, image: NDArray[np.float64], heading: str, label: str) -> None:
+        bottom = (top_in - row * row_in - _HEAD_IN - _PANEL_IN) / height_in
+        ax = fig.add_axes((col * col_w, bottom, col_w, _PANEL_IN / height_in))
+        ax.imshow(image, cmap="gray", vmin=0.0, vmax=vmax, origin="upper", interpolation="nearest", aspect="equal")
+        ax.set_axis_off()
+        ax.set_title(heading, color="white", fontsize=10, pad=4)
+        fig.text((col + 0.5) * col_w, bottom - 0.005, label, **text_style)
+
+    panel(0, 0, truth_mag, "truth", "")
+    for i, (name, arr) in enumerate(images.items(), start=1):
+        panel(i, 0, arr, name, _label(values.get(name)))
+        err = np.abs(truth_mag - arr) * ERROR_GAIN
+        rmse = math.sqrt(float(np.mean((truth_mag - arr) ** 2)))
+        panel(i, 1, err, f"|truth - {name}| x{ERROR_GAIN:g}", f"RMSE {rmse:.3g}")
+    if title:
+        y_title = 1.0 - 0.1 * _TITLE_IN * _DPI / height_px
+        fig.text(0.5, y_title, title, color="white", ha="center", va="top", fontsize=13)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=_DPI, format="png", facecolor=fig.get_facecolor())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
