@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -127,7 +128,7 @@ def save_comparison_figure(
     top_in = height_in - (_TITLE_IN if title else 0.0)
     row_in = _HEAD_IN + _PANEL_IN + _LABEL_IN
     col_w = 1.0 / (n + 1)
-    text_style = {"color": "white", "ha": "center", "va": "top", "fontsize": 8.5, "family": "monospace"}
+    text_style: dict[str, Any] = {"color": "white", "ha": "center", "va": "top", "fontsize": 8.5, "family": "monospace"}
 
     def panel(col: int, row: int, image: NDArray[np.float64], heading: str, label: str) -> None:
         bottom = (top_in - row * row_in - _HEAD_IN - _PANEL_IN) / height_in

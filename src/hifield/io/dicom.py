@@ -226,7 +226,7 @@ def write_dicom_series(
         If neither magnitude nor phase is requested, or the geometry is degenerate.
     """
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
     if not (magnitude or phase):
         raise ConfigError("write_dicom_series needs magnitude=True or phase=True; nothing to write")
@@ -270,8 +270,8 @@ def write_dicom_series(
                     instance += 1
                     ds = _copy(base)
                     meta = FileMetaDataset()
-                    meta.MediaStorageSOPClassUID = _MR_IMAGE_STORAGE
-                    meta.MediaStorageSOPInstanceUID = _uid()
+                    meta.MediaStorageSOPClassUID = UID(_MR_IMAGE_STORAGE)
+                    meta.MediaStorageSOPInstanceUID = UID(_uid())
                     meta.TransferSyntaxUID = ExplicitVRLittleEndian
                     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
                     ds.file_meta = meta

@@ -95,8 +95,8 @@ def _line_sets(raw: RawData) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDAr
     shape = raw.kspace.shape[-3:]
     full = np.broadcast_to(raw.sampling_mask, shape)
     calib = np.zeros(shape, bool) if raw.calibration is None else np.broadcast_to(raw.calibration, shape)
-    imaging_lines = full.any(axis=-1)
-    calib_lines = calib.any(axis=-1)
+    imaging_lines: NDArray[np.bool_] = np.asarray(full.any(axis=-1), dtype=bool)
+    calib_lines: NDArray[np.bool_] = np.asarray(calib.any(axis=-1), dtype=bool)
     line_wise = bool(np.array_equal(full, np.broadcast_to(imaging_lines[..., None], shape))) and bool(
         np.array_equal(calib, np.broadcast_to(calib_lines[..., None], shape))
     )

@@ -184,7 +184,7 @@ def read_nifti(path: str | os.PathLike[str]) -> Image:
 
     path = Path(path)
     try:
-        img = nib.load(path)
+        img: Any = nib.load(path)
         array = np.asarray(img.dataobj, dtype=np.float32)
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such NIfTI file; check the path") from None
