@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from hifield.io.dicom import read_dicom_series, write_dicom_series
     from hifield.io.ismrmrd import read_ismrmrd, write_ismrmrd
     from hifield.io.nifti import read_nifti, write_bids_sidecar, write_nifti
+    from hifield.io.pacs import StoreReport, echo_pacs, parse_pacs_address, send_to_pacs
 
 _EXPORTS = {
     "read_ismrmrd": "ismrmrd",
