@@ -180,3 +180,52 @@ def test_not_dicom_refused_before_connecting(tmp_path):
     bad.write_text("nope")
     with pytest.raises(FileFormatError, match="nothing was sent"):
         send_to_pacs([bad], "127.0.0.1", 1, called_aet="PACS")
+
+
+def _export_app():
+    import typer
+
+    from hifield.cli.export import export_command
+
+    app = typer.Typer()
+    app.command()(export_command)
+    return app
+
+
+def _run_export(args):
+    from typer.testing import CliRunner
+
+    return CliRunner().invoke(_export_app(), [str(a) for a in args])
+
+
+@pytest.mark.external
+def test_export_cli_nifti_to_pacs(orthanc, tmp_path):
+    from hifield.io.nifti import write_nifti
+
+    nifti = write_nifti(make_image(np.random.default_rng(2)), tmp_path / "sense.nii.gz")
+    before = orthanc.rest("/statistics")["CountInstances"]
+    result = _run_export([nifti, "--pacs", f"127.0.0.1:{orthanc.dicom_port}", "--called-aet", PACS_AET, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["stored"] == 3 and summary["failed"] == []
+    assert orthanc.rest("/statistics")["CountInstances"] == before + 3
+    assert len(list((tmp_path / "sense_dicom").glob("*.dcm"))) == 3
+
+
+def test_export_cli_errors(tmp_path):
+    files = write_dicom_series(
+        make_image(np.random.default_rng(1), shape=(1, 4, 4)), tmp_path / "s", series_description="x"
+    )
+    port = _free_port()
+    down = _run_export([tmp_path / "s", "--pacs", f"127.0.0.1:{port}", "--called-aet", "X"])
+    assert down.exit_code == 3 and f"127.0.0.1:{port}" in down.output
+    assert all(f.exists() for f in files)
+    bad_address = _run_export([tmp_path / "s", "--pacs", "nonsense", "--called-aet", "X"])
+    assert bad_address.exit_code == 1 and "HOST:PORT" in bad_address.output
+    ct = tmp_path / "ct"
+    ct.mkdir()
+    shutil.copy(os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files", "CT_small.dcm"), ct / "ct.dcm")
+    not_mr = _run_export([ct, "--pacs", f"127.0.0.1:{port}"])
+    assert not_mr.exit_code == 1 and "not MR" in not_mr.output
+    local = _run_export([tmp_path / "s"])
+    assert local.exit_code == 0 and "nothing sent" in local.output
