@@ -153,7 +153,7 @@ def test_impossible_fov_refused_naming_readout_gradient():
 def test_limit_depends_on_scanner():
     # 40 mm FOV at 500 Hz/px (dwell 7.8 us on the ADC raster: 500.8 Hz/px) needs 256 * 500.8 / 0.04 Hz/m = 75.28 mT/m:
     # fine at 3 T (80), too much at 1.5 T (45)
-    p = GreProtocol(fov_m=0.04, readout_bandwidth_hz_per_pixel=500, te_s=0.006)
+    p = GreProtocol(fov_m=0.04, readout_bandwidth_hz_per_pixel=500, te_s=0.008)
     built = p.build(Scanner.preset("3T"))
     assert check(built, Scanner.preset("3T")) == []
     with pytest.raises(HardwareLimitError, match=r"gradient amplitude on x is 75.28 mT/m, above the limit of 45 mT/m"):
@@ -166,10 +166,10 @@ def test_thin_slice_short_pulse_refused_naming_z():
 
 
 def test_check_catches_a_weaker_scanner():
-    """A sequence built for 3 T played on a scanner with 30 mT/m and 100 T/m/s violates amplitude and slew."""
+    """A sequence built for 3 T played on a scanner with 30 mT/m and 40 T/m/s violates amplitude and slew."""
     built = GreProtocol().build(Scanner.preset("3T"))
     weak = Scanner.preset("3T")
-    gradients = dataclasses.replace(weak.gradients, max_grad_t_per_m=0.03, max_slew_t_per_m_per_s=100.0)
+    gradients = dataclasses.replace(weak.gradients, max_grad_t_per_m=0.03, max_slew_t_per_m_per_s=40.0)
     weak = weak.replace(gradients=gradients)
     limits = {v.limit for v in check(built, weak)}
     assert {"gradient amplitude on x", "slew rate on x", "slew rate on z"} <= limits

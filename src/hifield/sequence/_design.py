@@ -19,13 +19,27 @@ _RELAXED_GRADIENT_FACTOR: float = 50.0
 """How far gradient amplitude limits are lifted to measure what an infeasible protocol would demand."""
 
 
-def design_opts(scanner: Scanner, *, relaxed: bool = False) -> Any:
+def design_slew_t_per_m_per_s(scanner: Scanner, gradient_mode: str) -> float:
+    """Slew rate [T/m/s] a design may use: 95 % of the hardware's, and in ``"normal"`` gradient mode at most
+    :data:`~hifield.sequence.safety_models.NORMAL_MODE_SLEW_FRACTION` of the PNS rheobase slew rate (a ramp at that
+    slew stays below that fraction of the stimulation threshold whatever its duration)."""
+    from hifield.sequence.safety_models import NORMAL_MODE_SLEW_FRACTION, pns_coil_for
+
+    hardware = scanner.gradients.max_slew_t_per_m_per_s * (1.0 - DESIGN_SAFETY_MARGIN)
+    if gradient_mode == "fast":
+        return hardware
+    return min(hardware, NORMAL_MODE_SLEW_FRACTION * pns_coil_for(scanner.b0_t).min_slew_t_per_m_per_s)
+
+
+def design_opts(scanner: Scanner, *, gradient_mode: str = "normal", relaxed: bool = False) -> Any:
     """pypulseq ``Opts`` for sequence design: the scanner's limits less :data:`DESIGN_SAFETY_MARGIN`.
 
-    With ``relaxed=True`` the gradient amplitude limit is lifted so that a protocol asking for too much can still be
-    built, its actual demand measured and reported as a violation.
+    In ``"normal"`` gradient mode the slew rate is also kept low enough for the IEC normal-mode PNS limit
+    (:func:`design_slew_t_per_m_per_s`). With ``relaxed=True`` the gradient amplitude limit is lifted so that a
+    protocol asking for too much can still be built, its actual demand measured and reported as a violation.
     """
     opts = scanner.pypulseq_opts(safety_margin=DESIGN_SAFETY_MARGIN)
+    opts.max_slew = design_slew_t_per_m_per_s(scanner, gradient_mode) * opts.gamma
     # Gradients whose duration is free (prephasers, spoilers) keep the real design limit in both cases.
     opts.hifield_free_max_grad = opts.max_grad
     if relaxed:
@@ -71,7 +85,7 @@ Design = Callable[[Any, bool], "BuiltSequence"]
 """A design function ``design(opts, strict_timing) -> BuiltSequence``."""
 
 
-def build_within_limits(design: Design, scanner: Scanner, *, what: str) -> BuiltSequence:
+def build_within_limits(design: Design, scanner: Scanner, *, what: str, gradient_mode: str = "normal") -> BuiltSequence:
     """Run ``design(opts, True)`` with the scanner's design limits; turn pypulseq failures into hifield errors.
 
     If pypulseq refuses (typically a gradient over the amplitude limit), the design is repeated with lifted gradient
@@ -88,12 +102,12 @@ def build_within_limits(design: Design, scanner: Scanner, *, what: str) -> Built
     from hifield.sequence.checks import check_hardware, raise_for_violations
 
     try:
-        return design(design_opts(scanner), True)
+        return design(design_opts(scanner, gradient_mode=gradient_mode), True)
     except HifieldError:
         raise
     except _PYPULSEQ_ERRORS as error:
         first_error = error
-    relaxed = design_opts(scanner, relaxed=True)
+    relaxed = design_opts(scanner, gradient_mode=gradient_mode, relaxed=True)
     try:
         measured = design(relaxed, False)
     except HifieldError:

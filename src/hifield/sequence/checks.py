@@ -133,8 +133,12 @@ _SLEW_HINTS = {
 }
 
 
-def check(built: BuiltSequence, scanner: Scanner) -> list[Violation]:
+def check(built: BuiltSequence, scanner: Scanner, *, mode: str = "normal") -> list[Violation]:
     """Every hardware and safety check of ``built`` on ``scanner``.
+
+    Gradient amplitude and slew per axis (hardware), RF peak B1 and gradient RMS duty cycle over 10 s (hardware),
+    whole-body and head SAR over 10 s and 6 min and PNS (safety, IEC 60601-2-33 limits of ``mode``); see
+    :mod:`hifield.sequence.safety`.
 
     Parameters
     ----------
@@ -142,13 +146,17 @@ def check(built: BuiltSequence, scanner: Scanner) -> list[Violation]:
         The sequence.
     scanner
         The scanner.
+    mode
+        IEC operating mode: ``"normal"`` or ``"first_level"``.
 
     Returns
     -------
     list of Violation
         Every violated limit; empty when the sequence may be played.
     """
-    return check_hardware(built, scanner)
+    from hifield.sequence.safety import check_safety
+
+    return check_hardware(built, scanner) + check_safety(built, scanner, mode=mode)
 
 
 def raise_for_violations(violations: Iterable[Violation]) -> None:

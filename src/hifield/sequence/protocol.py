@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from hifield.sequence.built import BuiltSequence
 
 
+GRADIENT_MODES: tuple[str, ...] = ("normal", "fast")
+"""Allowed values of :attr:`Protocol.gradient_mode`."""
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """How one protocol field appears at the file boundary and which values it may take.
@@ -53,10 +57,17 @@ class Protocol:
 
     name: str = "protocol"
     """Protocol name."""
+    gradient_mode: str = "normal"
+    """``"normal"``: gradients slew at most 80 % of the PNS rheobase slew rate, so sequences stay below the PNS
+    limit of the IEC normal mode; ``"fast"``: the scanner's full slew rate (may need first-level mode)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigError(f"protocol name must be a non-empty string; got {self.name!r}")
+        if self.gradient_mode not in GRADIENT_MODES:
+            raise ConfigError(
+                f"gradient_mode = {self.gradient_mode!r} is not allowed; choose one of {', '.join(GRADIENT_MODES)}"
+            )
         for attr, spec in self.SPECS.items():
             self._validate_field(attr, spec)
         self._validate_relations()

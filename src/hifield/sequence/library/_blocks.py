@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from hifield.errors import ConfigError
 from hifield.sequence._design import ceil_to, round_to
 
@@ -89,7 +91,14 @@ def trapezoid(pp: Any, system: Any, channel: str, area: float, duration: float) 
     """Trapezoid of ``area`` [1/m] lasting ``duration`` [s], or ``None`` for a zero area."""
     if abs(area) < 1e-9:
         return None
-    return pp.make_trapezoid(channel=channel, area=area, duration=duration, system=system)
+    max_grad = getattr(system, "hifield_free_max_grad", system.max_grad)
+    try:
+        return pp.make_trapezoid(channel=channel, area=area, duration=duration, max_grad=max_grad, system=system)
+    except AssertionError:
+        # pypulseq's minimum duration can exceed a raster-exact duration by float noise: use the exact step count
+        steps = round(duration / system.grad_raster_time)
+        exact = float(np.nextafter(steps * system.grad_raster_time, np.inf))
+        return pp.make_trapezoid(channel=channel, area=area, duration=exact, max_grad=max_grad, system=system)
 
 
 def rf_spoil_phases(n: int, increment_deg: float) -> list[float]:

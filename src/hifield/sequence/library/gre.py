@@ -49,7 +49,9 @@ def build_gre_2d(protocol: GreProtocol, scanner: Scanner, lines: list[int]) -> B
     def design(system: Any, strict: bool) -> BuiltSequence:
         return _design_gre_2d(protocol, scanner, lines, system, strict=strict)
 
-    return build_within_limits(design, scanner, what=f"protocol {protocol.name!r}")
+    return build_within_limits(
+        design, scanner, what=f"protocol {protocol.name!r}", gradient_mode=protocol.gradient_mode
+    )
 
 
 def _design_gre_2d(
