@@ -1,0 +1,299 @@
+"""Coil sensitivity estimation: ESPIRiT (Uecker et al. 2014) and Walsh's adaptive combination (Walsh et al. 2000)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import scipy.fft
+from numpy.typing import NDArray
+
+from hifield.data import CoilMaps, RawData
+from hifield.errors import ConfigError, ReconstructionError
+from hifield.ops.fft import ifftc
+from hifield.recon.calibration import calibration_data
+
+_CHUNK_BYTES = 192 * 2**20
+
+
+def _power_iteration(g: NDArray[np.complex64], n_iter: int) -> tuple[NDArray[np.complex64], NDArray[np.float32]]:
+    """Dominant eigenpair of each Hermitian PSD matrix in ``g`` of shape ``(pixels, c, c)``."""
+    n_c = g.shape[-1]
+    v = np.full((g.shape[0], n_c, 1), 1.0 / np.sqrt(n_c), dtype=g.dtype)
+    # start from the strongest column: avoids an unlucky start orthogonal to the eigenvector
+    col = np.argmax(np.einsum("pii->pi", g).real, axis=1)
+    v = np.take_along_axis(g, col[:, None, None], axis=2) + v * 1e-3
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    v /= np.maximum(norm, np.finfo(np.float32).tiny)
+    for _ in range(n_iter):
+        v = g @ v
+        norm = np.linalg.norm(v, axis=1, keepdims=True)
+        v /= np.maximum(norm, np.finfo(np.float32).tiny)
+    eig = np.linalg.norm(g @ v, axis=1)[:, 0]
+    return v[..., 0], eig.astype(np.float32)
+
+
+def _align_phase(v: NDArray[np.complexfloating], ref: NDArray[np.complexfloating]) -> NDArray[np.complexfloating]:
+    """Rotate each pixel's vector ``v`` (pixels, c) so that ``ref^H v`` is real and positive."""
+    proj = v @ np.conj(ref)
+    phase = np.where(np.abs(proj) > 0, np.conj(proj) / np.maximum(np.abs(proj), 1e-30), 1.0)
+    return v * phase[:, None]
+
+
+def _coil_basis(calib: NDArray[np.complex64]) -> NDArray[np.complex128]:
+    """Left singular vectors of the calibration data ``(coil, samples)``: virtual coils, strongest first."""
+    flat = calib.reshape(calib.shape[0], -1).astype(np.complex128)
+    u, _, _ = np.linalg.svd(flat, full_matrices=False)
+    return u
+
+
+def espirit_maps(
+    calib: NDArray[np.complex64],
+    image_shape: tuple[int, int, int],
+    *,
+    kernel_width: int = 6,
+    threshold: float = 0.02,
+    crop: float = 0.8,
+    n_maps: int = 1,
+    n_iter: int = 30,
+    n_virtual: int | None = None,
+) -> NDArray[np.complex64]:
+    """ESPIRiT sensitivity maps from calibration k-space.
+
+    1. Calibration matrix of all ``kernel_width``-wide patches (``kernel_width`` along each axis with at least that
+       many calibration samples, 1 along a singleton axis); its right singular vectors with singular value above
+       ``threshold * max`` span the signal subspace ``V``.
+    2. The projection ``P = V V^H`` becomes, per pixel, the coil x coil matrix ``G(r) = (1/K) sum_{q,q'}
+       P[(c,q),(c',q')] exp(i 2 pi (q - q') r / N)`` (K kernel points), computed with one FFT per coil pair of the
+       (2 kernel_width - 1)-wide difference kernel, in chunks along x to bound memory.
+    3. Per pixel, the eigenvectors of ``G(r)`` with eigenvalue 1 are the sensitivities: power iterations (with
+       deflation for a second map). Pixels whose eigenvalue is below ``crop`` are set to zero, so
+       ``sum_c |S_c|^2`` is 1 where there is signal and 0 elsewhere. The phase is made relative to the strongest
+       virtual coil.
+
+    Coil compression: with ``n_virtual`` set (or by default when there are more than 8 coils, to 8 virtual
+    coils), steps 1-3 run on the SVD-compressed coils ``U^H y`` (U: coil x n_virtual with orthonormal columns) and
+    the maps are expanded back as ``U s_v``; this keeps ``||S(r)|| = 1`` and the maps apply to the physical coils.
+
+    Parameters
+    ----------
+    calib
+        Calibration k-space ``(coil, c2, c1, c0)``.
+    image_shape
+        Output grid ``(z, y, x)``.
+    kernel_width
+        Kernel size per axis.
+    threshold
+        Relative singular value threshold of the calibration matrix.
+    crop
+        Eigenvalue below which a map is set to zero (BART's default 0.8).
+    n_maps
+        Number of ESPIRiT map sets (1 or 2).
+    n_iter
+        Power iterations per map.
+    n_virtual
+        Virtual coils for the eigen-decomposition (None: all coils up to 8, else 8).
+
+    Returns
+    -------
+    numpy.ndarray
+        Maps ``(n_maps, coil, z, y, x)`` complex64.
+    """
+    if n_maps not in (1, 2):
+        raise ConfigError(f"ESPIRiT supports 1 or 2 map sets; got n_maps={n_maps}")
+    n_coils = calib.shape[0]
+    u = _coil_basis(calib)
+    if n_virtual is None:
+        n_virtual = n_coils if n_coils <= 8 else 8
+    n_virtual = max(1, min(int(n_virtual), n_coils))
+    basis = u[:, :n_virtual]  # (coil, virtual)
+    calib_v = np.einsum("cv,c...->v...", np.conj(basis), calib.astype(np.complex128))
+    nc = n_virtual
+
+    cal_shape = calib_v.shape[1:]
+    kernel = tuple(min(kernel_width, n) for n in cal_shape)
+    if any(n < k for n, k in zip(cal_shape, kernel, strict=True)) or np.prod(kernel) <= 1:
+        raise ReconstructionError(
+            f"calibration region {cal_shape} is too small for ESPIRiT kernel {kernel_width}; "
+            "acquire more ACS lines or use --recon fft"
+        )
+    # patches: A[p, (c, q)] = y_c(p + q)
+    windows = np.lib.stride_tricks.sliding_window_view(calib_v, kernel, axis=(1, 2, 3))
+    # windows: (c, p2, p1, p0, q2, q1, q0) -> (p, c, q)
+    n_patch = int(np.prod(windows.shape[1:4]))
+    a = np.moveaxis(windows, 0, 3).reshape(n_patch, nc * int(np.prod(kernel)))
+    gram = np.conj(a.T) @ a
+    eigval, eigvec = np.linalg.eigh(gram)
+    sigma = np.sqrt(np.maximum(eigval[::-1], 0.0))
+    v = eigvec[:, ::-1][:, sigma > threshold * sigma[0]]
+    w = np.conj(v)  # patch vectors (as columns) lie in span(conj(V))
+    p = (w @ np.conj(w.T)).reshape(nc, *kernel, nc, *kernel)
+    # D[c, c', d] = sum over q - q' = d of P[(c, q), (c', q')], d offset by kernel-1
+    dshape = tuple(2 * k - 1 for k in kernel)
+    d = np.zeros((nc, nc, *dshape), dtype=np.complex128)
+    for q in np.ndindex(*kernel):
+        block = p[(slice(None), *q)]  # (c, c', q'2, q'1, q'0)
+        target = tuple(slice(qi, qi + k) for qi, k in zip(q, kernel, strict=True))
+        d[(slice(None), slice(None), *target)] += block[..., ::-1, ::-1, ::-1]
+    n_kernel = float(np.prod(kernel))
+
+    # place D centred on the image grid (offset 0 at index n//2) per axis, cropping if the grid is smaller
+    nz, ny, nx = image_shape
+    padded = np.zeros((nc, nc, nz, ny, nx), dtype=np.complex64)
+    src: list[slice] = []
+    dst: list[slice] = []
+    for n, k in zip(image_shape, kernel, strict=True):
+        half = k - 1
+        lo = max(-half, -(n // 2))
+        hi = min(half, n - 1 - n // 2)
+        src.append(slice(lo + half, hi + half + 1))
+        dst.append(slice(n // 2 + lo, n // 2 + hi + 1))
+    padded[(slice(None), slice(None), *dst)] = d[(slice(None), slice(None), *src)]
+    scale = 1.0 / n_kernel
+    # unnormalised inverse DFT (orthonormal FFT times sqrt(n)): along x once, then along (z, y) per chunk of x
+    padded = ifftc(padded, axes=(-1,)) * np.float32(np.sqrt(nx) * scale)
+    maps_v = np.zeros((n_maps, nc, nz, ny, nx), dtype=np.complex64)
+    ref = np.zeros(nc, dtype=np.complex64)
+    ref[0] = 1.0  # strongest virtual coil
+    chunk = max(1, int(_CHUNK_BYTES // (nc * nc * nz * ny * 8)))
+    for start in range(0, nx, chunk):
+        stop = min(nx, start + chunk)
+        block = np.fft.fftshift(
+            scipy.fft.ifftn(
+                np.fft.ifftshift(padded[..., start:stop], axes=(2, 3)),
+                axes=(2, 3),
+                norm="ortho",
+                workers=-1,
+            ),
+            axes=(2, 3),
+        ) * np.float32(np.sqrt(nz * ny))
+        # (c, c', z, y, xc) -> (pixels, c, c')
+        g = np.ascontiguousarray(np.moveaxis(block, (0, 1), (-2, -1))).reshape(-1, nc, nc).astype(np.complex64)
+        for m in range(n_maps):
+            vec, eig = _power_iteration(g, n_iter)
+            if m + 1 < n_maps:
+                g = g - eig[:, None, None] * (vec[:, :, None] * np.conj(vec[:, None, :]))
+            vec = _align_phase(vec, ref) * (eig > crop)[:, None]
+            maps_v[m, :, :, :, start:stop] = np.moveaxis(vec.reshape(nz, ny, stop - start, nc), -1, 0)
+    return np.einsum("cv,mv...->mc...", basis.astype(np.complex64), maps_v)
+
+
+def walsh_maps(
+    calib: NDArray[np.complex64],
+    image_shape: tuple[int, int, int],
+    *,
+    smoothing: int = 5,
+    n_iter: int = 30,
+) -> NDArray[np.complex64]:
+    """Walsh adaptive-combination maps from low-resolution coil images (Walsh, Gmitro & Marcellin 2000).
+
+    The calibration k-space is Hann-windowed, zero-padded to ``image_shape`` and inverse transformed; per pixel the
+    coil covariance ``m m^H``, box-smoothed over ``smoothing`` pixels along each non-singleton axis, gives the
+    sensitivity as its dominant eigenvector (unit norm, phase relative to the strongest virtual coil).
+
+    Returns
+    -------
+    numpy.ndarray
+        Maps ``(1, coil, z, y, x)`` complex64.
+    """
+    from scipy.ndimage import uniform_filter
+
+    nc = calib.shape[0]
+    window = np.ones(calib.shape[1:], dtype=np.float32)
+    for axis, n in enumerate(calib.shape[1:]):
+        if n > 1:
+            shape = [1, 1, 1]
+            shape[axis] = n
+            window = window * np.hanning(n + 2)[1:-1].astype(np.float32).reshape(shape)
+    kspace = np.zeros((nc, *image_shape), dtype=np.complex64)
+    starts = [n // 2 - c // 2 for n, c in zip(image_shape, calib.shape[1:], strict=True)]
+    box = tuple(slice(s, s + c) for s, c in zip(starts, calib.shape[1:], strict=True))
+    kspace[(slice(None), *box)] = calib * window
+    images = ifftc(kspace)
+    size = [smoothing if n > 1 else 1 for n in image_shape]
+    cov = np.empty((*image_shape, nc, nc), dtype=np.complex64)
+    for i in range(nc):
+        for j in range(i, nc):
+            prod = images[i] * np.conj(images[j])
+            sm = uniform_filter(prod.real, size=size, mode="wrap") + 1j * uniform_filter(
+                prod.imag, size=size, mode="wrap"
+            )
+            cov[..., i, j] = sm
+            cov[..., j, i] = np.conj(sm)
+    g = cov.reshape(-1, nc, nc)
+    vec, _ = _power_iteration(g, n_iter)
+    u = _coil_basis(calib).astype(np.complex64)
+    vec = _align_phase(vec, u[:, 0])
+    return np.moveaxis(vec.reshape(*image_shape, nc), -1, 0)[None].astype(np.complex64)
+
+
+def estimate_coil_maps(
+    raw: RawData,
+    *,
+    method: Literal["espirit", "walsh"] = "espirit",
+    kernel_width: int = 6,
+    threshold: float = 0.02,
+    crop: float = 0.8,
+    n_maps: int = 1,
+    calib_size: int = 32,
+    n_virtual: int | None = None,
+) -> CoilMaps:
+    """Estimate coil sensitivity maps from the fully sampled calibration region of Cartesian raw data.
+
+    Parameters
+    ----------
+    raw
+        Cartesian raw data ``(*other, coil, k2, k1, k0)``; the first ``other`` index is used. The calibration
+        region is ``raw.calibration`` or, when that is None, the fully sampled box around the centre of the mask.
+    method
+        ``"espirit"`` (see :func:`espirit_maps`) or ``"walsh"`` (see :func:`walsh_maps`).
+    kernel_width
+        ESPIRiT kernel size per axis.
+    threshold
+        ESPIRiT relative singular value threshold.
+    crop
+        ESPIRiT eigenvalue threshold below which maps are zero.
+    n_maps
+        ESPIRiT map sets (1 or 2).
+    calib_size
+        At most this many calibration samples per axis are used (centred), like BART's ``ecalib -r``.
+    n_virtual
+        Virtual coils for ESPIRiT's eigen-decomposition (see :func:`espirit_maps`).
+
+    Returns
+    -------
+    CoilMaps
+        Maps ``(maps, coil, z, y, x)`` complex64 with ``sum_c |S_c|^2 = 1`` where there is signal.
+
+    Raises
+    ------
+    ReconstructionError
+        No fully sampled calibration region, or NaN/inf in k-space.
+    ConfigError
+        Unknown method.
+    """
+    if method not in ("espirit", "walsh"):
+        raise ConfigError(f"unknown coil map method {method!r}; use 'espirit' or 'walsh'")
+    if not np.all(np.isfinite(raw.kspace)):
+        raise ReconstructionError("k-space contains NaN or infinite values; check the data source or simulation")
+    calib = calibration_data(raw, max_size=calib_size)
+    if calib is None:
+        raise ReconstructionError(
+            f"no fully sampled calibration (ACS) region found for {method} coil maps; "
+            "acquire ACS lines or use --recon fft"
+        )
+    image_shape = tuple(int(n) for n in raw.kspace.shape[-3:])
+    shape3 = (image_shape[0], image_shape[1], image_shape[2])
+    if method == "espirit":
+        maps = espirit_maps(
+            calib,
+            shape3,
+            kernel_width=kernel_width,
+            threshold=threshold,
+            crop=crop,
+            n_maps=n_maps,
+            n_virtual=n_virtual,
+        )
+    else:
+        maps = walsh_maps(calib, shape3)
+    return CoilMaps(maps=maps.astype(np.complex64), method=method)

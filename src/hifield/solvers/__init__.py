@@ -1,0 +1,9 @@
+"""Iterative solvers that take callables and know nothing of MRI: CG, FISTA, ADMM, PDHG."""
+
+from hifield.solvers.admm import admm
+from hifield.solvers.cg import conjugate_gradient
+from hifield.solvers.fista import fista
+from hifield.solvers.history import History
+from hifield.solvers.pdhg import pdhg
+
+__all__ = ["History", "admm", "conjugate_gradient", "fista", "pdhg"]

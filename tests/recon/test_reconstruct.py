@@ -1,0 +1,137 @@
+"""The reconstruction registry: quality on simulated multi-coil data, scaling, shapes and bad input."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from hifield.data import CoilMaps
+from hifield.errors import ConfigError, ReconstructionError
+from hifield.metrics import nmse, ssim
+from hifield.recon import CsConfig, SenseConfig, TvConfig, estimate_coil_maps, recon_methods, reconstruct
+
+
+def _mag(image: np.ndarray) -> np.ndarray:
+    return np.abs(image.reshape(-1, *image.shape[-2:]))
+
+
+def test_registry_lists_methods() -> None:
+    assert {"fft", "sense", "cs", "tv"} <= set(recon_methods())
+
+
+def test_fft_fully_sampled_single_coil_is_exact(simdata: ModuleType) -> None:
+    raw, img, _ = simdata.make_raw(32, 1)
+    # one coil with unit map: the zero-filled FFT returns the complex object itself
+    raw1 = raw.replace(
+        kspace=np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(img), norm="ortho"))[None].astype(np.complex64)
+    )
+    image = reconstruct(raw1, method="fft")
+    assert image.data.shape == (1, 1, 32, 32) and image.data.dtype == np.complex64
+    np.testing.assert_allclose(image.data[0], img, atol=1e-6)
+    assert image.header.recon_method == "fft"
+    np.testing.assert_array_equal(image.header.affine, raw.header.affine_array())
+    assert image.header.acquisition is raw.header
+
+
+def test_fft_rss_equals_object_magnitude_for_unit_rss_maps(simdata: ModuleType) -> None:
+    raw, img, _ = simdata.make_raw(48, 4)
+    image = reconstruct(raw, method="fft")
+    np.testing.assert_allclose(np.abs(image.data[0]), np.abs(img), atol=1e-5)
+
+
+def test_sense_r2_nrmse(simdata: ModuleType) -> None:
+    n = 128
+    raw, img, _ = simdata.make_raw(n, 8, mask=simdata.equispaced_mask(n, n, r=2, n_acs=24), noise=0.002)
+    image = reconstruct(raw, method="sense")
+    err = np.sqrt(nmse(_mag(img), _mag(image.data)))
+    zero_filled = np.sqrt(nmse(_mag(img), _mag(reconstruct(raw, method="fft").data)))
+    assert err < 0.05 < zero_filled
+
+
+def test_cs_beats_zero_filled_at_r4(simdata: ModuleType) -> None:
+    n = 128
+    raw, img, _ = simdata.make_raw(n, 8, mask=simdata.random_mask(n, n, r=4, n_acs=16, seed=1), noise=0.01)
+    maps = estimate_coil_maps(raw)
+    gt = _mag(img)
+    s_fft = ssim(gt, _mag(reconstruct(raw, method="fft").data))
+    s_cs = ssim(gt, _mag(reconstruct(raw, method="cs", coil_maps=maps).data))
+    s_tv = ssim(gt, _mag(reconstruct(raw, method="tv", coil_maps=maps).data))
+    assert s_cs > s_fft + 0.1
+    assert s_tv > s_fft + 0.1
+
+
+@pytest.mark.parametrize("method", ["fft", "sense", "cs", "tv"])
+def test_output_in_input_units(simdata: ModuleType, method: str) -> None:
+    """No hidden normalisation: scaling the k-space by 1000 scales the image by 1000."""
+    n = 32
+    raw, _, true_maps = simdata.make_raw(n, 4, mask=simdata.equispaced_mask(n, n, r=2, n_acs=12), noise=0.01)
+    maps = CoilMaps(true_maps[None], method="true")
+    small = reconstruct(raw, method=method, coil_maps=maps).data
+    big = reconstruct(raw.replace(kspace=raw.kspace * np.float32(1000)), method=method, coil_maps=maps).data
+    np.testing.assert_allclose(big, 1000 * small, rtol=2e-3, atol=2e-3 * np.abs(big).max())
+
+
+def test_other_axes_kept(simdata: ModuleType) -> None:
+    n = 32
+    raw, _, maps = simdata.make_raw(n, 4, mask=simdata.equispaced_mask(n, n, r=2, n_acs=12))
+    stacked = raw.replace(kspace=np.stack([raw.kspace, 2 * raw.kspace]))
+    image = reconstruct(stacked, method="sense", coil_maps=CoilMaps(maps[None]))
+    assert image.data.shape == (2, 1, 1, n, n)
+    np.testing.assert_allclose(image.data[1], 2 * image.data[0], rtol=1e-4, atol=1e-6)
+
+
+def test_seeded_cs_is_bit_identical(simdata: ModuleType) -> None:
+    n = 32
+    raw, _, maps = simdata.make_raw(n, 4, mask=simdata.random_mask(n, n, r=3, n_acs=8), noise=0.01)
+    cfg = CsConfig(max_iter=10, seed=3)
+    a = reconstruct(raw, method="cs", coil_maps=CoilMaps(maps[None]), config=cfg).data
+    b = reconstruct(raw, method="cs", coil_maps=CoilMaps(maps[None]), config=cfg).data
+    np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_method_lists_allowed(simdata: ModuleType) -> None:
+    raw, _, _ = simdata.make_raw(16, 2)
+    with pytest.raises(ConfigError, match="sense") as info:
+        reconstruct(raw, method="magic")
+    assert "fft" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_wrong_config_type(simdata: ModuleType) -> None:
+    raw, _, _ = simdata.make_raw(16, 2)
+    with pytest.raises(ConfigError, match="SenseConfig"):
+        reconstruct(raw, method="sense", config=TvConfig())
+
+
+def test_nan_kspace_raises(simdata: ModuleType) -> None:
+    raw, _, _ = simdata.make_raw(16, 2)
+    kspace = raw.kspace.copy()
+    kspace[0, 0, 3, 3] = np.nan
+    for method in ("fft", "sense"):
+        with pytest.raises(ReconstructionError, match="NaN"):
+            reconstruct(raw.replace(kspace=kspace), method=method)
+
+
+def test_sense_without_calibration_suggests_fft(simdata: ModuleType) -> None:
+    n = 32
+    mask = np.zeros((1, n, n), bool)
+    mask[:, ::2] = True
+    raw, _, _ = simdata.make_raw(n, 4, mask=mask)
+    with pytest.raises(ReconstructionError, match="--recon fft"):
+        reconstruct(raw, method="sense")
+
+
+def test_mismatched_maps_raise(simdata: ModuleType) -> None:
+    raw, _, maps = simdata.make_raw(16, 4)
+    with pytest.raises(ReconstructionError, match="do not match"):
+        reconstruct(raw, method="sense", coil_maps=CoilMaps(maps[None, :3]))
+
+
+def test_sense_tikhonov_shrinks(simdata: ModuleType) -> None:
+    n = 32
+    raw, _, maps = simdata.make_raw(n, 4, mask=simdata.equispaced_mask(n, n, r=2, n_acs=8))
+    cm = CoilMaps(maps[None])
+    weak = reconstruct(raw, method="sense", coil_maps=cm, config=SenseConfig(lambda_rel=0.0)).data
+    strong = reconstruct(raw, method="sense", coil_maps=cm, config=SenseConfig(lambda_rel=1.0)).data
+    assert np.linalg.norm(strong) < 0.8 * np.linalg.norm(weak)
