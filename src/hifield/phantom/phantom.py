@@ -61,6 +61,9 @@ class Phantom:
     """Main field the tissue properties and off-resonance belong to [T]."""
     name: str = "phantom"
     """Short description."""
+    b1_scale: NDArray[np.float32] | None = None
+    """Optional relative B1+ magnitude map ``(z, y, x)`` (1 = nominal flip angle), e.g. from
+    :func:`hifield.hardware.fields.b1_plus_map`; field dependent, so :meth:`at_field` drops it."""
 
     def __post_init__(self) -> None:
         fr = np.asarray(self.fractions, dtype=np.float32)
@@ -79,6 +82,11 @@ class Phantom:
         if not np.all(np.isfinite(fr)) or fr.min(initial=0.0) < -1e-6 or fr.sum(axis=0).max(initial=0.0) > 1 + 1e-3:
             raise ConfigError("phantom fractions must be finite, >= 0 and sum to <= 1 per voxel; renormalise them")
         check_field(self.b0_t)
+        if self.b1_scale is not None:
+            b1 = np.asarray(self.b1_scale, dtype=np.float32)
+            if b1.shape != fr.shape[1:] or not np.all(np.isfinite(b1)) or b1.min(initial=0.0) < 0:
+                raise ConfigError(f"B1+ scale map must be finite, >= 0 and of shape {fr.shape[1:]}; got {b1.shape}")
+            object.__setattr__(self, "b1_scale", b1)
         object.__setattr__(self, "fractions", fr)
         object.__setattr__(self, "off_resonance_hz", off)
         object.__setattr__(self, "affine", aff)
@@ -194,7 +202,7 @@ class Phantom:
             for t in self.tissues
         )
         off = (self.off_resonance_hz * np.float32(b0 / self.b0_t)).astype(np.float32)
-        return dataclasses.replace(self, tissues=tissues, off_resonance_hz=off, b0_t=b0)
+        return dataclasses.replace(self, tissues=tissues, off_resonance_hz=off, b0_t=b0, b1_scale=None)
 
     def slice(self, index: int, *, axis: int = 0) -> Phantom:
         """One slice of the grid as a 2D phantom of shape ``(1, a, b)``.
@@ -216,6 +224,7 @@ class Phantom:
         order = [axis] + [a for a in (0, 1, 2) if a != axis]
         fr = np.take(self.fractions, [index], axis=axis + 1).transpose(0, *(a + 1 for a in order))
         off = np.take(self.off_resonance_hz, [index], axis=axis).transpose(order)
+        b1 = None if self.b1_scale is None else np.take(self.b1_scale, [index], axis=axis).transpose(order)
         aff = np.eye(4)
         aff[:3, :3] = self.affine[:3, order]
         shift = np.zeros(3)
@@ -225,6 +234,7 @@ class Phantom:
             self,
             fractions=np.ascontiguousarray(fr),
             off_resonance_hz=np.ascontiguousarray(off),
+            b1_scale=None if b1 is None else np.ascontiguousarray(b1),
             affine=aff,
             name=f"{self.name} slice {index}",
         )
@@ -273,7 +283,8 @@ class Phantom:
         total = fr.sum(axis=0)
         fr = np.where(total > 1.0, fr / np.maximum(total, 1e-12), fr).astype(np.float32)
         off = _one(self.off_resonance_hz)
-        return dataclasses.replace(self, fractions=fr, off_resonance_hz=off, affine=new_aff)
+        b1 = None if self.b1_scale is None else _one(self.b1_scale)
+        return dataclasses.replace(self, fractions=fr, off_resonance_hz=off, affine=new_aff, b1_scale=b1)
 
     # ---- display ------------------------------------------------------------------------------------------
     def show(self, *, slice_index: int | None = None) -> Figure:
@@ -312,6 +323,8 @@ class Phantom:
             ax.set_xlabel("mm")
             fig.colorbar(im, ax=ax, shrink=0.8)
         tag = " — interpolated values" if self.interpolated else ""
-        names = ", ".join(f"{i}:{t.name}" for i, t in enumerate(self.tissues))
+        names = ", ".join(f"{i}:{t.name}" for i, t in enumerate(self.tissues[:8]))
+        if self.n_tissues > 8:
+            names += f", ... {self.n_tissues - 1}:{self.tissues[-1].name}"
         fig.suptitle(f"{self.name} at {self.b0_t:g} T{tag}\nlabels {names}", fontsize=11)
         return fig

@@ -211,6 +211,16 @@ _LIBRARY: dict[str, _Record] = {
         "PD ≈ 0 at conventional TE (bound water only)",
         kappa_per_s_per_t=0.0,
     ),
+    "water": _Record(
+        (1.5, 3.0, 7.0),
+        (3000.0, 3000.0, 3000.0),
+        (2000.0, 2000.0, 2000.0),
+        None,
+        1.0,
+        "free water at room temperature (test-object fill): T1 ≈ 3 s, T2 ≈ 2 s, field independent [verify]; "
+        "T2*: R2 + 1/(s T) x B0 (shim residual model)",
+        kappa_per_s_per_t=1.0,
+    ),
     "air": _Record(
         (1.5, 3.0, 7.0),
         (1000.0, 1000.0, 1000.0),
