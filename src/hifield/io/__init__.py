@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hifield.io.cfl import read_cfl, write_cfl
     from hifield.io.dicom import read_dicom_series, write_dicom_series
+    from hifield.io.fastmri import read_fastmri, write_fastmri_reconstruction
     from hifield.io.ismrmrd import read_ismrmrd, write_ismrmrd
     from hifield.io.nifti import read_nifti, write_bids_sidecar, write_nifti
     from hifield.io.pacs import StoreReport, echo_pacs, parse_pacs_address, send_to_pacs
