@@ -1,0 +1,457 @@
+"""The ``bloch`` engine: isochromat Bloch simulation of any pypulseq sequence on a phantom, with multi-coil receive.
+
+Model
+-----
+* The sequence is compiled from its pypulseq blocks (:mod:`hifield.sim.engines.bloch_program`): RF shapes on their
+  own raster as piecewise-constant rotations (Rodrigues), relaxation by Strang splitting inside pulses and exactly
+  between events, gradient areas integrated exactly from the piecewise-linear waveforms, ADC samples at their true
+  times ``delay + (n + 1/2) dwell``, RF and ADC phase and frequency offsets (RF spoiling, slice offsets).
+* Every phantom voxel carries ``n_isochromats`` isochromats. Their off-resonance offsets are the quantiles of a
+  Lorentzian of half width ``R2' = 1/T2* - 1/T2`` (physics-safety.md §3.1), so the ensemble decays as
+  ``exp(-R2' |t - t_SE|)`` on top of T2 and refocuses in spin echoes; their positions fill the voxel (a Kronecker
+  low-discrepancy set), so spoiler gradients dephase within a voxel as on a scanner.
+* Off-resonance: the phantom's B0 map plus each tissue's chemical-shift peaks (fat: its multi-peak spectrum, one
+  simulation per peak weighted by its amplitude). B1+ scales every pulse by ``phantom.b1_scale`` when the phantom
+  has one (1 otherwise).
+* 2D: a phantom with one slice (``shape[0] == 1``) is simulated in-plane at the slice centre (z = 0 of the slice
+  select); ``BlochOptions(through_slice=n)`` spreads the isochromats over ``n`` times the slice thickness instead,
+  so the slice profile of the pulse enters the signal.
+* Receive: ``Σ_spins weight · sens_c(r) · (Mx + i My)`` at each ADC sample, demodulated by the ADC phase
+  (``exp(+i (phase_offset + 2π freq_offset t))``) and a fixed receiver phase of -90° so that an on-resonance
+  excitation with RF phase 0 gives a real positive signal. Signal units follow :mod:`hifield.sim.noise` (image
+  value = transverse magnetisation / M0 x voxel volume in mm^3 for an orthonormal FFT reconstruction).
+
+Handedness: protons precess clockwise, ``m = Mx + i My ∝ exp(-i γ ΔB t)``, k-space encoding ``exp(-i 2π k·r)``
+with pypulseq's ``k = ∫G dt``; a positive off-resonance therefore moves the object towards +x (readout gradient
+positive) and fat (``Δf < 0``) towards -x, by ``Δf / (bandwidth per pixel)`` pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hifield.data import RawData, RawHeader
+from hifield.errors import ConfigError, SequenceError
+from hifield.sim.engines.bloch_program import Program, compile_sequence
+from hifield.sim.noise import correlated_noise, kspace_noise_std
+from hifield.units import GAMMA_BAR_HZ_PER_T
+
+if TYPE_CHECKING:
+    from hifield.hardware import Scanner
+    from hifield.phantom import Phantom
+    from hifield.sequence import BuiltSequence
+
+NOISE_SCAN_SAMPLES = 256
+"""Samples per coil in the noise scan (no RF, receiver on)."""
+N_BLOCKS = 8
+"""Fixed number of voxel blocks summed separately (the result does not depend on the thread count)."""
+RECEIVER_PHASE = complex(0.0, -1.0)
+"""Receiver reference phase factor (-90 degrees): an on-resonance 90-degree pulse of phase 0 gives a real signal."""
+_MAX_ACC_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class BlochOptions:
+    """Options of the ``bloch`` engine."""
+
+    n_isochromats: int = 64
+    """Isochromats per phantom voxel (and per chemical-shift peak)."""
+    through_slice: float = 0.0
+    """For 2D: spread isochromats over this many slice thicknesses along z (0: in-plane at the slice centre)."""
+    spread_positions: bool = True
+    """Spread isochromat positions over the voxel (intravoxel gradient dephasing); False puts them at its centre."""
+    max_fat_peaks: int | None = None
+    """Simulate only the strongest peaks of each multi-peak spectrum (None: all), renormalised to the same total."""
+
+
+def lorentzian_offsets(n: int, r2prime_per_s: float) -> NDArray[np.float64]:
+    """Deterministic Lorentzian quantiles ``R2' tan(π (u - 1/2))``, ``u = (j + 1/2) / n`` [rad/s].
+
+    The ensemble average of ``exp(-i Δω t)`` over them approaches ``exp(-R2' |t|)``.
+
+    Examples
+    --------
+    >>> w = lorentzian_offsets(1000, 10.0)
+    >>> bool(abs(np.mean(np.cos(w * 0.05)) - np.exp(-0.5)) < 0.01)
+    True
+    """
+    if n < 1:
+        raise ConfigError(f"n_isochromats = {n} must be at least 1")
+    if r2prime_per_s <= 0 or n == 1:
+        return np.zeros(n)
+    u = (np.arange(n) + 0.5) / n
+    return float(r2prime_per_s) * np.tan(np.pi * (u - 0.5))
+
+
+def kronecker_points(n: int, dim: int) -> NDArray[np.float64]:
+    """``n`` low-discrepancy points in ``[0, 1)^dim`` (Roberts' R-sequence), starting at the centre.
+
+    Examples
+    --------
+    >>> kronecker_points(3, 2).shape
+    (3, 2)
+    """
+    phi = 2.0
+    for _ in range(64):
+        phi = (1.0 + phi) ** (1.0 / (dim + 1))
+    alpha = (1.0 / phi) ** np.arange(1, dim + 1)
+    return np.mod(0.5 + np.arange(n)[:, None] * alpha[None, :], 1.0)
+
+
+def isochromat_offsets(
+    n: int, voxel_m: tuple[float, float, float], r2prime_per_s: float, *, spread_positions: bool = True
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Position offsets ``(n, 3)`` [m] (z, y, x) inside a voxel and Lorentzian off-resonance offsets ``(n,)`` [rad/s].
+
+    The frequency quantiles are paired with the positions by a fixed shuffle so that neither correlates with the
+    other.
+    """
+    dw = lorentzian_offsets(n, r2prime_per_s)
+    if not spread_positions or n == 1:
+        return np.zeros((n, 3)), dw
+    u = kronecker_points(n, 3) - 0.5
+    pos = u * np.asarray(voxel_m, dtype=np.float64)[None, :]
+    order = np.argsort(kronecker_points(n, 4)[:, 3], kind="stable")
+    return pos, dw[order]
+
+
+def _kernel() -> Any:
+    from hifield.sim.engines import bloch_kernel
+
+    return bloch_kernel
+
+
+def bloch_signal(
+    program: Program,
+    *,
+    positions_m: NDArray[np.floating],
+    t1_s: float,
+    t2_s: float,
+    off_resonance_hz: NDArray[np.floating] | float = 0.0,
+    weights: NDArray[np.floating] | float = 1.0,
+    b1_scale: NDArray[np.floating] | float = 1.0,
+    sensitivities: NDArray[np.complexfloating] | None = None,
+    iso_offsets_m: NDArray[np.floating] | None = None,
+    iso_off_resonance_hz: NDArray[np.floating] | None = None,
+) -> NDArray[np.complex128]:
+    """Received signal of a set of voxels of one tissue (one T1, T2) through a compiled program.
+
+    Parameters
+    ----------
+    program
+        From :func:`~hifield.sim.engines.bloch_program.compile_sequence`.
+    positions_m
+        Voxel centres ``(V, 3)`` in (z, y, x) [m] (gradient channels z, y, x).
+    t1_s, t2_s
+        Relaxation times [s] (``np.inf`` for none).
+    off_resonance_hz
+        Per-voxel frequency offset ``(V,)`` or scalar [Hz] (B0 map plus chemical shift).
+    weights
+        Per-voxel signal weight (M0 x volume factor), ``(V,)`` or scalar.
+    b1_scale
+        Per-voxel B1+ scale of every pulse, ``(V,)`` or scalar.
+    sensitivities
+        Receive sensitivities ``(C, V)``; None for one uniform coil.
+    iso_offsets_m, iso_off_resonance_hz
+        Isochromats of each voxel: position offsets ``(I, 3)`` [m] and frequency offsets ``(I,)`` [Hz]; each
+        contributes ``1 / I`` of the voxel's weight. None: one isochromat at the voxel centre.
+
+    Returns
+    -------
+    ndarray, complex128, (C, n_samples)
+        Demodulated ADC samples in program order.
+    """
+    pos = np.ascontiguousarray(np.atleast_2d(np.asarray(positions_m, dtype=np.float64)))
+    n_vox = pos.shape[0]
+
+    def per_voxel(value: Any, dtype: Any) -> NDArray[Any]:
+        arr = np.asarray(value, dtype=dtype)
+        return np.ascontiguousarray(np.broadcast_to(arr, (n_vox,)) if arr.ndim == 0 else arr.reshape(n_vox))
+
+    dw = 2.0 * np.pi * per_voxel(off_resonance_hz, np.float64)
+    b1 = per_voxel(b1_scale, np.float64)
+    if iso_offsets_m is None:
+        iso_off = np.zeros((1, 3))
+        iso_dw = np.zeros(1)
+    else:
+        iso_off = np.ascontiguousarray(np.asarray(iso_offsets_m, dtype=np.float64).reshape(-1, 3))
+        iso_dw = (
+            2.0
+            * np.pi
+            * np.asarray(
+                np.zeros(iso_off.shape[0]) if iso_off_resonance_hz is None else iso_off_resonance_hz, dtype=np.float64
+            ).reshape(iso_off.shape[0])
+        )
+    w = per_voxel(weights, np.float64) / iso_off.shape[0]
+    sens = (
+        np.ones((1, n_vox), dtype=np.complex128)
+        if sensitivities is None
+        else np.ascontiguousarray(np.asarray(sensitivities, dtype=np.complex128).reshape(-1, n_vox))
+    )
+    n_blocks = min(N_BLOCKS, max(n_vox, 1))
+    need = n_blocks * sens.shape[0] * program.n_samples * 16
+    if need > _MAX_ACC_BYTES:
+        raise ConfigError(
+            f"the bloch engine would need {need / 1024**3:.1f} GiB for its accumulators ({sens.shape[0]} coils x "
+            f"{program.n_samples} samples); the limit is {_MAX_ACC_BYTES / 1024**3:.0f} GiB: use fewer coils or "
+            f"a smaller matrix, or the fast engine"
+        )
+    e1 = np.exp(-program.dt / t1_s) if np.isfinite(t1_s) else np.ones_like(program.dt)
+    e2 = np.exp(-program.dt / t2_s) if np.isfinite(t2_s) else np.ones_like(program.dt)
+    e1h = np.exp(-0.5 * program.rf_dt / t1_s) if np.isfinite(t1_s) else np.ones_like(program.rf_dt)
+    e2h = np.exp(-0.5 * program.rf_dt / t2_s) if np.isfinite(t2_s) else np.ones_like(program.rf_dt)
+    kernel = _kernel()
+    acc = kernel.simulate_voxels(
+        program.op,
+        program.dt,
+        np.ascontiguousarray(program.area),
+        program.adc,
+        program.pulse,
+        program.phase,
+        e1,
+        e2,
+        program.rf_dt,
+        np.ascontiguousarray(program.rf_w.real),
+        np.ascontiguousarray(program.rf_w.imag),
+        np.ascontiguousarray(program.rf_area),
+        e1h,
+        e2h,
+        program.pulse_start,
+        program.pulse_stop,
+        pos,
+        dw,
+        b1,
+        w,
+        sens,
+        iso_off,
+        iso_dw,
+        program.n_samples,
+        n_blocks,
+    )
+    signal = acc.sum(axis=0)
+    return np.asarray(signal * (program.demod * RECEIVER_PHASE)[np.newaxis, :])
+
+
+def _adc_lines(seq: Any, program: Program, n: int, fov_m: float, n_z: int, fov_z_m: float) -> tuple[NDArray, ...]:
+    """k1 line, k2 partition, average index and reversal flag of every ADC event (labels, else the k-space)."""
+    n_adc = program.n_adc
+    labels = seq.evaluate_labels(evolution="adc") if n_adc else {}
+    lin = labels.get("LIN")
+    if lin is not None and np.asarray(lin).size == n_adc:
+        k1 = np.asarray(lin, dtype=np.int64)
+        k2 = np.asarray(labels.get("PAR", np.zeros(n_adc)), dtype=np.int64).reshape(n_adc)
+    else:
+        k_adc = np.asarray(seq.calculate_kspace()[0], dtype=np.float64)  # (3, n_samples) in x, y, z [1/m]
+        centre = program.adc_first + program.adc_length // 2
+        k1 = np.rint(k_adc[1, centre] * fov_m).astype(np.int64) + n // 2
+        k2 = np.rint(k_adc[2, centre] * fov_z_m).astype(np.int64) + n_z // 2 if n_z > 1 else np.zeros(n_adc, np.int64)
+    avg = np.asarray(labels.get("AVG", np.zeros(n_adc)), dtype=np.int64).reshape(n_adc)
+    rev = np.asarray(labels.get("REV", np.zeros(n_adc)), dtype=bool).reshape(n_adc)
+    bad = (k1 < 0) | (k1 >= n) | (k2 < 0) | (k2 >= n_z)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise SequenceError(
+            f"ADC in block {int(program.adc_block[i])} lands on line k1={int(k1[i])}, k2={int(k2[i])} outside the "
+            f"{n_z} x {n} grid; check the sequence's LIN/PAR labels or its phase encoding"
+        )
+    return k1, k2, avg, rev
+
+
+def _remove_oversampling(lines: NDArray[np.complex128], n: int) -> NDArray[np.complex128]:
+    """Crop a readout oversampled by an integer factor to ``n`` samples (FFT, keep the central FOV, FFT back)."""
+    n_ro = lines.shape[-1]
+    if n_ro == n:
+        return lines
+    if n_ro % n:
+        raise SequenceError(f"readouts have {n_ro} samples, not a multiple of the matrix {n}; check the sequence")
+    img = np.fft.fftshift(np.fft.ifft(np.fft.ifftshift(lines, axes=-1), axis=-1, norm="ortho"), axes=-1)
+    start = n_ro // 2 - n // 2
+    img = img[..., start : start + n]
+    return np.fft.fftshift(np.fft.fft(np.fft.ifftshift(img, axes=-1), axis=-1, norm="ortho"), axes=-1)
+
+
+def simulate_bloch(
+    phantom: Phantom,
+    sequence: BuiltSequence,
+    scanner: Scanner,
+    *,
+    noise: bool = True,
+    rng: np.random.Generator,
+    options: BlochOptions | None = None,
+) -> RawData:
+    """Simulate ``sequence`` played on ``phantom`` in ``scanner`` by isochromat Bloch simulation.
+
+    The sequence's gradient channels x, y, z act along the phantom grid's x, y, z axes with the origin at the grid
+    centre voxel ``n // 2`` (the sequence is played in the phantom's own frame, like the ``fast`` engine's FFT).
+    Each ADC is placed on the Cartesian grid by its ``LIN``/``PAR`` labels (else by the k-space of its centre
+    sample); ``AVG`` repetitions are averaged, ``REV`` readouts reversed, oversampled readouts cropped.
+
+    Parameters
+    ----------
+    phantom
+        Digital object at the scanner's field; a single-slice phantom is simulated as a 2D slice.
+    sequence
+        A built sequence (its pypulseq ``seq`` is what is simulated; the protocol gives matrix and FOV).
+    scanner
+        Field, receive array and noise covariance.
+    noise
+        Add thermal noise and a noise scan.
+    rng
+        Random generator for the noise.
+    options
+        Engine options (isochromats per voxel, through-slice spread, fat peaks).
+
+    Returns
+    -------
+    RawData
+        k-space ``(coil, k2, k1, k0)`` (``k2 = 1`` for 2D), zero where not acquired, with its header.
+
+    Raises
+    ------
+    ConfigError
+        Phantom at another field, or memory needed beyond the limit.
+    SequenceError
+        A sequence without ADC, a block the engine cannot play, or readouts that do not fit the grid.
+    """
+    opts = options if options is not None else BlochOptions()
+    protocol = sequence.protocol
+    n = int(protocol.matrix)
+    fine_shape = tuple(int(s) for s in phantom.shape)
+    two_d = fine_shape[0] == 1
+    if abs(phantom.b0_t - scanner.b0_t) > 1e-6:
+        raise ConfigError(
+            f"phantom is at {phantom.b0_t:g} T but the scanner at {scanner.b0_t:g} T; "
+            f"use phantom.at_field({scanner.b0_t:g})"
+        )
+    voxel = phantom.voxel_size_m
+    fov_fine = [voxel[a] * fine_shape[a] for a in range(3)]
+    coarse_shape = (fine_shape[0], n, n)
+    slice_thickness = float(protocol.slice_thickness_m)
+    program = compile_sequence(sequence.seq)
+    k1, k2, avg, rev = _adc_lines(sequence.seq, program, n, float(protocol.fov_m), coarse_shape[0], fov_fine[0])
+    n_ro = int(program.adc_length[0])
+    if np.any(program.adc_length != n_ro):
+        raise SequenceError("the bloch engine needs every ADC of a Cartesian sequence to have the same sample count")
+
+    # Logical positions of the fine voxels: grid axes, origin at the centre voxel n // 2.
+    axes_pos = [(np.arange(fine_shape[a]) - fine_shape[a] // 2) * voxel[a] for a in range(3)]
+    if two_d:
+        axes_pos[0] = np.zeros(1)
+    sens_grid = scanner.receive.sensitivities(phantom.affine, fine_shape).astype(np.complex128)
+    n_coils = sens_grid.shape[0]
+    b1_map = getattr(phantom, "b1_scale", None)
+    b1_grid = np.ones(fine_shape) if b1_map is None else np.asarray(b1_map, dtype=np.float64).reshape(fine_shape)
+    fine_size = int(np.prod(fine_shape))
+    coarse_size = int(np.prod(coarse_shape))
+    voxel_mm3 = float(protocol.fov_m / n) ** 2 * 1e9
+    voxel_mm3 *= slice_thickness if two_d else fov_fine[0] / coarse_shape[0]
+    volume_weight = voxel_mm3 * np.sqrt(coarse_size) / fine_size
+    iso_voxel = (opts.through_slice * slice_thickness if two_d else voxel[0], voxel[1], voxel[2])
+    b0 = scanner.b0_t
+
+    signal = np.zeros((n_coils, program.n_samples), dtype=np.complex128)
+    chunk = max(1, 2**16 // max(1, n_coils // 8))
+    for index, tissue in enumerate(phantom.tissues):
+        fraction = phantom.fractions[index]
+        flat = np.flatnonzero(fraction.reshape(-1) > 0)
+        if tissue.pd <= 0 or flat.size == 0:
+            continue
+        r2p = 1.0 / tissue.t2star_s - 1.0 / tissue.t2_s if tissue.t2star_s < tissue.t2_s else 0.0
+        iso_pos, iso_dw = isochromat_offsets(opts.n_isochromats, iso_voxel, r2p, spread_positions=opts.spread_positions)
+        shifts = np.asarray(tissue.chemical_shift_ppm, dtype=np.float64)
+        amps = np.asarray(tissue.peak_amplitudes, dtype=np.float64)
+        if opts.max_fat_peaks is not None and shifts.size > opts.max_fat_peaks:
+            keep = np.argsort(-amps, kind="stable")[: opts.max_fat_peaks]
+            amps_kept = amps[keep] * amps.sum() / amps[keep].sum()
+            shifts, amps = shifts[keep], amps_kept
+        zz, yy, xx = np.unravel_index(flat, fine_shape)
+        for start in range(0, flat.size, chunk):
+            sel = slice(start, start + chunk)
+            iz, iy, ix = zz[sel], yy[sel], xx[sel]
+            pos = np.stack([axes_pos[0][iz], axes_pos[1][iy], axes_pos[2][ix]], axis=-1)
+            base_hz = phantom.off_resonance_hz[iz, iy, ix].astype(np.float64)
+            weight = fraction[iz, iy, ix].astype(np.float64) * tissue.pd * volume_weight
+            sens = sens_grid[:, iz, iy, ix]
+            for shift_ppm, amplitude in zip(shifts, amps, strict=True):
+                df = GAMMA_BAR_HZ_PER_T * b0 * shift_ppm * 1e-6
+                signal += bloch_signal(
+                    program,
+                    positions_m=pos,
+                    t1_s=tissue.t1_s,
+                    t2_s=tissue.t2_s,
+                    off_resonance_hz=base_hz + df,
+                    weights=weight * amplitude,
+                    b1_scale=b1_grid[iz, iy, ix],
+                    sensitivities=sens,
+                    iso_offsets_m=iso_pos,
+                    iso_off_resonance_hz=iso_dw / (2.0 * math.pi),
+                )
+
+    readouts = signal.reshape(n_coils, program.n_adc, n_ro)
+    readouts = np.where(rev[np.newaxis, :, np.newaxis], readouts[..., ::-1], readouts)
+    readouts = _remove_oversampling(readouts, n)
+    n_avg = int(avg.max()) + 1
+    kspace = np.zeros((n_coils, n_avg, *coarse_shape), dtype=np.complex128)
+    count = np.zeros((n_avg, coarse_shape[0], n), dtype=np.int64)
+    for j in range(program.n_adc):
+        kspace[:, avg[j], k2[j], k1[j], :] += readouts[:, j, :]
+        count[avg[j], k2[j], k1[j]] += 1
+    acquired = count.max(axis=0) > 0  # (k2, k1)
+    kspace = kspace.sum(axis=1) / np.maximum(count.sum(axis=0), 1)[np.newaxis, :, :, np.newaxis]
+    dwell = float(sequence.readout_dwell_s)
+    noise_scan = None
+    if noise:
+        std = kspace_noise_std(b0, dwell_s=dwell * n_ro / n, n_grid=coarse_size, n_averages=n_avg)
+        cov = scanner.receive.noise_covariance
+        kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
+        noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
+    mask = np.broadcast_to(acquired[:, :, np.newaxis], coarse_shape)
+    kspace = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
+    n_lines = int(acquired.sum())
+    acceleration = coarse_shape[0] * n / max(n_lines, 1) if not two_d else n / max(n_lines, 1)
+    affine = phantom.affine.copy()
+    scale = np.array([f / c for f, c in zip(fine_shape, coarse_shape, strict=True)], dtype=np.float64)
+    affine[:3, :3] = phantom.affine[:3, :3] * scale[np.newaxis, :]
+    centre = phantom.affine @ np.array([fine_shape[0] // 2, fine_shape[1] // 2, fine_shape[2] // 2, 1.0])
+    affine[:3, 3] = centre[:3] - affine[:3, :3] @ np.array([c // 2 for c in coarse_shape], dtype=np.float64)
+    if two_d:
+        affine[:3, 0] = affine[:3, 0] / max(np.linalg.norm(affine[:3, 0]), 1e-12) * slice_thickness
+    header = RawHeader(
+        b0_t=b0,
+        fov_m=(slice_thickness if two_d else fov_fine[0], float(protocol.fov_m), float(protocol.fov_m)),
+        matrix=coarse_shape,
+        te_s=float(sequence.te_s),
+        tr_s=float(sequence.tr_s),
+        flip_angle_rad=float(sequence.flip_angle_rad),
+        ti_s=getattr(sequence, "ti_s", None),
+        slice_thickness_m=slice_thickness if two_d else None,
+        pixel_bandwidth_hz=float(1.0 / (dwell * n_ro)),
+        readout_dwell_s=dwell,
+        echo_train_length=int(getattr(sequence, "echo_train_length", 1)),
+        n_averages=n_avg,
+        acceleration=float(acceleration),
+        scan_time_s=float(program.duration_s),
+        scan_time_full_s=float(program.duration_s) * float(acceleration),
+        protocol_name=str(protocol.name),
+        sequence_name=str(getattr(sequence, "sequence_name", protocol.name)),
+        scanning_sequence=str(getattr(sequence, "scanning_sequence", "GR")),
+        sequence_variant=str(getattr(sequence, "sequence_variant", "SP")),
+        acquisition_type="2D" if two_d else "3D",
+        trajectory="cartesian",
+        affine=tuple(tuple(float(v) for v in row) for row in affine),
+        system_model=scanner.name,
+        engine="bloch",
+    )
+    full = bool(acquired.all())
+    return RawData(
+        kspace=kspace,
+        header=header,
+        mask=None if full else np.ascontiguousarray(mask),
+        calibration=None,
+        noise=noise_scan,
+    )

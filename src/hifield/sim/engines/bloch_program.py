@@ -1,0 +1,409 @@
+"""Compile a pypulseq ``Sequence`` into the step program the Bloch kernel plays: RF on its raster, exact gradient areas.
+
+The program is a list of *operations* over time:
+
+* ``OP_FREE``: free precession and relaxation over ``dt`` with the exact gradient area ``∫G dt`` of the
+  piecewise-linear waveforms between the two event times (exact for any gradient shape: without RF the phase
+  depends only on the area); optionally the ADC samples at its end.
+* ``OP_REPEAT``: the same ``dt`` and gradient area as the previous free step (flat-top ADC sampling); the kernel
+  reuses that rotation instead of recomputing it.
+* ``OP_RF``: one RF event, played as piecewise-constant samples on its own raster (``rf.t``) with the gradient area
+  of each sample interval. Identical RF events (same shape, frequency offset, gradients, timing) differing only in
+  their phase offset share one *pulse* entry: the kernel computes each spin's affine map ``M -> A M + b`` of the
+  pulse once and re-applies it, rotated by the phase offset, for every repetition (exact: rotations about z commute
+  with the z precession and relaxation).
+
+Conventions (fixing one handedness, see the engine's module docstring): the rotation rates are
+``Ω = γ (B1x, B1y, Bz)`` with ``dM/dt = M × Ω`` (protons precess clockwise, transverse ``m = Mx + i My`` evolves
+as ``exp(-i ∫Ωz dt)``, so k-space encoding is ``exp(-i 2π k·r)`` with pypulseq's ``k = ∫G dt``). The pulseq complex
+RF ``signal · exp(i (phase_offset + 2π freq_offset t))`` [Hz] enters as ``Ωx + i Ωy = 2π conj(...)``, so a positive
+frequency offset excites spins at positive ``Ωz`` (positive slice position under a positive slice gradient), and
+the receiver demodulates a sample by ``exp(+i (adc.phase_offset + 2π adc.freq_offset t))``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hifield.errors import SequenceError
+
+OP_FREE = 0
+OP_REPEAT = 1
+OP_RF = 2
+
+_CHANNELS = ("gz", "gy", "gx")
+"""Gradient channels in (z, y, x) order; pulseq's x, y, z are the phantom's x, y, z (no rotation extension)."""
+_EPS_T = 1e-12
+
+
+@dataclass(frozen=True)
+class Program:
+    """A sequence compiled for the Bloch kernel (all arrays float64 unless stated).
+
+    Operation arrays (length ``n_ops``): ``op`` (int8 kind), ``dt`` [s], ``area`` ``(n_ops, 3)`` gradient area
+    ``2π ∫G dt`` in (z, y, x) [rad/m], ``adc`` (int64 sample index written at the end of the step, -1 for none),
+    ``pulse`` (int64 pulse index for ``OP_RF``, else -1), ``phase`` [rad] (RF phase offset of ``OP_RF``).
+    Pulse sample arrays (length ``n_rf_steps``, pulse ``p`` owns ``pulse_start[p]:pulse_stop[p]``): ``rf_dt`` [s],
+    ``rf_w`` complex rotation ``(Ωx + i Ωy) dt`` for a unit B1+ scale [rad], ``rf_area`` ``(n, 3)`` [rad/m].
+    ADC sample arrays (length ``n_samples``): ``sample_time`` [s] from the start of the sequence and ``demod``
+    (complex receiver phase factor). ``adc_first`` / ``adc_length`` give each ADC event's samples.
+    """
+
+    op: NDArray[np.int8]
+    dt: NDArray[np.float64]
+    area: NDArray[np.float64]
+    adc: NDArray[np.int64]
+    pulse: NDArray[np.int64]
+    phase: NDArray[np.float64]
+    rf_dt: NDArray[np.float64]
+    rf_w: NDArray[np.complex128]
+    rf_area: NDArray[np.float64]
+    pulse_start: NDArray[np.int64]
+    pulse_stop: NDArray[np.int64]
+    sample_time: NDArray[np.float64]
+    demod: NDArray[np.complex128]
+    adc_first: NDArray[np.int64]
+    adc_length: NDArray[np.int64]
+    adc_block: NDArray[np.int64]
+    duration_s: float
+
+    @property
+    def n_ops(self) -> int:
+        """Number of operations."""
+        return int(self.op.size)
+
+    @property
+    def n_samples(self) -> int:
+        """Total number of ADC samples."""
+        return int(self.sample_time.size)
+
+    @property
+    def n_adc(self) -> int:
+        """Number of ADC events (readouts)."""
+        return int(self.adc_first.size)
+
+    def raster_steps(self) -> int:
+        """Time steps of the sequence on its own rasters: free/ADC steps plus every RF sample of every pulse played."""
+        lengths = self.pulse_stop - self.pulse_start
+        rf_ops = self.pulse[self.op == OP_RF]
+        return int(np.count_nonzero(self.op != OP_RF) + lengths[rf_ops].sum())
+
+
+def _grad_pieces(grad: Any, grad_raster: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Piecewise-linear ``(times from block start [s], amplitudes [Hz/m])`` of one pypulseq gradient event."""
+    if grad.type == "trap":
+        t = np.cumsum([grad.delay, grad.rise_time, grad.flat_time, grad.fall_time])
+        a = grad.amplitude * np.array([0.0, 1.0, 1.0, 0.0])
+        return t.astype(np.float64), a
+    tt = np.asarray(grad.tt, dtype=np.float64)
+    wave = np.asarray(grad.waveform, dtype=np.float64)
+    regular = tt.size > 0 and np.all(np.abs(tt / grad_raster + 0.5 - np.arange(1, tt.size + 1)) < 1e-6)
+    if regular:  # arbitrary gradient: samples at raster centres, first/last at the edges
+        t = grad.delay + np.concatenate(([0.0], tt, [tt[-1] + grad_raster / 2]))
+        a = np.concatenate(([float(grad.first)], wave, [float(grad.last)]))
+    else:  # extended trapezoid: corner points
+        t = grad.delay + tt
+        a = wave
+    return t, a
+
+
+def _pwl_integral(times: NDArray[np.float64], amps: NDArray[np.float64], query: NDArray[np.float64]) -> NDArray:
+    """∫ from -inf to each query time of the piecewise-linear function through ``(times, amps)`` (zero outside)."""
+    cum = np.concatenate(([0.0], np.cumsum(np.diff(times) * 0.5 * (amps[1:] + amps[:-1]))))
+    q = np.clip(query, times[0], times[-1])
+    idx = np.clip(np.searchsorted(times, q, side="right") - 1, 0, times.size - 2)
+    t0 = times[idx]
+    a0 = amps[idx]
+    seg = np.maximum(times[idx + 1] - t0, 1e-300)
+    aq = a0 + (amps[idx + 1] - a0) * (q - t0) / seg
+    return np.asarray(cum[idx] + (q - t0) * 0.5 * (a0 + aq))
+
+
+def _rf_edges(t: NDArray[np.float64], raster: float) -> NDArray[np.float64]:
+    """Edges of the piecewise-constant intervals around RF sample centres ``t``."""
+    if t.size == 1:
+        return np.array([t[0] - raster / 2, t[0] + raster / 2])
+    mid = 0.5 * (t[1:] + t[:-1])
+    return np.concatenate(([t[0] - (mid[0] - t[0])], mid, [t[-1] + (t[-1] - mid[-1])]))
+
+
+def _rf_on_raster(rf: Any, raster: float) -> tuple[NDArray[np.float64], NDArray[np.complex128]]:
+    """RF sample centres [s] and complex amplitudes [Hz]; time-shaped pulses (e.g. block pulses stored as corner
+    points) are interpolated linearly onto the RF raster."""
+    t = np.asarray(rf.t, dtype=np.float64)
+    signal = np.asarray(rf.signal, dtype=np.complex128)
+    regular = np.allclose(t / raster - 0.5, np.round(t / raster - 0.5), atol=1e-6) and (
+        t.size < 2 or np.allclose(np.diff(t), raster, rtol=1e-6)
+    )
+    if regular:
+        return t, signal
+    n = max(1, round(float(t[-1] - t[0]) / raster))
+    centres = t[0] + (np.arange(n) + 0.5) * raster
+    values = np.interp(centres, t, signal.real) + 1j * np.interp(centres, t, signal.imag)
+    return centres, values
+
+
+def _ppm_hz(seq: Any, ppm: float) -> float:
+    if not ppm:
+        return 0.0
+    return float(ppm) * 1e-6 * float(seq.system.gamma) * float(seq.system.B0)
+
+
+def compile_sequence(seq: Any) -> Program:
+    """Compile a pypulseq ``Sequence`` into a :class:`Program`.
+
+    Parameters
+    ----------
+    seq
+        A ``pypulseq.Sequence`` (built in memory or read from a ``.seq`` file).
+
+    Returns
+    -------
+    Program
+        Operations, pulse table and ADC sample table.
+
+    Raises
+    ------
+    SequenceError
+        For an empty sequence, a sequence without ADC, or a block the kernel cannot play (named in the message).
+    """
+    block_ids = list(seq.block_events)
+    if not block_ids:
+        raise SequenceError("the sequence has no blocks; build or read a sequence before simulating it")
+    grad_raster = float(seq.grad_raster_time)
+    rf_raster = float(seq.rf_raster_time)
+
+    ops: list[tuple[int, float, float, float, float, int, int, float]] = []
+    rf_dt: list[NDArray[np.float64]] = []
+    rf_w: list[NDArray[np.complex128]] = []
+    rf_area: list[NDArray[np.float64]] = []
+    pulse_keys: dict[bytes, int] = {}
+    pulse_start: list[int] = []
+    pulse_stop: list[int] = []
+    n_rf = 0
+    sample_time: list[NDArray[np.float64]] = []
+    demod: list[NDArray[np.complex128]] = []
+    adc_first: list[int] = []
+    adc_length: list[int] = []
+    adc_block: list[int] = []
+    n_samples = 0
+    t_block = 0.0
+    last_free: tuple[float, float, float, float] | None = None
+
+    for block_id in block_ids:
+        block = seq.get_block(block_id)
+        duration = float(seq.block_durations[block_id])
+        pieces = []
+        for name in _CHANNELS:
+            grad = getattr(block, name, None)
+            if grad is not None:
+                pieces.append(_grad_pieces(grad, grad_raster))
+            else:
+                pieces.append(None)
+
+        def areas(t0: NDArray[np.float64], t1: NDArray[np.float64], pieces: list = pieces) -> NDArray[np.float64]:
+            out = np.zeros((t0.size, 3))
+            for axis, piece in enumerate(pieces):
+                if piece is not None:
+                    out[:, axis] = _pwl_integral(*piece, t1) - _pwl_integral(*piece, t0)
+            return 2.0 * math.pi * out
+
+        points = [np.array([0.0, duration])]
+        adc = block.adc
+        adc_times = None
+        if adc is not None:
+            n = int(adc.num_samples)
+            adc_times = float(adc.delay) + (np.arange(n) + 0.5) * float(adc.dwell)
+            if adc_times[-1] > duration + 1e-9:
+                raise SequenceError(
+                    f"block {block_id}: the ADC ends at {adc_times[-1] * 1e3:.4f} ms, after the block's "
+                    f"{duration * 1e3:.4f} ms; fix the block duration"
+                )
+            points.append(adc_times)
+            f_adc = float(adc.freq_offset) + _ppm_hz(seq, getattr(adc, "freq_ppm", 0.0))
+            p_adc = float(adc.phase_offset) + _ppm_hz(seq, getattr(adc, "phase_ppm", 0.0))
+            t_rel = adc_times - float(adc.delay)
+            phase = p_adc + 2.0 * math.pi * f_adc * t_rel
+            modulation = np.asarray(getattr(adc, "phase_modulation", np.array([])), dtype=np.float64)
+            if modulation.size == n:
+                phase = phase + modulation
+            sample_time.append(t_block + adc_times)
+            demod.append(np.exp(1j * phase))
+            adc_first.append(n_samples)
+            adc_length.append(n)
+            adc_block.append(int(block_id))
+        rf = block.rf
+        rf_range = None
+        if rf is not None:
+            t_rf, rf_signal = _rf_on_raster(rf, rf_raster)
+            edges = float(rf.delay) + _rf_edges(t_rf, rf_raster)
+            if edges[0] < -1e-9 or edges[-1] > duration + 1e-9:
+                raise SequenceError(
+                    f"block {block_id}: the RF pulse ({edges[0] * 1e3:.4f} to {edges[-1] * 1e3:.4f} ms) does not fit "
+                    f"in the block's {duration * 1e3:.4f} ms; fix the block duration"
+                )
+            if adc_times is not None and np.any((adc_times > edges[0]) & (adc_times < edges[-1])):
+                raise SequenceError(
+                    f"block {block_id}: ADC samples during an RF pulse are not supported by the bloch engine; "
+                    f"separate the ADC from the pulse"
+                )
+            points.append(edges)
+            rf_range = (edges[0], edges[-1])
+        times = np.unique(np.clip(np.concatenate(points), 0.0, duration))
+        keep = np.concatenate(([True], np.diff(times) > _EPS_T))
+        times = times[keep]
+        t0 = times[:-1]
+        t1 = times[1:]
+        step_area = areas(t0, t1)
+        step_dt = t1 - t0
+        if adc_times is not None:
+            adc_index = np.full(t0.size, -1, dtype=np.int64)
+            pos = np.searchsorted(t1, adc_times - 1e-10)
+            adc_index[pos] = n_samples + np.arange(adc_times.size)
+            n_samples += adc_times.size
+        else:
+            adc_index = np.full(t0.size, -1, dtype=np.int64)
+        in_rf = np.zeros(t0.size, dtype=bool)
+        if rf_range is not None:
+            in_rf = (t0 >= rf_range[0] - 1e-10) & (t1 <= rf_range[1] + 1e-10)
+        s = 0
+        while s < t0.size:
+            if in_rf[s]:
+                e = s
+                while e < t0.size and in_rf[e]:
+                    e += 1
+                assert rf is not None
+                f_rf = float(rf.freq_offset) + _ppm_hz(seq, getattr(rf, "freq_ppm", 0.0))
+                p_rf = float(rf.phase_offset) + _ppm_hz(seq, getattr(rf, "phase_ppm", 0.0))
+                mid = 0.5 * (t0[s:e] + t1[s:e]) - float(rf.delay)
+                idx = np.clip(np.searchsorted(_rf_edges(t_rf, rf_raster), mid, side="right") - 1, 0, t_rf.size - 1)
+                b1 = rf_signal[idx] * np.exp(2j * math.pi * f_rf * t_rf[idx])
+                w = 2.0 * math.pi * np.conj(b1) * step_dt[s:e]
+                a = step_area[s:e]
+                d = step_dt[s:e]
+                key = b"".join(np.ascontiguousarray(x).tobytes() for x in (w, a, d))
+                pulse = pulse_keys.get(key)
+                if pulse is None:
+                    pulse = len(pulse_start)
+                    pulse_keys[key] = pulse
+                    pulse_start.append(n_rf)
+                    n_rf += d.size
+                    pulse_stop.append(n_rf)
+                    rf_dt.append(d)
+                    rf_w.append(w)
+                    rf_area.append(a)
+                ops.append((OP_RF, float(d.sum()), 0.0, 0.0, 0.0, -1, pulse, p_rf))
+                last_free = None
+                s = e
+                continue
+            this = (float(step_dt[s]), *(float(v) for v in step_area[s]))
+            kind = OP_REPEAT if last_free is not None and _same_step(last_free, this) else OP_FREE
+            ops.append((kind, this[0], this[1], this[2], this[3], int(adc_index[s]), -1, 0.0))
+            last_free = this
+            s += 1
+        t_block += duration
+
+    if n_samples == 0:
+        raise SequenceError("the sequence has no ADC events, so there is nothing to simulate; add readouts")
+    arr = np.array([o[:5] for o in ops], dtype=np.float64)
+    merged = _merge_free(
+        np.array([o[0] for o in ops], dtype=np.int8),
+        arr[:, 1],
+        arr[:, 2:5],
+        np.array([o[5] for o in ops], dtype=np.int64),
+        np.array([o[6] for o in ops], dtype=np.int64),
+        np.array([o[7] for o in ops], dtype=np.float64),
+    )
+    return Program(
+        *merged,
+        rf_dt=np.concatenate(rf_dt) if rf_dt else np.zeros(0),
+        rf_w=np.concatenate(rf_w) if rf_w else np.zeros(0, dtype=np.complex128),
+        rf_area=np.concatenate(rf_area) if rf_area else np.zeros((0, 3)),
+        pulse_start=np.asarray(pulse_start, dtype=np.int64),
+        pulse_stop=np.asarray(pulse_stop, dtype=np.int64),
+        sample_time=np.concatenate(sample_time),
+        demod=np.concatenate(demod),
+        adc_first=np.asarray(adc_first, dtype=np.int64),
+        adc_length=np.asarray(adc_length, dtype=np.int64),
+        adc_block=np.asarray(adc_block, dtype=np.int64),
+        duration_s=float(t_block),
+    )
+
+
+def _same_step(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Two free steps play the same rotation: equal ``dt`` (to 1 ps) and gradient areas (to 1e-9 rad/m)."""
+    return abs(a[0] - b[0]) <= 1e-12 and all(abs(x - y) <= 1e-9 for x, y in zip(a[1:], b[1:], strict=True))
+
+
+def _merge_free(
+    op: NDArray[np.int8],
+    dt: NDArray[np.float64],
+    area: NDArray[np.float64],
+    adc: NDArray[np.int64],
+    pulse: NDArray[np.int64],
+    phase: NDArray[np.float64],
+) -> tuple[NDArray[Any], ...]:
+    """Merge runs of free steps without ADC into one step (exact: only the total area and time matter)."""
+    keep_op: list[int] = []
+    keep_dt: list[float] = []
+    keep_area: list[NDArray[np.float64]] = []
+    keep_adc: list[int] = []
+    keep_pulse: list[int] = []
+    keep_phase: list[float] = []
+    pending_dt = 0.0
+    pending_area = np.zeros(3)
+    pending = False
+    for i in range(op.size):
+        if op[i] != OP_RF and adc[i] < 0:
+            pending_dt += dt[i]
+            pending_area = pending_area + area[i]
+            pending = True
+            continue
+        if op[i] != OP_RF and pending:  # fold the preceding free time into this ADC step
+            keep_op.append(OP_FREE)
+            keep_dt.append(pending_dt + dt[i])
+            keep_area.append(pending_area + area[i])
+            keep_adc.append(int(adc[i]))
+            keep_pulse.append(-1)
+            keep_phase.append(0.0)
+            pending, pending_dt, pending_area = False, 0.0, np.zeros(3)
+            continue
+        if pending:
+            keep_op.append(OP_FREE)
+            keep_dt.append(pending_dt)
+            keep_area.append(pending_area)
+            keep_adc.append(-1)
+            keep_pulse.append(-1)
+            keep_phase.append(0.0)
+            pending, pending_dt, pending_area = False, 0.0, np.zeros(3)
+        kind = int(op[i])
+        if kind == OP_REPEAT and not (
+            keep_op and keep_op[-1] != OP_RF and _same_step((keep_dt[-1], *keep_area[-1]), (float(dt[i]), *area[i]))
+        ):
+            kind = OP_FREE
+        keep_op.append(kind)
+        keep_dt.append(float(dt[i]))
+        keep_area.append(area[i])
+        keep_adc.append(int(adc[i]))
+        keep_pulse.append(int(pulse[i]))
+        keep_phase.append(float(phase[i]))
+    if pending:
+        keep_op.append(OP_FREE)
+        keep_dt.append(pending_dt)
+        keep_area.append(pending_area)
+        keep_adc.append(-1)
+        keep_pulse.append(-1)
+        keep_phase.append(0.0)
+    return (
+        np.asarray(keep_op, dtype=np.int8),
+        np.asarray(keep_dt, dtype=np.float64),
+        np.asarray(keep_area, dtype=np.float64).reshape(-1, 3),
+        np.asarray(keep_adc, dtype=np.int64),
+        np.asarray(keep_pulse, dtype=np.int64),
+        np.asarray(keep_phase, dtype=np.float64),
+    )
