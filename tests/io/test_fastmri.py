@@ -137,3 +137,21 @@ def test_bad_files(tmp_path):
         f["ismrmrd_header"] = _header_xml()
     with pytest.raises(FileFormatError, match="slices"):
         read_fastmri(tmp_path / "c.h5")
+
+
+def test_read_raw_detects_format(tmp_path, rng):
+    from hifield.io import read_raw
+    from hifield.io.ismrmrd import write_ismrmrd
+
+    from .conftest import make_raw
+
+    kspace = _fft2c(_volume(rng, n_slices=1)).astype(np.complex64)
+    _write(tmp_path / "fm.h5", kspace)
+    assert read_raw(tmp_path / "fm.h5").kspace.shape == (1, 4, 1, 48, 64)
+    raw = make_raw(rng)
+    write_ismrmrd(raw, tmp_path / "mrd.h5")
+    np.testing.assert_array_equal(read_raw(tmp_path / "mrd.h5").kspace, raw.kspace)
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f["foo"] = np.zeros(2)
+    with pytest.raises(FileFormatError, match="neither"):
+        read_raw(tmp_path / "x.h5")

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hifield.io.cfl import read_cfl, write_cfl
     from hifield.io.dicom import read_dicom_series, write_dicom_series
-    from hifield.io.fastmri import read_fastmri, write_fastmri_reconstruction
+    from hifield.io.fastmri import read_fastmri, read_fastmri_reconstruction, write_fastmri_reconstruction
     from hifield.io.ismrmrd import read_ismrmrd, write_ismrmrd
     from hifield.io.nifti import read_nifti, write_bids_sidecar, write_nifti
     from hifield.io.pacs import StoreReport, echo_pacs, parse_pacs_address, send_to_pacs
+    from hifield.io.raw import read_raw
 
 _EXPORTS = {
     "read_ismrmrd": "ismrmrd",
@@ -28,6 +29,8 @@ _EXPORTS = {
     "read_cfl": "cfl",
     "write_cfl": "cfl",
     "read_fastmri": "fastmri",
+    "read_fastmri_reconstruction": "fastmri",
+    "read_raw": "raw",
     "write_fastmri_reconstruction": "fastmri",
     "StoreReport": "pacs",
     "echo_pacs": "pacs",
@@ -42,8 +45,10 @@ __all__ = [
     "read_cfl",
     "read_dicom_series",
     "read_fastmri",
+    "read_fastmri_reconstruction",
     "read_ismrmrd",
     "read_nifti",
+    "read_raw",
     "send_to_pacs",
     "write_bids_sidecar",
     "write_cfl",
