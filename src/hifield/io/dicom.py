@@ -406,6 +406,12 @@ def _read_one_series(datasets: Sequence[Any], source: str) -> tuple[NDArray[np.f
         if (int(ds.Rows), int(ds.Columns)) != (rows, cols):
             raise FileFormatError(f"{source}: slices of different sizes ({ds.Rows}x{ds.Columns} vs {rows}x{cols})")
     orient = np.array([float(v) for v in first.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
+    for ds in datasets:
+        other = np.array([float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
+        if not np.allclose(other, orient, atol=1e-3):
+            raise FileFormatError(
+                f"{source}: slices have different orientations (e.g. a radial localizer); read them one file at a time"
+            )
     row, col = orient[:3], orient[3:]
     normal = np.cross(row, col)
     spacing = [float(v) for v in first.get("PixelSpacing", [1.0, 1.0])]
