@@ -62,8 +62,8 @@ class SamplingPattern2D(SamplingPattern):
 
 def check_shape(shape: tuple[int, int]) -> tuple[int, int]:
     """Validate a (k2, k1) matrix and return it as two ints."""
-    if len(shape) != 2 or any(not isinstance(n, (int, np.integer)) or n < 2 for n in shape):
-        raise ConfigError(f"(k2, k1) matrix must be two integers >= 2; got {shape!r}")
+    if len(shape) != 2 or any(not isinstance(n, (int, np.integer)) for n in shape) or shape[0] < 1 or shape[1] < 2:
+        raise ConfigError(f"(k2, k1) matrix must be two integers, k2 >= 1 and k1 >= 2; got {shape!r}")
     return int(shape[0]), int(shape[1])
 
 

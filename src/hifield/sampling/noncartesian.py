@@ -365,7 +365,7 @@ def golden_angle_radial(
     grad[:, :, 1] = np.sin(angles)[:, None] * logical[None, :]
     grad[:, :, 2] = np.cos(angles)[:, None] * logical[None, :]
     kz_grad = np.zeros((n_partitions, logical.size))
-    if n_partitions > 1:
+    if n_partitions > 1 and fov_z_m is not None:
         kz = (np.arange(n_partitions) - n_partitions // 2) / fov_z_m
         kz_grad[:, : pre_shape.size - 1] = (kz / GAMMA_BAR_HZ_PER_T)[:, None] * pre_shape[None, :-1]
     if n_partitions == 1:
