@@ -32,7 +32,8 @@ def test_png_written_with_expected_size(tmp_path):
     rng = np.random.default_rng(0)
     truth = _truth()
     recons = {"zero-filled": truth + 0.05 * rng.standard_normal(truth.shape), "sense": truth * 0.99}
-    out = save_comparison_figure(truth, recons, tmp_path / "fig.png", title="GRE 7T R=4")
+    given = {name: {"nmse": 0.1, "psnr": 30.0, "ssim": 0.9} for name in recons}
+    out = save_comparison_figure(truth, recons, tmp_path / "fig.png", title="GRE 7T R=4", metrics=given)
     assert out == tmp_path / "fig.png"
     assert _png_size(out) == comparison_figure_size_px(2, title=True) == (900, 815)
     assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
@@ -67,3 +68,23 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(ConfigError):
         save_comparison_figure(np.zeros((4, 4)), {}, tmp_path / "x.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_metrics_computed_when_missing(tmp_path, monkeypatch):
+    import hifield.report as report
+
+    seen = {}
+
+    def spy(truth, recon):
+        values = original(truth, recon)
+        seen[float(recon.mean())] = values
+        return values
+
+    original = report._metrics
+    monkeypatch.setattr(report, "_metrics", spy)
+    truth = _truth(32)
+    save_comparison_figure(truth, {"a": truth * 0.5, "b": truth}, tmp_path / "m.png", metrics={"b": {"nmse": 0.0}})
+    assert len(seen) == 1  # only "a" was missing
+    (values,) = seen.values()
+    assert values["nmse"] == pytest.approx(0.25)  # ||t - t/2||^2 / ||t||^2
+    assert values["ssim"] < 1.0 and values["psnr"] > 0

@@ -190,3 +190,22 @@ def test_read_cpp_shepp_logan(tmp_path):
     corr = np.corrcoef(rss.ravel(), truth.ravel())[0, 1]
     assert corr > 0.9, corr
     assert math.isfinite(float(rss.sum()))
+
+
+def test_trajectory_round_trip(tmp_path, rng):
+    from hifield.data import Trajectory
+
+    raw = make_raw(rng, noise=False, accel=False, shape=(2, 1, 6, 8))
+    k = rng.uniform(-100, 100, (1, 6, 8, 3))
+    density = rng.uniform(0, 1, (1, 6, 8)).astype(np.float32)
+    raw = raw.replace(
+        trajectory=Trajectory(kspace_m=k, density=density), header=raw.header.replace(trajectory="radial")
+    )
+    write_ismrmrd(raw, tmp_path / "t.h5")
+    back = read_ismrmrd(tmp_path / "t.h5")
+    assert back.header.trajectory == "radial"
+    np.testing.assert_allclose(back.trajectory.kspace_m, k, rtol=1e-6)  # stored as float32
+    np.testing.assert_array_equal(back.trajectory.density, density)
+    with h5py.File(tmp_path / "t.h5") as f:
+        head = f["dataset/data"]["head"]
+        assert set(head["trajectory_dimensions"].tolist()) == {4}
