@@ -13,6 +13,8 @@ from hifield.hardware.scanner import Scanner
 from hifield.sequence import GreProtocol, check, check_timing
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
+from .helpers import adc_labels
+
 PRESETS = ["1.5T", "3T", "5T", "7T"]
 SMALL = GreProtocol(matrix=64, tr_s=0.02, te_s=0.005)
 
@@ -69,16 +71,7 @@ def test_kspace_lines_and_labels_match_requested_order():
     np.testing.assert_allclose(ky, (np.array(lines) - 32) / SMALL.fov_m, atol=1e-6)
     kx = k_adc[0].reshape(len(lines), 64)[0]
     np.testing.assert_allclose(kx, (np.arange(64) - 32) / SMALL.fov_m, atol=1e-3)
-    # LIN labels as a generic reader sees them
-    lin = []
-    state: dict[str, int] = {}
-    for block_id in built.seq.block_events:
-        block = built.seq.get_block(block_id)
-        for lab in getattr(block, "label", {}) or {}:
-            entry = block.label[lab] if isinstance(block.label, dict) else lab
-            state[entry.label] = entry.value
-        if block.adc is not None:
-            lin.append(state["LIN"])
+    lin = [entry["LIN"] for entry in adc_labels(built.seq)]
     assert lin == lines
 
 
@@ -207,3 +200,10 @@ def test_bad_phase_encode_lines():
         SMALL.build(Scanner.preset("3T"), phase_encode_lines=[64])
     with pytest.raises(ConfigError, match="empty"):
         SMALL.build(Scanner.preset("3T"), phase_encode_lines=[])
+
+
+@pytest.mark.parametrize("bandwidth", [130.0, 250.0, 333.0, 977.0])
+def test_odd_bandwidths_pass_the_timing_check(bandwidth):
+    built = SMALL.with_changes(readout_bandwidth_hz_per_pixel=bandwidth, te_s=0.009).build(Scanner.preset("3T"))
+    check_timing(built)
+    assert built.pixel_bandwidth_hz == pytest.approx(bandwidth, rel=0.01)

@@ -205,9 +205,14 @@ def check_timing(built: BuiltSequence | Any) -> None:
         return
     details = []
     for entry in report[:3]:
-        text = " ".join(str(getattr(entry, "error", entry)).split())
-        block = getattr(entry, "block", "?")
-        details.append(f"block {block}: {text}")
+        if hasattr(entry, "event"):
+            text = (
+                f"{entry.event} {getattr(entry, 'field', '')} = {getattr(entry, 'value', '?')} "
+                f"({getattr(entry, 'error_type', 'error')} on {getattr(entry, 'raster', '?')})"
+            )
+        else:
+            text = " ".join(str(entry).split())
+        details.append(f"block {getattr(entry, 'block', '?')}: {text}")
     raise SequenceError(
         f"pypulseq timing check found {len(report)} error(s) ({'; '.join(details)}); "
         "fix the event timing (raster, dead and ringdown times)"

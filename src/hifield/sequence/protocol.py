@@ -109,7 +109,24 @@ class Protocol:
         raise NotImplementedError(f"{type(self).__name__} does not implement build()")
 
 
-def _check_lines(lines: Sequence[int] | None, n_lines: int) -> list[int]:
+COMMON_SPECS: dict[str, FieldSpec] = {
+    "fov_m": FieldSpec("fov_mm", 1e3, 10.0, 600.0, description="field of view"),
+    "matrix": FieldSpec("matrix", 1.0, 8, 1024, integer=True, description="matrix size"),
+    "slice_thickness_m": FieldSpec("slice_thickness_mm", 1e3, 0.5, 50.0, description="slice thickness"),
+    "tr_s": FieldSpec("tr_ms", 1e3, 1.0, 20000.0, description="repetition time"),
+    "te_s": FieldSpec("te_ms", 1e3, 0.5, 1000.0, description="echo time"),
+    "flip_angle_rad": FieldSpec("flip_angle_deg", 180.0 / math.pi, 0.1, 180.0, description="flip angle"),
+    "readout_bandwidth_hz_per_pixel": FieldSpec(
+        "readout_bandwidth_hz_per_pixel", 1.0, 20.0, 5000.0, description="receiver bandwidth"
+    ),
+    "n_averages": FieldSpec("n_averages", 1.0, 1, 64, integer=True, description="number of averages"),
+    "rf_duration_s": FieldSpec("rf_duration_ms", 1e3, 0.1, 20.0, description="RF pulse duration"),
+    "rf_time_bandwidth": FieldSpec("rf_time_bandwidth", 1.0, 1.0, 20.0, description="RF time-bandwidth product"),
+}
+"""Field specs shared by the protocol families (file key, unit scale, allowed range)."""
+
+
+def check_lines(lines: Sequence[int] | None, n_lines: int) -> list[int]:
     """Validate phase-encode line indices (0..n_lines-1); ``None`` means all lines in linear order."""
     if lines is None:
         return list(range(n_lines))
@@ -149,21 +166,10 @@ class GreProtocol(Protocol):
 
     KIND: ClassVar[str] = "gre_2d"
     SPECS: ClassVar[dict[str, FieldSpec]] = {
-        "fov_m": FieldSpec("fov_mm", 1e3, 10.0, 600.0, description="field of view"),
-        "matrix": FieldSpec("matrix", 1.0, 8, 1024, integer=True, description="matrix size"),
-        "slice_thickness_m": FieldSpec("slice_thickness_mm", 1e3, 0.5, 50.0, description="slice thickness"),
-        "tr_s": FieldSpec("tr_ms", 1e3, 1.0, 20000.0, description="repetition time"),
-        "te_s": FieldSpec("te_ms", 1e3, 0.5, 1000.0, description="echo time"),
-        "flip_angle_rad": FieldSpec("flip_angle_deg", 180.0 / math.pi, 0.1, 180.0, description="flip angle"),
-        "readout_bandwidth_hz_per_pixel": FieldSpec(
-            "readout_bandwidth_hz_per_pixel", 1.0, 20.0, 5000.0, description="receiver bandwidth"
-        ),
-        "n_averages": FieldSpec("n_averages", 1.0, 1, 64, integer=True, description="number of averages"),
+        **COMMON_SPECS,
         "rf_spoiling_increment_deg": FieldSpec(
             "rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling phase increment"
         ),
-        "rf_duration_s": FieldSpec("rf_duration_ms", 1e3, 0.1, 20.0, description="RF pulse duration"),
-        "rf_time_bandwidth": FieldSpec("rf_time_bandwidth", 1.0, 1.0, 20.0, description="RF time-bandwidth product"),
         "n_dummy_scans": FieldSpec("n_dummy_scans", 1.0, 0, 1000, integer=True, description="dummy scans"),
     }
 
@@ -220,5 +226,5 @@ class GreProtocol(Protocol):
         """
         from hifield.sequence.library.gre import build_gre_2d
 
-        lines = _check_lines(phase_encode_lines, self.matrix)
+        lines = check_lines(phase_encode_lines, self.matrix)
         return build_gre_2d(self, scanner, lines)

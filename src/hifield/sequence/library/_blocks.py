@@ -61,7 +61,8 @@ def make_readout(
     delta_k = 1.0 / fov_m
     amplitude = sign * (n / oversampling) * delta_k / adc_duration  # Hz/m: matrix * dk covered during the ADC
     gx = pp.make_trapezoid(channel=channel, amplitude=amplitude, flat_time=flat_time, system=system)
-    adc_delay = round_to(gx.rise_time + (flat_time - adc_duration) / 2, system.adc_raster_time)
+    # pypulseq requires ADC delays on the RF raster (1 us)
+    adc_delay = round_to(gx.rise_time + (flat_time - adc_duration) / 2, system.rf_raster_time)
     adc = pp.make_adc(num_samples=n, dwell=dwell, delay=adc_delay, system=system)
     centre_time = adc_delay + (n // 2 + 0.5) * dwell
     # k at the centre sample = prephaser + rise area + amplitude * (time into the flat top)
