@@ -209,3 +209,13 @@ def test_trajectory_round_trip(tmp_path, rng):
     with h5py.File(tmp_path / "t.h5") as f:
         head = f["dataset/data"]["head"]
         assert set(head["trajectory_dimensions"].tolist()) == {4}
+
+
+@pytest.mark.external
+def test_cpp_library_parses_xml_header(tmp_path, rng):
+    exe = require_tool("ismrmrd_test_xml")
+    write_ismrmrd(make_raw(rng), tmp_path / "raw.h5")
+    with h5py.File(tmp_path / "raw.h5") as f:
+        (tmp_path / "header.xml").write_bytes(f["dataset/xml"][0])
+    run = subprocess.run([exe, str(tmp_path / "header.xml")], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-500:]

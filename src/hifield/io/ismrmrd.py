@@ -198,7 +198,8 @@ def _build_xml(raw: RawData, *, mask_blob: bytes | None, n_other: int) -> str:
     if mask_blob is not None:
         blobs.append(X.userParameterBase64Type(name=_PREFIX + "sampling", value=mask_blob))
     header = X.ismrmrdHeader(
-        version=2,
+        # no <version>: libismrmrd refuses a header whose version differs from its own schema version (1.8 writes 8,
+        # newer releases 2), while an absent version is accepted by every release
         subjectInformation=X.subjectInformationType(patientName=h.patient_name, patientID=h.patient_id),
         measurementInformation=X.measurementInformationType(
             patientPosition=X.patientPositionType.HFS,
