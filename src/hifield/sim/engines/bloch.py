@@ -53,6 +53,7 @@ N_BLOCKS = 8
 RECEIVER_PHASE = complex(0.0, -1.0)
 """Receiver reference phase factor (-90 degrees): an on-resonance 90-degree pulse of phase 0 gives a real signal."""
 _MAX_ACC_BYTES = 2 * 1024**3
+_MAX_TABLE_BYTES = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,52 @@ def _kernel() -> Any:
     from hifield.sim.engines import bloch_kernel
 
     return bloch_kernel
+
+
+def _pulse_maps(
+    kernel: Any,
+    program: Program,
+    pos: NDArray[np.float64],
+    dw: NDArray[np.float64],
+    b1: NDArray[np.float64],
+    iso_off: NDArray[np.float64],
+    iso_dw: NDArray[np.float64],
+    rf_wx: NDArray[np.float64],
+    rf_wy: NDArray[np.float64],
+    rf_area: NDArray[np.float64],
+    e1h: NDArray[np.float64],
+    e2h: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Voxel classes sharing every pulse map (same off-resonance, B1 scale and the coordinates the pulses' gradients
+    see) and their precomputed maps; an empty table when that would not save work or would need too much memory."""
+    n_pulses = program.pulse_start.size
+    n_vox = pos.shape[0]
+    empty = (np.zeros(n_vox, dtype=np.int64), np.zeros((0, 1, 1, 12)))
+    if n_pulses == 0:
+        return empty
+    used = np.any(rf_area != 0.0, axis=0) if rf_area.size else np.zeros(3, dtype=bool)
+    keys = np.concatenate([pos * used[np.newaxis, :], dw[:, np.newaxis], b1[:, np.newaxis]], axis=1)
+    classes, vox_class = np.unique(keys, axis=0, return_inverse=True)
+    n_class = classes.shape[0]
+    table_bytes = n_class * iso_off.shape[0] * n_pulses * 12 * 8
+    if n_class * 2 > n_vox or table_bytes > _MAX_TABLE_BYTES:
+        return empty
+    table = kernel.pulse_map_table(
+        np.ascontiguousarray(classes[:, :3]),
+        np.ascontiguousarray(classes[:, 3]),
+        np.ascontiguousarray(classes[:, 4]),
+        iso_off,
+        iso_dw,
+        program.rf_dt,
+        rf_wx,
+        rf_wy,
+        rf_area,
+        e1h,
+        e2h,
+        program.pulse_start,
+        program.pulse_stop,
+    )
+    return np.ascontiguousarray(vox_class.reshape(n_vox).astype(np.int64)), table
 
 
 def bloch_signal(
@@ -206,6 +253,10 @@ def bloch_signal(
     e1h = np.exp(-0.5 * program.rf_dt / t1_s) if np.isfinite(t1_s) else np.ones_like(program.rf_dt)
     e2h = np.exp(-0.5 * program.rf_dt / t2_s) if np.isfinite(t2_s) else np.ones_like(program.rf_dt)
     kernel = _kernel()
+    rf_wx = np.ascontiguousarray(program.rf_w.real)
+    rf_wy = np.ascontiguousarray(program.rf_w.imag)
+    rf_area = np.ascontiguousarray(program.rf_area)
+    vox_class, table = _pulse_maps(kernel, program, pos, dw, b1, iso_off, iso_dw, rf_wx, rf_wy, rf_area, e1h, e2h)
     acc = kernel.simulate_voxels(
         program.op,
         program.dt,
@@ -216,9 +267,9 @@ def bloch_signal(
         e1,
         e2,
         program.rf_dt,
-        np.ascontiguousarray(program.rf_w.real),
-        np.ascontiguousarray(program.rf_w.imag),
-        np.ascontiguousarray(program.rf_area),
+        rf_wx,
+        rf_wy,
+        rf_area,
         e1h,
         e2h,
         program.pulse_start,
@@ -230,6 +281,8 @@ def bloch_signal(
         sens,
         iso_off,
         iso_dw,
+        vox_class,
+        table,
         program.n_samples,
         n_blocks,
     )

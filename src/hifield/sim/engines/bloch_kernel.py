@@ -97,6 +97,8 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
     sens,
     iso_off,
     iso_dw,
+    vox_class,
+    map_table,
     n_samples,
     n_blocks,
 ):
@@ -116,6 +118,9 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
         Receive sensitivity of each coil at each voxel.
     iso_off (I, 3), iso_dw (I,)
         Isochromat position offsets inside a voxel [m] and off-resonance offsets [rad/s].
+    vox_class (V,), map_table (n_class, I, n_pulses, 12)
+        Precomputed pulse maps of each voxel class and isochromat (see :func:`pulse_map_table`); an empty table
+        (``n_class == 0``) makes the kernel compute each spin's maps on the fly.
     n_samples, n_blocks
         ADC samples in the program; voxels are split into ``n_blocks`` contiguous blocks (fixed, so the sum order
         and hence the result does not depend on the thread count).
@@ -130,6 +135,7 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
     n_iso = iso_off.shape[0]
     n_ops = op.shape[0]
     n_pulses = pulse_start.shape[0]
+    use_table = map_table.shape[0] > 0
     acc = np.zeros((n_blocks, n_coils, n_samples), dtype=np.complex128)
     for b in prange(n_blocks):
         v0 = (n_vox * b) // n_blocks
@@ -160,7 +166,9 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
                     kind = op[k]
                     if kind == OP_RF:
                         p = pulse[k]
-                        if not have[p]:
+                        if use_table:
+                            m = map_table[vox_class[v], i, p]
+                        elif not have[p]:
                             _pulse_map(
                                 maps[p],
                                 pulse_start[p],
@@ -178,7 +186,9 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
                                 b1,
                             )
                             have[p] = True
-                        m = maps[p]
+                            m = maps[p]
+                        else:
+                            m = maps[p]
                         c = np.cos(phase[k])
                         s = np.sin(phase[k])
                         rx = mx * c - my * s
@@ -208,3 +218,48 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
                 for j in range(n_samples):
                     acc[b, c_, j] += sw * complex(tmp_re[j], tmp_im[j])
     return acc
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def pulse_map_table(  # type: ignore[no-untyped-def]
+    class_pos,
+    class_dw,
+    class_b1,
+    iso_off,
+    iso_dw,
+    rf_dt,
+    rf_wx,
+    rf_wy,
+    rf_area,
+    rf_e1h,
+    rf_e2h,
+    pulse_start,
+    pulse_stop,
+):
+    """Pulse maps ``(n_class, I, n_pulses, 12)`` of every voxel class (position, off-resonance, B1 scale) and
+    isochromat."""
+    n_class = class_pos.shape[0]
+    n_iso = iso_off.shape[0]
+    n_pulses = pulse_start.shape[0]
+    out = np.zeros((n_class, n_iso, n_pulses, 12))
+    for q in prange(n_class * n_iso):
+        c = q // n_iso
+        i = q - c * n_iso
+        for p in range(n_pulses):
+            _pulse_map(
+                out[c, i, p],
+                pulse_start[p],
+                pulse_stop[p],
+                rf_dt,
+                rf_wx,
+                rf_wy,
+                rf_area,
+                rf_e1h,
+                rf_e2h,
+                class_pos[c, 2] + iso_off[i, 2],
+                class_pos[c, 1] + iso_off[i, 1],
+                class_pos[c, 0] + iso_off[i, 0],
+                class_dw[c] + iso_dw[i],
+                class_b1[c],
+            )
+    return out
