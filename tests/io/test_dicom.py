@@ -187,3 +187,15 @@ def test_pydicom_shipped_mr_series_geometry():
         np.testing.assert_allclose(affine[:3, 1][::-1] / np.linalg.norm(affine[:3, 1]), orientation[3:], atol=1e-4)
         np.testing.assert_allclose(image.data[0, 0], ds.pixel_array.astype(np.float32))
         assert image.header.acquisition.b0_t == pytest.approx(float(ds.MagneticFieldStrength))
+
+
+def test_pick_one_series_from_a_folder():
+    folder = PYDICOM_FILES / "dicomdirtests" / "98892003" / "MR1"
+    with pytest.raises(FileFormatError, match="3 DICOM series"):
+        read_dicom_series(folder)
+    by_series: dict[str, list] = {}
+    for f in sorted(folder.iterdir()):
+        by_series.setdefault(str(pydicom.dcmread(f).SeriesInstanceUID), []).append(f)
+    for uid, files in by_series.items():
+        image = read_dicom_series(folder, series_uid=uid)
+        assert image.data.shape[-3] == len(files)

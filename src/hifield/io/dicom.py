@@ -459,7 +459,9 @@ def _read_one_series(datasets: Sequence[Any], source: str) -> tuple[NDArray[np.f
     return stack, affine, first
 
 
-def read_dicom_series(folder_or_files: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Image:
+def read_dicom_series(
+    folder_or_files: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, series_uid: str | None = None
+) -> Image:
     """Read a DICOM MR series (one file per slice) into an :class:`Image` with geometry and acquisition header.
 
     Parameters
@@ -468,6 +470,8 @@ def read_dicom_series(folder_or_files: str | os.PathLike[str] | Iterable[str | o
         A folder (searched recursively; files that are not DICOM are skipped), one file, or a list of files.
         A magnitude and a phase series of the same geometry (as :func:`write_dicom_series` writes with
         ``phase=True``) combine into one complex image; any other mix of series is refused.
+    series_uid
+        Read only the files of this SeriesInstanceUID (to pick one series from a folder that holds several).
 
     Returns
     -------
@@ -500,6 +504,8 @@ def read_dicom_series(folder_or_files: str | os.PathLike[str] | Iterable[str | o
         except Exception as err:
             msg = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise FileFormatError(f"{f} is not a readable DICOM file ({msg}); it may be truncated") from None
+        if series_uid is not None and str(ds.get("SeriesInstanceUID", "")) != series_uid:
+            continue
         modality = str(ds.get("Modality", ""))
         if modality != "MR":
             raise FileFormatError(f"{f} is a {modality or 'modality-less'} DICOM object, not MR; pass an MR series")
