@@ -211,9 +211,9 @@ def write_dicom_series(
         StudyInstanceUID to join an existing study; a new one when None. The FrameOfReferenceUID is derived from
         it, so every series of one study shares a frame of reference.
     magnitude
-        Write the magnitude series (ImageType ``ORIGINAL\\PRIMARY\\M\\ND``).
+        Write the magnitude series (ImageType ``ORIGINAL\\PRIMARY\\OTHER\\M``).
     phase
-        Also write a phase series [rad] (ImageType ``ORIGINAL\\PRIMARY\\P\\ND``) scaled over [-pi, pi].
+        Also write a phase series [rad] (ImageType ``ORIGINAL\\PRIMARY\\PHASE MAP\\P``) scaled over [-pi, pi].
 
     Returns
     -------
@@ -278,7 +278,8 @@ def write_dicom_series(
                     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
                     ds.InstanceNumber = instance
                     ds.AcquisitionNumber = v + 1
-                    ds.ImageType = ["ORIGINAL", "PRIMARY", kind, "ND"]
+                    # value 3 from the MR defined terms (OTHER / PHASE MAP), value 4 the vendor-style M / P
+                    ds.ImageType = ["ORIGINAL", "PRIMARY", "PHASE MAP" if kind == "P" else "OTHER", kind]
                     position = (affine @ np.array([k, 0.0, 0.0, 1.0]))[:3][::-1] * 1e3
                     ds.ImagePositionPatient = [_ds(p) for p in position]
                     ds.ImageOrientationPatient = [_ds(c) for c in (*geo["row"], *geo["col"])]
@@ -553,6 +554,8 @@ def read_dicom_series(
 
 def _kind(ds: Any) -> str:
     image_type = [str(v).upper() for v in ds.get("ImageType", [])]
-    if len(image_type) > 2 and image_type[2] in ("P", "PHASE"):
+    if len(image_type) > 2 and image_type[2] in ("P", "PHASE", "PHASE MAP"):
+        return "P"
+    if len(image_type) > 3 and image_type[3] == "P":
         return "P"
     return "M"
