@@ -217,3 +217,23 @@ def test_spiral_bad_input(kwargs: dict[str, object], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle) as info:
         variable_density_spiral(64, fov_m=0.2, gradients=GRAD, **args)  # type: ignore[arg-type]
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["radial", "spiral"])
+def test_pypulseq_accepts_the_waveforms_within_3t_limits(kind: str) -> None:
+    """Independent check: pypulseq's own slew/amplitude check passes at the 3T limits and fails at 0.75 x slew."""
+    pp = pytest.importorskip("pypulseq")
+    if kind == "radial":
+        p = golden_angle_radial(128, fov_m=0.24, gradients=GRAD, acceleration=3)
+    else:
+        p = variable_density_spiral(128, fov_m=0.24, gradients=GRAD, n_interleaves=4, acceleration=3)
+    times = np.arange(p.gradient_t_per_m.shape[1]) * p.raster_time_s
+    ok = pp.Opts(max_grad=80, grad_unit="mT/m", max_slew=200, slew_unit="T/m/s", grad_raster_time=p.raster_time_s)
+    tight = pp.Opts(max_grad=80, grad_unit="mT/m", max_slew=150, slew_unit="T/m/s", grad_raster_time=p.raster_time_s)
+    for shot in (0, p.n_shots - 1):
+        w = p.waveform(shot) * 42.577478518e6  # Hz/m
+        for axis, col in (("x", 2), ("y", 1)):
+            pp.make_extended_trapezoid(axis, times=times, amplitudes=w[:, col], system=ok)
+    w = p.waveform(0) * 42.577478518e6
+    with pytest.raises(ValueError, match=r"[Ss]lew"):
+        pp.make_extended_trapezoid("x", times=times, amplitudes=np.hypot(w[:, 1], w[:, 2]), system=tight)
