@@ -134,7 +134,10 @@ def _common_dataset(image: Image, *, study_uid: str, series_uid: str, series_num
     if image.header.recon_method:
         ds.DerivationDescription = f"hifield reconstruction: {image.header.recon_method}"[:1024]
         if image.header.recon_method not in comments:
-            comments = f"{comments} [recon: {image.header.recon_method}]".strip()
+            detail = image.header.recon_method
+            if acq is not None and acq.acceleration > 1:
+                detail += f", R = {acq.acceleration:.2f}"
+            comments = f"{comments} [recon: {detail}]".strip()
     if comments:
         ds.ImageComments = comments[:10240]
     # MR Image module
