@@ -88,3 +88,38 @@ def test_metrics_computed_when_missing(tmp_path, monkeypatch):
     (values,) = seen.values()
     assert values["nmse"] == pytest.approx(0.25)  # ||t - t/2||^2 / ||t||^2
     assert values["ssim"] < 1.0 and values["psnr"] > 0
+
+
+def test_html_report_embeds_figure_and_tables(tmp_path):
+    import base64
+    from html.parser import HTMLParser
+
+    from hifield.report import write_html_report
+
+    truth = _truth(32)
+    png = save_comparison_figure(truth, {"fft": truth}, tmp_path / "f.png", metrics={"fft": {"nmse": 0.0}})
+    out = write_html_report(
+        tmp_path / "report.html",
+        title="gre_t1_2d at 7 T",
+        figure=png,
+        metrics={"fft": {"nmse": 0.0123, "psnr": 31.5}, "sense": {"nmse": 0.004, "ssim": 0.93}},
+        facts={"B0 [T]": 7.0, "protocol": "gre_t1_2d"},
+    )
+
+    class Collect(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.cells, self.images = [], []
+
+        def handle_data(self, data):
+            self.cells.append(data)
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.images.append(dict(attrs)["src"])
+
+    parser = Collect()
+    parser.feed(out.read_text())
+    assert "0.0123" in parser.cells and "31.5" in parser.cells and "0.93" in parser.cells and "7" in parser.cells
+    (src,) = parser.images
+    assert base64.b64decode(src.split(",", 1)[1]) == png.read_bytes()

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
 
-__all__ = ["comparison_figure_size_px", "save_comparison_figure"]
+__all__ = ["comparison_figure_size_px", "save_comparison_figure", "write_html_report"]
 
 _PANEL_IN = 3.0
 """Width and height of one image panel [inch]."""
@@ -153,6 +153,88 @@ def save_comparison_figure(
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
     try:
         fig.savefig(tmp, dpi=_DPI, format="png", facecolor=fig.get_facecolor())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_html_report(
+    path: str | os.PathLike[str],
+    *,
+    title: str,
+    figure: str | os.PathLike[str] | None = None,
+    metrics: dict[str, dict[str, float]] | None = None,
+    facts: dict[str, object] | None = None,
+) -> Path:
+    """Write a self-contained HTML report: title, acquisition facts, a metrics table and the figure (embedded).
+
+    Parameters
+    ----------
+    path
+        Output ``.html`` (temporary name, then rename).
+    title
+        Heading and page title.
+    figure
+        PNG to embed as a data URI (e.g. from :func:`save_comparison_figure`), or None.
+    metrics
+        ``{method: {"nmse": ..., "psnr": ..., "ssim": ..., ...}}``: one table row per method.
+    facts
+        Acquisition facts shown as a two-column table (``{"B0 [T]": 7.0, "TE [ms]": 4.6}``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = write_html_report(pathlib.Path(tempfile.mkdtemp()) / "r.html", title="GRE <7T>",
+    ...                         metrics={"sense": {"nmse": 0.01, "psnr": 35.2}})
+    >>> "GRE &lt;7T&gt;" in out.read_text() and "35.2" in out.read_text()
+    True
+    """
+    import base64
+    import html
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            text = f"{value:.4g}"
+        else:
+            text = str(value)
+        return f"<td>{html.escape(text)}</td>"
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;background:#111;color:#eee;margin:2em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #555;padding:.3em .8em;text-align:right}"
+        "th{background:#222}img{max-width:100%}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    if facts:
+        parts.append("<h2>Acquisition</h2><table>")
+        parts += [f"<tr><th>{html.escape(str(k))}</th>{cell(v)}</tr>" for k, v in facts.items()]
+        parts.append("</table>")
+    if metrics:
+        columns: list[str] = []
+        for values in metrics.values():
+            columns += [k for k in values if k not in columns]
+        parts.append("<h2>Image quality</h2><table><tr><th>method</th>")
+        parts += [f"<th>{html.escape(c)}</th>" for c in columns]
+        parts.append("</tr>")
+        for method, values in metrics.items():
+            row = "".join(cell(values[c]) if c in values else "<td></td>" for c in columns)
+            parts.append(f"<tr><th>{html.escape(method)}</th>{row}</tr>")
+        parts.append("</table>")
+    if figure is not None:
+        data = base64.b64encode(Path(figure).read_bytes()).decode("ascii")
+        parts.append(f'<h2>Images</h2><img alt="comparison figure" src="data:image/png;base64,{data}">')
+    parts.append("</body></html>")
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
         os.replace(tmp, path)
     finally:
         if tmp.exists():
