@@ -536,6 +536,10 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
         data = np.asarray(records["data"][i], dtype=np.float32).view(np.complex64).reshape(nc, ns)
         centre = int(head["center_sample"][i])
         offset = n_k0 // 2 - centre if centre else (n_k0 - ns) // 2
+        if offset < 0 or offset + ns > n_k0:
+            raise FileFormatError(
+                f"{path}: acquisition {int(i)} has {ns} samples centred at {centre}, outside the {n_k0}-sample readout"
+            )
         kspace[flat_other[j], :nc, k2, k1, offset : offset + ns] += data
         counts[flat_other[j], k2, k1] += 1
         if cal[j]:
