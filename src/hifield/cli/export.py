@@ -68,7 +68,7 @@ def export_command(
     out: Path | None = typer.Option(None, "--out", help="Folder for DICOM converted from NIfTI."),
     series_description: str = typer.Option("", "--series-description", help="SeriesDescription of converted images."),
     series_number: int = typer.Option(100, "--series-number", help="SeriesNumber of converted images."),
-    timeout_s: float = typer.Option(30.0, "--timeout", help="Network timeout [s]."),
+    timeout_s: float = typer.Option(30.0, "--timeout", help="Network timeout in seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Collect (or make) the DICOM series of PATH and, with --pacs, send it to a PACS and report what was stored.
