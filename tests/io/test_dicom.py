@@ -124,7 +124,14 @@ def test_study_uid_shared(tmp_path, rng):
 
 
 def test_pydicom_shipped_mr_files():
-    for name in ("MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "MR_small_RLE.dcm"):
+    names = (
+        "MR_small.dcm",
+        "MR_small_implicit.dcm",
+        "MR_small_bigendian.dcm",
+        "MR_small_RLE.dcm",
+        "MR_small_padded.dcm",
+    )
+    for name in (*names, "MR_small_expb.dcm"):
         image = read_dicom_series(PYDICOM_FILES / name)
         assert image.data.shape == (1, 1, 64, 64), name
         ds = pydicom.dcmread(PYDICOM_FILES / "MR_small.dcm")
@@ -136,7 +143,7 @@ def test_pydicom_shipped_mr_files():
 
 
 def test_bad_inputs(tmp_path, rng):
-    with pytest.raises(FileFormatError, match="truncated"):
+    with pytest.raises(FileFormatError, match="may be truncated"):
         read_dicom_series(PYDICOM_FILES / "MR_truncated.dcm")
     with pytest.raises(FileFormatError, match="not MR"):
         read_dicom_series(PYDICOM_FILES / "CT_small.dcm")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -436,10 +437,14 @@ def _read_one_series(datasets: Sequence[Any], source: str) -> tuple[NDArray[np.f
         slices = []
         for ds in group:
             try:
-                pixels = ds.pixel_array.astype(np.float64)
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=".*excess padding.*")  # benign trailing bytes
+                    pixels = ds.pixel_array.astype(np.float64)
             except Exception as err:
                 msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-                raise FileFormatError(f"{source}: cannot decode pixel data ({msg}); is the codec installed?") from None
+                raise FileFormatError(
+                    f"{source}: cannot decode pixel data ({msg}); the file may be truncated or need a codec plugin"
+                ) from None
             if pixels.ndim != 2:
                 raise FileFormatError(
                     f"{source}: pixel data has shape {pixels.shape}; only single-frame greyscale slices are read"
