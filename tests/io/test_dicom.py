@@ -206,3 +206,15 @@ def test_pick_one_series_from_a_folder():
     for uid, files in by_series.items():
         image = read_dicom_series(folder, series_uid=uid)
         assert image.data.shape[-3] == len(files)
+
+
+def test_slice_order_against_the_normal_round_trips(tmp_path, rng):
+    image = make_image(rng, shape=(4, 6, 5))
+    flip = np.eye(4)
+    flip[0, 0] = -1  # z index runs towards inferior
+    affine = image.header.affine @ flip
+    image = image.replace(header=image.header.replace(affine=affine))
+    write_dicom_series(image, tmp_path, series_description="flipped")
+    back = read_dicom_series(tmp_path)
+    np.testing.assert_allclose(back.header.affine, affine, atol=1e-9)
+    np.testing.assert_allclose(back.data, image.data, atol=float(image.data.max()) / 65535 + 1e-6)

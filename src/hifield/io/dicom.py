@@ -14,6 +14,7 @@ ImagePositionPatient is the centre of voxel ``(k, 0, 0)`` in mm, and PixelSpacin
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
 import os
 import warnings
@@ -433,6 +434,9 @@ def _read_one_series(datasets: Sequence[Any], source: str) -> tuple[NDArray[np.f
     positions: list[NDArray[np.float64]] = []
     for key in sorted(groups):
         group = sorted(groups[key], key=lambda d: (float(np.dot(position(d), normal)), int(d.get("InstanceNumber", 0))))
+        numbers = [int(d.get("InstanceNumber", 0) or 0) for d in group]
+        if len(group) > 1 and all(a > b for a, b in itertools.pairwise(numbers)):
+            group.reverse()  # slices were numbered against the normal: keep the writer's slice order
         positions = [position(d) for d in group]
         slices = []
         for ds in group:
