@@ -1,10 +1,11 @@
-"""Protocols that build pypulseq sequences, hardware and safety checks, and protocol files.
+"""Protocols that build pypulseq sequences, hardware and safety checks, protocol files and ``.seq`` files.
 
-pypulseq is imported only when a sequence is built, so importing this package stays light.
+pypulseq is imported only when a sequence is built or read, so importing this package stays light.
 """
 
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.checks import Violation, check, check_hardware, check_timing, raise_for_violations
+from hifield.sequence.library.tse import IrTseProtocol, SpinEchoProtocol, TseProtocol
 from hifield.sequence.protocol import FieldSpec, GreProtocol, Protocol
 from hifield.sequence.protocol_io import (
     get_protocol,
@@ -15,22 +16,34 @@ from hifield.sequence.protocol_io import (
     protocol_to_dict,
     save_protocol,
 )
+from hifield.sequence.safety import SafetyReport, assess, check_safety
+from hifield.sequence.seq_io import built_from_seq, load_seq, read_seq, write_seq
 
 __all__ = [
     "BuiltSequence",
     "FieldSpec",
     "GreProtocol",
+    "IrTseProtocol",
     "Protocol",
+    "SafetyReport",
+    "SpinEchoProtocol",
+    "TseProtocol",
     "Violation",
+    "assess",
+    "built_from_seq",
     "check",
     "check_hardware",
+    "check_safety",
     "check_timing",
     "get_protocol",
     "load_protocol",
+    "load_seq",
     "protocol_from_dict",
     "protocol_kinds",
     "protocol_names",
     "protocol_to_dict",
     "raise_for_violations",
+    "read_seq",
     "save_protocol",
+    "write_seq",
 ]

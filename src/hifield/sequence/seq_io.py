@@ -1,0 +1,201 @@
+"""Pulseq ``.seq`` files (v1.4, v1.5): read, write (atomically), and describe a read sequence as a BuiltSequence."""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hifield.errors import FileFormatError, SequenceError
+from hifield.sequence.built import BuiltSequence
+from hifield.sequence.protocol import FieldSpec, Protocol
+
+SUPPORTED_VERSIONS: tuple[tuple[int, int], ...] = ((1, 4), (1, 5))
+"""Pulseq file format versions (major, minor) that read in."""
+
+
+def seq_file_version(path: str | os.PathLike[str]) -> tuple[int, int, int]:
+    """The ``[VERSION]`` of a Pulseq file as (major, minor, revision).
+
+    Raises
+    ------
+    FileFormatError
+        If the file has no readable ``[VERSION]`` section.
+    """
+    path = Path(path)
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:4000]
+    except OSError as error:
+        raise FileFormatError(f"cannot read sequence file {str(path)!r}: {error.strerror}; check the path") from None
+    match = re.search(r"\[VERSION\]\s*major\s+(\d+)\s*minor\s+(\d+)\s*revision\s+(\S+)", head)
+    if match is None:
+        raise FileFormatError(f"{str(path)!r} is not a Pulseq .seq file (no [VERSION] section); pass a .seq file")
+    digits = re.match(r"\d+", match.group(3))
+    return int(match.group(1)), int(match.group(2)), int(digits.group(0)) if digits else 0
+
+
+def read_seq(path: str | os.PathLike[str]) -> Any:
+    """Read a Pulseq ``.seq`` file (format 1.4 or 1.5) into a ``pypulseq.Sequence``.
+
+    Raises
+    ------
+    FileFormatError
+        For a missing, malformed or unsupported file (one line naming the file and the problem).
+    """
+    import pypulseq as pp
+
+    path = Path(path)
+    major, minor, _ = seq_file_version(path)
+    if (major, minor) not in SUPPORTED_VERSIONS:
+        allowed = ", ".join(f"{a}.{b}" for a, b in SUPPORTED_VERSIONS)
+        raise FileFormatError(f"{str(path)!r} is Pulseq format {major}.{minor}; supported: {allowed}")
+    seq = pp.Sequence()
+    failure: str | None = None
+    # pypulseq leaves the file open when it fails: let it close quietly when the traceback is dropped
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            seq.read(str(path))
+        except Exception as error:  # pypulseq raises bare exceptions of many kinds on malformed files
+            failure = " ".join(str(error).split())[:200] or type(error).__name__
+        if failure is not None:
+            del seq
+            gc.collect()
+    if failure is not None:
+        raise FileFormatError(f"{str(path)!r} is a malformed Pulseq file ({failure}); regenerate or fix it")
+    if not seq.block_events:
+        raise FileFormatError(f"{str(path)!r} holds no blocks; it is not a playable sequence")
+    return seq
+
+
+def write_seq(built: BuiltSequence | Any, path: str | os.PathLike[str], *, check_timing: bool = True) -> Path:
+    """Write a sequence to a Pulseq 1.5 ``.seq`` file (temporary name, then rename: never half-written).
+
+    Parameters
+    ----------
+    built
+        A :class:`BuiltSequence` or a ``pypulseq.Sequence``.
+    path
+        Destination; ``.seq`` is appended if missing.
+    check_timing
+        Run pypulseq's timing check first and refuse a sequence that fails it.
+
+    Raises
+    ------
+    SequenceError
+        If the timing check fails.
+    """
+    from hifield.sequence.checks import check_timing as run_check_timing
+
+    seq = getattr(built, "seq", built)
+    path = Path(path)
+    if path.suffix != ".seq":
+        path = path.with_name(path.name + ".seq")
+    if check_timing:
+        run_check_timing(seq)
+    tmp = path.with_name(f".{path.stem}.partial.seq")
+    try:
+        seq.write(str(tmp), create_signature=True, check_timing=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+@dataclass(frozen=True)
+class SeqFileProtocol(Protocol):
+    """A sequence read from a ``.seq`` file (no parameters to build from: it is already built)."""
+
+    KIND: ClassVar[str] = "seq_file"
+    SPECS: ClassVar[dict[str, FieldSpec]] = {}
+
+    name: str = "seq_file"
+    path: str = ""
+    """The file it was read from."""
+
+
+def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", path: str = "") -> BuiltSequence:
+    """Describe a read (or hand-made) pypulseq sequence as a :class:`BuiltSequence`.
+
+    Readout facts come from the first ADC; ``phase_encode_lines`` from the ``LIN`` label at each ADC (0 when the
+    file has no labels); TE and TR from the file's ``TE``/``TR`` definitions when present, otherwise from the first
+    excitation to the centre of the first ADC and between the first two excitations.
+
+    Raises
+    ------
+    SequenceError
+        If the sequence has no ADC.
+    """
+    lin: list[int] = []
+    state: dict[str, int] = {}
+    first_adc = None
+    for block_id in seq.block_events:
+        block = seq.get_block(block_id)
+        labels = getattr(block, "label", None) or {}
+        for entry in labels.values() if isinstance(labels, dict) else labels:
+            state[entry.label] = int(entry.value)
+        if block.adc is not None:
+            lin.append(state.get("LIN", 0))
+            if first_adc is None:
+                first_adc = block.adc
+    if first_adc is None:
+        raise SequenceError(f"sequence {name!r} has no ADC event, so nothing would be acquired; add readouts")
+    t_exc, _fp, _t_ref, _fp_ref = seq.rf_times()
+    t_adc, _ = seq.adc_times()
+    n = int(first_adc.num_samples)
+
+    def definition(key: str) -> float | None:
+        value = seq.definitions.get(key) if hasattr(seq, "definitions") else None
+        if value is None:
+            return None
+        try:
+            return float(np.atleast_1d(value)[0])
+        except (TypeError, ValueError):
+            return None
+
+    te = definition("TE")
+    if te is None:
+        te = float(t_adc[n // 2] - t_exc[0]) if len(t_exc) else 0.0
+    tr = definition("TR")
+    if tr is None:
+        tr = float(t_exc[1] - t_exc[0]) if len(t_exc) > 1 else float(seq.duration()[0])
+    flip = 0.0
+    for block_id, events in seq.block_events.items():
+        if events[1]:
+            rf = seq.get_block(block_id).rf
+            dt = np.diff(np.asarray(rf.t))
+            step = float(dt[0]) if dt.size else 0.0
+            flip = float(2 * math.pi * abs(np.sum(rf.signal) * step))
+            break
+    dwell = float(first_adc.dwell)
+    return BuiltSequence(
+        seq=seq,
+        protocol=SeqFileProtocol(name=name, path=path),
+        scanner_name=scanner_name,
+        duration_s=float(seq.duration()[0]),
+        phase_encode_lines=np.asarray(lin, dtype=np.int64),
+        n_readout_samples=n,
+        readout_dwell_s=dwell,
+        te_s=te,
+        tr_s=tr,
+        flip_angle_rad=flip,
+        trajectory="cartesian" if "LIN" in state else "unknown",
+        scanning_sequence="RM",
+        sequence_variant="NONE",
+        sequence_name=name[:16],
+        pixel_bandwidth_hz=1.0 / (n * dwell),
+    )
+
+
+def load_seq(path: str | os.PathLike[str], *, scanner_name: str = "") -> BuiltSequence:
+    """Read a ``.seq`` file and describe it as a :class:`BuiltSequence` (see :func:`built_from_seq`)."""
+    path = Path(path)
+    return built_from_seq(read_seq(path), name=path.stem, scanner_name=scanner_name, path=str(path))
