@@ -94,7 +94,7 @@ def write_seq(built: BuiltSequence | Any, path: str | os.PathLike[str], *, check
     """
     from hifield.sequence.checks import check_timing as run_check_timing
 
-    seq = getattr(built, "seq", built)
+    seq: Any = getattr(built, "seq", built)
     path = Path(path)
     if path.suffix != ".seq":
         path = path.with_name(path.name + ".seq")
