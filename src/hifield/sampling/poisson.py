@@ -74,8 +74,8 @@ def poisson_disc_mask(
     return taken
 
 
-def _radius_map(rho: NDArray[np.float64], slope: float, power: float) -> NDArray[np.float64]:
-    return 1.0 + slope * rho**power
+def _radius_map(rho: NDArray[np.float64], scale: float, falloff: float, power: float) -> NDArray[np.float64]:
+    return scale * (1.0 + falloff * rho**power)
 
 
 def poisson_disc(
@@ -85,6 +85,7 @@ def poisson_disc(
     calibration: tuple[int, int] = (24, 24),
     elliptical_calibration: bool = False,
     corner_cut: bool = True,
+    falloff: float = 2.0,
     power: float = 1.0,
     seed: int = 0,
     order: str = "linear",
@@ -93,10 +94,11 @@ def poisson_disc(
     """Variable-density Poisson-disc pattern over (k2, k1) with a fully sampled calibration region.
 
     The exclusion radius grows with the elliptical k-space radius ``rho`` (0 at the centre, 1 on the edge) as
-    ``r = 1 + slope * rho ** power`` grid steps, so the centre is sampled densely and the edge sparsely. The slope
-    is found by bisection so that the pattern has ``round(k2 * k1 / acceleration)`` points within ``tolerance``;
-    the last few points are then added or removed at random (weighted by the local density) to hit that count
-    exactly. The acceleration counts the whole grid, corners included.
+    ``r = scale * (1 + falloff * rho ** power)`` grid steps, so the density (about ``1 / r^2``) falls by
+    ``(1 + falloff) ** 2`` from the centre to the edge; where ``r <= 1`` every point is taken (a fully sampled
+    centre at low R). The scale is bisected (geometrically) until the pattern has ``round(k2 * k1 / acceleration)``
+    points within ``tolerance``; the last few points are then added or removed at random (weighted by the local
+    density) to hit that count exactly. The acceleration counts the whole grid, corners included.
 
     Parameters
     ----------
@@ -110,8 +112,10 @@ def poisson_disc(
         Elliptical calibration region inscribed in ``c2 x c1`` instead of the full rectangle.
     corner_cut
         Elliptical corner cut: never acquire outside the ellipse inscribed in the matrix (limits R >= 4/pi).
+    falloff
+        Growth of the radius from the centre to the edge (0: uniform-density Poisson disc).
     power
-        Exponent of the radius growth with ``rho`` (larger: denser centre, sparser edge).
+        Exponent of the radius growth with ``rho`` (larger: flatter centre, steeper edge).
     seed
         Random seed; the same seed gives the same pattern.
     order
@@ -140,6 +144,8 @@ def poisson_disc(
     accel = check_acceleration(acceleration)
     if not 0.0 < power <= 8.0:
         raise ConfigError(f"Poisson-disc density power must be in (0, 8]; got {power!r}")
+    if not 0.0 <= falloff <= 100.0:
+        raise ConfigError(f"Poisson-disc radius falloff must be in [0, 100]; got {falloff!r}")
     allowed = corner_cut_region((n2, n1), corner_cut=corner_cut)
     calib = calibration_region((n2, n1), calibration, elliptical=elliptical_calibration) & allowed
     total = n2 * n1
@@ -160,29 +166,40 @@ def poisson_disc(
     kernel_seed = int(rng.integers(0, 2**31 - 1))
     rho = normalised_radius((n2, n1))
 
-    def run(slope: float) -> NDArray[np.bool_]:
-        return poisson_disc_mask(_radius_map(rho, slope, power), allowed=allowed, fixed=calib, seed=kernel_seed)
+    def run(scale: float) -> NDArray[np.bool_]:
+        radius = _radius_map(rho, scale, falloff, power)
+        return poisson_disc_mask(radius, allowed=allowed, fixed=calib, seed=kernel_seed)
 
-    lo, hi = 0.0, 2.0 * np.sqrt(accel)
-    mask = run(lo)
+    # below lo every radius is <= 1 (all allowed points taken); find hi with too few points, then bisect
+    lo = 1.0 / (1.0 + falloff * float(rho[allowed].max()) ** power)
+    hi = max(2.0 * lo, np.sqrt(accel) * lo)
     tol = max(1, int(tolerance * n_target))
-    if abs(int(mask.sum()) - n_target) > tol:
-        while int(run(hi).sum()) > n_target:
-            lo, hi = hi, 2.0 * hi
-            if hi > 1e3 * max(n2, n1):  # pragma: no cover - the calibration check above makes this unreachable
-                raise ConfigError(f"acceleration {accel:g} is beyond what a Poisson disc reaches on {n2}x{n1}")
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            mask = run(mid)
-            count = int(mask.sum())
-            if abs(count - n_target) <= tol:
-                break
-            if count > n_target:
-                lo = mid
-            else:
-                hi = mid
+    mask = run(lo)
+    best, best_err = mask, abs(int(mask.sum()) - n_target)
+    for _ in range(64):
+        if best_err <= tol:
+            break
+        trial = run(hi)
+        if abs(int(trial.sum()) - n_target) < best_err:
+            best, best_err = trial, abs(int(trial.sum()) - n_target)
+        if int(trial.sum()) <= n_target:
+            break
+        lo, hi = hi, 2.0 * hi
+    for _ in range(40):
+        if best_err <= tol or hi / lo < 1.0 + 1e-9:
+            break
+        mid = float(np.sqrt(lo * hi))
+        trial = run(mid)
+        count = int(trial.sum())
+        if abs(count - n_target) < best_err:
+            best, best_err = trial, abs(count - n_target)
+        if count > n_target:
+            lo = mid
+        else:
+            hi = mid
+    mask = best
     mask = _adjust_count(
-        mask, n_target, allowed=allowed, calib=calib, density=1.0 / _radius_map(rho, 1.0, power) ** 2, rng=rng
+        mask, n_target, allowed=allowed, calib=calib, density=1.0 / _radius_map(rho, 1.0, falloff, power) ** 2, rng=rng
     )
     return make_pattern_2d(mask, calib, name="poisson", seed=seed, order=order, requested_acceleration=accel)
 
