@@ -132,3 +132,21 @@ def test_bad_requests_give_one_line_errors(kwargs: dict[str, object], needle: st
     with pytest.raises(ConfigError, match=needle) as info:
         poisson_disc((64, 64), **kwargs)  # type: ignore[arg-type]
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("accel", [1.5, 2.0, 4.0, 8.0, 12.0])
+def test_bisection_alone_reaches_two_percent(accel: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The radius-scale bisection itself lands within 2 % (the exact-count step only trims the last points)."""
+    import hifield.sampling.poisson as module
+
+    seen: list[tuple[int, int]] = []
+    original = module._adjust_count
+
+    def spy(mask: np.ndarray, n_target: int, **kwargs: object) -> np.ndarray:
+        seen.append((int(mask.sum()), n_target))
+        return original(mask, n_target, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "_adjust_count", spy)
+    module.poisson_disc((96, 96), acceleration=accel, calibration=(16, 16), seed=7)
+    count, target = seen[-1]
+    assert abs(count - target) / target < 0.02
