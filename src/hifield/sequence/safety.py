@@ -320,3 +320,40 @@ def violations_from_report(report: SafetyReport) -> list[Violation]:
 def check_safety(built: BuiltSequence | Any, scanner: Scanner, *, mode: str = "normal") -> list[Violation]:
     """RF peak, gradient duty cycle, SAR and PNS violations of a sequence on ``scanner`` in operating ``mode``."""
     return violations_from_report(assess(built, scanner, mode=mode))
+
+
+def report_rows(report: SafetyReport) -> list[dict[str, Any]]:
+    """The report as rows ``{"quantity", "value", "limit", "unit", "ok"}`` in display units, for tables and JSON.
+
+    Gradient amplitude and slew rows are per axis; SAR rows per averaging window; ``limit`` is ``None`` where no
+    limit applies (B1+rms, scan time).
+    """
+    lim = report.limits
+    rows: list[dict[str, Any]] = []
+
+    def row(quantity: str, value: float, limit: float | None, unit: str) -> None:
+        ok = limit is None or value <= limit * (1 + _TOL)
+        rows.append({"quantity": quantity, "value": float(value), "limit": limit, "unit": unit, "ok": bool(ok)})
+
+    for axis, name in enumerate(AXES):
+        row(f"peak gradient {name}", report.peak_gradient_t_per_m[axis] * 1e3, lim["gradient_t_per_m"] * 1e3, "mT/m")
+    for axis, name in enumerate(AXES):
+        row(f"peak slew {name}", report.peak_slew_t_per_m_per_s[axis], lim["slew_t_per_m_per_s"], "T/m/s")
+    for axis, name in enumerate(AXES):
+        row(
+            f"gradient RMS 10 s {name}",
+            report.gradient_rms_10s_t_per_m[axis] * 1e3,
+            lim["gradient_rms_t_per_m"] * 1e3,
+            "mT/m",
+        )
+    row("RF peak B1", report.b1_peak_t * 1e6, lim["b1_peak_t"] * 1e6, "uT")
+    row("RF peak power", report.rf_peak_power_w / 1e3, lim["rf_power_w"] / 1e3, "kW")
+    row("B1+rms (sequence)", report.b1_rms_t * 1e6, None, "uT")
+    row("B1+rms (10 s)", report.b1_rms_10s_t * 1e6, None, "uT")
+    row("whole-body SAR 10 s", report.sar_whole_body_10s_w_per_kg, lim["sar_whole_body_10s_w_per_kg"], "W/kg")
+    row("whole-body SAR 6 min", report.sar_whole_body_6min_w_per_kg, lim["sar_whole_body_6min_w_per_kg"], "W/kg")
+    row("head SAR 10 s", report.sar_head_10s_w_per_kg, lim["sar_head_10s_w_per_kg"], "W/kg")
+    row("head SAR 6 min", report.sar_head_6min_w_per_kg, lim["sar_head_6min_w_per_kg"], "W/kg")
+    row("PNS", report.pns_percent, lim["pns_percent"], "%")
+    row("scan time", report.duration_s, None, "s")
+    return rows
