@@ -42,8 +42,8 @@ class ScanConfig:
 
     Examples
     --------
-    >>> ScanConfig().field, ScanConfig().acceleration, ScanConfig().matrix
-    ('3T', 4.0, 256)
+    >>> ScanConfig().field, ScanConfig().acceleration, ScanConfig().recons
+    ('3T', 4.0, ('fft', 'sense', 'cs'))
     """
 
     protocol: str = "gre_t1_2d"

@@ -78,7 +78,9 @@ def test_bad_requests_give_one_line_errors(kwargs: dict[str, float], needle: str
 
 
 def test_unknown_pattern_name() -> None:
-    with pytest.raises(ConfigError, match="unknown sampling pattern 'spiral'"):
+    with pytest.raises(ConfigError, match="unknown sampling pattern 'zigzag'"):
+        make_pattern("zigzag", 64, acceleration=2)
+    with pytest.raises(ConfigError, match="non-Cartesian"):
         make_pattern("spiral", 64, acceleration=2)
 
 

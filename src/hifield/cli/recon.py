@@ -12,7 +12,7 @@ from hifield.errors import ConfigError
 
 @handle_errors
 def recon_command(
-    raw_in: Path = typer.Argument(..., help="Raw data: ISMRMRD HDF5."),
+    raw_in: Path = typer.Argument(..., help="Raw data: ISMRMRD or fastMRI HDF5."),
     out: Path = typer.Option(..., "--out", help="Output: .nii/.nii.gz (NIfTI), .npy, or a folder (DICOM series)."),
     method: str = typer.Option("sense", "--method", help="Reconstruction method (fft, sense, cs, ...)."),
     coil_maps: str = typer.Option("espirit", "--coil-maps", help="espirit or walsh (for sense/cs)."),
@@ -26,10 +26,10 @@ def recon_command(
 
     import numpy as np
 
-    from hifield.io import read_ismrmrd, write_dicom_series, write_nifti
+    from hifield.io import read_raw, write_dicom_series, write_nifti
     from hifield.recon import estimate_coil_maps, reconstruct
 
-    raw = read_ismrmrd(raw_in)
+    raw = read_raw(raw_in, remove_readout_oversampling=True)
     start = time.perf_counter()
     maps = None
     if method != "fft":
@@ -52,7 +52,7 @@ def recon_command(
     if reference is not None:
         from hifield.metrics import nmse, psnr, ssim
 
-        ref_raw = read_ismrmrd(reference)
+        ref_raw = read_raw(reference, remove_readout_oversampling=True)
         truth = np.abs(reconstruct(ref_raw, method="fft").data).reshape(-1, *image.data.shape[-2:])
         pred = np.abs(image.data).reshape(truth.shape)
         summary.update(nmse=float(nmse(truth, pred)), psnr=float(psnr(truth, pred)), ssim=float(ssim(truth, pred)))

@@ -77,6 +77,8 @@ def scan_command(
     coils: int | None = typer.Option(None, "--coils", help="Receive channels (default: the preset's array)."),
     phantom: str = typer.Option("brain", "--phantom", help="brain or shepp-logan."),
     engine: str = typer.Option("fast", "--engine", help="Simulation engine."),
+    pacs: str | None = typer.Option(None, "--pacs", help="Send the DICOM series to a PACS at HOST:PORT."),
+    called_aet: str = typer.Option("ORTHANC", "--called-aet", help="AE title of the PACS."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on standard output."),
 ) -> None:
     """Run a whole virtual exam: sequence, safety checks, simulation, undersampling, reconstruction, DICOM/NIfTI."""
@@ -98,9 +100,21 @@ def scan_command(
         seed=seed,
         out=out,
     )
+    address = None
+    if pacs is not None:
+        from hifield.io.pacs import parse_pacs_address
+
+        address = parse_pacs_address(pacs)  # a bad address is refused before the scan runs
     reporter = ConsoleReporter()
     result = scan(config, reporter=reporter)
     summary = result.summary
+    if address is not None:
+        from hifield.io.pacs import send_to_pacs
+
+        files = sorted(Path(summary["output_dir"]).glob("dicom/*/*.dcm"))
+        with reporter.step(f"Sending {len(files)} DICOM files to {pacs}"):
+            report = send_to_pacs(files, address[0], address[1], called_aet=called_aet)
+        summary["pacs"] = report.summary()
     if as_json:
         print_json(summary)
         return
@@ -123,3 +137,5 @@ def _print_table(reporter: ConsoleReporter, summary: dict[str, object]) -> None:
         f"scan time {summary['scan_time_s']:.1f} s at R = {summary['acceleration']:.2f} "
         f"(fully sampled {summary['scan_time_full_s']:.1f} s); output in {summary.get('output_dir', '-')}"
     )
+    if "pacs" in summary:
+        console.print(f"PACS: {summary['pacs']}")

@@ -14,18 +14,24 @@ from hifield.cli.scan import parse_accel
 def undersample_command(
     raw_in: Path = typer.Argument(..., help="Fully sampled ISMRMRD file."),
     out: Path = typer.Option(..., "--out", help="Undersampled ISMRMRD file to write."),
-    pattern: str = typer.Option("variable-density", "--pattern", help="variable-density or equispaced."),
+    pattern: str = typer.Option(
+        "variable-density",
+        "--pattern",
+        help="variable-density, equispaced, partial-fourier, poisson (3D: ky-kz), caipirinha (3D).",
+    ),
     accel: str = typer.Option("4", "--accel", help="Acceleration R >= 1."),
     calib: int = typer.Option(24, "--calib", help="Fully sampled central calibration lines."),
     seed: int = typer.Option(0, "--seed", help="Seed of the pattern."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Undersample fully sampled raw data with a seeded pattern and write the result as ISMRMRD."""
-    from hifield.io import read_ismrmrd, write_ismrmrd
-    from hifield.sampling import make_pattern, undersample
+    from hifield.io import read_raw, write_ismrmrd
+    from hifield.sampling import make_any_pattern, undersample
 
-    raw = read_ismrmrd(raw_in)
-    pat = make_pattern(pattern, raw.kspace.shape[-2], acceleration=parse_accel(accel), n_calibration=calib, seed=seed)
+    raw = read_raw(raw_in)
+    n_k2, n_k1 = raw.kspace.shape[-3], raw.kspace.shape[-2]
+    shape: int | tuple[int, int] = (n_k2, n_k1) if n_k2 > 1 else n_k1
+    pat = make_any_pattern(pattern, shape, acceleration=parse_accel(accel), n_calibration=calib, seed=seed)
     result = undersample(raw, pat)
     write_ismrmrd(result, out)
     summary = {

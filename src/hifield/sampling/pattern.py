@@ -179,16 +179,33 @@ def full_lines(n_lines: int) -> SamplingPattern:
     return _pattern(n_lines, every, every, "full", None, order="linear")
 
 
-PATTERNS: tuple[str, ...] = ("variable-density", "equispaced")
+PATTERNS: tuple[str, ...] = (
+    "variable-density",
+    "equispaced",
+    "partial-fourier",
+    "poisson",
+    "caipirinha",
+    "radial",
+    "stack-of-stars",
+    "spiral",
+)
 """Names of the Cartesian phase-encode patterns ``make_pattern`` accepts."""
 
 
 def make_pattern(
     name: str, n_lines: int, *, acceleration: float, n_calibration: int = 24, seed: int = 0
 ) -> SamplingPattern:
-    """Build a pattern by name (``"variable-density"`` or ``"equispaced"``); R = 1 gives the full pattern."""
+    """Build a phase-encode pattern by name for ``n_lines`` lines (see :data:`PATTERNS`); R = 1 gives the full pattern.
+
+    ``"variable-density"`` and ``"equispaced"`` are made here; the other Cartesian names go through
+    :func:`hifield.sampling.registry.make_any_pattern`; non-Cartesian names raise a one-line ConfigError.
+    """
     if acceleration == 1:
         return full_lines(n_lines)
+    if name in ("partial-fourier", "poisson", "caipirinha", "caipi", "radial", "stack-of-stars", "spiral"):
+        from hifield.sampling.registry import make_any_pattern
+
+        return make_any_pattern(name, n_lines, acceleration=acceleration, n_calibration=n_calibration, seed=seed)
     if name in ("variable-density", "vd", "random"):
         return variable_density_lines(n_lines, acceleration=acceleration, n_calibration=n_calibration, seed=seed)
     if name == "equispaced":
