@@ -63,7 +63,9 @@ class BlochOptions:
     n_isochromats: int = 64
     """Isochromats per phantom voxel (and per chemical-shift peak)."""
     through_slice: float = 0.0
-    """For 2D: spread isochromats over this many slice thicknesses along z (0: in-plane at the slice centre)."""
+    """For 2D: spread isochromats over this many slice thicknesses along z (0: in-plane at the slice centre); their
+    weights are scaled by the same factor, so an ideal rectangular profile of the nominal thickness gives the
+    in-plane signal and a real pulse gives its slice-profile-integrated signal."""
     spread_positions: bool = True
     """Spread isochromat positions over the voxel (intravoxel gradient dephasing); False puts them at its centre."""
     max_fat_peaks: int | None = None
@@ -290,6 +292,11 @@ def bloch_signal(
     return np.asarray(signal * (program.demod * RECEIVER_PHASE)[np.newaxis, :])
 
 
+def _spin_chunk(n_coils: int, n_isochromats: int) -> int:
+    """Voxels per kernel call: at most ~2^16 voxels and ~2^21 isochromats, fewer with many coils."""
+    return max(1, min(2**16 // max(1, n_coils // 8), 2**21 // max(1, n_isochromats)))
+
+
 def _adc_lines(seq: Any, program: Program, n: int, fov_m: float, n_z: int, fov_z_m: float) -> tuple[NDArray, ...]:
     """k1 line, k2 partition, average index and reversal flag of every ADC event (labels, else the k-space)."""
     n_adc = program.n_adc
@@ -395,20 +402,31 @@ def simulate_bloch(
     axes_pos = [(np.arange(fine_shape[a]) - fine_shape[a] // 2) * voxel[a] for a in range(3)]
     if two_d:
         axes_pos[0] = np.zeros(1)
-    sens_grid = scanner.receive.sensitivities(phantom.affine, fine_shape).astype(np.complex128)
-    n_coils = sens_grid.shape[0]
+    n_coils = int(scanner.receive.n_coils)
+    fine_size = int(np.prod(fine_shape))
+    from hifield.phantom.phantom import check_memory
+
+    n_iso_total = opts.n_isochromats
+    check_memory(
+        fine_size * n_coils * 8.0  # sensitivities (complex64)
+        + N_BLOCKS * n_coils * program.n_samples * 16.0  # per-block accumulators
+        + _spin_chunk(n_coils, n_iso_total) * (n_coils * 16.0 + 64.0),  # one chunk of voxels
+        what=f"the bloch simulation of a {fine_shape} phantom with {n_coils} coils",
+    )
+    sens_grid = scanner.receive.sensitivities(phantom.affine, fine_shape)
     b1_map = getattr(phantom, "b1_scale", None)
     b1_grid = np.ones(fine_shape) if b1_map is None else np.asarray(b1_map, dtype=np.float64).reshape(fine_shape)
-    fine_size = int(np.prod(fine_shape))
     coarse_size = int(np.prod(coarse_shape))
     voxel_mm3 = float(protocol.fov_m / n) ** 2 * 1e9
     voxel_mm3 *= slice_thickness if two_d else fov_fine[0] / coarse_shape[0]
     volume_weight = voxel_mm3 * np.sqrt(coarse_size) / fine_size
+    if two_d and opts.through_slice > 0:
+        volume_weight *= opts.through_slice  # isochromats spread over through_slice x the slice thickness
     iso_voxel = (opts.through_slice * slice_thickness if two_d else voxel[0], voxel[1], voxel[2])
     b0 = scanner.b0_t
 
     signal = np.zeros((n_coils, program.n_samples), dtype=np.complex128)
-    chunk = max(1, 2**16 // max(1, n_coils // 8))
+    chunk = _spin_chunk(n_coils, opts.n_isochromats)
     for index, tissue in enumerate(phantom.tissues):
         fraction = phantom.fractions[index]
         flat = np.flatnonzero(fraction.reshape(-1) > 0)
@@ -429,7 +447,7 @@ def simulate_bloch(
             pos = np.stack([axes_pos[0][iz], axes_pos[1][iy], axes_pos[2][ix]], axis=-1)
             base_hz = phantom.off_resonance_hz[iz, iy, ix].astype(np.float64)
             weight = fraction[iz, iy, ix].astype(np.float64) * tissue.pd * volume_weight
-            sens = sens_grid[:, iz, iy, ix]
+            sens = sens_grid[:, iz, iy, ix].astype(np.complex128)
             for shift_ppm, amplitude in zip(shifts, amps, strict=True):
                 df = GAMMA_BAR_HZ_PER_T * b0 * shift_ppm * 1e-6
                 signal += bloch_signal(
