@@ -9,6 +9,7 @@ import pytest
 
 from hifield.errors import ReconstructionError
 from hifield.ops import (
+    CartesianSenseNormalOp,
     FFTOp,
     FiniteDifferenceOp,
     IdentityOp,
@@ -49,6 +50,12 @@ OPERATORS: dict[str, Callable[[], LinearOperator]] = {
     "encoding_composite": _encoding,
     "adjoint_of_fft": lambda: FFTOp((1, 4, 4)).H,
     "normal_of_encoding": lambda: _encoding().normal(),
+    "sense_normal_even": lambda: CartesianSenseNormalOp(
+        _maps(2, 3, (2, 6, 8)), np.random.default_rng(4).random((2, 6, 8)) > 0.5
+    ),
+    "sense_normal_odd_lines": lambda: CartesianSenseNormalOp(
+        _maps(1, 3, (1, 7, 6)), np.broadcast_to(np.random.default_rng(5).random((1, 7, 1)) > 0.5, (1, 7, 6))
+    ),
     "sum_scale": lambda: (2.0 - 1.5j) * FFTOp((1, 4, 6)) + FFTOp((1, 4, 6)).H,
     "difference": lambda: FFTOp((2, 3), axes=(-2, -1)) - IdentityOp((2, 3)),
 }

@@ -7,6 +7,7 @@ import pytest
 
 from hifield.errors import ConfigError
 from hifield.ops import (
+    CartesianSenseNormalOp,
     FFTOp,
     FiniteDifferenceOp,
     IdentityOp,
@@ -139,3 +140,21 @@ def test_finite_difference_of_ramp() -> None:
     np.testing.assert_allclose(d[0], 0.0)  # along y: constant
     np.testing.assert_allclose(d[1][..., :-1], 1.0)  # along x: slope 1 (circular wrap at the end)
     np.testing.assert_allclose(d[1][..., -1], -5.0)
+
+
+@pytest.mark.parametrize("spatial", [(1, 16, 12), (1, 15, 9), (4, 6, 8)])
+@pytest.mark.parametrize("n_maps", [1, 2])
+def test_sense_normal_matches_composed_operators(spatial: tuple[int, int, int], n_maps: int) -> None:
+    rng = np.random.default_rng(5)
+    maps = (rng.standard_normal((n_maps, 3, *spatial)) + 1j * rng.standard_normal((n_maps, 3, *spatial))).astype(
+        np.complex64
+    )
+    lines = rng.random((spatial[0], spatial[1], 1)) > 0.5
+    for mask in (np.broadcast_to(lines, spatial), rng.random(spatial) > 0.5):
+        sens = SensitivityOp(maps)
+        composed = (MaskOp(mask, sens.oshape) @ FFTOp(sens.oshape) @ sens).normal()
+        fast = CartesianSenseNormalOp(maps, mask)
+        x = (rng.standard_normal(sens.ishape) + 1j * rng.standard_normal(sens.ishape)).astype(np.complex64)
+        np.testing.assert_allclose(fast @ x, composed @ x, atol=1e-5 * np.abs(composed @ x).max())
+    # the readout (x) is fully sampled in the line mask: no FFT along it
+    assert -1 not in CartesianSenseNormalOp(maps, np.broadcast_to(lines, spatial)).fft_axes

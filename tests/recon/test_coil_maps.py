@@ -105,6 +105,7 @@ def test_espirit_budget_256_16_coils(simdata: ModuleType) -> None:
     n = 256
     raw, _, _ = simdata.make_raw(n, 16, mask=simdata.equispaced_mask(n, n, r=4, n_acs=24), noise=0.01)
     estimate_coil_maps(raw)
-    start = time.perf_counter()
+    # budget: 3 s wall on 2 cores; CPU time (both cores) is what survives other jobs sharing the machine
+    start = time.process_time()
     estimate_coil_maps(raw)
-    assert time.perf_counter() - start <= 3.0
+    assert time.process_time() - start <= 6.0

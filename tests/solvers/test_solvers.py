@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hifield.errors import ConfigError
-from hifield.solvers import admm, conjugate_gradient, fista, pdhg
+from hifield.solvers import admm, conjugate_gradient, fista, pdhg, prox_tv, soft_threshold
 
 
 def _soft(v: np.ndarray, t: float) -> np.ndarray:
@@ -148,3 +148,24 @@ def test_pdhg_tv_denoising_1d_of_step_keeps_step() -> None:
     shift = lam / (n // 2)
     np.testing.assert_allclose(x[: n // 2], shift, atol=1e-6)
     np.testing.assert_allclose(x[n // 2 :], 1 - shift, atol=1e-6)
+
+
+def test_prox_tv_of_step_matches_analytic() -> None:
+    n = 40
+    f = np.where(np.arange(n) < n // 2, 0.0, 1.0)
+    x, dual = prox_tv(f, 0.5, axes=(-1,), n_iter=3000)
+    # circular TV: two jumps, each plateau moves by 2 * weight / (n / 2) towards the other
+    shift = 2 * 0.5 / (n // 2)
+    np.testing.assert_allclose(x[: n // 2], shift, atol=1e-4)
+    np.testing.assert_allclose(x[n // 2 :], 1 - shift, atol=1e-4)
+    assert dual.shape == (1, n)
+    # warm start from the converged dual: already there after one iteration
+    x2, _ = prox_tv(f, 0.5, axes=(-1,), n_iter=1, dual=dual)
+    np.testing.assert_allclose(x2, x, atol=1e-3)
+
+
+def test_soft_threshold_complex() -> None:
+    v = np.array([3 + 4j, 0.1j, -2.0], dtype=np.complex64)
+    out = soft_threshold(v, 1.0)
+    np.testing.assert_allclose(out, [(3 + 4j) * 0.8, 0, -1.0], atol=1e-6)
+    assert out.dtype == np.complex64

@@ -9,6 +9,12 @@ import numpy as np
 from hifield.ops.base import Array, LinearOperator
 
 
+def _sl(ndim: int, axis: int, s: slice | int) -> tuple[slice | int, ...]:
+    index: list[slice | int] = [slice(None)] * ndim
+    index[axis] = s
+    return tuple(index)
+
+
 class FiniteDifferenceOp(LinearOperator):
     """Forward differences ``x[i+1] - x[i]`` (circular) along ``axes``, stacked on a new leading axis.
 
@@ -34,12 +40,26 @@ class FiniteDifferenceOp(LinearOperator):
 
     def _apply(self, x: Array) -> Array:
         out = np.empty(self.oshape, dtype=x.dtype)
+        nd = x.ndim
         for i, axis in enumerate(self.axes):
-            out[i] = np.roll(x, -1, axis=axis) - x
+            o = out[i]
+            np.subtract(
+                x[_sl(nd, axis, slice(1, None))],
+                x[_sl(nd, axis, slice(None, -1))],
+                out=o[_sl(nd, axis, slice(None, -1))],
+            )
+            np.subtract(
+                x[_sl(nd, axis, slice(0, 1))], x[_sl(nd, axis, slice(-1, None))], out=o[_sl(nd, axis, slice(-1, None))]
+            )
         return out
 
     def _adjoint(self, y: Array) -> Array:
         out = np.zeros(self.ishape, dtype=y.dtype)
+        nd = out.ndim
         for i, axis in enumerate(self.axes):
-            out += np.roll(y[i], 1, axis=axis) - y[i]
+            yi = y[i]
+            # (roll(y, 1) - y)[j] = y[j-1] - y[j]
+            out[_sl(nd, axis, slice(1, None))] += yi[_sl(nd, axis, slice(None, -1))]
+            out[_sl(nd, axis, slice(0, 1))] += yi[_sl(nd, axis, slice(-1, None))]
+            out -= yi
         return out

@@ -5,9 +5,18 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from hifield.ops import FFTOp, FiniteDifferenceOp, LinearOperator, MaskOp, SensitivityOp, WaveletOp, ifftc
+from hifield.ops import (
+    CartesianSenseNormalOp,
+    FFTOp,
+    FiniteDifferenceOp,
+    LinearOperator,
+    MaskOp,
+    SensitivityOp,
+    WaveletOp,
+    ifftc,
+)
 from hifield.recon.config import CsConfig, SenseConfig, TvConfig
-from hifield.solvers import conjugate_gradient, fista
+from hifield.solvers import conjugate_gradient, fista, pdhg, soft_threshold
 
 Complex = NDArray[np.complex64]
 
@@ -49,7 +58,7 @@ def recon_sense(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config:
     """CG-SENSE on the normal equations with Tikhonov weight ``config.lambda_rel``; returns ``(maps, z, y, x)``."""
     enc = encoding_operator(maps, mask)
     rhs = enc.H @ kspace
-    normal_op = enc.normal()
+    normal_op = CartesianSenseNormalOp(maps, mask)
     lam = float(config.lambda_rel)
 
     def normal(x: Complex) -> Complex:
@@ -62,16 +71,10 @@ def recon_sense(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config:
     return x
 
 
-def _soft_threshold(c: Complex, threshold: float | NDArray[np.floating]) -> Complex:
-    mag = np.abs(c)
-    scale = np.maximum(mag - threshold, 0.0) / np.maximum(mag, np.finfo(np.float32).tiny)
-    return (c * scale.astype(np.float32)).astype(c.dtype, copy=False)
-
-
 def recon_cs(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: CsConfig) -> Complex:
     """L1-wavelet CS by FISTA (step ``1 / ||E^H E||``); returns ``(maps, z, y, x)`` in the units of the data."""
     enc = encoding_operator(maps, mask)
-    normal_op = enc.normal()
+    normal_op = CartesianSenseNormalOp(maps, mask)
     aty = enc.H @ kspace
     wav = WaveletOp(aty.shape, wavelet=config.wavelet, level=config.level)
     detail = wav.detail_mask
@@ -93,7 +96,7 @@ def recon_cs(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: Cs
         shift = tuple(int(s) for s in rng.integers(0, block, size=len(axes))) if config.random_shift else None
         if shift:
             v = np.roll(v, shift, axis=axes)
-        c = _soft_threshold(wav.apply(v), thresholds * np.float32(lam * t))
+        c = soft_threshold(wav.apply(v), thresholds * np.float32(lam * t))
         out = wav.apply_adjoint(c)
         if shift:
             out = np.roll(out, tuple(-s for s in shift), axis=axes)
@@ -105,24 +108,20 @@ def recon_cs(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: Cs
 
 def recon_tv(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: TvConfig) -> Complex:
     """Isotropic TV-regularised SENSE by primal-dual iterations (Condat-Vu); returns ``(maps, z, y, x)``."""
-    from hifield.solvers import pdhg
-
+    normal_op = CartesianSenseNormalOp(maps, mask)
     enc = encoding_operator(maps, mask)
-    normal_op = enc.normal()
     aty = enc.H @ kspace
-    spatial_axes = tuple(a for a in (-3, -2, -1) if aty.shape[a] > 1)
-    grad_op = FiniteDifferenceOp(aty.shape, axes=spatial_axes)
-    g0 = grad_op @ aty
-    scale = float(np.max(np.sqrt(np.sum(np.abs(g0) ** 2, axis=0))))
+    axes = tuple(a for a in (-3, -2, -1) if aty.shape[a] > 1)
+    grad_op = FiniteDifferenceOp(aty.shape, axes=axes)
+    scale = float(np.max(np.sqrt(np.sum(np.abs(grad_op @ aty) ** 2, axis=0))))
     lam = config.lambda_rel * scale
-    lip = max(lipschitz_bound(maps), 1e-12)
 
     def grad_f(x: Complex) -> Complex:
         return normal_op.apply(x) - aty
 
     def prox_dual(z: Complex, sigma: float) -> Complex:
-        # projection onto {|z_i| <= lam} with the isotropic norm across the difference directions
-        norm = np.sqrt(np.sum(np.abs(z) ** 2, axis=0, keepdims=True))
+        # prox of the conjugate of lam ||.||_{2,1}: projection onto the ball |z_i| <= lam (norm across directions)
+        norm = np.sqrt(np.sum(z.real**2 + z.imag**2, axis=0, keepdims=True))
         return (z / np.maximum(norm / max(lam, 1e-30), 1.0)).astype(z.dtype, copy=False)
 
     x, _ = pdhg(
@@ -131,8 +130,8 @@ def recon_tv(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: Tv
         prox_dual,
         aty.copy(),
         grad_f=grad_f,
-        lipschitz=lip,
-        op_norm=float(np.sqrt(4.0 * len(spatial_axes))),
+        lipschitz=max(lipschitz_bound(maps), 1e-12),
+        op_norm=float(np.sqrt(4.0 * len(axes))),
         max_iter=config.max_iter,
         tol=config.tol,
     )

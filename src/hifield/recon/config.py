@@ -43,14 +43,14 @@ class CsConfig:
     penalised), so the weight follows the data scale and the image is returned in the units of the input.
     """
 
-    lambda_rel: float = 0.01
+    lambda_rel: float = 0.001
     """Regularisation weight relative to ``max |W E^H y|`` (dimensionless)."""
-    wavelet: str = "db4"
+    wavelet: str = "db2"
     """PyWavelets name of an orthogonal wavelet."""
     level: int = 4
     """Wavelet decomposition levels."""
-    max_iter: int = 80
-    """Maximum FISTA iterations."""
+    max_iter: int = 40
+    """Maximum FISTA iterations (stopping early regularises too, as in BART's default of 30)."""
     tol: float = 1e-4
     """Relative change at which FISTA stops."""
     random_shift: bool = True
@@ -65,11 +65,11 @@ class CsConfig:
 class TvConfig:
     """Total-variation regularised SENSE: ``min_x 0.5 ||E x - y||^2 + lambda ||grad x||_{2,1}`` (isotropic TV).
 
-    ``lambda = lambda_rel * max |grad E^H y|`` so the weight follows the data scale; solved by a primal-dual
-    method (PDHG with the data term handled by its gradient, Condat-Vu).
+    ``lambda = lambda_rel * max |grad E^H y|`` so the weight follows the data scale; solved by primal-dual
+    iterations (PDHG with the data term handled by its gradient, Condat-Vu).
     """
 
-    lambda_rel: float = 0.01
+    lambda_rel: float = 0.005
     """Regularisation weight relative to ``max |grad E^H y|`` (dimensionless)."""
     max_iter: int = 100
     """Maximum iterations."""

@@ -1,0 +1,88 @@
+"""Fast normal operator of Cartesian SENSE, ``E^H E = S^H F^H M F S``, without fftshifts or needless FFT axes."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+from numpy.typing import NDArray
+
+from hifield.errors import ConfigError
+from hifield.ops.base import Array, LinearOperator
+
+
+class CartesianSenseNormalOp(LinearOperator):
+    """``E^H E`` of ``E = mask . centred FFT . S`` for images ``(maps, z, y, x)`` (Hermitian: its own adjoint).
+
+    Two exact shortcuts make it about twice as fast as composing the operators:
+
+    * the FFT runs only along axes where the mask varies: along an axis where it is constant, ``F^H M F`` acts as
+      the identity (fully sampled readouts need no FFT at all);
+    * on even-sized axes the centred FFT is ``D F D`` with ``D = diag((-1)^n)`` up to a sign, so the shifts
+      cancel in ``F^H M F`` once ``D`` is folded into the maps (the output of ``F D`` is already centred, so the
+      mask is used as it is).
+
+    Parameters
+    ----------
+    maps
+        Sensitivities ``(maps, coil, z, y, x)``.
+    mask
+        Sampling mask (or real weights) broadcastable to ``(k2, k1, k0)``.
+    """
+
+    def __init__(self, maps: NDArray[np.complexfloating], mask: NDArray[np.bool_] | NDArray[np.floating]) -> None:
+        maps = np.asarray(maps)
+        if maps.ndim != 5:
+            raise ConfigError(f"coil maps must have shape (maps, coil, z, y, x); got {maps.shape}")
+        spatial = maps.shape[2:]
+        mask = np.broadcast_to(np.asarray(mask), spatial)
+        axes = []
+        for axis in range(3):
+            first = mask[(slice(None),) * axis + (slice(0, 1),)]
+            if spatial[axis] > 1 and not np.array_equal(mask, np.broadcast_to(first, spatial)):
+                axes.append(axis - 3)
+        self.fft_axes = tuple(axes)
+        reduced = mask[tuple(slice(None) if a - 3 in axes else slice(0, 1) for a in range(3))]
+        self._shift_free = all(spatial[a] % 2 == 0 for a in self.fft_axes)
+        weights = reduced.astype(np.float32)
+        maps_eff = maps
+        if self._shift_free and self.fft_axes:
+            sign = np.ones(spatial, dtype=np.float32)
+            for a in self.fft_axes:
+                n = spatial[a]
+                shape = [1, 1, 1]
+                shape[a] = n
+                sign = sign * ((-1.0) ** np.arange(n)).astype(np.float32).reshape(shape)
+            maps_eff = maps * sign
+        self.maps = np.ascontiguousarray(maps_eff)
+        self._maps_conj = np.conj(self.maps)
+        self.weights = weights
+        image_shape = (maps.shape[0], *spatial)
+        super().__init__(image_shape, image_shape, name="SenseNormal")
+
+    def _apply(self, x: Array) -> Array:
+        if self.maps.shape[0] == 1:
+            coil = self.maps[0] * x[0]
+        else:
+            coil = np.einsum("mc...,m...->c...", self.maps, x)
+        if self.fft_axes:
+            if self._shift_free:
+                k = scipy.fft.fftn(coil, axes=self.fft_axes, norm="ortho", workers=-1, overwrite_x=True)
+                k *= self.weights
+                coil = scipy.fft.ifftn(k, axes=self.fft_axes, norm="ortho", workers=-1, overwrite_x=True)
+            else:
+                from hifield.ops.fft import fftc, ifftc
+
+                coil = ifftc(fftc(coil, axes=self.fft_axes) * self.weights, axes=self.fft_axes)
+        else:
+            coil = coil * self.weights
+        if self.maps.shape[0] == 1:
+            out = np.einsum("c...,c...->...", self._maps_conj[0], coil)[None]
+        else:
+            out = np.einsum("mc...,c...->m...", self._maps_conj, coil)
+        return out.astype(x.dtype, copy=False)
+
+    def _adjoint(self, y: Array) -> Array:
+        return self._apply(y)
+
+    def normal(self) -> LinearOperator:
+        return self @ self
