@@ -205,12 +205,12 @@ def brain_phantom(
     nz = int(n_slices)
     dxy = fov_m / n
     thickness = slice_thickness_m if slice_thickness_m is not None else (0.003 if nz == 1 else dxy)
-    if not 1e-4 <= thickness <= 0.05:
-        raise ConfigError(f"slice thickness {thickness} m is outside 0.1-50 mm")
-    n_sub_z = max(1, math.ceil(thickness / 1e-3 - 1e-9))
+    n_sub_z = max(1, math.ceil(max(thickness, 1e-4) / 1e-3 - 1e-9))
     n_sub_xy = max(1, math.ceil(dxy / 1e-3 - 1e-9))
     n_points = nz * n * n * n_sub_z * n_sub_xy**2
     check_memory(4.0 * n * n * nz * (len(BRAIN_TISSUES) + 2) + 8.0 * 12 * min(n_points, n * n * 8), what="brain")
+    if not 1e-4 <= thickness <= 0.05:
+        raise ConfigError(f"slice thickness {thickness * 1e3:.3g} mm is outside 0.1-50 mm; change the slice spacing")
 
     tpl = _template()
     axes = _plane_axes(plane)  # columns: slice, row, column directions (LPS zyx)
