@@ -11,8 +11,8 @@ Model
   ``exp(-R2' |t - t_SE|)`` on top of T2 and refocuses in spin echoes; their positions fill the voxel (a Kronecker
   low-discrepancy set), so spoiler gradients dephase within a voxel as on a scanner.
 * Off-resonance: the phantom's B0 map plus each tissue's chemical-shift peaks (fat: its multi-peak spectrum, one
-  simulation per peak weighted by its amplitude). B1+ scales every pulse by ``phantom.b1_scale`` when the phantom
-  has one (1 otherwise).
+  simulation per peak weighted by its amplitude). B1+ scales every pulse by ``|phantom.b1_scale|`` when the phantom
+  has one (1 otherwise; the B1+ phase is not applied).
 * 2D: a phantom with one slice (``shape[0] == 1``) is simulated in-plane at the slice centre (z = 0 of the slice
   select); ``BlochOptions(through_slice=n)`` spreads the isochromats over ``n`` times the slice thickness instead,
   so the slice profile of the pulse enters the signal.
@@ -415,7 +415,9 @@ def simulate_bloch(
     )
     sens_grid = scanner.receive.sensitivities(phantom.affine, fine_shape)
     b1_map = getattr(phantom, "b1_scale", None)
-    b1_grid = np.ones(fine_shape) if b1_map is None else np.asarray(b1_map, dtype=np.float64).reshape(fine_shape)
+    b1_grid = (
+        np.ones(fine_shape) if b1_map is None else np.abs(np.asarray(b1_map)).astype(np.float64).reshape(fine_shape)
+    )
     coarse_size = int(np.prod(coarse_shape))
     voxel_mm3 = float(protocol.fov_m / n) ** 2 * 1e9
     voxel_mm3 *= slice_thickness if two_d else fov_fine[0] / coarse_shape[0]
