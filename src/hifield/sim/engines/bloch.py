@@ -379,9 +379,9 @@ def simulate_bloch(
         A sequence without ADC, a block the engine cannot play, or readouts that do not fit the grid.
     """
     opts = options if options is not None else BlochOptions()
-    protocol = sequence.protocol
+    protocol: Any = sequence.protocol
     n = int(protocol.matrix)
-    fine_shape = tuple(int(s) for s in phantom.shape)
+    fine_shape = (int(phantom.shape[0]), int(phantom.shape[1]), int(phantom.shape[2]))
     two_d = fine_shape[0] == 1
     if abs(phantom.b0_t - scanner.b0_t) > 1e-6:
         raise ConfigError(
@@ -484,7 +484,7 @@ def simulate_bloch(
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
         noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
     mask = np.broadcast_to(acquired[:, :, np.newaxis], coarse_shape)
-    kspace = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
+    kspace_out: NDArray[np.complex64] = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
     n_lines = int(acquired.sum())
     acceleration = coarse_shape[0] * n / max(n_lines, 1) if not two_d else n / max(n_lines, 1)
     affine = phantom.affine.copy()
@@ -493,7 +493,7 @@ def simulate_bloch(
     centre = phantom.affine @ np.array([fine_shape[0] // 2, fine_shape[1] // 2, fine_shape[2] // 2, 1.0])
     affine[:3, 3] = centre[:3] - affine[:3, :3] @ np.array([c // 2 for c in coarse_shape], dtype=np.float64)
     if two_d:
-        affine[:3, 0] = affine[:3, 0] / max(np.linalg.norm(affine[:3, 0]), 1e-12) * slice_thickness
+        affine[:3, 0] = affine[:3, 0] / max(float(np.linalg.norm(affine[:3, 0])), 1e-12) * slice_thickness
     header = RawHeader(
         b0_t=b0,
         fov_m=(slice_thickness if two_d else fov_fine[0], float(protocol.fov_m), float(protocol.fov_m)),
@@ -522,7 +522,7 @@ def simulate_bloch(
     )
     full = bool(acquired.all())
     return RawData(
-        kspace=kspace,
+        kspace=kspace_out,
         header=header,
         mask=None if full else np.ascontiguousarray(mask),
         calibration=None,

@@ -186,19 +186,19 @@ def compile_sequence(seq: Any) -> Program:
     pulse_start: list[int] = []
     pulse_stop: list[int] = []
     n_rf = 0
-    sample_time: list[NDArray[np.float64]] = []
-    demod: list[NDArray[np.complex128]] = []
+    sample_time: list[NDArray[Any]] = []
+    demod: list[NDArray[Any]] = []
     adc_first: list[int] = []
     adc_length: list[int] = []
     adc_block: list[int] = []
     n_samples = 0
     t_block = 0.0
-    last_free: tuple[float, float, float, float] | None = None
+    last_free: tuple[float, ...] | None = None
 
     for block_id in block_ids:
         block = seq.get_block(block_id)
         duration = float(seq.block_durations[block_id])
-        pieces = []
+        pieces: list[tuple[NDArray[np.float64], NDArray[np.float64]] | None] = []
         for name in _CHANNELS:
             grad = getattr(block, name, None)
             if grad is not None:
@@ -206,11 +206,11 @@ def compile_sequence(seq: Any) -> Program:
             else:
                 pieces.append(None)
 
-        def areas(t0: NDArray[np.float64], t1: NDArray[np.float64], pieces: list = pieces) -> NDArray[np.float64]:
+        def areas(t0: NDArray[np.float64], t1: NDArray[np.float64], pieces: list[Any] = pieces) -> NDArray[np.float64]:
             out = np.zeros((t0.size, 3))
             for axis, piece in enumerate(pieces):
                 if piece is not None:
-                    out[:, axis] = _pwl_integral(*piece, t1) - _pwl_integral(*piece, t0)
+                    out[:, axis] = _pwl_integral(piece[0], piece[1], t1) - _pwl_integral(piece[0], piece[1], t0)
             return 2.0 * math.pi * out
 
         points = [np.array([0.0, duration])]
@@ -311,7 +311,7 @@ def compile_sequence(seq: Any) -> Program:
     if n_samples == 0:
         raise SequenceError("the sequence has no ADC events, so there is nothing to simulate; add readouts")
     arr = np.array([o[:5] for o in ops], dtype=np.float64)
-    merged = _merge_free(
+    op, dt, area, adc_index_all, pulse_all, phase_all = _merge_free(
         np.array([o[0] for o in ops], dtype=np.int8),
         arr[:, 1],
         arr[:, 2:5],
@@ -320,7 +320,12 @@ def compile_sequence(seq: Any) -> Program:
         np.array([o[7] for o in ops], dtype=np.float64),
     )
     return Program(
-        *merged,
+        op=op,
+        dt=dt,
+        area=area,
+        adc=adc_index_all,
+        pulse=pulse_all,
+        phase=phase_all,
         rf_dt=np.concatenate(rf_dt) if rf_dt else np.zeros(0),
         rf_w=np.concatenate(rf_w) if rf_w else np.zeros(0, dtype=np.complex128),
         rf_area=np.concatenate(rf_area) if rf_area else np.zeros((0, 3)),
