@@ -112,10 +112,13 @@ def test_tissue_wavelength_matches_notes() -> None:
 
 
 def _brain_mask(b0: float, matrix: int = 48) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
+    from scipy import ndimage
+
     from hifield.phantom import brain_phantom
 
     p = brain_phantom(b0_t=b0, matrix=matrix, off_resonance=False)
-    mask = (p.fractions[0] + p.fractions[1]) > 0.5  # brain parenchyma (GM + WM)
+    # the brain: parenchyma (GM + WM) with the ventricles filled in, without the CSF around the brain
+    mask = ndimage.binary_fill_holes(((p.fractions[0] + p.fractions[1]) > 0.5)[0])[None]
     return p.affine, mask, p.shape
 
 
