@@ -122,7 +122,7 @@ def _brain_mask(b0: float, matrix: int = 48) -> tuple[np.ndarray, np.ndarray, tu
     return p.affine, mask, p.shape
 
 
-@pytest.mark.parametrize("b0", [5.0, pytest.param(7.0, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("b0", [5.0, 7.0])
 def test_rf_shimming_lowers_b1_cov_by_30_percent_against_quadrature(b0: float) -> None:
     affine, mask, shape = _brain_mask(b0)
     maps = transmit_array_maps(affine, shape, b0_t=b0, n_channels=8)
