@@ -160,7 +160,9 @@ def test_cpp_recon_reads_hifield_file(tmp_path, rng):
     raw = RawData(kspace=k[:, None], header=make_header((1, n, n), acceleration=1.0))
     path = tmp_path / "full.h5"
     write_ismrmrd(raw, path)
-    subprocess.run([exe, str(path)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [exe, str(path)], check=True, capture_output=True, timeout=60, cwd=tmp_path
+    )  # it writes xml files to cwd
     with h5py.File(path, "r") as f:
         names = list(f["dataset"].keys())
         assert "cpp" in names, names
