@@ -34,7 +34,13 @@ def _fast() -> Engine:
     return simulate_fast
 
 
-_REGISTRY: dict[str, Callable[[], Engine]] = {"fast": _fast}
+def _bloch() -> Engine:
+    from hifield.sim.engines.bloch import simulate_bloch
+
+    return simulate_bloch
+
+
+_REGISTRY: dict[str, Callable[[], Engine]] = {"fast": _fast, "bloch": _bloch}
 
 
 def engine_names() -> tuple[str, ...]:
