@@ -172,7 +172,7 @@ def brain_phantom(
         In-plane oversampling factor: ``matrix * oversampling`` points over ``fov_m``.
     slice_thickness_m
         Slice thickness / spacing [m]; default 3 mm for one slice, the in-plane voxel size (isotropic) for several.
-        Each slice averages the template over its thickness (partial volume).
+        Each voxel averages the template over its extent (up to 4 x 4 x 4 sub-samples: partial volume).
     off_resonance
         Include the B0 inhomogeneity model (otherwise zero).
 
@@ -205,8 +205,9 @@ def brain_phantom(
     nz = int(n_slices)
     dxy = fov_m / n
     thickness = slice_thickness_m if slice_thickness_m is not None else (0.003 if nz == 1 else dxy)
-    n_sub_z = max(1, math.ceil(max(thickness, 1e-4) / 1e-3 - 1e-9))
-    n_sub_xy = max(1, math.ceil(dxy / 1e-3 - 1e-9))
+    # sub-samples per voxel edge: about one per template millimetre, at most 4 (partial volume of large voxels)
+    n_sub_z = min(4, max(1, math.ceil(max(thickness, 1e-4) / 1e-3 - 1e-9)))
+    n_sub_xy = min(4, max(1, math.ceil(dxy / 1e-3 - 1e-9)))
     n_points = nz * n * n * n_sub_z * n_sub_xy**2
     check_memory(4.0 * n * n * nz * (len(BRAIN_TISSUES) + 2) + 8.0 * 12 * min(n_points, n * n * 8), what="brain")
     if not 1e-4 <= thickness <= 0.05:
