@@ -60,6 +60,12 @@ class BuiltSequence:
     """Echoes per excitation."""
     n_dummy_scans: int = 0
     """TRs played without ADC before acquisition."""
+    partition_lines: NDArray[np.int64] | None = None
+    """k2 (partition) indices for 3D sequences, in acquisition order (the outer loop); ``None`` for 2D."""
+    spoke_angles_rad: NDArray[np.float64] | None = None
+    """In-plane angle of each radial spoke / spiral interleaf, in acquisition order [rad]; ``None`` for Cartesian."""
+    echo_spacing_s: float | None = None
+    """Echo spacing of echo trains (TSE, EPI) [s]."""
     time_per_line_s: float | None = None
     """Scan time each phase-encode line adds [s] (``None``: one TR per line; TR / echo-train length for TSE)."""
 

@@ -54,19 +54,64 @@ class Violation:
         )
 
 
+def block_start_times(seq: Any) -> NDArray[np.float64]:
+    """Start time of every block [s], in block order."""
+    durations = np.fromiter(seq.block_durations.values(), dtype=np.float64, count=len(seq.block_durations))
+    return np.concatenate([[0.0], np.cumsum(durations)[:-1]])
+
+
+def _event_shape(event: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Corner times [s] (from the block start) and amplitudes [Hz/m] of one gradient event."""
+    if event.type == "trap":
+        t = event.delay + np.array([0.0, event.rise_time, event.rise_time + event.flat_time])
+        t = np.append(t, t[-1] + event.fall_time)
+        return t, np.array([0.0, event.amplitude, event.amplitude, 0.0])
+    tt = np.asarray(event.tt, dtype=np.float64)
+    wave = np.asarray(event.waveform, dtype=np.float64)
+    shape_dur = float(getattr(event, "shape_dur", tt[-1] if tt.size else 0.0))
+    times, amps = [tt], [wave]
+    if tt.size == 0 or tt[0] > 1e-12:
+        times.insert(0, np.array([0.0]))
+        amps.insert(0, np.array([float(event.first)]))
+    if tt.size == 0 or tt[-1] < shape_dur - 1e-12:
+        times.append(np.array([shape_dur]))
+        amps.append(np.array([float(event.last)]))
+    return event.delay + np.concatenate(times), np.concatenate(amps)
+
+
 def gradient_waveforms(seq: Any) -> list[NDArray[np.float64]]:
-    """Per-axis gradient waveforms ``(2, n)``: times [s] and amplitudes [T/m] (piecewise linear between points)."""
-    waves = seq.waveforms()
+    """Per-axis gradient waveforms ``(2, n)``: times [s] and amplitudes [T/m] (piecewise linear between points).
+
+    Built from the event library, each distinct gradient event expanded once and placed at every block using it,
+    so it is fast for long sequences. Equivalent to pypulseq's ``seq.waveforms()`` corner points.
+    """
+    starts = block_start_times(seq)
+    events = np.array(list(seq.block_events.values()), dtype=np.int64).reshape(len(starts), -1)
+    block_ids = list(seq.block_events.keys())
     out = []
     for axis in range(3):
-        wave = np.asarray(waves[axis], dtype=np.float64) if axis < len(waves) else np.zeros((2, 0))
-        if wave.size == 0:
-            wave = np.zeros((2, 0))
-        out.append(np.stack([wave[0], wave[1] / GAMMA_BAR_HZ_PER_T]))
+        column = events[:, 2 + axis]
+        times: list[NDArray[np.float64]] = []
+        amps: list[NDArray[np.float64]] = []
+        for event_id in np.unique(column[column > 0]):
+            rows = np.flatnonzero(column == event_id)
+            event = getattr(seq.get_block(block_ids[rows[0]]), ("gx", "gy", "gz")[axis])
+            t, g = _event_shape(event)
+            times.append((starts[rows, None] + t[None, :]).ravel())
+            amps.append(np.broadcast_to(g, (rows.size, g.size)).ravel())
+        if not times:
+            out.append(np.zeros((2, 0)))
+            continue
+        t_all = np.concatenate(times)
+        g_all = np.concatenate(amps) / GAMMA_BAR_HZ_PER_T
+        order = np.argsort(t_all, kind="stable")
+        out.append(np.stack([t_all[order], g_all[order]]))
     return out
 
 
-def peak_gradient_and_slew(seq: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def peak_gradient_and_slew(
+    seq: Any, *, waves: list[NDArray[np.float64]] | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Peak |G| [T/m] and peak |dG/dt| [T/m/s] per axis (x, y, z) from the sequence's waveforms.
 
     Slew is the exact slope of the piecewise-linear waveform; coincident time points (a jump) count as a jump over one
@@ -75,7 +120,7 @@ def peak_gradient_and_slew(seq: Any) -> tuple[NDArray[np.float64], NDArray[np.fl
     raster = float(seq.system.grad_raster_time)
     peaks = np.zeros(3)
     slews = np.zeros(3)
-    for axis, wave in enumerate(gradient_waveforms(seq)):
+    for axis, wave in enumerate(gradient_waveforms(seq) if waves is None else waves):
         if wave.shape[1] == 0:
             continue
         t, g = wave
@@ -86,7 +131,9 @@ def peak_gradient_and_slew(seq: Any) -> tuple[NDArray[np.float64], NDArray[np.fl
     return peaks, slews
 
 
-def check_hardware(built: BuiltSequence, scanner: Scanner) -> list[Violation]:
+def check_hardware(
+    built: BuiltSequence, scanner: Scanner, *, waves: list[NDArray[np.float64]] | None = None
+) -> list[Violation]:
     """Gradient amplitude and slew rate per axis against the scanner's limits.
 
     Parameters
@@ -101,7 +148,7 @@ def check_hardware(built: BuiltSequence, scanner: Scanner) -> list[Violation]:
     list of Violation
         Empty when every axis is within its limits.
     """
-    peaks, slews = peak_gradient_and_slew(built.seq)
+    peaks, slews = peak_gradient_and_slew(built.seq, waves=waves)
     gmax = scanner.gradients.max_grad_t_per_m
     smax = scanner.gradients.max_slew_t_per_m_per_s
     out: list[Violation] = []
@@ -154,9 +201,11 @@ def check(built: BuiltSequence, scanner: Scanner, *, mode: str = "normal") -> li
     list of Violation
         Every violated limit; empty when the sequence may be played.
     """
-    from hifield.sequence.safety import check_safety
+    from hifield.sequence.safety import assess, violations_from_report
 
-    return check_hardware(built, scanner) + check_safety(built, scanner, mode=mode)
+    waves = gradient_waveforms(built.seq)
+    report = assess(built, scanner, mode=mode, waves=waves)
+    return check_hardware(built, scanner, waves=waves) + violations_from_report(report)
 
 
 def raise_for_violations(violations: Iterable[Violation]) -> None:

@@ -30,8 +30,9 @@ SHORT_WINDOW_S: float = 10.0
 """Short SAR / gradient-duty averaging window [s]."""
 LONG_WINDOW_S: float = 360.0
 """Long SAR averaging window (6 minutes) [s]."""
-PNS_LOOKBACK_S: float = 0.05
-"""How far back the PNS convolution kernel c / (c + t)^2 is summed [s] (the tail beyond holds < 1 %)."""
+PNS_LOOKBACK_S: float = 0.02
+"""How far back the PNS convolution kernel c / (c + t)^2 is summed [s] (the tail beyond, c / (c + 20 ms), holds
+under 2 % of a ramp's weight, and alternating ramps cancel there)."""
 
 HEAD_MASS_FRACTION: float = 5.0 / 75.0
 """Head mass over patient mass, for whole-body SAR from a head-only transmit coil."""
@@ -104,10 +105,16 @@ def windowed_max_mean(
     return float(np.max(cumulative[ends] - cumulative[starts]) / window_s)
 
 
-def gradient_rms_window(seq: Any, duration_s: float, window_s: float = SHORT_WINDOW_S) -> NDArray[np.float64]:
+def gradient_rms_window(
+    seq: Any,
+    duration_s: float,
+    window_s: float = SHORT_WINDOW_S,
+    *,
+    waves: list[NDArray[np.float64]] | None = None,
+) -> NDArray[np.float64]:
     """Largest RMS gradient per axis [T/m] over any ``window_s`` (sequence repeating), exact for the linear segments."""
     out = np.zeros(3)
-    for axis, (t, g) in enumerate(gradient_waveforms(seq)):
+    for axis, (t, g) in enumerate(gradient_waveforms(seq) if waves is None else waves):
         if t.size < 2:
             continue
         dt = np.diff(t)
@@ -125,7 +132,9 @@ def _slew_segments(t: NDArray[np.float64], g: NDArray[np.float64]) -> tuple[NDAr
     return t0[active], t1[active], slew[active]
 
 
-def pns_percent(seq: Any, coil: PnsCoil) -> tuple[float, NDArray[np.float64]]:
+def pns_percent(
+    seq: Any, coil: PnsCoil, *, waves: list[NDArray[np.float64]] | None = None
+) -> tuple[float, NDArray[np.float64]]:
     """Peak PNS [% of threshold] of the GE-style convolution model, combined over axes, and per-axis peaks.
 
     PNS(t) = 100 / SR_min * integral SR(tau) c / (c + t - tau)^2 dtau per axis (continuous form of TOPPE ``pns.m``),
@@ -134,11 +143,12 @@ def pns_percent(seq: Any, coil: PnsCoil) -> tuple[float, NDArray[np.float64]]:
     """
     c = coil.chronaxie_s
     sr_min = coil.min_slew_t_per_m_per_s
-    segments = [_slew_segments(t, g) for t, g in gradient_waveforms(seq)]
+    segments = [_slew_segments(t, g) for t, g in (gradient_waveforms(seq) if waves is None else waves)]
     ends = [s[1] for s in segments if s[1].size]
     if not ends:
         return 0.0, np.zeros(3)
-    eval_t = np.unique(np.concatenate(ends + [s[0] for s in segments if s[0].size]))
+    # a ramp's contribution peaks where it ends, so evaluate at every slew change of every axis
+    eval_t = np.unique(np.concatenate(ends))
     per_axis = np.zeros((3, eval_t.size))
     for axis, (t0, t1, slew) in enumerate(segments):
         if t0.size == 0:
@@ -194,7 +204,13 @@ class SafetyReport:
     """The limits each quantity was checked against (same units as the fields)."""
 
 
-def assess(built: BuiltSequence | Any, scanner: Scanner, *, mode: str = "normal") -> SafetyReport:
+def assess(
+    built: BuiltSequence | Any,
+    scanner: Scanner,
+    *,
+    mode: str = "normal",
+    waves: list[NDArray[np.float64]] | None = None,
+) -> SafetyReport:
     """Compute every safety and duty-cycle quantity of a sequence on ``scanner`` in operating ``mode``.
 
     Parameters
@@ -205,11 +221,15 @@ def assess(built: BuiltSequence | Any, scanner: Scanner, *, mode: str = "normal"
         The scanner (its B0 sets the SAR constant and the PNS coil model).
     mode
         IEC operating mode, ``"normal"`` or ``"first_level"``.
+    waves
+        The sequence's gradient waveforms if already computed (:func:`~hifield.sequence.checks.gradient_waveforms`).
     """
     check_mode(mode)
     seq: Any = getattr(built, "seq", built)
-    duration = float(seq.duration()[0])
-    peaks, slews = peak_gradient_and_slew(seq)
+    duration = float(sum(seq.block_durations.values()))
+    if waves is None:
+        waves = gradient_waveforms(seq)
+    peaks, slews = peak_gradient_and_slew(seq, waves=waves)
     pulses = rf_pulses(seq)
     energy_total = float(pulses.energy_t2_s.sum())
     b1_rms = float(np.sqrt(energy_total / duration)) if duration > 0 else 0.0
@@ -220,7 +240,7 @@ def assess(built: BuiltSequence | Any, scanner: Scanner, *, mode: str = "normal"
         k_body = k_head * HEAD_MASS_FRACTION
     else:
         k_body = sar_constant_w_per_kg_per_t2(scanner.b0_t, BODY_RADIUS_M) * BODY_EXPOSED_FRACTION
-    pns, _ = pns_percent(seq, pns_coil_for(scanner.b0_t))
+    pns, _ = pns_percent(seq, pns_coil_for(scanner.b0_t), waves=waves)
     b1_peak = float(pulses.peak_t.max(initial=0.0))
     sar = SAR_LIMITS[mode]
     limits = {
@@ -241,7 +261,7 @@ def assess(built: BuiltSequence | Any, scanner: Scanner, *, mode: str = "normal"
         duration_s=duration,
         peak_gradient_t_per_m=peaks,
         peak_slew_t_per_m_per_s=slews,
-        gradient_rms_10s_t_per_m=gradient_rms_window(seq, duration),
+        gradient_rms_10s_t_per_m=gradient_rms_window(seq, duration, waves=waves),
         b1_peak_t=b1_peak,
         b1_rms_t=b1_rms,
         b1_rms_10s_t=b1_rms_10s,

@@ -1,5 +1,5 @@
 """The protocol library: one module per sequence family, each building a pypulseq sequence."""
 
-from hifield.sequence.library import gre, tse
+from hifield.sequence.library import gre, gre3d, tse
 
-__all__ = ["gre", "tse"]
+__all__ = ["gre", "gre3d", "tse"]

@@ -9,6 +9,7 @@ import numpy as np
 from hifield.sequence._design import build_within_limits, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    cache_rf_shapes,
     k1_areas,
     labels,
     make_readout,
@@ -115,6 +116,7 @@ def _design_gre_2d(
     te_actual = te_min + te_delay
     tr_actual = tr_min + tr_delay
 
+    cache_rf_shapes(seq, rf)
     n_exc = p.n_dummy_scans + p.n_averages * len(lines)
     phases = rf_spoil_phases(n_exc, p.rf_spoiling_increment_deg)
 

@@ -13,6 +13,7 @@ from hifield.errors import ConfigError, SequenceError
 from hifield.sequence._design import build_within_limits, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    cache_rf_shapes,
     k1_areas,
     labels,
     make_readout,
@@ -297,6 +298,7 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     )
     tr_delay = ceil_to(tr_used - shot_min, system.block_duration_raster)
 
+    cache_rf_shapes(seq, rf_exc, rf_ref)
     shots = order_lines_for_train(lines, p.matrix, etl, centre_echo)
     acq_order: list[int] = []
     for avg in range(p.n_averages):
