@@ -169,3 +169,23 @@ def test_shepp_logan_3d_kspace_dc_and_symmetry() -> None:
     a = shepp_logan_kspace(kk, ndim=3)
     b = shepp_logan_kspace(-kk, ndim=3)
     np.testing.assert_allclose(a, np.conj(b), rtol=1e-10, atol=1e-14)  # real object: Hermitian k-space
+
+
+def test_b1_scale_travels_with_slice_and_resample_and_is_dropped_at_another_field() -> None:
+    p = _two_tissue_phantom()
+    b1 = np.linspace(0.5, 1.5, 128, dtype=np.float32).reshape(2, 8, 8)
+    q = p.replace(b1_scale=b1)
+    assert q.slice(1, axis=2).b1_scale.shape == (1, 2, 8)
+    np.testing.assert_allclose(q.slice(1, axis=2).b1_scale[0], b1[:, :, 1])
+    assert q.resample((2, 4, 4)).b1_scale.shape == (2, 4, 4)
+    assert q.at_field(7.0).b1_scale is None
+    with pytest.raises(ConfigError, match="B1"):
+        p.replace(b1_scale=np.ones((1, 8, 8), np.float32))
+
+
+def test_show_labels_interpolated_values() -> None:
+    p = shepp_logan_phantom(matrix=32, b0_t=5.0)
+    fig = p.show()
+    assert "interpolated" in fig._suptitle.get_text()
+    assert len(fig.axes) >= 6
+    assert "interpolated" not in shepp_logan_phantom(matrix=32, b0_t=3.0).show()._suptitle.get_text()
