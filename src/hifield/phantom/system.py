@@ -12,9 +12,11 @@ where the phantom was calibrated (NiCl2: 1.5 and 3 T; MnCl2: 3 T).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import j1
 
 from hifield.data.geometry import centred_affine
 from hifield.errors import ConfigError
@@ -26,6 +28,18 @@ NIST_SPHERE_RADIUS_M: float = 0.010
 
 WATER_FAT_FRACTIONS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 """Default fat fractions of the water-fat phantom's vials."""
+WATER_FAT_VIAL_RADIUS_M: float = 0.015
+"""Radius of each water-fat vial [m]."""
+
+
+def _vial_centres_m(n: int) -> list[NDArray[np.float64]]:
+    """Centres (z, y, x) [m] of ``n`` vials on a ring of radius 6 cm (one vial: at the centre)."""
+    ring = 0.0 if n == 1 else 0.06
+    out = []
+    for i in range(n):
+        a = 2 * math.pi * i / n - math.pi / 2
+        out.append(np.array([0.0, ring * math.sin(a), ring * math.cos(a)]))
+    return out
 
 
 def nist_sphere_centres_m() -> NDArray[np.float64]:
@@ -173,11 +187,7 @@ def water_fat_phantom(
     shape = (int(n_slices), int(matrix), int(matrix))
     check_memory(4.0 * (len(ff) + 3) * float(np.prod(shape)), what="water-fat phantom")
     n = len(ff)
-    ring = 0.0 if n == 1 else 0.06
-    vials = []
-    for i in range(n):
-        a = 2 * math.pi * i / n - math.pi / 2
-        vials.append((np.array([0.0, ring * math.sin(a), ring * math.cos(a)]), 0.015, True))
+    vials = [(c, WATER_FAT_VIAL_RADIUS_M, True) for c in _vial_centres_m(n)]
     inside = _supersampled_fraction(affine, shape, vials, oversampling)
     water = np.tensordot(1.0 - np.asarray(ff), inside, axes=(0, 0))
     fat = np.tensordot(np.asarray(ff), inside, axes=(0, 0))
@@ -190,3 +200,82 @@ def water_fat_phantom(
         b0_t=b0,
         name=f"water-fat phantom ({n} vials)",
     )
+
+
+def _disc_or_ball_ft(
+    k_zyx: NDArray[np.float64], centre_zyx: NDArray[np.float64], radius_m: float, ndim: int
+) -> NDArray[np.complex128]:
+    """Fourier transform ``∫ 1_shape(r) exp(-i 2π k·r) dr`` of a disc (2D, in y-x) or a ball (3D)."""
+    if ndim == 2:
+        kk = np.hypot(k_zyx[..., 1], k_zyx[..., 2]) * radius_m
+        small = kk < 1e-9
+        safe = np.where(small, 1.0, kk)
+        shape = np.where(small, math.pi, j1(2 * math.pi * safe) / safe) * radius_m**2
+        arg = k_zyx[..., 1] * centre_zyx[1] + k_zyx[..., 2] * centre_zyx[2]
+    else:
+        kk = np.linalg.norm(k_zyx, axis=-1) * radius_m
+        small = kk < 1e-6
+        safe = np.where(small, 1.0, kk)
+        x = 2 * math.pi * safe
+        ball = (np.sin(x) - x * np.cos(x)) / (2 * math.pi**2 * safe**3)
+        shape = np.where(small, 4.0 * math.pi / 3.0, ball) * radius_m**3
+        arg = k_zyx @ centre_zyx
+    return np.asarray(shape * np.exp(-2j * math.pi * arg), dtype=np.complex128)
+
+
+def nist_kspace(
+    kz_ky_kx_per_m: NDArray[np.float64],
+    *,
+    array: str = "t1",
+    values: Mapping[str, complex] | None = None,
+    ndim: int = 2,
+) -> NDArray[np.complex128]:
+    """Analytic k-space ``∫ m(r) exp(-i 2π k·r) dr`` of the NIST sphere array (discs in 2D, balls in 3D).
+
+    Parameters
+    ----------
+    kz_ky_kx_per_m
+        Spatial frequencies ``(..., 3)`` [1/m] in (kz, ky, kx) order; kz is ignored in 2D.
+    array
+        ``"t1"`` or ``"t2"``.
+    values
+        Signal per sphere tissue name (``"nist_nicl2_01"`` ...); default 1 for every sphere (PD).
+    ndim
+        2 (a slice through the sphere centres, as :func:`nist_phantom` with one slice) or 3.
+    """
+    key = {"t1": "nicl2", "t2": "mncl2"}.get(array.lower())
+    if key is None:
+        raise ConfigError(f"unknown NIST array {array!r}; choose 't1' or 't2'")
+    if ndim not in (2, 3):
+        raise ConfigError(f"ndim must be 2 or 3; got {ndim}")
+    k = np.asarray(kz_ky_kx_per_m, dtype=np.float64)
+    if k.shape[-1] != 3:
+        raise ConfigError(f"k-space positions must have a last axis of 3 (kz, ky, kx); got shape {k.shape}")
+    out = np.zeros(k.shape[:-1], dtype=np.complex128)
+    for i, c in enumerate(nist_sphere_centres_m()):
+        name = f"nist_{key}_{i + 1:02d}"
+        v = 1.0 if values is None else complex(values.get(name, 0.0))
+        if v != 0:
+            out += v * _disc_or_ball_ft(k, c, NIST_SPHERE_RADIUS_M, ndim)
+    return out
+
+
+def water_fat_kspace(
+    kz_ky_kx_per_m: NDArray[np.float64],
+    *,
+    fat_fractions: tuple[float, ...] = WATER_FAT_FRACTIONS,
+    water: complex = 1.0,
+    fat: complex = 1.0,
+) -> NDArray[np.complex128]:
+    """Analytic 2D k-space of the water-fat phantom's cross-section (its vials are infinite along z).
+
+    Vial ``i`` contributes ``((1 - ff_i) water + ff_i fat)`` times the transform of its disc, so ``water`` and
+    ``fat`` may carry the relaxation and chemical-shift phase of an echo time (``fat`` complex).
+    """
+    k = np.asarray(kz_ky_kx_per_m, dtype=np.float64)
+    if k.shape[-1] != 3:
+        raise ConfigError(f"k-space positions must have a last axis of 3 (kz, ky, kx); got shape {k.shape}")
+    out = np.zeros(k.shape[:-1], dtype=np.complex128)
+    for c, ff in zip(_vial_centres_m(len(fat_fractions)), fat_fractions, strict=True):
+        out += ((1.0 - ff) * water + ff * fat) * _disc_or_ball_ft(k, c, WATER_FAT_VIAL_RADIUS_M, 2)
+    return out
