@@ -110,3 +110,9 @@ def test_bad_input_raises_config_error() -> None:
         CoilArray.head_array(0, b0_t=3.0)
     with pytest.raises(ConfigError):
         CoilArray.head_array(8, b0_t=3.0, layout="birdcage")
+
+
+def test_sensitivities_refuse_grids_larger_than_memory() -> None:
+    coils = CoilArray.head_array(64, b0_t=3.0)
+    with pytest.raises(ConfigError, match="GiB"):
+        coils.sensitivities(np.eye(4) * 1e-3, (2048, 2048, 2048))

@@ -84,6 +84,21 @@ def loop_field(
     return bz[..., None] * n + brho[..., None] * rho_hat
 
 
+def _check_memory(n_bytes: float, *, what: str) -> None:
+    """Refuse allocations larger than half the machine's physical memory (one-line ConfigError)."""
+    import os
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        total = 8 * 1024**3
+    if n_bytes > 0.5 * total:
+        raise ConfigError(
+            f"{what} needs about {n_bytes / 1024**3:.1f} GiB, more than half of this machine's "
+            f"{total / 1024**3:.1f} GiB; use fewer coils or a smaller grid"
+        )
+
+
 def _cap_points(n: int, cos_min: float, cos_max: float) -> NDArray[np.float64]:
     """Equal-area Fibonacci points on the unit-sphere band cos(theta) in [cos_min, cos_max], (z, y, x)."""
     k = np.arange(n, dtype=np.float64)
@@ -299,6 +314,8 @@ class CoilArray:
         shape = tuple(int(s) for s in shape_zyx)
         if len(shape) != 3 or min(shape) < 1:
             raise ConfigError(f"shape_zyx must be three positive sizes (z, y, x); got {shape_zyx}")
+        n_bytes = 8.0 * self.n_coils * float(np.prod(shape)) + 24.0 * 6 * float(np.prod(shape))
+        _check_memory(n_bytes, what=f"sensitivities of {self.n_coils} coils on a {shape} grid")
         iz, iy, ix = (np.arange(s, dtype=np.float64) for s in shape)
         # positions = A[:3,:3] @ index + A[:3,3], built by broadcasting per axis
         pts = (
