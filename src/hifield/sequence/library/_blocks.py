@@ -44,13 +44,22 @@ def make_readout(
     oversampling: int = 1,
     channel: str = "x",
     sign: float = 1.0,
+    symmetric: bool = False,
 ) -> Readout:
     """Design a Cartesian readout with k-space centre on sample ``n // 2``.
 
-    ``delta_k = 1 / fov``; the ``matrix * oversampling`` samples cover ``matrix / fov`` in k.
+    ``delta_k = 1 / fov``; the ``matrix * oversampling`` samples cover ``matrix / fov`` in k. With
+    ``symmetric=True`` the dwell time is nudged (by at most a few hundred ns) so the ADC sits exactly in the middle
+    of the flat top; a readout of the opposite polarity then samples the same k grid in reverse order (EPI).
     """
     n = matrix * oversampling
     dwell = round_to(1.0 / (bandwidth_hz_per_pixel * matrix * oversampling), system.adc_raster_time)
+    if symmetric:
+        step = 2 * system.rf_raster_time  # ADC duration a multiple of 2 us: its centring delay is on the 1 us raster
+        candidates = [dwell + k * system.adc_raster_time for k in range(-20, 21)]
+        candidates = [d for d in candidates if d > 0 and abs(n * d / step - round(n * d / step)) < 1e-6]
+        if candidates:
+            dwell = min(candidates, key=lambda d: abs(d - dwell))
     if dwell <= 0:
         raise ConfigError(
             f"readout_bandwidth_hz_per_pixel = {bandwidth_hz_per_pixel:g} is too high for the ADC raster "
