@@ -189,3 +189,26 @@ def test_show_labels_interpolated_values() -> None:
     assert "interpolated" in fig._suptitle.get_text()
     assert len(fig.axes) >= 6
     assert "interpolated" not in shepp_logan_phantom(matrix=32, b0_t=3.0).show()._suptitle.get_text()
+
+
+def test_susceptibility_map_and_field_of_water_spheres_in_air() -> None:
+    from hifield.hardware.fields import field_from_susceptibility
+    from hifield.phantom import nist_phantom
+    from hifield.phantom.system import NIST_SPHERE_RADIUS_M
+
+    p = nist_phantom(matrix=64, fov_m=0.16, n_slices=24, oversampling=2)
+    chi = p.susceptibility_ppm()
+    assert chi.min() == pytest.approx(-9.05) and chi.max() == pytest.approx(0.36)
+    dchi = -9.05 - 0.36
+    field = field_from_susceptibility(chi - 0.36, p.voxel_size_m)  # relative to air
+    # 15 mm above the centre of sphere 1 (along B0): dipole field 2/3 dchi (a/r)^3, other spheres add a little
+    w = p.fractions[0]
+    pos = p.positions_m()
+    centroid = (pos * w[..., None]).sum(axis=(0, 1, 2)) / w.sum()
+    idx = np.round(np.linalg.solve(p.affine, np.append(centroid, 1.0))[:3]).astype(int)
+    step = 6  # voxels of 2.5 mm
+    r = step * p.voxel_size_m[0]
+    expected = 2.0 / 3.0 * dchi * (NIST_SPHERE_RADIUS_M / r) ** 3
+    assert field[idx[0] + step, idx[1], idx[2]] == pytest.approx(expected, rel=0.25)
+    assert field[idx[0] + step, idx[1], idx[2]] < 0  # diamagnetic sphere in air: field lowered along B0
+    assert tissue_properties("fat", 3.0).susceptibility_ppm > tissue_properties("water", 3.0).susceptibility_ppm

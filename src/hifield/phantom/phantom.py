@@ -162,6 +162,17 @@ class Phantom:
         lab[self.fractions.sum(axis=0) < 0.5] = -1
         return lab
 
+    def susceptibility_ppm(self, *, fill_ppm: float = 0.36) -> NDArray[np.float32]:
+        """Volume susceptibility map [ppm] ``sum_t f_t chi_t + (1 - sum_t f_t) fill`` (empty space: air by default).
+
+        Feed it, relative to a reference (e.g. minus water's -9.05), to
+        :func:`hifield.hardware.fields.field_from_susceptibility` for a B0 map from the anatomy.
+        """
+        chi = np.asarray([t.susceptibility_ppm for t in self.tissues], dtype=np.float64)
+        fr = self.fractions.astype(np.float64)
+        out = np.tensordot(chi, fr, axes=(0, 0)) + (1.0 - fr.sum(axis=0)) * fill_ppm
+        return out.astype(np.float32)
+
     def tissue_index(self, name: str) -> int:
         """Index of the tissue called ``name`` (ConfigError when absent)."""
         for i, t in enumerate(self.tissues):

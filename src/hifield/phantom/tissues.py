@@ -57,6 +57,25 @@ WATER_PEAKS: tuple[tuple[float, ...], tuple[float, ...]] = ((0.0,), (1.0,))
 """Water: one peak at 0 ppm with amplitude 1."""
 
 
+SUSCEPTIBILITY_PPM: dict[str, float] = {
+    "water": -9.05,
+    "csf": -9.05,
+    "gm": -9.03,
+    "wm": -9.08,
+    "blood": -9.05,
+    "muscle": -9.03,
+    "liver": -9.05,
+    "cartilage": -9.05,
+    "fat": -8.4,
+    "bone": -11.0,
+    "air": 0.36,
+    "background": 0.36,
+}
+"""Volume susceptibilities (SI) [ppm] (physics-safety.md §1.4: water -9.05, air +0.36, cortical bone ≈ -11; soft
+tissue ≈ water ± 0.1 with WM slightly more diamagnetic than GM; fat ≈ -8.4, i.e. ~0.65 ppm less diamagnetic
+than water [verify]). NIST spheres (doped water) use water's value."""
+
+
 def chemical_shift_hz(delta_ppm: float, b0_t: float) -> float:
     """Frequency offset [Hz] of a species at ``delta_ppm`` from water at ``b0_t`` [T] (``Δf = γ̄ B0 δ 1e-6``)."""
     return GAMMA_BAR_HZ_PER_T * b0_t * delta_ppm * 1e-6
@@ -91,6 +110,8 @@ class TissueProperties:
     """True when the values were interpolated or extrapolated from other fields (not measured at this one)."""
     source: str = ""
     """Where the values come from."""
+    susceptibility_ppm: float = -9.05
+    """Volume magnetic susceptibility (SI) [ppm]; water -9.05 (see :data:`SUSCEPTIBILITY_PPM`)."""
 
     def __post_init__(self) -> None:
         if len(self.chemical_shift_ppm) != len(self.peak_amplitudes) or not self.chemical_shift_ppm:
@@ -428,4 +449,5 @@ def tissue_properties(name: str, b0_t: float, *, fat_peaks: str = "six") -> Tiss
         peak_amplitudes=tuple(amps),
         interpolated=not tabulated,
         source=source,
+        susceptibility_ppm=SUSCEPTIBILITY_PPM.get(key, SUSCEPTIBILITY_PPM["water"]),
     )
