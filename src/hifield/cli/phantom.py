@@ -96,6 +96,7 @@ def phantom_command(
     out: Path = typer.Option(Path("phantom.png"), "--out", help="Output .png (figure) or .nii/.nii.gz (maps)."),
     matrix: int = typer.Option(256, "--matrix", help="In-plane matrix."),
     n_slices: int = typer.Option(1, "--slices", help="Number of slices (> 1: 3D volume)."),
+    plane: str = typer.Option("axial", "--plane", help="Brain slice orientation: axial, coronal or sagittal."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Build a digital phantom at a field strength and save its PD/T1/T2/T2*/off-resonance/label maps."""
@@ -103,7 +104,7 @@ def phantom_command(
 
     suffix = _suffix(out)
     b0 = _field(field)
-    phantom = make_phantom(kind, b0_t=b0, matrix=matrix, n_slices=n_slices)
+    phantom = make_phantom(kind, b0_t=b0, matrix=matrix, n_slices=n_slices, plane=plane)
     names: tuple[str, ...] = ()
     if suffix == ".png":
         _save_png(phantom.show(), out)

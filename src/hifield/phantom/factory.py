@@ -12,8 +12,12 @@ PHANTOM_KINDS: tuple[str, ...] = ("brain", "shepp-logan", "nist", "nist-t2", "wa
 """Names accepted by :func:`make_phantom`."""
 
 
-def make_phantom(kind: str = "brain", *, b0_t: float = 3.0, matrix: int = 256, n_slices: int = 1) -> Phantom:
+def make_phantom(
+    kind: str = "brain", *, b0_t: float = 3.0, matrix: int = 256, n_slices: int = 1, plane: str = "axial"
+) -> Phantom:
     """A phantom by name at ``b0_t`` [T] on a ``matrix`` x ``matrix`` grid (``n_slices`` > 1: 3D).
+
+    ``plane`` (axial, coronal, sagittal) applies to the brain; the test objects are always axial.
 
     Raises
     ------
@@ -27,7 +31,7 @@ def make_phantom(kind: str = "brain", *, b0_t: float = 3.0, matrix: int = 256, n
     """
     key = kind.strip().lower().replace("_", "-")
     if key == "brain":
-        return brain_phantom(b0_t=b0_t, matrix=matrix, n_slices=n_slices)
+        return brain_phantom(b0_t=b0_t, matrix=matrix, n_slices=n_slices, plane=plane)
     if key in ("shepp-logan", "shepplogan", "sl"):
         return shepp_logan_phantom(b0_t=b0_t, matrix=matrix, n_slices=n_slices)
     if key in ("nist", "nist-t1"):
