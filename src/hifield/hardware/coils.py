@@ -61,27 +61,49 @@ def loop_field(
     True
     """
     pts = np.asarray(points_m, dtype=np.float64)
+    b = _loop_field_zyx(pts[..., 0], pts[..., 1], pts[..., 2], centre_m, normal, radius_m, current_a)
+    return np.stack(b, axis=-1)
+
+
+def _loop_field_zyx(
+    pz: NDArray[np.float64],
+    py: NDArray[np.float64],
+    px: NDArray[np.float64],
+    centre_m: NDArray[np.float64],
+    normal: NDArray[np.float64],
+    radius_m: float,
+    current_a: float = 1.0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(Bz, By, Bx) [T] of a loop at points given per component (same shapes); see :func:`loop_field`."""
     n = np.asarray(normal, dtype=np.float64)
     n = n / np.linalg.norm(n)
-    d = pts - np.asarray(centre_m, dtype=np.float64)
-    z = d @ n
-    rho_vec = d - z[..., None] * n
-    rho = np.linalg.norm(rho_vec, axis=-1)
+    c = np.asarray(centre_m, dtype=np.float64)
+    dz, dy, dx = pz - c[0], py - c[1], px - c[2]
+    z = dz * n[0] + dy * n[1] + dx * n[2]
+    rz, ry, rx = dz - z * n[0], dy - z * n[1], dx - z * n[2]
+    rho2 = rz * rz + ry * ry + rx * rx
+    rho = np.sqrt(rho2)
     a = float(radius_m)
+    z2 = z * z
     # distance from the wire, clamped to the wire radius to avoid the 1/r singularity on the conductor
-    wire_d2 = np.maximum((a - rho) ** 2 + z**2, _WIRE_RADIUS_M**2)
-    outer2 = (a + rho) ** 2 + z**2
+    wire_d2 = np.maximum((a - rho) ** 2 + z2, _WIRE_RADIUS_M**2)
+    outer2 = (a + rho) ** 2 + z2
     m = np.clip(4.0 * a * rho / outer2, 0.0, 1.0 - 1e-15)
     k_m = ellipk(m)
     e_m = ellipe(m)
-    pref = MU0_T_M_PER_A * current_a / (2.0 * math.pi) / np.sqrt(outer2)
-    bz = pref * (k_m + (a * a - rho * rho - z * z) / wire_d2 * e_m)
+    pref = (MU0_T_M_PER_A * current_a / (2.0 * math.pi)) / np.sqrt(outer2)
+    bz = pref * (k_m + (a * a - rho2 - z2) / wire_d2 * e_m)
     small = rho < 1e-9 * max(a, 1e-12)
     safe_rho = np.where(small, 1.0, rho)
-    brho = np.where(small, 0.0, pref * z / safe_rho * (-k_m + (a * a + rho * rho + z * z) / wire_d2 * e_m))
-    rho_hat = rho_vec / safe_rho[..., None]
-    rho_hat = np.where(small[..., None], 0.0, rho_hat)
-    return bz[..., None] * n + brho[..., None] * rho_hat
+    # B_rho / rho (the radial unit vector is r_vec / rho)
+    brho_over_rho = np.where(
+        small, 0.0, pref * z / (safe_rho * safe_rho) * (-k_m + (a * a + rho2 + z2) / wire_d2 * e_m)
+    )
+    return (
+        bz * n[0] + brho_over_rho * rz,
+        bz * n[1] + brho_over_rho * ry,
+        bz * n[2] + brho_over_rho * rx,
+    )
 
 
 def _check_memory(n_bytes: float, *, what: str) -> None:
@@ -269,15 +291,16 @@ class CoilArray:
             name=f"{n}-channel {layout} head array",
         )
 
-    def _raw_sensitivities(self, points_m: NDArray[np.float64]) -> NDArray[np.complex128]:
-        """Un-normalised B1- sensitivities at ``points_m`` (..., 3), shape ``(coil, ...)``."""
-        out = np.empty((self.n_coils, *points_m.shape[:-1]), dtype=np.complex128)
+    def _raw_sensitivities(
+        self, pz: NDArray[np.float64], py: NDArray[np.float64], px: NDArray[np.float64]
+    ) -> NDArray[np.complex128]:
+        """Un-normalised B1- sensitivities at points given per component, shape ``(coil, ...)``."""
+        out = np.empty((self.n_coils, *np.shape(pz)), dtype=np.complex128)
         for c in range(self.n_coils):
-            b = loop_field(points_m, centre_m=self.centres_m[c], normal=self.normals[c], radius_m=self.loop_radius_m)
-            # B0 along z: transverse components are x (index 2) and y (index 1).
-            # Receive sensitivity B1- = ((Bx - i By) / 2)* (Hoult 2000); for a quasi-static real field = (Bx + i By)/2.
-            b1m = np.conj(0.5 * (b[..., 2] - 1j * b[..., 1]))
-            out[c] = b1m * np.exp(1j * self.phases_rad[c])
+            _, by, bx = _loop_field_zyx(pz, py, px, self.centres_m[c], self.normals[c], self.loop_radius_m)
+            # B0 along z: the transverse components are x and y. Receive sensitivity B1- = ((Bx - i By) / 2)*
+            # (Hoult 2000), which for a quasi-static (real) field equals (Bx + i By) / 2.
+            out[c] = np.conj(0.5 * (bx - 1j * by)) * np.exp(1j * self.phases_rad[c])
         return out
 
     def sensitivities(self, affine: NDArray[np.float64], shape_zyx: tuple[int, int, int]) -> NDArray[np.complex64]:
@@ -317,15 +340,15 @@ class CoilArray:
         n_bytes = 8.0 * self.n_coils * float(np.prod(shape)) + 24.0 * 6 * float(np.prod(shape))
         _check_memory(n_bytes, what=f"sensitivities of {self.n_coils} coils on a {shape} grid")
         iz, iy, ix = (np.arange(s, dtype=np.float64) for s in shape)
-        # positions = A[:3,:3] @ index + A[:3,3], built by broadcasting per axis
-        pts = (
-            aff[:3, 0][None, None, None, :] * iz[:, None, None, None]
-            + aff[:3, 1][None, None, None, :] * iy[None, :, None, None]
-            + aff[:3, 2][None, None, None, :] * ix[None, None, :, None]
-            + aff[:3, 3]
+        # positions = A[:3,:3] @ index + A[:3,3], per component, by broadcasting per axis
+        grid = np.ix_(iz, iy, ix)
+        pz, py, px = (
+            np.broadcast_to(aff[r, 0] * grid[0] + aff[r, 1] * grid[1] + aff[r, 2] * grid[2] + aff[r, 3], shape)
+            for r in range(3)
         )
-        sens = self._raw_sensitivities(pts)
-        ref = self._raw_sensitivities(np.asarray(self.centre_m, dtype=np.float64)[None, :])[:, 0]
+        sens = self._raw_sensitivities(pz, py, px)
+        cz, cy, cx = (np.asarray([v], dtype=np.float64) for v in self.centre_m)
+        ref = self._raw_sensitivities(cz, cy, cx)[:, 0]
         rss = float(np.sqrt(np.sum(np.abs(ref) ** 2)))
         if rss == 0.0:
             raise ConfigError("coil array has zero sensitivity at its centre; tilt or move the loops")
