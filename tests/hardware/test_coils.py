@@ -116,3 +116,27 @@ def test_sensitivities_refuse_grids_larger_than_memory() -> None:
     coils = CoilArray.head_array(64, b0_t=3.0)
     with pytest.raises(ConfigError, match="GiB"):
         coils.sensitivities(np.eye(4) * 1e-3, (2048, 2048, 2048))
+
+
+def test_loop_field_matches_numerical_biot_savart_off_axis() -> None:
+    # independent check: sum mu0 I / (4 pi) dl x r / |r|^3 over 4000 segments of a tilted loop, in (x, y, z) order
+    a, current = 0.04, 1.5
+    centre_zyx = np.array([0.01, -0.02, 0.03])
+    normal_zyx = np.array([0.6, 0.0, 0.8])  # (z, y, x)
+    nrm = normal_zyx[::-1]  # (x, y, z)
+    u = np.cross(nrm, [0.0, 1.0, 0.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(nrm, u)  # u, v, n right-handed: the loop runs from u towards v
+    t = np.linspace(0, 2 * np.pi, 4001)[:-1] + np.pi / 4000
+    dt = 2 * np.pi / 4000
+    wire = centre_zyx[::-1] + a * (np.cos(t)[:, None] * u + np.sin(t)[:, None] * v)
+    dl = a * dt * (-np.sin(t)[:, None] * u + np.cos(t)[:, None] * v)
+    rng = np.random.default_rng(3)
+    pts_zyx = centre_zyx + rng.uniform(-0.08, 0.08, (12, 3))
+    b_num = []
+    for p in pts_zyx:
+        r = p[::-1] - wire
+        b = MU0_T_M_PER_A * current / (4 * np.pi) * np.sum(np.cross(dl, r) / np.linalg.norm(r, axis=1)[:, None] ** 3, 0)
+        b_num.append(b[::-1])  # back to (z, y, x)
+    b_closed = loop_field(pts_zyx, centre_m=centre_zyx, normal=normal_zyx, radius_m=a, current_a=current)
+    np.testing.assert_allclose(b_closed, np.array(b_num), rtol=1e-4, atol=1e-4 * np.abs(b_closed).max())
