@@ -126,7 +126,7 @@ def build_within_limits(design: Design, scanner: Scanner, *, what: str, gradient
         ) from None
 
 
-_PYPULSEQ_ERRORS = (ValueError, NotImplementedError, AssertionError, ZeroDivisionError, IndexError)
+_PYPULSEQ_ERRORS = (ValueError, NotImplementedError, AssertionError, ZeroDivisionError, IndexError, RuntimeError)
 
 
 def _one_line(error: BaseException) -> str:

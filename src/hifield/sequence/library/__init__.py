@@ -1,5 +1,5 @@
 """The protocol library: one module per sequence family, each building a pypulseq sequence."""
 
-from hifield.sequence.library import bssfp, epi, gre, gre3d, radial, tse
+from hifield.sequence.library import bssfp, epi, gre, gre3d, radial, spiral, tse
 
-__all__ = ["bssfp", "epi", "gre", "gre3d", "radial", "tse"]
+__all__ = ["bssfp", "epi", "gre", "gre3d", "radial", "spiral", "tse"]
