@@ -15,6 +15,7 @@ from hifield.ops import (
     IdentityOp,
     LinearOperator,
     MaskOp,
+    NUFFTOp,
     SensitivityOp,
     WaveletOp,
 )
@@ -55,6 +56,15 @@ OPERATORS: dict[str, Callable[[], LinearOperator]] = {
     ),
     "sense_normal_odd_lines": lambda: CartesianSenseNormalOp(
         _maps(1, 3, (1, 7, 6)), np.broadcast_to(np.random.default_rng(5).random((1, 7, 1)) > 0.5, (1, 7, 6))
+    ),
+    "nufft_2d_batched": lambda: NUFFTOp(
+        (np.random.default_rng(6).random((5, 7, 3)) - 0.5) * np.array([0.0, 80.0, 80.0]),
+        (1, 12, 10),
+        (0.005, 0.01, 0.01),
+        batch_shape=(3,),
+    ),
+    "nufft_3d": lambda: NUFFTOp(
+        (np.random.default_rng(7).random((40, 3)) - 0.5) * np.array([100.0, 80.0, 80.0]), (4, 8, 6), (0.01, 0.01, 0.01)
     ),
     "sum_scale": lambda: (2.0 - 1.5j) * FFTOp((1, 4, 6)) + FFTOp((1, 4, 6)).H,
     "difference": lambda: FFTOp((2, 3), axes=(-2, -1)) - IdentityOp((2, 3)),

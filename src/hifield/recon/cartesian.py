@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -54,41 +56,38 @@ def recon_fft(kspace: Complex) -> Complex:
     return rss[None].astype(np.complex64)
 
 
-def recon_sense(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: SenseConfig) -> Complex:
-    """CG-SENSE on the normal equations with Tikhonov weight ``config.lambda_rel``; returns ``(maps, z, y, x)``."""
-    enc = encoding_operator(maps, mask)
-    rhs = enc.H @ kspace
-    normal_op = CartesianSenseNormalOp(maps, mask)
+Normal = Callable[[Complex], Complex]
+
+
+def solve_sense(normal: Normal, aty: Complex, config: SenseConfig) -> Complex:
+    """CG on ``(E^H E + lambda I) x = E^H y`` given ``normal = E^H E`` and ``aty = E^H y``."""
     lam = float(config.lambda_rel)
 
-    def normal(x: Complex) -> Complex:
-        out = normal_op.apply(x)
+    def regularised(x: Complex) -> Complex:
+        out = normal(x)
         if lam:
             out += lam * x
         return out
 
-    x, _ = conjugate_gradient(normal, rhs, max_iter=config.max_iter, tol=config.tol)
+    x, _ = conjugate_gradient(regularised, aty, max_iter=config.max_iter, tol=config.tol)
     return x
 
 
-def recon_cs(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: CsConfig) -> Complex:
-    """L1-wavelet CS by FISTA (step ``1 / ||E^H E||``); returns ``(maps, z, y, x)`` in the units of the data."""
-    enc = encoding_operator(maps, mask)
-    normal_op = CartesianSenseNormalOp(maps, mask)
-    aty = enc.H @ kspace
+def solve_cs(normal: Normal, aty: Complex, lipschitz: float, config: CsConfig) -> Complex:
+    """FISTA for ``0.5 ||E x - y||^2 + lambda ||W x||_1`` given ``E^H E``, ``E^H y`` and ``||E^H E||``."""
     wav = WaveletOp(aty.shape, wavelet=config.wavelet, level=config.level)
     detail = wav.detail_mask
     coeffs = wav @ aty
     scale = float(np.max(np.abs(coeffs[detail]))) if detail.any() else 0.0
     lam = config.lambda_rel * scale
-    step = 1.0 / max(lipschitz_bound(maps), 1e-12)
+    step = 1.0 / max(lipschitz, 1e-12)
     rng = np.random.default_rng(config.seed)
     axes = wav.wavelet_axes
     block = 2**wav.level
     thresholds = np.where(detail, 1.0, 0.0).astype(np.float32)
 
     def grad(x: Complex) -> Complex:
-        return normal_op.apply(x) - aty
+        return normal(x) - aty
 
     def prox(v: Complex, t: float) -> Complex:
         if lam == 0.0 or not axes:
@@ -106,18 +105,15 @@ def recon_cs(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: Cs
     return x
 
 
-def recon_tv(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: TvConfig) -> Complex:
-    """Isotropic TV-regularised SENSE by primal-dual iterations (Condat-Vu); returns ``(maps, z, y, x)``."""
-    normal_op = CartesianSenseNormalOp(maps, mask)
-    enc = encoding_operator(maps, mask)
-    aty = enc.H @ kspace
+def solve_tv(normal: Normal, aty: Complex, lipschitz: float, config: TvConfig) -> Complex:
+    """PDHG (Condat-Vu) for ``0.5 ||E x - y||^2 + lambda TV(x)`` given ``E^H E``, ``E^H y`` and ``||E^H E||``."""
     axes = tuple(a for a in (-3, -2, -1) if aty.shape[a] > 1)
     grad_op = FiniteDifferenceOp(aty.shape, axes=axes)
     scale = float(np.max(np.sqrt(np.sum(np.abs(grad_op @ aty) ** 2, axis=0))))
     lam = config.lambda_rel * scale
 
     def grad_f(x: Complex) -> Complex:
-        return normal_op.apply(x) - aty
+        return normal(x) - aty
 
     def prox_dual(z: Complex, sigma: float) -> Complex:
         # prox of the conjugate of lam ||.||_{2,1}: projection onto the ball |z_i| <= lam (norm across directions)
@@ -130,9 +126,27 @@ def recon_tv(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: Tv
         prox_dual,
         aty.copy(),
         grad_f=grad_f,
-        lipschitz=max(lipschitz_bound(maps), 1e-12),
-        op_norm=float(np.sqrt(4.0 * len(axes))),
+        lipschitz=max(lipschitz, 1e-12),
+        op_norm=float(np.sqrt(4.0 * max(len(axes), 1))),
         max_iter=config.max_iter,
         tol=config.tol,
     )
     return x
+
+
+def recon_sense(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: SenseConfig) -> Complex:
+    """CG-SENSE on the normal equations with Tikhonov weight ``config.lambda_rel``; returns ``(maps, z, y, x)``."""
+    aty = encoding_operator(maps, mask).H @ kspace
+    return solve_sense(CartesianSenseNormalOp(maps, mask).apply, aty, config)
+
+
+def recon_cs(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: CsConfig) -> Complex:
+    """L1-wavelet CS by FISTA (step ``1 / ||E^H E||``); returns ``(maps, z, y, x)`` in the units of the data."""
+    aty = encoding_operator(maps, mask).H @ kspace
+    return solve_cs(CartesianSenseNormalOp(maps, mask).apply, aty, lipschitz_bound(maps), config)
+
+
+def recon_tv(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: TvConfig) -> Complex:
+    """Isotropic TV-regularised SENSE by primal-dual iterations (Condat-Vu); returns ``(maps, z, y, x)``."""
+    aty = encoding_operator(maps, mask).H @ kspace
+    return solve_tv(CartesianSenseNormalOp(maps, mask).apply, aty, lipschitz_bound(maps), config)

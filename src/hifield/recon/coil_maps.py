@@ -276,13 +276,19 @@ def estimate_coil_maps(
         raise ConfigError(f"unknown coil map method {method!r}; use 'espirit' or 'walsh'")
     if not np.all(np.isfinite(raw.kspace)):
         raise ReconstructionError("k-space contains NaN or infinite values; check the data source or simulation")
-    calib = calibration_data(raw, max_size=calib_size)
+    calib: NDArray[np.complex64] | None
+    if raw.trajectory is not None:
+        from hifield.recon.noncartesian import calibration_kspace
+
+        calib = calibration_kspace(raw, calib_size=calib_size)
+    else:
+        calib = calibration_data(raw, max_size=calib_size)
     if calib is None:
         raise ReconstructionError(
             f"no fully sampled calibration (ACS) region found for {method} coil maps; "
             "acquire ACS lines or use --recon fft"
         )
-    image_shape = tuple(int(n) for n in raw.kspace.shape[-3:])
+    image_shape = tuple(int(n) for n in (raw.header.matrix if raw.trajectory is not None else raw.kspace.shape[-3:]))
     shape3 = (image_shape[0], image_shape[1], image_shape[2])
     if method == "espirit":
         maps = espirit_maps(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 CoilMethod = Literal["espirit", "walsh"]
+DensityMethod = Literal["trajectory", "pipe-menon"]
 
 
 @dataclass(frozen=True)
@@ -13,8 +14,11 @@ class FftConfig:
     """Zero-filled inverse FFT; coils combined by root-sum-of-squares (no noise whitening).
 
     A single-coil acquisition keeps its complex image; several coils give the real, non-negative RSS image
-    stored as complex64.
+    stored as complex64. Non-Cartesian data are gridded: adjoint NUFFT of the density-compensated samples.
     """
+
+    density: DensityMethod = "trajectory"
+    """Non-Cartesian density compensation: the trajectory's own weights, or iterative Pipe-Menon weights."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class SenseConfig:
     """Relative residual at which CG stops."""
     coil_method: CoilMethod = "espirit"
     """Coil maps estimated when none are given."""
+    density: DensityMethod = "trajectory"
+    """Non-Cartesian density compensation: the trajectory's own weights, or iterative Pipe-Menon weights."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class CsConfig:
     """Seed of the random shifts (same seed, bit-identical result)."""
     coil_method: CoilMethod = "espirit"
     """Coil maps estimated when none are given."""
+    density: DensityMethod = "trajectory"
+    """Non-Cartesian density compensation: the trajectory's own weights, or iterative Pipe-Menon weights."""
 
 
 @dataclass(frozen=True)
@@ -77,3 +85,5 @@ class TvConfig:
     """Relative change at which the iterations stop."""
     coil_method: CoilMethod = "espirit"
     """Coil maps estimated when none are given."""
+    density: DensityMethod = "trajectory"
+    """Non-Cartesian density compensation: the trajectory's own weights, or iterative Pipe-Menon weights."""

@@ -95,6 +95,34 @@ def _check_maps(maps: NDArray[np.complex64], kspace_shape: tuple[int, ...]) -> N
     return maps.astype(np.complex64, copy=False)
 
 
+def _reconstruct_noncartesian(
+    raw: RawData, method: str, spec: _Method, coil_maps: CoilMaps | None, config: Any
+) -> Image:
+    from hifield.recon import noncartesian
+
+    shape = noncartesian.check_layout(raw)
+    if method not in ("fft", "sense", "cs", "tv"):
+        raise ReconstructionError(
+            f"method {method!r} reconstructs Cartesian data only; "
+            f"for {raw.header.trajectory} data use fft, sense, cs or tv"
+        )
+    weights = noncartesian.density_weights(raw, getattr(config, "density", "trajectory"))
+    maps: NDArray[np.complex64] | None = None
+    if spec.needs_maps:
+        if coil_maps is None:
+            coil_maps = estimate_coil_maps(raw, method=getattr(config, "coil_method", "espirit"))
+        maps = _check_maps(coil_maps.maps, (raw.kspace.shape[-4], *shape))
+    kspace = np.asarray(raw.kspace)
+    frames = kspace.reshape((-1, *kspace.shape[-4:])).astype(np.complex64, copy=False)
+    out = np.empty((frames.shape[0], 1, *shape), dtype=np.complex64)
+    for i, frame in enumerate(frames):
+        x = noncartesian.reconstruct_frame(raw, frame, method, maps, config, weights)
+        out[i] = cartesian.combine_maps(np.asarray(x, dtype=np.complex64))
+    data = out.reshape((*kspace.shape[:-4], 1, *shape))
+    header = ImageHeader(affine=raw.header.affine_array(), acquisition=raw.header, recon_method=method)
+    return Image(data=data, header=header)
+
+
 def reconstruct(
     raw: RawData,
     *,
@@ -122,13 +150,17 @@ def reconstruct(
     Image
         Complex64 data ``(*other, 1, z, y, x)``; ESPIRiT map sets are combined by RSS with the first set's phase.
 
+    Non-Cartesian data (``raw.trajectory`` set; k-space ``(*other, coil, *samples)``) go through the NUFFT on the
+    grid ``raw.header.matrix``: ``"fft"`` grids the density-compensated samples, the others solve the weighted
+    least-squares problem ``||W^(1/2) (A S x - y)||^2`` plus their regulariser.
+
     Raises
     ------
     ConfigError
         Unknown method, or a config of another method's type.
     ReconstructionError
         NaN or infinite k-space, missing calibration for coil maps, maps that do not match the data, or
-        non-Cartesian data.
+        non-Cartesian data without density compensation weights.
     """
     spec = _lookup(method)
     if config is None:
@@ -138,13 +170,11 @@ def reconstruct(
             f"method {method!r} takes a {spec.config_type.__name__}, got a {type(config).__name__}; "
             f"pass {spec.config_type.__name__}(...) or None"
         )
-    if raw.trajectory is not None and raw.header.trajectory != "cartesian":
-        raise ReconstructionError(
-            f"method {method!r} reconstructs Cartesian data; this is {raw.header.trajectory} data"
-        )
     kspace = np.asarray(raw.kspace)
     if not np.all(np.isfinite(kspace)):
         raise ReconstructionError("k-space contains NaN or infinite values; check the data source or simulation")
+    if raw.trajectory is not None:
+        return _reconstruct_noncartesian(raw, method, spec, coil_maps, config)
     mask = np.asarray(raw.sampling_mask)
     maps: NDArray[np.complex64] | None = None
     if spec.needs_maps:

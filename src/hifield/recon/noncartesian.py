@@ -1,0 +1,163 @@
+"""Non-Cartesian reconstructions through the NUFFT: gridding, CG-SENSE, L1-wavelet CS and TV, and coil maps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hifield.data import RawData
+from hifield.errors import ReconstructionError
+from hifield.ops import NUFFTOp, fftc, pipe_menon_density
+from hifield.recon.cartesian import solve_cs, solve_sense, solve_tv
+from hifield.recon.config import CsConfig, SenseConfig, TvConfig
+
+Complex = NDArray[np.complex64]
+
+
+def check_layout(raw: RawData) -> tuple[int, int, int]:
+    """Image grid ``(z, y, x)`` of non-Cartesian data, after checking that k-space matches the trajectory.
+
+    Non-Cartesian k-space is stored as ``(*other, coil, *samples)`` with the trajectory's sample axes
+    ``kspace_m.shape[:-1]`` (padded with leading 1s to three axes): 2D radial ``(coil, 1, n_spokes, n_samples)``,
+    stack of stars ``(coil, n_partitions, n_spokes, n_samples)``. The grid is ``raw.header.matrix``.
+    """
+    assert raw.trajectory is not None
+    samples = tuple(raw.trajectory.kspace_m.shape[:-1])
+    padded = (1,) * (3 - len(samples)) + samples if len(samples) <= 3 else samples
+    if int(np.prod(raw.kspace.shape[-3:])) != int(np.prod(samples)) or tuple(raw.kspace.shape[-3:]) != padded[-3:]:
+        raise ReconstructionError(
+            f"non-Cartesian k-space sample axes {raw.kspace.shape[-3:]} do not match the trajectory {samples}; "
+            "store k-space as (*other, coil, *trajectory samples)"
+        )
+    m = raw.header.matrix
+    return (int(m[0]), int(m[1]), int(m[2]))
+
+
+def density_weights(raw: RawData, method: str) -> NDArray[np.float32]:
+    """Density compensation per sample, 1 for Cartesian Nyquist density (shape of the trajectory's samples)."""
+    assert raw.trajectory is not None
+    traj = raw.trajectory
+    shape = check_layout(raw)
+    if method == "pipe-menon":
+        return pipe_menon_density(traj.kspace_m, shape, raw.header.voxel_size_m)
+    if traj.density is None:
+        raise ReconstructionError(
+            "non-Cartesian trajectory has no density compensation weights; "
+            "pass a trajectory with density or choose density='pipe-menon'"
+        )
+    # the trajectory's weights are k-space areas [1/m^2 or 1/m^3]; divide by the Nyquist cell of the grid
+    fov = raw.header.fov_m
+    cell = 1.0
+    for n, f in zip(shape, fov, strict=True):
+        if n > 1:
+            cell /= f
+    ndim_traj = sum(1 for n in shape if n > 1)
+    if ndim_traj == 3 and raw.trajectory.kspace_m.ndim == 4:
+        cell *= fov[0]  # stack of stars: in-plane weights, partitions Cartesian
+    return (np.asarray(traj.density, dtype=np.float64) / cell).astype(np.float32)
+
+
+class _Problem:
+    """Weighted least-squares pieces ``E = sqrt(W) A S`` for one frame of non-Cartesian data."""
+
+    def __init__(self, raw: RawData, maps: Complex | None, weights: NDArray[np.float32]) -> None:
+        assert raw.trajectory is not None
+        self.shape = check_layout(raw)
+        n_coils = raw.kspace.shape[-4]
+        self.op = NUFFTOp(
+            raw.trajectory.kspace_m, self.shape, raw.header.voxel_size_m, batch_shape=(n_coils,), eps=1e-4
+        )
+        self.weights = weights.reshape(self.op.sample_shape).astype(np.float32)
+        self.maps = maps
+        self.n_coils = n_coils
+
+    def samples(self, frame: Complex) -> Complex:
+        return frame.reshape(self.n_coils, *self.op.sample_shape).astype(np.complex64)
+
+    def grid(self, y: Complex) -> Complex:
+        """Coil images ``A^H W y``."""
+        return self.op.apply_adjoint((y * self.weights).astype(np.complex64))
+
+    def aty(self, y: Complex) -> Complex:
+        assert self.maps is not None
+        coil = self.grid(y)
+        return np.einsum("mc...,c...->m...", np.conj(self.maps), coil).astype(np.complex64)
+
+    def normal(self, x: Complex) -> Complex:
+        assert self.maps is not None
+        coil = np.einsum("mc...,m...->c...", self.maps, x)
+        k = self.op.apply(coil.astype(np.complex64))
+        back = self.op.apply_adjoint((k * self.weights).astype(np.complex64))
+        return np.einsum("mc...,c...->m...", np.conj(self.maps), back).astype(np.complex64)
+
+    def lipschitz(self, n_iter: int = 15) -> float:
+        """``||E^H E||`` by power iteration (seeded), with a 5 % margin."""
+        assert self.maps is not None
+        x = np.random.default_rng(0).standard_normal((self.maps.shape[0], *self.shape)).astype(np.complex64)
+        value = 1.0
+        for _ in range(n_iter):
+            y = self.normal(x)
+            value = float(np.linalg.norm(y)) / max(float(np.linalg.norm(x)), 1e-30)
+            x = (y / max(float(np.linalg.norm(y)), 1e-30)).astype(np.complex64)
+        return 1.05 * value
+
+
+def reconstruct_frame(
+    raw: RawData, frame: Complex, method: str, maps: Complex | None, config: Any, weights: NDArray[np.float32]
+) -> Complex:
+    """One frame ``(coil, *samples)`` -> image ``(maps or 1, z, y, x)``."""
+    problem = _Problem(raw, maps, weights)
+    y = problem.samples(frame)
+    if method == "fft":
+        images = problem.grid(y)
+        if images.shape[0] == 1:
+            return images
+        return np.sqrt(np.sum(np.abs(images) ** 2, axis=0))[None].astype(np.complex64)
+    aty = problem.aty(y)
+    if isinstance(config, SenseConfig):
+        return solve_sense(problem.normal, aty, config)
+    if isinstance(config, CsConfig):
+        return solve_cs(problem.normal, aty, problem.lipschitz(), config)
+    if isinstance(config, TvConfig):
+        return solve_tv(problem.normal, aty, problem.lipschitz(), config)
+    raise ReconstructionError(f"method {method!r} does not support non-Cartesian data; use fft, sense, cs or tv")
+
+
+def calibration_kspace(raw: RawData, *, calib_size: int = 24, density: str = "trajectory") -> Complex:
+    """Cartesian calibration k-space ``(coil, c2, c1, c0)`` fitted to the centre of non-Cartesian data.
+
+    The samples inside the central box of ``calib_size`` Nyquist cells per axis are fitted, by a few conjugate-
+    gradient iterations on the density-weighted normal equations, with a coarse image of ``calib_size`` pixels over
+    the same field of view; its centred FFT is Cartesian k-space on the Nyquist lattice (consistent data, which
+    ESPIRiT needs, unlike plain gridding).
+    """
+    from hifield.solvers import conjugate_gradient
+
+    assert raw.trajectory is not None
+    shape = check_layout(raw)
+    weights = density_weights(raw, density).reshape(-1)
+    fov = raw.header.fov_m
+    k = np.asarray(raw.trajectory.kspace_m, dtype=np.float64).reshape(-1, 3)
+    coarse = tuple(min(n, calib_size) if n > 1 else 1 for n in shape)
+    inside = np.ones(k.shape[0], dtype=bool)
+    for axis, (n, c) in enumerate(zip(shape, coarse, strict=True)):
+        if n > 1:
+            inside &= np.abs(k[:, axis]) * fov[axis] <= c / 2 - 0.5
+    if inside.sum() < int(np.prod(coarse)):
+        raise ReconstructionError(
+            f"only {int(inside.sum())} non-Cartesian samples lie in the {coarse} calibration region; "
+            "acquire a denser centre or use --recon fft"
+        )
+    n_coils = raw.kspace.shape[-4]
+    frame = raw.kspace.reshape((-1, *raw.kspace.shape[-4:]))[0].reshape(n_coils, -1)[:, inside].astype(np.complex64)
+    voxel = tuple(f / c for f, c in zip(fov, coarse, strict=True))
+    op = NUFFTOp(k[inside], coarse, voxel, batch_shape=(n_coils,), eps=1e-5)
+    w = weights[inside].astype(np.float32)
+
+    def normal(x: Complex) -> Complex:
+        return op.apply_adjoint((op.apply(x) * w).astype(np.complex64))
+
+    x, _ = conjugate_gradient(normal, op.apply_adjoint((frame * w).astype(np.complex64)), max_iter=20, tol=1e-4)
+    return np.ascontiguousarray(fftc(x)).astype(np.complex64)
