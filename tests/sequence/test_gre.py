@@ -15,7 +15,7 @@ from hifield.units import GAMMA_BAR_HZ_PER_T
 
 from .helpers import adc_labels
 
-PRESETS = ["1.5T", "3T", "5T", "7T"]
+PRESETS = [pytest.param(p, marks=[] if p == "3T" else [pytest.mark.slow]) for p in ("1.5T", "3T", "5T", "7T")]
 SMALL = GreProtocol(matrix=64, tr_s=0.02, te_s=0.005)
 
 

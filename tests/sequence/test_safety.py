@@ -117,7 +117,9 @@ def test_gradient_rms_of_a_constant_gradient():
     assert gradient_rms_window(seq, 0.2)[0] == 0
 
 
-@pytest.mark.parametrize("preset", ["1.5T", "3T", "5T", "7T"])
+@pytest.mark.parametrize(
+    "preset", [pytest.param(p, marks=[] if p == "3T" else [pytest.mark.slow]) for p in ("1.5T", "3T", "5T", "7T")]
+)
 def test_default_gre_report_is_within_every_limit(preset):
     scanner = Scanner.preset(preset)
     report = assess(GreProtocol().build(scanner), scanner)
