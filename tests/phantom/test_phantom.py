@@ -120,8 +120,6 @@ def test_brain_planes_volumes_and_field() -> None:
     for plane in ("coronal", "sagittal"):
         p = brain_phantom(matrix=64, plane=plane)
         assert p.shape == (1, 64, 64) and p.fractions[:3].sum() > 100
-    v = brain_phantom(matrix=32, n_slices=4, fov_m=0.24)
-    assert v.shape == (4, 32, 32)
     p3, p7 = brain_phantom(matrix=64, b0_t=3.0), brain_phantom(matrix=64, b0_t=7.0)
     np.testing.assert_allclose(p7.off_resonance_hz, p3.off_resonance_hz * 7 / 3, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(p3.at_field(7.0).off_resonance_hz, p7.off_resonance_hz, rtol=1e-5, atol=1e-3)
@@ -212,3 +210,17 @@ def test_susceptibility_map_and_field_of_water_spheres_in_air() -> None:
     assert field[idx[0] + step, idx[1], idx[2]] == pytest.approx(expected, rel=0.25)
     assert field[idx[0] + step, idx[1], idx[2]] < 0  # diamagnetic sphere in air: field lowered along B0
     assert tissue_properties("fat", 3.0).susceptibility_ppm > tissue_properties("water", 3.0).susceptibility_ppm
+
+
+@pytest.mark.parametrize("plane", ["axial", pytest.param("sagittal", marks=pytest.mark.slow)])
+def test_brain_3d_volume_agrees_with_the_2d_slice_path(plane: str) -> None:
+    v = brain_phantom(matrix=48, n_slices=8, plane=plane, fov_m=0.24)
+    assert v.shape == (8, 48, 48)
+    k = 5
+    unit = v.affine[:3, 0] / np.linalg.norm(v.affine[:3, 0])
+    pos = float(unit @ (v.affine @ [k, 0, 0, 1])[:3])
+    p2 = brain_phantom(matrix=48, plane=plane, slice_position_m=pos, slice_thickness_m=v.voxel_size_m[0])
+    np.testing.assert_allclose(p2.positions_m()[0], v.positions_m()[k], atol=1e-9)
+    diff = np.abs(p2.fractions[:, 0] - v.fractions[:, k])
+    assert diff.mean() < 0.01
+    assert v.fractions[:, k].sum() == pytest.approx(p2.fractions[:, 0].sum(), rel=0.01)

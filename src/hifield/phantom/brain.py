@@ -60,6 +60,7 @@ _AIR_CAVITIES: tuple[tuple[tuple[float, float, float], float, float], ...] = (
     ((58.0, -22.0, -38.0), 9.0, 0.8),
     ((-58.0, -22.0, -38.0), 9.0, 0.8),
 )
+_ATLAS_PAD_K = 24  # 1 mm voxels of the 3D atlas below the template box (shells under the brainstem)
 _COARSE = 2  # the signed distance is computed on a 2 mm grid
 _PAD = 15  # coarse voxels of padding around the template box
 
@@ -122,6 +123,39 @@ def _template() -> _Template:
         ras_to_index=np.asarray(to_index, dtype=np.float64),
         head_centre_ras_mm=centre_ras,
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _atlas() -> NDArray[np.uint8]:
+    """Tissue fractions on the template's own 1 mm grid, ``(tissue, i, j, k)`` in 1/255 (built once, ~50 MB).
+
+    Used for 3D volumes: resampling these maps is much faster than sampling the template at every sub-voxel.
+    The grid is padded by :data:`_ATLAS_PAD_K` voxels below the template box so the shells under the brainstem
+    are kept; atlas index ``(i, j, k + pad)`` is template index ``(i, j, k)``.
+    """
+    tpl = _template()
+    pad = _ATLAS_PAD_K
+    shape = (tpl.gm.shape[0], tpl.gm.shape[1], tpl.gm.shape[2] + pad)
+    # signed distance on the 1 mm grid: fine index i <-> coarse index i / 2 + pad
+    dist = ndimage.affine_transform(
+        tpl.dist_mm,
+        np.full(3, 1.0 / _COARSE),
+        offset=np.array([_PAD, _PAD, _PAD - pad / _COARSE], dtype=np.float64),
+        output_shape=shape,
+        order=1,
+        mode="nearest",
+        output=np.float32,
+    )
+
+    gm, wm, brain = (np.pad(v, ((0, 0), (0, 0), (pad, 0))) for v in (tpl.gm, tpl.wm, tpl.brain))
+    index_of = {t: i for i, t in enumerate(BRAIN_TISSUES)}
+    out = np.zeros((len(BRAIN_TISSUES), *shape), dtype=np.uint8)
+    scale = np.float32(1.0 / 255.0)
+    for k0 in range(0, shape[2], 32):  # in slabs, to bound the temporaries
+        sl = np.s_[:, :, k0 : k0 + 32]
+        fr = _fractions_from_maps(gm[sl] * scale, wm[sl] * scale, brain[sl] * scale, dist[sl], index_of)
+        out[(slice(None), *sl)] = np.clip(fr * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _ramp(t: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -242,7 +276,9 @@ def brain_phantom(
     index_of = {t: i for i, t in enumerate(BRAIN_TISSUES)}
     # in-plane sub-sample positions (index units), vectorised: (n * n_sub_xy,) per axis
     fine = (rows[:, None] + sub_xy[None, :]).ravel()
-    for k in range(nz):
+    if nz > 1:
+        fractions = _resample_atlas(affine, (nz, n, n), centre_lps)
+    for k in range(nz if nz == 1 else 0):
         acc = np.zeros((len(BRAIN_TISSUES), n, n), dtype=np.float64)
         for oz in sub_z:
             pos = (
@@ -266,6 +302,61 @@ def brain_phantom(
     return Phantom(fractions=fractions, tissues=tissues, off_resonance_hz=off, affine=affine, b0_t=b0, name=name)
 
 
+def _resample_atlas(
+    affine: NDArray[np.float64], shape: tuple[int, int, int], centre_lps_m: NDArray[np.float64]
+) -> NDArray[np.float32]:
+    """Tissue fractions on a 3D output grid from the 1 mm atlas: box pre-filter over the voxel, then trilinear."""
+    atlas = _atlas()
+    tpl = _template()
+    # output index -> isocentred LPS (z, y, x) [m] -> MNI LPS [mm] -> RAS (x, y, z) [mm] -> template index
+    to_mni = np.eye(4)
+    to_mni[:3, 3] = centre_lps_m
+    lps_to_ras_mm = np.zeros((4, 4))
+    lps_to_ras_mm[0, 2] = -1e3  # x_R = -x_L
+    lps_to_ras_mm[1, 1] = -1e3  # y_A = -y_P
+    lps_to_ras_mm[2, 0] = 1e3  # z_S = z_S
+    lps_to_ras_mm[3, 3] = 1.0
+    to_atlas = np.eye(4)
+    to_atlas[2, 3] = _ATLAS_PAD_K
+    m = to_atlas @ tpl.ras_to_index @ lps_to_ras_mm @ to_mni @ affine
+    lin = m[:3, :3]
+    perm = np.argmax(np.abs(lin), axis=0)  # template axis feeding each output axis
+    aligned = sorted(perm.tolist()) == [0, 1, 2] and np.allclose(
+        lin, np.eye(3)[:, perm] * lin[perm, [0, 1, 2]][None, :], atol=1e-9
+    )
+    out = np.empty((atlas.shape[0], *shape), dtype=np.float32)
+    for t in range(atlas.shape[0]):
+        vol = atlas[t].astype(np.float32) / np.float32(255)
+        if aligned:
+            # axis-aligned grid: permute/flip the template so the map is diagonal (fast zoom path of scipy)
+            vol = vol.transpose(perm)
+            scale = lin[perm, [0, 1, 2]].copy()
+            offset = m[perm, 3].copy()
+            for j in range(3):
+                if scale[j] < 0:
+                    vol = np.flip(vol, axis=j)
+                    offset[j] = vol.shape[j] - 1 - offset[j]
+                    scale[j] = -scale[j]
+            vol = np.ascontiguousarray(vol)
+            size = np.where(scale > 1.5, np.round(scale), 1).astype(int)
+            if size.max() > 1:
+                vol = ndimage.uniform_filter(vol, size=tuple(int(v) for v in size), mode="constant")
+                offset = offset + np.where(size % 2 == 0, 0.5, 0.0)  # even windows are centred half a voxel early
+            out[t] = ndimage.affine_transform(
+                vol, scale, offset=offset, output_shape=shape, order=1, mode="constant", cval=0.0
+            )
+        else:
+            per_axis = np.abs(lin).sum(axis=1)
+            size = np.where(per_axis > 1.5, np.round(per_axis), 1).astype(int)
+            shift = np.where(size % 2 == 0, 0.5, 0.0)
+            if size.max() > 1:
+                vol = ndimage.uniform_filter(vol, size=tuple(int(v) for v in size), mode="constant")
+            out[t] = ndimage.affine_transform(
+                vol, lin, offset=m[:3, 3] + shift, output_shape=shape, order=1, mode="constant", cval=0.0
+            )
+    return np.clip(out, 0.0, 1.0)
+
+
 def _ras_to_lps(ras_xyz: NDArray[np.float64]) -> NDArray[np.float64]:
     """RAS (x, y, z) -> LPS in (z, y, x) order (same unit)."""
     return np.array([ras_xyz[2], -ras_xyz[1], -ras_xyz[0]], dtype=np.float64)
@@ -286,19 +377,32 @@ def _sample_fractions(
     gm = sample(tpl.gm)
     wm = sample(tpl.wm)
     brain = sample(tpl.brain)
-    gw = gm + wm
-    scale = np.where(gw > 1.0, 1.0 / np.maximum(gw, 1e-12), 1.0)
-    gm, wm = gm * scale, wm * scale
-    brain = np.clip(np.maximum(brain, gm + wm), 0.0, 1.0)
     coarse = ijk / _COARSE + _PAD
     dist = ndimage.map_coordinates(tpl.dist_mm, coarse, order=1, mode="nearest", output=np.float32)
-    out = np.zeros((len(index_of), *gm.shape), dtype=np.float64)
+    return _fractions_from_maps(gm, wm, brain, dist, index_of)
+
+
+def _fractions_from_maps(
+    gm: NDArray[np.floating],
+    wm: NDArray[np.floating],
+    brain: NDArray[np.floating],
+    dist: NDArray[np.floating],
+    index_of: dict[str, int],
+) -> NDArray[np.float64]:
+    """Tissue fractions from GM/WM probabilities, the brain mask and the distance to the brain surface [mm]."""
+    gw = gm + wm
+    over = gw > 1.0
+    if np.any(over):
+        scale = np.where(over, 1.0 / np.maximum(gw, 1e-12), 1.0).astype(gm.dtype)
+        gm, wm = gm * scale, wm * scale
+    brain = np.clip(np.maximum(brain, gm + wm), 0.0, 1.0)
+    out = np.zeros((len(index_of), *gm.shape), dtype=np.result_type(gm.dtype, np.float32))
     out[index_of["gm"]] = gm
     out[index_of["wm"]] = wm
     out[index_of["csf"]] = np.clip(brain - gm - wm, 0.0, 1.0)
     outside = 1.0 - brain
     for tissue, inner, outer in _SHELLS:
-        w = (_ramp(dist - inner) if math.isfinite(inner) else 1.0) - _ramp(dist - outer)
+        w = (_ramp(dist - inner) if math.isfinite(inner) else np.float32(1.0)) - _ramp(dist - outer)
         out[index_of[tissue]] += outside * w
     return out
 
