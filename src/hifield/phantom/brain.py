@@ -13,6 +13,9 @@ and white-matter maps and a skull-stripped T1. Tissue fractions per voxel:
   sinuses and ear canals (a Gaussian model of each, ~1 ppm peak), in ppm times γ̄ B0.
 
 The phantom is centred on the head: the centre of the head's bounding box sits at the isocentre.
+
+A single slice samples the template directly (sub-sampled across the voxel and the slice thickness); a 3D volume
+is resampled (box pre-filter + trilinear) from a cached 1 mm tissue atlas built once from the same rules.
 """
 
 from __future__ import annotations
