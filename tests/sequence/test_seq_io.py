@@ -108,3 +108,18 @@ def test_sequence_without_adc_is_refused():
     seq.add_block(pp.make_delay(1e-3))
     with pytest.raises(SequenceError, match="no ADC"):
         built_from_seq(seq)
+
+
+def test_golden_seq_file(tmp_path):
+    """A small GRE written today matches the stored file byte for byte (regenerate with HIFIELD_SAVE_EXPECTED=1)."""
+    import os
+    from pathlib import Path
+
+    golden = Path(__file__).parent / "expected" / "gre_small.seq"
+    built = GreProtocol(matrix=16, tr_s=0.02, te_s=0.006).build(Scanner.preset("3T"), phase_encode_lines=[0, 8, 15])
+    written = write_seq(built, tmp_path / "gre_small.seq")
+    if os.environ.get("HIFIELD_SAVE_EXPECTED") == "1":
+        golden.write_text(written.read_text())
+    assert golden.exists(), "golden missing: run with HIFIELD_SAVE_EXPECTED=1 once"
+    assert written.read_text() == golden.read_text()
+    assert_same_sequence(read_seq(golden), built.seq)

@@ -102,7 +102,7 @@ def build_within_limits(design: Design, scanner: Scanner, *, what: str, gradient
     from hifield.sequence.checks import check_hardware, raise_for_violations
 
     try:
-        return design(design_opts(scanner, gradient_mode=gradient_mode), True)
+        return _with_definitions(design(design_opts(scanner, gradient_mode=gradient_mode), True))
     except HifieldError:
         raise
     except _PYPULSEQ_ERRORS as error:
@@ -119,7 +119,7 @@ def build_within_limits(design: Design, scanner: Scanner, *, what: str, gradient
     raise_for_violations(check_hardware(measured, scanner))
     # Over the design margin but within the real limits: playable as designed with the lifted limits.
     try:
-        return design(relaxed, True)
+        return _with_definitions(design(relaxed, True))
     except _PYPULSEQ_ERRORS:
         raise SequenceError(
             f"pypulseq could not build {what}: {_one_line(first_error)}; check the protocol parameters"
@@ -127,6 +127,13 @@ def build_within_limits(design: Design, scanner: Scanner, *, what: str, gradient
 
 
 _PYPULSEQ_ERRORS = (ValueError, NotImplementedError, AssertionError, ZeroDivisionError, IndexError, RuntimeError)
+
+
+def _with_definitions(built: BuiltSequence) -> BuiltSequence:
+    """Record TE and TR [s] in the sequence's definitions so a ``.seq`` file carries them."""
+    built.seq.set_definition("TE", float(built.te_s))
+    built.seq.set_definition("TR", float(built.tr_s))
+    return built
 
 
 def _one_line(error: BaseException) -> str:
