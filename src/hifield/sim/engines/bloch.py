@@ -8,8 +8,10 @@ Model
   times ``delay + (n + 1/2) dwell``, RF and ADC phase and frequency offsets (RF spoiling, slice offsets).
 * Every phantom voxel carries ``n_isochromats`` isochromats. Their off-resonance offsets are the quantiles of a
   Lorentzian of half width ``R2' = 1/T2* - 1/T2`` (physics-safety.md §3.1), so the ensemble decays as
-  ``exp(-R2' |t - t_SE|)`` on top of T2 and refocuses in spin echoes; their positions fill the voxel (a Kronecker
-  low-discrepancy set), so spoiler gradients dephase within a voxel as on a scanner.
+  ``exp(-R2' |t - t_SE|)`` on top of T2 and refocuses in spin echoes. Their positions fill the voxel (a rank-1
+  lattice whose projection on every axis is a regular grid), so spoiler gradients dephase within a voxel as on a
+  scanner; the box voxel's k-space apodisation is then divided out (``voxel_shape="sinc"``, default) so voxels
+  encode as band-limited samples.
 * Off-resonance: the phantom's B0 map plus each tissue's chemical-shift peaks (fat: its multi-peak spectrum, one
   simulation per peak weighted by its amplitude). B1+ scales every pulse by ``|phantom.b1_scale|`` when the phantom
   has one (1 otherwise; the B1+ phase is not applied).
@@ -68,6 +70,11 @@ class BlochOptions:
     in-plane signal and a real pulse gives its slice-profile-integrated signal."""
     spread_positions: bool = True
     """Spread isochromat positions over the voxel (intravoxel gradient dephasing); False puts them at its centre."""
+    voxel_shape: str = "sinc"
+    """How the spread isochromats encode: ``"sinc"`` (default) divides the Cartesian k-space by the box voxel's
+    transfer function ``sinc(k dx) sinc(k dy) [sinc(k dz)]`` so that a voxel encodes like a band-limited sample
+    (as the ``fast`` engine's FFT and MRzero's default voxel do) while its spins still dephase under spoilers;
+    ``"box"`` keeps the uniform-voxel apodisation."""
     max_fat_peaks: int | None = None
     """Simulate only the strongest peaks of each multi-peak spectrum (None: all), renormalised to the same total."""
 
@@ -91,19 +98,33 @@ def lorentzian_offsets(n: int, r2prime_per_s: float) -> NDArray[np.float64]:
     return float(r2prime_per_s) * np.tan(np.pi * (u - 0.5))
 
 
-def kronecker_points(n: int, dim: int) -> NDArray[np.float64]:
-    """``n`` low-discrepancy points in ``[0, 1)^dim`` (Roberts' R-sequence), starting at the centre.
+def lattice_points(n: int, dim: int) -> NDArray[np.float64]:
+    """``n`` points of a rank-1 lattice in ``[0, 1)^dim``: ``frac((j + 1/2) g / n)`` with ``g = (1, g_2, ...)``
+    coprime to ``n`` near the golden-ratio multiples, so every 1D projection is the regular grid ``(j + 1/2) / n``.
+
+    A regular grid along each axis makes an integer number of dephasing cycles across a voxel cancel exactly
+    (up to ``n / 2`` cycles), much better than random or Kronecker points for gradient spoiling.
 
     Examples
     --------
-    >>> kronecker_points(3, 2).shape
-    (3, 2)
+    >>> p = lattice_points(8, 2)
+    >>> sorted(np.round(p[:, 1] * 16).astype(int).tolist())
+    [1, 3, 5, 7, 9, 11, 13, 15]
     """
     phi = 2.0
     for _ in range(64):
         phi = (1.0 + phi) ** (1.0 / (dim + 1))
-    alpha = (1.0 / phi) ** np.arange(1, dim + 1)
-    return np.mod(0.5 + np.arange(n)[:, None] * alpha[None, :], 1.0)
+    gens = [1]
+    for d in range(1, dim):
+        g = max(1, round(n / phi ** (d + 1)) % max(n, 1))
+        while math.gcd(g, n) != 1 or g in gens:
+            g += 1
+            if g >= n:
+                g = 1
+                break
+        gens.append(g)
+    j = np.arange(n)[:, None]
+    return np.mod((j * np.asarray(gens)[None, :]) % n + 0.5, n) / n
 
 
 def isochromat_offsets(
@@ -111,15 +132,15 @@ def isochromat_offsets(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Position offsets ``(n, 3)`` [m] (z, y, x) inside a voxel and Lorentzian off-resonance offsets ``(n,)`` [rad/s].
 
-    The frequency quantiles are paired with the positions by a fixed shuffle so that neither correlates with the
-    other.
+    The frequency quantiles are paired with the positions by a fixed lattice permutation so that neither
+    correlates with the other; positions form a rank-1 lattice (:func:`lattice_points`).
     """
     dw = lorentzian_offsets(n, r2prime_per_s)
     if not spread_positions or n == 1:
         return np.zeros((n, 3)), dw
-    u = kronecker_points(n, 3) - 0.5
-    pos = u * np.asarray(voxel_m, dtype=np.float64)[None, :]
-    order = np.argsort(kronecker_points(n, 4)[:, 3], kind="stable")
+    u = lattice_points(n, 4)
+    pos = (u[:, [2, 1, 0]] - 0.5) * np.asarray(voxel_m, dtype=np.float64)[None, :]  # x regular, y, z lattice
+    order = np.argsort(u[:, 3], kind="stable")
     return pos, dw[order]
 
 
@@ -476,6 +497,17 @@ def simulate_bloch(
         count[avg[j], k2[j], k1[j]] += 1
     acquired = count.max(axis=0) > 0  # (k2, k1)
     kspace = kspace.sum(axis=1) / np.maximum(count.sum(axis=0), 1)[np.newaxis, :, :, np.newaxis]
+    if opts.voxel_shape not in ("sinc", "box"):
+        raise ConfigError(f"voxel_shape = {opts.voxel_shape!r} is not one of 'sinc', 'box'")
+    if opts.voxel_shape == "sinc" and opts.spread_positions and opts.n_isochromats > 1:
+        fov_axes = (fov_fine[0], float(protocol.fov_m), float(protocol.fov_m))
+        transfer = np.ones(coarse_shape)
+        for axis in (0, 1, 2) if not two_d else (1, 2):
+            k = (np.arange(coarse_shape[axis]) - coarse_shape[axis] // 2) / fov_axes[axis]
+            shape = [1, 1, 1]
+            shape[axis] = -1
+            transfer = transfer * np.sinc(k * voxel[axis]).reshape(shape)
+        kspace = kspace / transfer[np.newaxis]
     dwell = float(sequence.readout_dwell_s)
     noise_scan = None
     if noise:
