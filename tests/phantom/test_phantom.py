@@ -81,6 +81,13 @@ def test_resample_preserves_total_signal_and_field_of_view() -> None:
     area_p = p.voxel_size_m[1] * p.voxel_size_m[2]
     area_q = q.voxel_size_m[1] * q.voxel_size_m[2]
     assert q.pd.sum() * area_q == pytest.approx(p.pd.sum() * area_p, rel=0.01)
+
+    # same position: the PD-weighted centroid does not move
+    def centroid(x: Phantom) -> np.ndarray:
+        w = x.pd
+        return (x.positions_m() * w[..., None]).sum(axis=(0, 1, 2)) / w.sum()
+
+    np.testing.assert_allclose(centroid(q), centroid(p), atol=0.05 * p.voxel_size_m[1])
     # upsampling back gives a close image
     r = q.resample((1, 128, 128))
     assert np.abs(r.pd - p.pd).mean() < 0.05

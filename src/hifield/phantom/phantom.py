@@ -283,18 +283,21 @@ class Phantom:
         per_old_axis = np.abs(m[:3, :3]).sum(axis=1)  # old voxels spanned by one new voxel, per old axis
         size = np.where(per_old_axis > 1.5, np.round(per_old_axis), 1).astype(int)
 
-        def _one(vol: NDArray[np.float32]) -> NDArray[np.float32]:
-            v = ndimage.uniform_filter(vol, size=tuple(size), mode="constant") if np.any(size > 1) else vol
+        # an even box window averages [i - size/2, i + size/2 - 1]: it is centred half a voxel early
+        offset = m[:3, 3] + np.where(size % 2 == 0, 0.5, 0.0)
+
+        def _one(vol: NDArray[np.float32], mode: str = "constant") -> NDArray[np.float32]:
+            v = ndimage.uniform_filter(vol, size=tuple(int(x) for x in size), mode=mode) if np.any(size > 1) else vol
             return ndimage.affine_transform(
-                v, m[:3, :3], offset=m[:3, 3], output_shape=new_shape, order=1, mode="constant", cval=0.0
+                v, m[:3, :3], offset=offset, output_shape=new_shape, order=1, mode=mode, cval=0.0
             ).astype(np.float32)
 
         fr = np.stack([_one(f) for f in self.fractions])
         fr = np.clip(fr, 0.0, 1.0)
         total = fr.sum(axis=0)
         fr = np.where(total > 1.0, fr / np.maximum(total, 1e-12), fr).astype(np.float32)
-        off = _one(self.off_resonance_hz)
-        b1 = None if self.b1_scale is None else _one(self.b1_scale)
+        off = _one(self.off_resonance_hz, "nearest")
+        b1 = None if self.b1_scale is None else _one(self.b1_scale, "nearest")
         return dataclasses.replace(self, fractions=fr, off_resonance_hz=off, affine=new_aff, b1_scale=b1)
 
     # ---- display ------------------------------------------------------------------------------------------
