@@ -31,14 +31,14 @@ def relaxation_maps(fields: tuple[float, ...] = (3.0, 5.0, 7.0)) -> Path:
                 fig.colorbar(im, ax=axes[i, :].tolist(), shrink=0.8)
     fig.suptitle("hifield brain phantom (MNI ICBM152 2009 + synthetic skull/scalp): effective T1 and T2")
     out = HERE / "brain_t1_t2_3T_5T_7T.png"
-    fig.savefig(out, dpi=72)
+    fig.savefig(out, dpi=60)
     return out
 
 
 def overview(b0_t: float) -> Path:
     """The Phantom.show() overview at one field."""
     out = HERE / f"brain_overview_{b0_t:g}T.png"
-    brain_phantom(b0_t=b0_t, matrix=192).show().savefig(out, dpi=60)
+    brain_phantom(b0_t=b0_t, matrix=192).show().savefig(out, dpi=45)
     return out
 
 
