@@ -135,3 +135,36 @@ def test_sense_tikhonov_shrinks(simdata: ModuleType) -> None:
     weak = reconstruct(raw, method="sense", coil_maps=cm, config=SenseConfig(lambda_rel=0.0)).data
     strong = reconstruct(raw, method="sense", coil_maps=cm, config=SenseConfig(lambda_rel=1.0)).data
     assert np.linalg.norm(strong) < 0.8 * np.linalg.norm(weak)
+
+
+@pytest.mark.parametrize("r", [2, 3])
+def test_grappa_nrmse(simdata: ModuleType, r: int) -> None:
+    n = 96
+    raw, img, _ = simdata.make_raw(n, 8, mask=simdata.equispaced_mask(n, n, r=r, n_acs=24), noise=0.002)
+    image = reconstruct(raw, method="grappa")
+    assert image.data.shape == (1, 1, n, n) and image.header.recon_method == "grappa"
+    err = np.sqrt(nmse(_mag(img), _mag(image.data)))
+    zero_filled = np.sqrt(nmse(_mag(img), _mag(reconstruct(raw, method="fft").data)))
+    assert err < (0.05 if r == 2 else 0.08) < zero_filled
+
+
+def test_grappa_keeps_acquired_lines_and_needs_acs(simdata: ModuleType) -> None:
+    n = 48
+    mask = simdata.equispaced_mask(n, n, r=2, n_acs=16)
+    raw, _, _ = simdata.make_raw(n, 4, mask=mask)
+    from hifield.recon.calibration import calibration_region
+    from hifield.recon.config import GrappaConfig
+    from hifield.recon.grappa import grappa_plane
+
+    acs = calibration_region(raw)
+    assert acs is not None
+    filled = grappa_plane(raw.kspace[:, 0], mask[0, :, 0], acs[1], GrappaConfig())
+    np.testing.assert_array_equal(filled[:, mask[0, :, 0]], raw.kspace[:, 0][:, mask[0, :, 0]])
+    # every missing line is filled except the last one, which has no acquired line after it for the kernel
+    energy = np.abs(filled[:, ~mask[0, :, 0]]).sum(axis=(0, 2))
+    assert np.all(energy[:-1] > 0) and energy[-1] == 0
+    no_acs = np.zeros((1, n, n), bool)
+    no_acs[:, ::2] = True
+    raw2, _, _ = simdata.make_raw(n, 4, mask=no_acs)
+    with pytest.raises(ReconstructionError, match="--recon fft"):
+        reconstruct(raw2, method="grappa")

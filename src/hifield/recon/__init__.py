@@ -1,12 +1,13 @@
 """Image reconstruction: coil maps (ESPIRiT, Walsh) and a registry of methods behind ``reconstruct``."""
 
 from hifield.recon.coil_maps import estimate_coil_maps
-from hifield.recon.config import CsConfig, FftConfig, SenseConfig, TvConfig
+from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, SenseConfig, TvConfig
 from hifield.recon.registry import describe_method, method_config, recon_methods, reconstruct
 
 __all__ = [
     "CsConfig",
     "FftConfig",
+    "GrappaConfig",
     "SenseConfig",
     "TvConfig",
     "describe_method",

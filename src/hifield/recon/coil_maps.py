@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
-import scipy.fft
 from numpy.typing import NDArray
 
 from hifield.data import CoilMaps, RawData
@@ -14,6 +15,22 @@ from hifield.ops.fft import ifftc
 from hifield.recon.calibration import calibration_data
 
 _CHUNK_BYTES = 192 * 2**20
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """Run small dense LAPACK calls on one thread when threadpoolctl is available.
+
+    A multi-threaded OpenBLAS eigensolver on a few-hundred-square matrix gains nothing and, on a machine shared
+    with other jobs, its spinning threads can slow it down by two orders of magnitude.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it the call just uses BLAS's own threading
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _power_iteration(g: NDArray[np.complex64], n_iter: int) -> tuple[NDArray[np.complex64], NDArray[np.float32]]:
@@ -25,10 +42,11 @@ def _power_iteration(g: NDArray[np.complex64], n_iter: int) -> tuple[NDArray[np.
     v = np.take_along_axis(g, col[:, None, None], axis=2) + v * 1e-3
     norm = np.linalg.norm(v, axis=1, keepdims=True)
     v /= np.maximum(norm, np.finfo(np.float32).tiny)
-    for _ in range(n_iter):
+    for i in range(n_iter):
         v = g @ v
-        norm = np.linalg.norm(v, axis=1, keepdims=True)
-        v /= np.maximum(norm, np.finfo(np.float32).tiny)
+        if i % 3 == 2 or i == n_iter - 1:  # eigenvalues are at most 1: renormalising every third step is safe
+            norm = np.sqrt(np.sum(v.real**2 + v.imag**2, axis=1, keepdims=True))
+            v /= np.maximum(norm, np.finfo(np.float32).tiny)
     eig = np.linalg.norm(g @ v, axis=1)[:, 0]
     return v[..., 0], eig.astype(np.float32)
 
@@ -43,7 +61,8 @@ def _align_phase(v: NDArray[np.complexfloating], ref: NDArray[np.complexfloating
 def _coil_basis(calib: NDArray[np.complex64]) -> NDArray[np.complex128]:
     """Left singular vectors of the calibration data ``(coil, samples)``: virtual coils, strongest first."""
     flat = calib.reshape(calib.shape[0], -1).astype(np.complex128)
-    u, _, _ = np.linalg.svd(flat, full_matrices=False)
+    with _single_threaded_blas():
+        u, _, _ = np.linalg.svd(flat @ np.conj(flat.T))
     return u
 
 
@@ -123,7 +142,8 @@ def espirit_maps(
     n_patch = int(np.prod(windows.shape[1:4]))
     a = np.moveaxis(windows, 0, 3).reshape(n_patch, nc * int(np.prod(kernel)))
     gram = np.conj(a.T) @ a
-    eigval, eigvec = np.linalg.eigh(gram)
+    with _single_threaded_blas():
+        eigval, eigvec = np.linalg.eigh(gram)
     sigma = np.sqrt(np.maximum(eigval[::-1], 0.0))
     v = eigvec[:, ::-1][:, sigma > threshold * sigma[0]]
     w = np.conj(v)  # patch vectors (as columns) lie in span(conj(V))
@@ -137,38 +157,26 @@ def espirit_maps(
         d[(slice(None), slice(None), *target)] += block[..., ::-1, ::-1, ::-1]
     n_kernel = float(np.prod(kernel))
 
-    # place D centred on the image grid (offset 0 at index n//2) per axis, cropping if the grid is smaller
+    # G(r) = (1/K) sum_d D[d] exp(i 2 pi d . r / N) is separable: three small DFT matrices (grid x (2k-1)),
+    # far cheaper than one FFT per coil pair on the full grid; computed in chunks of x columns to bound memory
     nz, ny, nx = image_shape
-    padded = np.zeros((nc, nc, nz, ny, nx), dtype=np.complex64)
-    src: list[slice] = []
-    dst: list[slice] = []
-    for n, k in zip(image_shape, kernel, strict=True):
-        half = k - 1
-        lo = max(-half, -(n // 2))
-        hi = min(half, n - 1 - n // 2)
-        src.append(slice(lo + half, hi + half + 1))
-        dst.append(slice(n // 2 + lo, n // 2 + hi + 1))
-    padded[(slice(None), slice(None), *dst)] = d[(slice(None), slice(None), *src)]
-    scale = 1.0 / n_kernel
-    # unnormalised inverse DFT (orthonormal FFT times sqrt(n)): along x once, then along (z, y) per chunk of x
-    padded = ifftc(padded, axes=(-1,)) * np.float32(np.sqrt(nx) * scale)
+
+    def dft(n: int, k: int) -> NDArray[np.complex64]:
+        r = np.arange(n) - n // 2
+        offsets = np.arange(2 * k - 1) - (k - 1)
+        return np.exp(2j * np.pi * np.outer(r, offsets) / n).astype(np.complex64)
+
+    ez, ey, ex = (dft(n, k) for n, k in zip(image_shape, kernel, strict=True))
+    d32 = (d / n_kernel).astype(np.complex64)
     maps_v = np.zeros((n_maps, nc, nz, ny, nx), dtype=np.complex64)
     ref = np.zeros(nc, dtype=np.complex64)
     ref[0] = 1.0  # strongest virtual coil
     chunk = max(1, int(_CHUNK_BYTES // (nc * nc * nz * ny * 8)))
     for start in range(0, nx, chunk):
         stop = min(nx, start + chunk)
-        block = np.fft.fftshift(
-            scipy.fft.ifftn(
-                np.fft.ifftshift(padded[..., start:stop], axes=(2, 3)),
-                axes=(2, 3),
-                norm="ortho",
-                workers=-1,
-            ),
-            axes=(2, 3),
-        ) * np.float32(np.sqrt(nz * ny))
-        # (c, c', z, y, xc) -> (pixels, c, c')
-        g = np.ascontiguousarray(np.moveaxis(block, (0, 1), (-2, -1))).reshape(-1, nc, nc).astype(np.complex64)
+        t1 = np.einsum("abijl,xl->abijx", d32, ex[start:stop])
+        t2 = np.einsum("abijx,yj->abiyx", t1, ey)
+        g = np.einsum("abiyx,zi->zyxab", t2, ez).reshape(-1, nc, nc)
         for m in range(n_maps):
             vec, eig = _power_iteration(g, n_iter)
             if m + 1 < n_maps:

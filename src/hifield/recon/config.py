@@ -87,3 +87,21 @@ class TvConfig:
     """Coil maps estimated when none are given."""
     density: DensityMethod = "trajectory"
     """Non-Cartesian density compensation: the trajectory's own weights, or iterative Pipe-Menon weights."""
+
+
+@dataclass(frozen=True)
+class GrappaConfig:
+    """GRAPPA: each missing k1 line is a weighted sum of acquired neighbours across all coils.
+
+    The kernel spans ``kernel_lines`` acquired lines (R apart) by ``kernel_readout`` readout samples; its weights
+    are fitted on the calibration (ACS) block by Tikhonov-regularised least squares with
+    ``lambda = lambda_rel * trace(S^H S) / n`` (relative to the source energy, so scale-free). Coils are combined by
+    root-sum-of-squares.
+    """
+
+    kernel_lines: int = 2
+    """Acquired lines in the kernel (even; 2 or 4)."""
+    kernel_readout: int = 5
+    """Readout samples in the kernel (odd)."""
+    lambda_rel: float = 1e-4
+    """Tikhonov weight relative to the mean source energy (dimensionless)."""

@@ -13,9 +13,9 @@ from hifield.data import CoilMaps, Image, ImageHeader, RawData
 from hifield.errors import ConfigError, ReconstructionError
 from hifield.recon import cartesian
 from hifield.recon.coil_maps import estimate_coil_maps
-from hifield.recon.config import CsConfig, FftConfig, SenseConfig, TvConfig
+from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, SenseConfig, TvConfig
 
-MethodConfig = FftConfig | SenseConfig | CsConfig | TvConfig
+MethodConfig = FftConfig | SenseConfig | CsConfig | TvConfig | GrappaConfig
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,10 @@ class _Method:
     config_type: type
     needs_maps: bool
     description: str
+
+
+def _grappa_needs_acs(*_: Any) -> NDArray[Any]:
+    raise AssertionError("GRAPPA runs through reconstruct(), which finds its calibration block")
 
 
 _METHODS: dict[str, _Method] = {
@@ -44,6 +48,12 @@ _METHODS: dict[str, _Method] = {
         CsConfig,
         True,
         "L1-wavelet compressed sensing (FISTA, random wavelet shifts)",
+    ),
+    "grappa": _Method(
+        _grappa_needs_acs,
+        GrappaConfig,
+        False,
+        "GRAPPA k-space interpolation from the ACS block, root-sum-of-squares",
     ),
     "tv": _Method(
         lambda k, m, s, c: cartesian.recon_tv(k, m, s, c),  # type: ignore[arg-type]
@@ -181,11 +191,25 @@ def reconstruct(
         if coil_maps is None:
             coil_maps = estimate_coil_maps(raw, method=getattr(config, "coil_method", "espirit"))
         maps = _check_maps(coil_maps.maps, kspace.shape)
+    acs = None
+    if method == "grappa":
+        from hifield.recon.calibration import calibration_region
+
+        acs = calibration_region(raw)
+        if acs is None:
+            raise ReconstructionError(
+                "no fully sampled calibration (ACS) region found for GRAPPA; acquire ACS lines or use --recon fft"
+            )
     frames = kspace.reshape((-1, *kspace.shape[-4:])).astype(np.complex64, copy=False)
     out = np.empty((frames.shape[0], 1, *kspace.shape[-3:]), dtype=np.complex64)
     for i, frame in enumerate(frames):
         y = np.where(mask, frame, np.complex64(0))
-        x = spec.run(y, mask, maps, config)
+        if acs is not None:
+            from hifield.recon.grappa import recon_grappa
+
+            x = recon_grappa(y, mask, acs, config)  # type: ignore[arg-type]
+        else:
+            x = spec.run(y, mask, maps, config)
         out[i] = cartesian.combine_maps(np.asarray(x, dtype=np.complex64))
     data = out.reshape((*kspace.shape[:-4], 1, *kspace.shape[-3:]))
     header = ImageHeader(affine=raw.header.affine_array(), acquisition=raw.header, recon_method=method)
