@@ -54,6 +54,7 @@ def test_spiral_sequence_interleaves_and_te():
     np.testing.assert_allclose(np.exp(1j * np.diff(end_angles)), np.exp(1j * np.pi / 2), atol=1e-6)
     np.testing.assert_allclose(built.spoke_angles_rad, np.arange(4) * np.pi / 2)
     t_exc = np.asarray(built.seq.rf_times()[0])
+    np.testing.assert_allclose(np.diff(t_exc), 0.02, atol=1e-9)
     t_adc0 = built.seq.adc_times()[0].reshape(4, n)[:, 0]
     np.testing.assert_allclose(t_adc0 - t_exc, built.te_s + 0.5 * p.adc_dwell_s, atol=1e-9)
     assert built.trajectory == "spiral"

@@ -42,6 +42,7 @@ def test_tse_effective_te_and_echo_spacing_from_the_sequence():
     assert built.te_s == pytest.approx(0.048, abs=10e-6)
     assert built.duration_s == pytest.approx(4 * 0.6, rel=1e-6)  # 32 lines / 8 echoes = 4 shots
     assert built.echo_train_length == 8
+    assert built.echo_spacing_s == pytest.approx(0.012)
     assert sorted(built.phase_encode_lines.tolist()) == list(range(32))
 
 

@@ -205,11 +205,12 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
             rewind.append(rew)
             t_rew = max(t_rew, float(pp.calc_duration(rew)))
         events[leaf] = (spiral, rewind)
+    t_rew_block = ceil_to(t_rew, system.block_duration_raster)
     t_sp = ceil_to(shortest_trapezoid_duration(pp, system, "z", spoil_z), raster)
     gz_sp = trapezoid(pp, system, "z", spoil_z, t_sp)
     adc = pp.make_adc(num_samples=n_samples, dwell=p.adc_dwell_s, delay=lead, system=system)
     d_ro = lead + spiral_time
-    tr_min = d_exc + t_reph + te_delay + d_ro + t_rew + t_sp
+    tr_min = d_exc + t_reph + te_delay + ceil_to(d_ro, system.block_duration_raster) + t_rew_block + t_sp
     tr = require_time("repetition time tr_ms", p.tr_s, tr_min, "raise tr_ms or use more interleaves", strict=strict)
     tr_delay = ceil_to(tr - ceil_to(tr_min, system.block_duration_raster), system.block_duration_raster)
     phases = rf_spoil_phases(p.n_averages * len(leaves), p.rf_spoiling_increment_deg)
@@ -223,7 +224,7 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
             seq.add_block(rf, gz)
             seq.add_block(gz_reph, pp.make_delay(t_reph + te_delay))
             seq.add_block(*spiral, adc, *labels(pp, LIN=leaf, AVG=avg, SLC=0))
-            seq.add_block(*rewind)
+            seq.add_block(*rewind, pp.make_delay(t_rew_block))  # same length for every interleaf
             seq.add_block(gz_sp, pp.make_delay(t_sp + tr_delay))
             k += 1
 

@@ -356,6 +356,7 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
         n_averages=p.n_averages,
         ti_s=ti_actual,
         echo_train_length=etl,
+        echo_spacing_s=float(esp_actual),
         time_per_line_s=float(shot_min + tr_delay) / etl,
     )
 
