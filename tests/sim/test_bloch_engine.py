@@ -168,3 +168,58 @@ def test_seq_file_round_trip_and_label_free_placement(setup, tmp_path, monkeypat
     k1, k2, avg, rev = bloch_module._adc_lines(read, program, N, FOV, 1, 0.005)
     np.testing.assert_array_equal(k1, sequence.phase_encode_lines)
     assert not k2.any() and not avg.any() and not rev.any()
+
+
+def _epi(n: int, fov: float):  # type: ignore[no-untyped-def]
+    """A single-shot blipped Cartesian EPI (flat-top sampling, REV label on the negative readouts)."""
+    import types
+
+    import pypulseq as pp
+
+    system = pp.Opts(max_grad=40, grad_unit="mT/m", max_slew=150, slew_unit="T/m/s", rf_dead_time=0,
+                     rf_ringdown_time=0, adc_dead_time=0)  # fmt: skip
+    seq = pp.Sequence(system)
+    dwell = 10e-6
+    amp = 1.0 / (fov * dwell)
+    gx = pp.make_trapezoid("x", amplitude=amp, flat_time=n * dwell, system=system)
+    adc = pp.make_adc(n, dwell=dwell, delay=gx.rise_time, system=system)
+    pre_x = -(amp * gx.rise_time / 2 + amp * (n // 2 + 0.5) * dwell)
+    blip = pp.make_trapezoid("y", area=1.0 / fov, system=system)
+    seq.add_block(pp.make_block_pulse(np.pi / 2, duration=100e-6, system=system))
+    seq.add_block(
+        pp.make_trapezoid("x", area=pre_x, duration=4e-4, system=system),
+        pp.make_trapezoid("y", area=-(n // 2) / fov, duration=4e-4, system=system),
+    )
+    for line in range(n):
+        sign = 1.0 if line % 2 == 0 else -1.0
+        g = pp.scale_grad(gx, sign)
+        lin = pp.make_label(label="LIN", type="SET", value=line)
+        rev = pp.make_label(label="REV", type="SET", value=int(sign < 0))
+        seq.add_block(g, adc, lin, rev)
+        if line < n - 1:
+            seq.add_block(blip)
+    esp = pp.calc_duration(gx) + pp.calc_duration(blip)
+    protocol = types.SimpleNamespace(matrix=n, fov_m=fov, slice_thickness_m=0.005, name="epi_test")
+    built = types.SimpleNamespace(
+        seq=seq, protocol=protocol, te_s=0.0, tr_s=float(seq.duration()[0]), flip_angle_rad=np.pi / 2,
+        readout_dwell_s=dwell, duration_s=float(seq.duration()[0]), scanning_sequence="EP",
+    )  # fmt: skip
+    return built, esp
+
+
+def test_epi_phase_encode_shift_is_offset_times_esp_times_n() -> None:
+    scanner = Scanner.preset("3T", n_coils=1)
+    epi, esp = _epi(N, FOV)
+    bandwidth_pe = 1.0 / (esp * N)  # Hz per pixel along the phase encoding
+    rng = np.random.default_rng(0)
+    on = simulate_bloch(_square_phantom("wm"), epi, scanner, noise=False, rng=rng, options=OPTIONS)  # type: ignore[arg-type]
+    off_phantom = _square_phantom("wm", off_resonance_hz=1.5 * bandwidth_pe)
+    off = simulate_bloch(off_phantom, epi, scanner, noise=False, rng=rng, options=OPTIONS)  # type: ignore[arg-type]
+    # k1 increases with time, so the object moves by +df * ESP * N pixels along y (and ~0 along x)
+    assert _shift_pixels(off, on, axis=-2) == pytest.approx(1.5, abs=0.05)
+    assert abs(_shift_pixels(off, on, axis=-1)) < 0.1
+    # the REV lines are placed reversed: the on-resonance EPI image matches the square (no Nyquist ghost)
+    image = _image(on)
+    inside = image[6:10, 6:10].mean()
+    ghost = image[0:3, :].mean()  # a N/2 ghost would sit half a FOV away along y
+    assert ghost < 0.05 * inside
