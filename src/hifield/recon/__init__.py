@@ -1,13 +1,14 @@
 """Image reconstruction: coil maps (ESPIRiT, Walsh) and a registry of methods behind ``reconstruct``."""
 
 from hifield.recon.coil_maps import estimate_coil_maps
-from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, SenseConfig, TvConfig
+from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, PartialFourierConfig, SenseConfig, TvConfig
 from hifield.recon.registry import describe_method, method_config, recon_methods, reconstruct
 
 __all__ = [
     "CsConfig",
     "FftConfig",
     "GrappaConfig",
+    "PartialFourierConfig",
     "SenseConfig",
     "TvConfig",
     "describe_method",

@@ -105,3 +105,18 @@ class GrappaConfig:
     """Readout samples in the kernel (odd)."""
     lambda_rel: float = 1e-4
     """Tikhonov weight relative to the mean source energy (dimensionless)."""
+
+
+@dataclass(frozen=True)
+class PartialFourierConfig:
+    """Partial Fourier along k1 or k0 (whichever has a missing side): POCS or homodyne, per coil, then RSS.
+
+    The phase comes from the symmetric centre of k-space (Hann-windowed); the missing side is filled by
+    ``n_iter`` POCS iterations, or compensated by homodyne's ramp filter of half-width ``transition`` times the
+    symmetric band.
+    """
+
+    n_iter: int = 10
+    """POCS iterations."""
+    transition: float = 1.0
+    """Homodyne ramp half-width relative to the symmetric band (0 < transition <= 1)."""

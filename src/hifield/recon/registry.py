@@ -13,9 +13,9 @@ from hifield.data import CoilMaps, Image, ImageHeader, RawData
 from hifield.errors import ConfigError, ReconstructionError
 from hifield.recon import cartesian
 from hifield.recon.coil_maps import estimate_coil_maps
-from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, SenseConfig, TvConfig
+from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, PartialFourierConfig, SenseConfig, TvConfig
 
-MethodConfig = FftConfig | SenseConfig | CsConfig | TvConfig | GrappaConfig
+MethodConfig = FftConfig | SenseConfig | CsConfig | TvConfig | GrappaConfig | PartialFourierConfig
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,12 @@ class _Method:
     config_type: type
     needs_maps: bool
     description: str
+
+
+def _pf() -> Any:
+    from hifield.recon import partial_fourier
+
+    return partial_fourier
 
 
 def _grappa_needs_acs(*_: Any) -> NDArray[Any]:
@@ -54,6 +60,18 @@ _METHODS: dict[str, _Method] = {
         GrappaConfig,
         False,
         "GRAPPA k-space interpolation from the ACS block, root-sum-of-squares",
+    ),
+    "pocs": _Method(
+        lambda k, m, s, c: _pf().recon_pocs(k, m, c),
+        PartialFourierConfig,
+        False,
+        "partial Fourier by POCS (low-resolution phase), root-sum-of-squares",
+    ),
+    "homodyne": _Method(
+        lambda k, m, s, c: _pf().recon_homodyne(k, m, c),
+        PartialFourierConfig,
+        False,
+        "partial Fourier by homodyne detection, root-sum-of-squares",
     ),
     "tv": _Method(
         lambda k, m, s, c: cartesian.recon_tv(k, m, s, c),  # type: ignore[arg-type]
