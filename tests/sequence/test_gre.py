@@ -207,3 +207,34 @@ def test_odd_bandwidths_pass_the_timing_check(bandwidth):
     built = SMALL.with_changes(readout_bandwidth_hz_per_pixel=bandwidth, te_s=0.009).build(Scanner.preset("3T"))
     check_timing(built)
     assert built.pixel_bandwidth_hz == pytest.approx(bandwidth, rel=0.01)
+
+
+def test_multi_slice_interleaved_within_tr():
+    p = SMALL.with_changes(n_slices=3, slice_gap_m=0.001, tr_s=0.05)
+    built = p.build(Scanner.preset("3T"), phase_encode_lines=[10, 32])
+    check_timing(built)
+    assert built.duration_s == pytest.approx(2 * 0.05)
+    np.testing.assert_allclose(built.slice_positions_m, [-0.006, 0.0, 0.006])
+    assert [lab["SLC"] for lab in adc_labels(built.seq)] == [0, 2, 1, 0, 2, 1]
+    assert [lab["LIN"] for lab in adc_labels(built.seq)] == [10, 10, 10, 32, 32, 32]
+    t_exc, fp, *_ = built.seq.rf_times()
+    freqs = np.asarray(fp[0])
+    gz_amp = built.seq.get_block(1).gz.amplitude
+    np.testing.assert_allclose(freqs / gz_amp, [-0.006, 0.006, 0.0] * 2, atol=1e-12)
+    # TE holds for every slice
+    t_centre = np.asarray(built.seq.adc_times()[0]).reshape(6, 64)[:, 32]
+    np.testing.assert_allclose(t_centre - np.asarray(t_exc), built.te_s, atol=1e-9)
+
+
+def test_multi_slice_needs_room_in_tr():
+    with pytest.raises(SequenceError, match=r"repetition time tr_ms = 20 ms .* fewer slices"):
+        SMALL.with_changes(n_slices=8).build(Scanner.preset("3T"), phase_encode_lines=[0])
+
+
+def test_multi_slice_multiplies_sar():
+    from hifield.sequence.safety import assess
+
+    scanner = Scanner.preset("3T")
+    one = assess(SMALL.with_changes(tr_s=0.06).build(scanner, phase_encode_lines=[0, 1]), scanner)
+    three = assess(SMALL.with_changes(tr_s=0.06, n_slices=3).build(scanner, phase_encode_lines=[0, 1]), scanner)
+    assert three.sar_whole_body_6min_w_per_kg == pytest.approx(3 * one.sar_whole_body_6min_w_per_kg, rel=1e-9)

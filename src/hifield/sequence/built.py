@@ -64,6 +64,8 @@ class BuiltSequence:
     """k2 (partition) indices for 3D sequences, in acquisition order (the outer loop); ``None`` for 2D."""
     spoke_angles_rad: NDArray[np.float64] | None = None
     """In-plane angle of each radial spoke / spiral interleaf, in acquisition order [rad]; ``None`` for Cartesian."""
+    slice_positions_m: NDArray[np.float64] | None = None
+    """z position of each slice (index = SLC label) [m]; ``None`` for 3D or single-slice families."""
     echo_spacing_s: float | None = None
     """Echo spacing of echo trains (TSE, EPI) [s]."""
     time_per_line_s: float | None = None

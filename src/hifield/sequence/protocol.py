@@ -171,6 +171,8 @@ class GreProtocol(Protocol):
             "rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling phase increment"
         ),
         "n_dummy_scans": FieldSpec("n_dummy_scans", 1.0, 0, 1000, integer=True, description="dummy scans"),
+        "n_slices": FieldSpec("n_slices", 1.0, 1, 256, integer=True, description="number of slices"),
+        "slice_gap_m": FieldSpec("slice_gap_mm", 1e3, 0.0, 100.0, description="gap between slices"),
     }
 
     name: str = "gre_t1_2d"
@@ -199,6 +201,10 @@ class GreProtocol(Protocol):
     """Time-bandwidth product of the sinc excitation."""
     n_dummy_scans: int = 0
     """TRs played without ADC before the first line (steady-state preparation)."""
+    n_slices: int = 1
+    """Slices excited one after another within each TR (interleaved order: even, then odd), centred on z = 0."""
+    slice_gap_m: float = 0.0
+    """Gap between neighbouring slices [m] (slice spacing = thickness + gap)."""
 
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the pypulseq sequence on ``scanner``.

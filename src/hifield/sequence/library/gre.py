@@ -110,18 +110,26 @@ def _design_gre_2d(
         strict=strict,
     )
     te_delay = ceil_to(te - te_min, system.block_duration_raster)
-    tr_min = d_exc + t_pre + te_delay + d_ro + t_spoil
-    tr = require_time("repetition time tr_ms", p.tr_s, tr_min, "raise tr_ms or shorten te_ms", strict=strict)
+    slice_time = d_exc + t_pre + te_delay + d_ro + t_spoil
+    tr_min = p.n_slices * slice_time
+    hint = "raise tr_ms, shorten te_ms or use fewer slices" if p.n_slices > 1 else "raise tr_ms or shorten te_ms"
+    tr = require_time("repetition time tr_ms", p.tr_s, tr_min, hint, strict=strict)
     tr_delay = ceil_to(tr - tr_min, system.block_duration_raster)
     te_actual = te_min + te_delay
     tr_actual = tr_min + tr_delay
 
+    spacing = p.slice_thickness_m + p.slice_gap_m
+    positions = [(s - (p.n_slices - 1) / 2) * spacing for s in range(p.n_slices)]
+    order = list(range(0, p.n_slices, 2)) + list(range(1, p.n_slices, 2))
+    rf_centre = float(pp.calc_rf_center(rf)[0])
     cache_rf_shapes(seq, rf)
-    n_exc = p.n_dummy_scans + p.n_averages * len(lines)
+    n_exc = (p.n_dummy_scans + p.n_averages * len(lines)) * p.n_slices
     phases = rf_spoil_phases(n_exc, p.rf_spoiling_increment_deg)
 
-    def one_tr(k: int, pe_area: float, adc_labels: list[Any] | None) -> None:
-        rf.phase_offset = phases[k]
+    def one_tr(k: int, pe_area: float, adc_labels: list[Any] | None, z_m: float = 0.0) -> None:
+        # off-centre slice: shift the RF frequency, and its phase so the phase is zero at the pulse centre
+        rf.freq_offset = float(gz.amplitude) * z_m
+        rf.phase_offset = phases[k] - 2 * np.pi * rf.freq_offset * rf_centre
         seq.add_block(rf, gz)
         gy_pre = trapezoid(pp, system, "y", pe_area, t_pre)
         seq.add_block(*[g for g in (gx_pre, gy_pre, gz_reph) if g is not None])
@@ -134,17 +142,23 @@ def _design_gre_2d(
             seq.add_block(ro.gx, ro.adc, *adc_labels)
         gy_rew = trapezoid(pp, system, "y", -pe_area, t_spoil)
         seq.add_block(*[g for g in (gx_spoil, gy_rew, gz_spoil) if g is not None])
+
+    def tr_end() -> None:
         if tr_delay > 0:
             seq.add_block(pp.make_delay(tr_delay))
 
     k = 0
     for _ in range(p.n_dummy_scans):
-        one_tr(k, 0.0, None)
-        k += 1
+        for s in order:
+            one_tr(k, 0.0, None, positions[s])
+            k += 1
+        tr_end()
     for avg in range(p.n_averages):
         for line, area in zip(lines, pe_areas, strict=True):
-            one_tr(k, area, labels(pp, LIN=line, AVG=avg, SLC=0))
-            k += 1
+            for s in order:
+                one_tr(k, area, labels(pp, LIN=line, AVG=avg, SLC=s), positions[s])
+                k += 1
+            tr_end()
 
     seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
     seq.set_definition("Name", p.name)
@@ -167,4 +181,5 @@ def _design_gre_2d(
         pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
         n_averages=p.n_averages,
         n_dummy_scans=p.n_dummy_scans,
+        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )
