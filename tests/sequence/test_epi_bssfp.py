@@ -115,3 +115,25 @@ def test_bssfp_sar_over_limit_at_7t_with_large_flip():
     scanner = Scanner.preset("7T")
     limits = {v.limit for v in check(p.build(scanner), scanner)}
     assert "head SAR (6 min) in normal mode" in limits
+
+
+def test_partial_fourier_epi_reaches_a_shorter_te():
+    from hifield.errors import SequenceError
+
+    scanner = Scanner.preset("3T")
+    with pytest.raises(SequenceError, match="echo time te_ms = 30 ms"):
+        EpiProtocol(te_s=0.03).build(scanner)
+    built = EpiProtocol(te_s=0.03, partial_fourier=0.75).build(scanner)
+    assert built.phase_encode_lines.tolist() == list(range(16, 64))
+    assert built.te_s == pytest.approx(0.03, abs=10e-6)
+    assert check(built, scanner) == []
+
+
+def test_partial_fourier_validated():
+    from hifield.errors import ConfigError
+    from hifield.sequence.library.radial import RadialProtocol
+
+    with pytest.raises(ConfigError, match=r"partial_fourier = 0\.4 is outside the allowed range 0\.5 to 1"):
+        EpiProtocol(partial_fourier=0.4)
+    with pytest.raises(ConfigError, match="Cartesian protocols only"):
+        RadialProtocol(partial_fourier=0.75)

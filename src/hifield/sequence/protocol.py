@@ -57,6 +57,9 @@ class Protocol:
 
     name: str = "protocol"
     """Protocol name."""
+    partial_fourier: float = 1.0
+    """Fraction of the phase-encode lines acquired when no explicit lines are given (0.5 to 1; 1 = full), the
+    centre and the upper half always included (Cartesian families only)."""
     gradient_mode: str = "normal"
     """``"normal"``: gradients slew at most 80 % of the PNS rheobase slew rate, so sequences stay below the PNS
     limit of the IEC normal mode; ``"fast"``: the scanner's full slew rate (may need first-level mode)."""
@@ -64,6 +67,9 @@ class Protocol:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigError(f"protocol name must be a non-empty string; got {self.name!r}")
+        pf = self.partial_fourier
+        if isinstance(pf, bool) or not isinstance(pf, (int, float)) or not 0.5 <= pf <= 1.0:
+            raise ConfigError(f"partial_fourier = {pf!r} is outside the allowed range 0.5 to 1")
         if self.gradient_mode not in GRADIENT_MODES:
             raise ConfigError(
                 f"gradient_mode = {self.gradient_mode!r} is not allowed; choose one of {', '.join(GRADIENT_MODES)}"
@@ -126,10 +132,20 @@ COMMON_SPECS: dict[str, FieldSpec] = {
 """Field specs shared by the protocol families (file key, unit scale, allowed range)."""
 
 
-def check_lines(lines: Sequence[int] | None, n_lines: int) -> list[int]:
-    """Validate phase-encode line indices (0..n_lines-1); ``None`` means all lines in linear order."""
+def check_lines(lines: Sequence[int] | None, n_lines: int, *, partial_fourier: float = 1.0) -> list[int]:
+    """Validate phase-encode line indices (0..n_lines-1); ``None`` means all lines in linear order.
+
+    With ``partial_fourier`` < 1 and no explicit lines, only the last ``ceil(partial_fourier * n_lines)`` lines
+    are acquired (the k-space centre ``n_lines // 2`` and everything above it, plus the lines below it that fit).
+
+    Examples
+    --------
+    >>> check_lines(None, 8, partial_fourier=0.75)
+    [2, 3, 4, 5, 6, 7]
+    """
     if lines is None:
-        return list(range(n_lines))
+        n_acquired = math.ceil(partial_fourier * n_lines - 1e-9)
+        return list(range(n_lines - n_acquired, n_lines))
     out: list[int] = []
     for line in lines:
         if isinstance(line, bool) or not float(line).is_integer():
@@ -232,5 +248,5 @@ class GreProtocol(Protocol):
         """
         from hifield.sequence.library.gre import build_gre_2d
 
-        lines = check_lines(phase_encode_lines, self.matrix)
+        lines = check_lines(phase_encode_lines, self.matrix, partial_fourier=self.partial_fourier)
         return build_gre_2d(self, scanner, lines)

@@ -67,7 +67,7 @@ class BssfpProtocol(Protocol):
 
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the pypulseq sequence (see :meth:`hifield.sequence.GreProtocol.build`)."""
-        lines = check_lines(phase_encode_lines, self.matrix)
+        lines = check_lines(phase_encode_lines, self.matrix, partial_fourier=self.partial_fourier)
 
         def design(system: Any, strict: bool) -> BuiltSequence:
             return _design(self, scanner, lines, system, strict=strict)

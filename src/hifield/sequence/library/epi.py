@@ -83,7 +83,7 @@ class EpiProtocol(Protocol):
 
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the pypulseq sequence; lines are played in increasing k1 order within each shot."""
-        lines = sorted(check_lines(phase_encode_lines, self.matrix))
+        lines = sorted(check_lines(phase_encode_lines, self.matrix, partial_fourier=self.partial_fourier))
 
         def design(system: Any, strict: bool) -> BuiltSequence:
             return _design(self, scanner, lines, system, strict=strict)

@@ -82,7 +82,7 @@ class Gre3dProtocol(Protocol):
         partition_lines: Sequence[int] | None = None,
     ) -> BuiltSequence:
         """Build the sequence playing k1 ``phase_encode_lines`` for each k2 in ``partition_lines`` (None = all)."""
-        lines = check_lines(phase_encode_lines, self.matrix)
+        lines = check_lines(phase_encode_lines, self.matrix, partial_fourier=self.partial_fourier)
         partitions = check_lines(partition_lines, self.n_partitions)
         return build_gre_3d(self, scanner, lines, partitions)
 

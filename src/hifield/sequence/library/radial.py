@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from hifield.errors import ConfigError
 from hifield.sequence._design import build_within_limits, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
@@ -75,6 +76,10 @@ class RadialProtocol(Protocol):
     """Readout oversampling factor."""
     rf_spoiling_increment_deg: float = 117.0
     """RF spoiling increment [degree]."""
+
+    def _validate_relations(self) -> None:
+        if self.partial_fourier != 1.0:
+            raise ConfigError(f"partial_fourier = {self.partial_fourier} applies to Cartesian protocols only; use 1")
 
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the sequence playing the spokes ``phase_encode_lines`` (indices, default all) in order."""

@@ -129,6 +129,8 @@ class SpiralProtocol(Protocol):
     """RF spoiling increment [degree]."""
 
     def _validate_relations(self) -> None:
+        if self.partial_fourier != 1.0:
+            raise ConfigError(f"partial_fourier = {self.partial_fourier} applies to Cartesian protocols only; use 1")
         if round(self.adc_dwell_s / 1e-7, 6) % 1:
             raise ConfigError(f"adc_dwell_us = {self.adc_dwell_s * 1e6:g} must be a multiple of 0.1 us (ADC raster)")
 

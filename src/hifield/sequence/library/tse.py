@@ -85,7 +85,9 @@ class SpinEchoProtocol(Protocol):
 
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the pypulseq sequence (see :meth:`hifield.sequence.GreProtocol.build`)."""
-        return build_spin_echo_train(self, scanner, check_lines(phase_encode_lines, self.matrix))
+        return build_spin_echo_train(
+            self, scanner, check_lines(phase_encode_lines, self.matrix, partial_fourier=self.partial_fourier)
+        )
 
 
 @dataclass(frozen=True)
