@@ -1,6 +1,7 @@
 """Image reconstruction: coil maps (ESPIRiT, Walsh) and a registry of methods behind ``reconstruct``."""
 
 from hifield.recon.coil_maps import estimate_coil_maps
+from hifield.recon.compression import compress_coils
 from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, PartialFourierConfig, SenseConfig, TvConfig
 from hifield.recon.registry import describe_method, method_config, recon_methods, reconstruct
 
@@ -11,6 +12,7 @@ __all__ = [
     "PartialFourierConfig",
     "SenseConfig",
     "TvConfig",
+    "compress_coils",
     "describe_method",
     "estimate_coil_maps",
     "method_config",
