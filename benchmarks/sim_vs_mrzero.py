@@ -205,8 +205,14 @@ def main() -> None:
                 run(n, args.mrzero_python, args.coils, args.isochromats, Path(d), args.tr_ms * 1e-3, args.dummies)
             )
             print(rows[-1], flush=True)
+            write_results(rows, args.mrzero_python, args.coils)
+    write_results(rows, args.mrzero_python, args.coils)
+
+
+def write_results(rows: list[dict[str, object]], mrzero_python: str, n_coils: int) -> None:
+    """Write ``sim_vs_mrzero.json`` and ``.md`` (also usable on rows of an interrupted run)."""
     version = subprocess.run(
-        [args.mrzero_python, "-c", "import MRzeroCore; print(MRzeroCore.__version__)"],
+        [mrzero_python, "-c", "import MRzeroCore; print(MRzeroCore.__version__)"],
         capture_output=True,
         text=True,
         check=False,
@@ -219,7 +225,9 @@ def main() -> None:
         "",
         f"`python benchmarks/sim_vs_mrzero.py` — MRzeroCore {version} (separate venv, CPU torch), "
         f"{meta['cpu_count']} CPUs shared (load average {meta['load_average_1min']:.1f}); brain phantom, 2D GRE, "
-        f"{args.coils} coils, no noise. NRMSE of RSS images after a least-squares scale.",
+        f"{n_coils} coils, no noise, 150 dummy TRs; bloch with "
+        f"{rows[0]['bloch_isochromats'] if rows else '?'} isochromats per voxel. NRMSE of RSS images after a "
+        "least-squares scale. Wall times on a shared machine: compare them only within a row.",
         "",
         "| matrix | fast [s] | bloch [s] | MRzero [s] | fast speed-up vs MRzero | NRMSE fast vs MRzero "
         "| NRMSE bloch vs MRzero | NRMSE fast vs bloch | MRzero orientation |",
