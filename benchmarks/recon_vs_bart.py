@@ -24,13 +24,16 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,11 +57,14 @@ ksp = read_cfl(job["kspace"])[:, 0]  # (coil, y, x)
 out = {}
 def timed(f, repeats):
     ts = []
+    cpu = []
     for _ in range(repeats):
-        t = time.perf_counter(); r = f(); ts.append(time.perf_counter() - t)
+        t = time.perf_counter(); c = time.process_time(); r = f()
+        ts.append(time.perf_counter() - t); cpu.append(time.process_time() - c)
+    timed.cpu = cpu
     return r, ts
 maps, ts = timed(lambda: mr.app.EspiritCalib(ksp, calib_width=24, show_pbar=False).run(), job["repeats"])
-out["maps"] = {"times": ts}
+out["maps"] = {"times": ts, "cpu": timed.cpu}
 weights = (np.abs(ksp).sum(axis=0) > 0).astype(np.float32)
 aty = np.sum(np.conj(maps) * sp.ifft(ksp, axes=(-2, -1)), axis=0)
 scale = float(np.abs(aty).max())
@@ -66,12 +72,14 @@ apps = {"sense": mr.app.SenseRecon, "cs": mr.app.L1WaveletRecon, "tv": mr.app.To
 iters = {"sense": 30, "cs": 100, "tv": 100}
 for name, lams in (("sense", job["l2"]), ("cs", job["l1"]), ("tv", job["tv"])):
     def app(l, name=name):
-        return apps[name](ksp, maps, lamda=l * scale, weights=weights, max_iter=iters[name], show_pbar=False)
+        # Tikhonov (l2) weight is dimensionless (unit-gain operator); L1 and TV weights scale with the data
+        lam = l if name == "sense" else l * scale
+        return apps[name](ksp, maps, lamda=lam, weights=weights, max_iter=iters[name], show_pbar=False)
     for lam in lams:
         img, ts = timed(lambda: app(lam).run(), job["repeats"] if len(lams) == 1 else 1)
         path = f"{job['out']}_{name}_{lam}"
         write_cfl(path, np.asarray(img)[None])
-        out.setdefault(name, []).append({"lambda": lam, "times": ts, "image": path})
+        out.setdefault(name, []).append({"lambda": lam, "times": ts, "cpu": timed.cpu, "image": path})
 print(json.dumps(out))
 """
 
@@ -96,10 +104,30 @@ def metrics(ref: np.ndarray, image: np.ndarray) -> dict[str, float]:
     return {"nrmse": float(np.sqrt(nmse(gt, pred))), "psnr": psnr(gt, pred), "ssim": ssim(gt, pred)}
 
 
+CPU_LOG: list[float] = []
+
+
 def run_bart(args: list[str], env: dict[str, str]) -> float:
+    """Wall time of one BART command; its CPU time (user + system of the child) goes to ``CPU_LOG``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(["bart", *args], check=True, capture_output=True, env=env)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_LOG.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
+
+
+def timed_call(fn: Callable[[], Any], repeats: int) -> tuple[Any, list[float], list[float]]:
+    """Result of the last call, wall times and CPU times (this process) of ``repeats`` calls."""
+    walls, cpus = [], []
+    result = None
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        result = fn()
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return result, walls, cpus
 
 
 def main() -> None:
@@ -124,6 +152,7 @@ def main() -> None:
         np.complex64
     )
     bart_start = statistics.median(run_bart(["version"], env) for _ in range(5))
+    uptime = os.getloadavg()
     header = RawHeader(b0_t=3.0, fov_m=(0.005, 0.256, 0.256), matrix=(1, n, n), te_s=0.01, tr_s=0.1, flip_angle_rad=0.3)
 
     grids = {
@@ -144,7 +173,13 @@ def main() -> None:
         raw = RawData(kspace=kus, header=header, mask=mask)
 
         def add(
-            tool: str, method: str, lam: float | None, times: list[float], image: np.ndarray | None, r: float = r
+            tool: str,
+            method: str,
+            lam: float | None,
+            times: list[float],
+            image: np.ndarray | None,
+            cpu: list[float],
+            r: float = r,
         ) -> None:
             row: dict[str, object] = {
                 "R": r,
@@ -152,6 +187,7 @@ def main() -> None:
                 "method": method,
                 "lambda": lam,
                 "time_s": statistics.median(times),
+                "cpu_s": statistics.median(cpu),
                 "times_s": times,
             }
             if image is not None:
@@ -160,12 +196,8 @@ def main() -> None:
             print(json.dumps({k: v for k, v in row.items() if k != "times_s"}), flush=True)
 
         # ---- hifield
-        times = []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            maps = estimate_coil_maps(raw, calib_size=24)
-            times.append(time.perf_counter() - t)
-        add("hifield", "maps", None, times, None)
+        maps, times, cpu = timed_call(lambda raw=raw: estimate_coil_maps(raw, calib_size=24), args.repeats)
+        add("hifield", "maps", None, times, None, cpu)
         configs = {"sense": SenseConfig, "cs": CsConfig, "tv": TvConfig}
         for method, lams in grids["hifield"].items():
             best = None
@@ -177,16 +209,18 @@ def main() -> None:
                     best = (lam, m["ssim"])
             assert best is not None
             cfg = configs[method](lambda_rel=best[0])
-            times = []
-            for _ in range(args.repeats):
-                t = time.perf_counter()
-                img = reconstruct(raw, method=method, coil_maps=maps, config=cfg).data
-                times.append(time.perf_counter() - t)
-            add("hifield", method, best[0], times, img)
+            img, times, cpu = timed_call(
+                lambda raw=raw, method=method, maps=maps, cfg=cfg: (
+                    reconstruct(raw, method=method, coil_maps=maps, config=cfg).data
+                ),
+                args.repeats,
+            )
+            add("hifield", method, best[0], times, img, cpu)
 
         # ---- BART
+        CPU_LOG.clear()
         times = [run_bart(["ecalib", "-m1", str(base), str(work / "maps")], env) for _ in range(args.repeats)]
-        add("bart", "maps", None, times, None)
+        add("bart", "maps", None, times, None, list(CPU_LOG))
         flags = {"sense": ["-l2"], "cs": ["-l1"], "tv": ["-R", "T:3:0:{lam}"]}
         for method, lams in grids["bart"].items():
             best = None
@@ -201,11 +235,12 @@ def main() -> None:
                     best = (lam, m["ssim"], reg)
             assert best is not None
             out = work / f"bart_{method}"
+            CPU_LOG.clear()
             times = [
                 run_bart(["pics", "-S", *best[2], str(base), str(work / "maps"), str(out)], env)
                 for _ in range(args.repeats)
             ]
-            add("bart", method, best[0], times, read_cfl(out))
+            add("bart", method, best[0], times, read_cfl(out), list(CPU_LOG))
 
         # ---- SigPy (separate environment)
         if args.sigpy_python and Path(args.sigpy_python).exists():
@@ -236,10 +271,10 @@ def main() -> None:
             }
             job_args = [args.sigpy_python, "-c", SIGPY_WORKER, json.dumps(job)]
             res = json.loads(subprocess.run(job_args, check=True, capture_output=True, text=True).stdout)
-            add("sigpy", "maps", None, res["maps"]["times"], None)
+            add("sigpy", "maps", None, res["maps"]["times"], None, res["maps"]["cpu"])
             for method in ("sense", "cs", "tv"):
                 e = res[method][0]
-                add("sigpy", method, e["lambda"], e["times"], read_cfl(e["image"]))
+                add("sigpy", method, e["lambda"], e["times"], read_cfl(e["image"]), e["cpu"])
 
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -248,9 +283,12 @@ def main() -> None:
         "repeats": args.repeats,
         "bart_version": subprocess.run(["bart", "version"], capture_output=True, text=True).stdout.strip(),
         "bart_process_overhead_s": bart_start,
-        "timing": "BART: subprocess wall time incl. process start and cfl I/O; hifield and SigPy: in-process",
+        "timing": "wall: BART as a subprocess incl. process start and cfl I/O, hifield and SigPy in-process; "
+        "CPU: user+system seconds of the BART child / of the hifield or SigPy process during the call",
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""),
+        "load_average_at_start": uptime,
+        "load_average_at_end": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     (args.out / "recon_vs_bart.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
@@ -258,20 +296,24 @@ def main() -> None:
         "# hifield vs BART vs SigPy: Cartesian reconstruction",
         "",
         f"{meta['problem']}; noise sd = {args.noise} x max(ref); median of {args.repeats} runs; {meta['machine']}; "
-        f"{meta['date']}. {meta['timing']} (bart version alone: {bart_start * 1000:.0f} ms). "
+        f"{meta['date']}; load average {uptime[0]:.1f} at start, {meta['load_average_at_end'][0]:.1f} at end "
+        "(the machine is shared: CPU seconds are the fairer speed comparison). "
+        f"{meta['timing']} (bart version alone: {bart_start * 1000:.0f} ms). "
         "Lambda: best SSIM on each tool's own grid.",
         "",
-        "| R | tool | method | lambda | time [s] | NRMSE | PSNR [dB] | SSIM |",
-        "|---|---|---|---|---|---|---|---|",
+        "| R | tool | method | lambda | wall [s] | CPU [s] | NRMSE | PSNR [dB] | SSIM |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if "ssim" in row:
             lines.append(
                 f"| {row['R']:g} | {row['tool']} | {row['method']} | {row['lambda']} | {row['time_s']:.2f} | "
-                f"{row['nrmse']:.4f} | {row['psnr']:.2f} | {row['ssim']:.4f} |"
+                f"{row['cpu_s']:.2f} | {row['nrmse']:.4f} | {row['psnr']:.2f} | {row['ssim']:.4f} |"
             )
         else:
-            lines.append(f"| {row['R']:g} | {row['tool']} | {row['method']} | | {row['time_s']:.2f} | | | |")
+            lines.append(
+                f"| {row['R']:g} | {row['tool']} | {row['method']} | | {row['time_s']:.2f} | {row['cpu_s']:.2f} | | | |"
+            )
     (args.out / "recon_vs_bart.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     shutil.rmtree(work, ignore_errors=True)
