@@ -100,11 +100,11 @@ def test_fat_models_and_sign_convention() -> None:
 
 
 def _voxel_signal(t: float, b0: float, fat_peaks: str) -> complex:
-    """A 50/50 water/fat voxel in the convention exp(+i 2π Δf t)."""
+    """A 50/50 water/fat voxel in the project convention exp(-i 2π Δf t)."""
     fat = tissue_properties("fat", b0, fat_peaks=fat_peaks)
     s = 0.5 + 0j
     for ppm, amp in zip(fat.chemical_shift_ppm, fat.peak_amplitudes, strict=True):
-        s += 0.5 * amp * np.exp(2j * np.pi * chemical_shift_hz(ppm, b0) * t)
+        s += 0.5 * amp * np.exp(-2j * np.pi * chemical_shift_hz(ppm, b0) * t)
     return s
 
 
