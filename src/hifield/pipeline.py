@@ -22,6 +22,10 @@ RECON_CHOICES: tuple[str, ...] = ("fft", "sense", "cs")
 """Reconstructions ``hifield scan`` runs (``--recon``); ``fft`` is zero-filled root-sum-of-squares."""
 
 
+PHANTOMS: tuple[str, ...] = ("brain", "shepp-logan", "nist", "nist-t2", "water-fat")
+"""Phantoms ``hifield scan --phantom`` offers."""
+
+
 class StepReporter(Protocol):
     """Receives progress of the pipeline's steps (the CLI shows a spinner and the elapsed time)."""
 
@@ -61,7 +65,7 @@ class ScanConfig:
     matrix: int | None = None
     """In-plane matrix (None keeps the protocol's, 256 by default)."""
     phantom: str = "brain"
-    """Digital phantom: ``brain`` or ``shepp-logan``."""
+    """Digital phantom: ``brain``, ``shepp-logan``, ``nist``, ``nist-t2`` or ``water-fat``."""
     engine: str = "fast"
     """Simulation engine."""
     n_coils: int | None = None
@@ -88,8 +92,8 @@ class ScanConfig:
             raise ConfigError(
                 f"unknown reconstruction {', '.join(unknown) or '(none)'}; choose from {', '.join(RECON_CHOICES)}"
             )
-        if self.phantom not in ("brain", "shepp-logan"):
-            raise ConfigError(f"unknown phantom {self.phantom!r}; choose brain or shepp-logan")
+        if self.phantom not in PHANTOMS:
+            raise ConfigError(f"unknown phantom {self.phantom!r}; choose one of {', '.join(PHANTOMS)}")
         if self.n_calibration < 0:
             raise ConfigError(f"calibration lines must be >= 0; got {self.n_calibration}")
         return self
@@ -112,9 +116,15 @@ class ScanResult:
 def _make_phantom(config: ScanConfig, b0_t: float, matrix: int, fov_m: float) -> Any:
     from hifield import phantom as ph
 
+    # Every phantom is made on a grid twice as fine as the reconstruction (no inverse crime).
     if config.phantom == "brain":
         return ph.brain_phantom(b0_t=b0_t, matrix=matrix, fov_m=fov_m, oversampling=2)
-    return ph.shepp_logan_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
+    if config.phantom == "shepp-logan":
+        return ph.shepp_logan_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
+    if config.phantom in ("nist", "nist-t2"):
+        array = "t2" if config.phantom == "nist-t2" else "t1"
+        return ph.nist_phantom(b0_t=b0_t, array=array, matrix=matrix * 2, fov_m=fov_m)
+    return ph.water_fat_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
 
 
 def _load_protocol(spec: str) -> Any:

@@ -75,7 +75,7 @@ def scan_command(
     pattern: str = typer.Option("variable-density", "--pattern", help="variable-density or equispaced."),
     calib: int = typer.Option(24, "--calib", help="Fully sampled central calibration lines."),
     coils: int | None = typer.Option(None, "--coils", help="Receive channels (default: the preset's array)."),
-    phantom: str = typer.Option("brain", "--phantom", help="brain or shepp-logan."),
+    phantom: str = typer.Option("brain", "--phantom", help="brain, shepp-logan, nist, nist-t2 or water-fat."),
     engine: str = typer.Option("fast", "--engine", help="Simulation engine."),
     pacs: str | None = typer.Option(None, "--pacs", help="Send the DICOM series to a PACS at HOST:PORT."),
     called_aet: str = typer.Option("ORTHANC", "--called-aet", help="AE title of the PACS."),

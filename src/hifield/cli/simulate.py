@@ -16,7 +16,7 @@ def simulate_command(
     out: Path = typer.Option(..., "--out", help="Output ISMRMRD file (.h5)."),
     protocol: str = typer.Option("gre_t1_2d", "--protocol", help="Protocol name or YAML file."),
     field: str = typer.Option("3T", "--field", help="Scanner preset: 1.5T, 3T, 5T or 7T."),
-    phantom: str = typer.Option("brain", "--phantom", help="brain or shepp-logan."),
+    phantom: str = typer.Option("brain", "--phantom", help="brain, shepp-logan, nist, nist-t2 or water-fat."),
     matrix: str | None = typer.Option(None, "--matrix", help="In-plane matrix N."),
     engine: str = typer.Option("fast", "--engine", help="Simulation engine."),
     accel: str = typer.Option("1", "--accel", help="Prospective acceleration R (1 = fully sampled)."),
