@@ -142,6 +142,7 @@ def pipe_menon_density(
     *,
     n_iter: int = 30,
     eps: float = 1e-4,
+    n_threads: int | None = 1,
 ) -> NDArray[np.float32]:
     """Density-compensation weights by the iterative method of Pipe & Menon (1999): ``w <- w / (C * w)``.
 
@@ -162,6 +163,8 @@ def pipe_menon_density(
         Iterations.
     eps
         NUFFT tolerance.
+    n_threads
+        finufft threads (None: all cores).
 
     Returns
     -------
@@ -170,7 +173,7 @@ def pipe_menon_density(
     """
     shape3 = tuple(int(n) for n in image_shape)
     big = tuple(2 * n if n > 1 else 1 for n in shape3)
-    op = NUFFTOp(kspace_m, big, voxel_size_m, eps=eps)
+    op = NUFFTOp(kspace_m, big, voxel_size_m, eps=eps, n_threads=n_threads)
     window = np.ones(big, dtype=np.float64)
     for axis, n in enumerate(big):
         if n > 1:
@@ -190,7 +193,7 @@ def pipe_menon_density(
     ]
     kz, ky, kx = np.meshgrid(*lattice_axes, indexing="ij")
     lattice = np.stack([kz, ky, kx], axis=-1)
-    lat_op = NUFFTOp(lattice, big, voxel_size_m, eps=eps)
+    lat_op = NUFFTOp(lattice, big, voxel_size_m, eps=eps, n_threads=n_threads)
     c0 = float(conv(np.ones(lattice.shape[:-1], dtype=np.complex128), lat_op)[tuple(n // 2 for n in shape3)])
 
     w = np.ones(op.oshape, dtype=np.complex128)

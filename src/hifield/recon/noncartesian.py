@@ -15,6 +15,10 @@ from hifield.recon.config import CsConfig, SenseConfig, TvConfig
 
 Complex = NDArray[np.complex64]
 
+NUFFT_THREADS: int | None = 1
+"""finufft threads in the iterative solvers: one is faster here on a shared 2-core machine, where OpenMP threads
+waiting for each other cost more than they gain; None uses finufft's default (all cores)."""
+
 
 def check_layout(raw: RawData) -> tuple[int, int, int]:
     """Image grid ``(z, y, x)`` of non-Cartesian data, after checking that k-space matches the trajectory.
@@ -67,7 +71,12 @@ class _Problem:
         self.shape = check_layout(raw)
         n_coils = raw.kspace.shape[-4]
         self.op = NUFFTOp(
-            raw.trajectory.kspace_m, self.shape, raw.header.voxel_size_m, batch_shape=(n_coils,), eps=1e-4
+            raw.trajectory.kspace_m,
+            self.shape,
+            raw.header.voxel_size_m,
+            batch_shape=(n_coils,),
+            eps=1e-4,
+            n_threads=NUFFT_THREADS,
         )
         self.weights = weights.reshape(self.op.sample_shape).astype(np.float32)
         self.maps = maps
@@ -153,7 +162,7 @@ def calibration_kspace(raw: RawData, *, calib_size: int = 24, density: str = "tr
     n_coils = raw.kspace.shape[-4]
     frame = raw.kspace.reshape((-1, *raw.kspace.shape[-4:]))[0].reshape(n_coils, -1)[:, inside].astype(np.complex64)
     voxel = tuple(f / c for f, c in zip(fov, coarse, strict=True))
-    op = NUFFTOp(k[inside], coarse, voxel, batch_shape=(n_coils,), eps=1e-5)
+    op = NUFFTOp(k[inside], coarse, voxel, batch_shape=(n_coils,), eps=1e-5, n_threads=NUFFT_THREADS)
     w = weights[inside].astype(np.float32)
 
     def normal(x: Complex) -> Complex:
