@@ -212,7 +212,7 @@ class GreProtocol(Protocol):
     rf_spoiling_increment_deg: float = 117.0
     """Quadratic RF spoiling phase increment [degree] (0 disables RF spoiling)."""
     rf_duration_s: float = 0.002
-    """Duration of the Hanning-apodised sinc excitation [s]."""
+    """Duration of the Hanning-apodised sinc excitation [s] (rounded to the 10 us gradient raster)."""
     rf_time_bandwidth: float = 4.0
     """Time-bandwidth product of the sinc excitation."""
     n_dummy_scans: int = 0

@@ -142,3 +142,9 @@ def cache_rf_shapes(seq: Any, *rfs: Any) -> None:
     for rf in rfs:
         _, shape_ids = seq.register_rf_event(rf)
         rf.shape_IDs = shape_ids
+
+
+def rf_duration_on_raster(duration_s: float, system: Any) -> float:
+    """An RF pulse duration rounded to the gradient raster (its slice-select flat top must lie on that raster)."""
+    raster = system.grad_raster_time
+    return max(raster, round(duration_s / raster) * raster)

@@ -17,6 +17,7 @@ from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     k1_areas,
     make_readout,
+    rf_duration_on_raster,
     shortest_trapezoid_duration,
     trapezoid,
 )
@@ -149,7 +150,7 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
     if p.spin_echo:
         rf_ref, gz_ref, _ = pp.make_sinc_pulse(
             flip_angle=math.pi,
-            duration=p.refocusing_duration_s,
+            duration=rf_duration_on_raster(p.refocusing_duration_s, system),
             slice_thickness=p.slice_thickness_m,
             apodization=0.5,
             time_bw_product=p.rf_time_bandwidth,

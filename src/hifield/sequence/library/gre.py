@@ -13,6 +13,7 @@ from hifield.sequence.library._blocks import (
     k1_areas,
     labels,
     make_readout,
+    rf_duration_on_raster,
     rf_spoil_phases,
     shortest_trapezoid_duration,
     trapezoid,
@@ -27,7 +28,7 @@ def excitation(pp: Any, system: Any, *, flip_rad: float, duration_s: float, tbw:
     """Slice-selective Hanning-apodised sinc excitation: ``(rf, gz, gz_rephaser_area)``."""
     rf, gz, gzr = pp.make_sinc_pulse(
         flip_angle=flip_rad,
-        duration=duration_s,
+        duration=rf_duration_on_raster(duration_s, system),
         slice_thickness=thickness_m,
         apodization=0.5,
         time_bw_product=tbw,

@@ -17,6 +17,7 @@ from hifield.sequence.library._blocks import (
     k1_areas,
     labels,
     make_readout,
+    rf_duration_on_raster,
     shortest_trapezoid_duration,
     trapezoid,
 )
@@ -195,7 +196,7 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     seq = pp.Sequence(system=system)
     rf_exc, gz_exc, gzr_exc = pp.make_sinc_pulse(
         flip_angle=p.flip_angle_rad,
-        duration=p.rf_duration_s,
+        duration=rf_duration_on_raster(p.rf_duration_s, system),
         slice_thickness=p.slice_thickness_m,
         apodization=0.5,
         time_bw_product=p.rf_time_bandwidth,
@@ -207,7 +208,7 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     )
     rf_ref, gz_ref, _ = pp.make_sinc_pulse(
         flip_angle=p.refocusing_angle_rad,
-        duration=p.refocusing_duration_s,
+        duration=rf_duration_on_raster(p.refocusing_duration_s, system),
         slice_thickness=p.slice_thickness_m,
         apodization=0.5,
         time_bw_product=p.rf_time_bandwidth,
@@ -270,7 +271,7 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     if ti > 0:
         rf_inv, gz_inv, _ = pp.make_sinc_pulse(
             flip_angle=math.pi,
-            duration=p.refocusing_duration_s,
+            duration=rf_duration_on_raster(p.refocusing_duration_s, system),
             slice_thickness=p.slice_thickness_m * 1.5,
             apodization=0.5,
             time_bw_product=p.rf_time_bandwidth,
