@@ -168,3 +168,13 @@ def test_grappa_keeps_acquired_lines_and_needs_acs(simdata: ModuleType) -> None:
     raw2, _, _ = simdata.make_raw(n, 4, mask=no_acs)
     with pytest.raises(ReconstructionError, match="--recon fft"):
         reconstruct(raw2, method="grappa")
+
+
+def test_two_map_sense_with_empty_second_set_equals_one_map(simdata: ModuleType) -> None:
+    n = 32
+    raw, _, maps = simdata.make_raw(n, 4, mask=simdata.equispaced_mask(n, n, r=2, n_acs=12))
+    one = reconstruct(raw, method="sense", coil_maps=CoilMaps(maps[None])).data
+    two_maps = np.stack([maps, np.zeros_like(maps)])
+    two = reconstruct(raw, method="sense", coil_maps=CoilMaps(two_maps)).data
+    assert two.shape == one.shape == (1, 1, n, n)
+    np.testing.assert_allclose(np.abs(two), np.abs(one), atol=1e-4 * np.abs(one).max())
