@@ -94,3 +94,33 @@ def test_missing_density_and_bad_layout_raise(simdata: ModuleType) -> None:
     bad = raw.replace(kspace=raw.kspace[..., :-1])
     with pytest.raises(ReconstructionError, match="do not match the trajectory"):
         reconstruct(bad, method="fft")
+
+
+def test_spiral_density_units_match_pipe_menon_and_sense_works(simdata: ModuleType) -> None:
+    from hifield.sampling.spiral import variable_density_spiral
+
+    n, fov, n_coils = 48, 0.2, 4
+    pattern = variable_density_spiral(n, fov_m=fov, gradients=Scanner.preset("3T").gradients, n_interleaves=12)
+    k = pattern.trajectory.kspace_m
+    img = simdata.phantom_image(n)
+    maps = simdata.smooth_coil_maps(n_coils, (n, n))
+    op = NUFFTOp(k, (1, n, n), (0.005, fov / n, fov / n), batch_shape=(n_coils,), eps=1e-6)
+    y = op @ (maps * img[None]).astype(np.complex128)
+    header = RawHeader(
+        b0_t=3.0,
+        fov_m=(0.005, fov, fov),
+        matrix=(1, n, n),
+        te_s=0.01,
+        tr_s=0.1,
+        flip_angle_rad=0.3,
+        trajectory="spiral",
+    )
+    raw = RawData(
+        kspace=y.reshape(n_coils, 1, *k.shape[:-1]).astype(np.complex64), header=header, trajectory=pattern.trajectory
+    )
+    inside = np.abs(img[0]) > 0.1
+    grids = [reconstruct(raw, method="fft", config=FftConfig(density=d)).data for d in ("trajectory", "pipe-menon")]
+    for g in grids:
+        assert abs(np.abs(g[0, 0])[inside].mean() / np.abs(img[0])[inside].mean() - 1) < 0.1
+    sense = reconstruct(raw, method="sense", coil_maps=CoilMaps(maps[None]), config=SenseConfig(max_iter=20)).data
+    assert _err(img, sense) < 0.5 * _err(img, grids[0])
