@@ -11,6 +11,7 @@ import pytest
 from hifield.errors import ConfigError, HardwareLimitError, SequenceError
 from hifield.hardware.scanner import Scanner
 from hifield.sequence import GreProtocol, check, check_timing
+from hifield.sequence.checks import peak_gradient_and_slew
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
 from .helpers import adc_labels
@@ -238,3 +239,15 @@ def test_multi_slice_multiplies_sar():
     one = assess(SMALL.with_changes(tr_s=0.06).build(scanner, phase_encode_lines=[0, 1]), scanner)
     three = assess(SMALL.with_changes(tr_s=0.06, n_slices=3).build(scanner, phase_encode_lines=[0, 1]), scanner)
     assert three.sar_whole_body_6min_w_per_kg == pytest.approx(3 * one.sar_whole_body_6min_w_per_kg, rel=1e-9)
+
+
+def test_within_real_limit_but_over_design_margin_still_reports_te():
+    """78 mT/m readout: over the 95 % design margin (76) but under the 3 T limit (80); the TE error must surface."""
+    # 32 x 3000 Hz/px over 28.6 mm needs 96 kHz / 0.0286 m = 3.36 MHz/m = 78.8 mT/m
+    p = GreProtocol(matrix=32, fov_m=0.0286, readout_bandwidth_hz_per_pixel=3000.0, te_s=0.0006, tr_s=0.05)
+    with pytest.raises(SequenceError, match=r"echo time te_ms = 0\.6 ms is below the minimum"):
+        p.build(Scanner.preset("3T"))
+    built = p.with_changes(te_s=0.01).build(Scanner.preset("3T"))
+    peaks, _ = peak_gradient_and_slew(built.seq)
+    assert 0.076 < peaks[0] < 0.080
+    assert not [v for v in check(built, Scanner.preset("3T")) if v.kind == "hardware"]

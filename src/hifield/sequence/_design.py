@@ -120,6 +120,8 @@ def build_within_limits(design: Design, scanner: Scanner, *, what: str, gradient
     # Over the design margin but within the real limits: playable as designed with the lifted limits.
     try:
         return _with_definitions(design(relaxed, True))
+    except HifieldError:  # e.g. TE too short: our own one-line error (SequenceError is also a ValueError)
+        raise
     except _PYPULSEQ_ERRORS:
         raise SequenceError(
             f"pypulseq could not build {what}: {_one_line(first_error)}; check the protocol parameters"

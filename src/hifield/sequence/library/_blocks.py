@@ -72,6 +72,7 @@ def make_readout(
     gx = pp.make_trapezoid(channel=channel, amplitude=amplitude, flat_time=flat_time, system=system)
     # pypulseq requires ADC delays on the RF raster (1 us)
     adc_delay = round_to(gx.rise_time + (flat_time - adc_duration) / 2, system.rf_raster_time)
+    adc_delay = max(adc_delay, system.adc_dead_time)  # float noise must not put it a hair below the dead time
     adc = pp.make_adc(num_samples=n, dwell=dwell, delay=adc_delay, system=system)
     centre_time = adc_delay + (n // 2 + 0.5) * dwell
     # k at the centre sample = prephaser + rise area + amplitude * (time into the flat top)
