@@ -179,7 +179,9 @@ def test_cpp_recon_reads_hifield_file(tmp_path, rng):
 def test_read_cpp_shepp_logan(tmp_path):
     exe = require_tool("ismrmrd_generate_cartesian_shepp_logan")
     path = tmp_path / "sl.h5"
-    subprocess.run([exe, "-o", str(path), "-m", "64", "-c", "4", "-C"], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [exe, "-o", str(path), "-m", "64", "-c", "4", "-C"], check=True, capture_output=True, timeout=60, cwd=tmp_path
+    )
     raw = read_ismrmrd(path, remove_readout_oversampling=True)
     assert raw.kspace.shape == (4, 1, 64, 64)
     assert raw.noise is not None and raw.noise.shape[0] == 4
