@@ -221,5 +221,5 @@ def test_cpp_library_parses_xml_header(tmp_path, rng):
     write_ismrmrd(make_raw(rng), tmp_path / "raw.h5")
     with h5py.File(tmp_path / "raw.h5") as f:
         (tmp_path / "header.xml").write_bytes(f["dataset/xml"][0])
-    run = subprocess.run([exe, str(tmp_path / "header.xml")], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([exe, str(tmp_path / "header.xml")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-500:]
