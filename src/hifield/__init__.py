@@ -77,5 +77,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hifield.data import CoilMaps, Image, ImageHeader, RawData, RawHeader, Trajectory
-    from hifield.hardware import CoilArray, GradientSystem, RFSystem, Scanner
+    from hifield.data import CoilMaps as CoilMaps
+    from hifield.data import Image as Image
+    from hifield.data import ImageHeader as ImageHeader
+    from hifield.data import RawData as RawData
+    from hifield.data import RawHeader as RawHeader
+    from hifield.data import Trajectory as Trajectory
+    from hifield.hardware import CoilArray as CoilArray
+    from hifield.hardware import GradientSystem as GradientSystem
+    from hifield.hardware import RFSystem as RFSystem
+    from hifield.hardware import Scanner as Scanner

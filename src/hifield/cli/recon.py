@@ -33,7 +33,9 @@ def recon_command(
     start = time.perf_counter()
     maps = None
     if method != "fft":
-        maps = estimate_coil_maps(raw, method=coil_maps)
+        if coil_maps not in ("espirit", "walsh"):
+            raise ConfigError(f"unknown --coil-maps {coil_maps!r}; choose espirit or walsh")
+        maps = estimate_coil_maps(raw, method=coil_maps)  # type: ignore[arg-type]
     image = reconstruct(raw, method=method, coil_maps=maps)
     elapsed = time.perf_counter() - start
     name = out.name.lower()

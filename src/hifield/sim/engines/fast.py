@@ -23,7 +23,7 @@ library (fat at -3.4 ppm, -434 Hz at 3 T) use the same convention.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.fft
@@ -47,7 +47,7 @@ def spoiled_gre_signal(
     t1_s: NDArray[np.floating] | float,
     t2star_s: NDArray[np.floating] | float,
     *,
-    flip_angle_rad: float,
+    flip_angle_rad: NDArray[np.floating] | float,
     tr_s: float,
     te_s: float,
 ) -> NDArray[np.float64]:
@@ -143,9 +143,9 @@ def simulate_fast(
     RawData
         k-space ``(coil, 1, k1, k0)`` for a 2D slice (``(coil, k2, k1, k0)`` for 3D), zero where not acquired.
     """
-    protocol = sequence.protocol
+    protocol: Any = sequence.protocol  # any Cartesian protocol with fov_m, matrix, slice_thickness_m
     n = int(protocol.matrix)
-    fine_shape = tuple(int(s) for s in phantom.shape)
+    fine_shape: tuple[int, int, int] = (int(phantom.shape[0]), int(phantom.shape[1]), int(phantom.shape[2]))
     n_z_fine = fine_shape[0]
     coarse_shape = (n_z_fine, n, n)
     fov_fine = [abs(float(np.linalg.norm(phantom.affine[:3, a]))) * fine_shape[a] for a in range(3)]
@@ -226,14 +226,16 @@ def simulate_fast(
         cov = scanner.receive.noise_covariance
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
         noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
-    kspace = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
+    acquired: NDArray[np.complex64] = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
 
     full_lines = n
     acceleration = full_lines / lines.size
     coarse_affine = _fine_to_coarse_affine(phantom.affine, fine_shape, coarse_shape)
     if n_z_fine == 1:
         coarse_affine[:3, 0] = (
-            coarse_affine[:3, 0] / max(np.linalg.norm(coarse_affine[:3, 0]), 1e-12) * float(protocol.slice_thickness_m)
+            coarse_affine[:3, 0]
+            / max(float(np.linalg.norm(coarse_affine[:3, 0])), 1e-12)
+            * float(protocol.slice_thickness_m)
         )
     header = RawHeader(
         b0_t=b0,
@@ -264,7 +266,7 @@ def simulate_fast(
         engine="fast",
     )
     return RawData(
-        kspace=kspace,
+        kspace=acquired,
         header=header,
         mask=None if lines.size == n else mask,
         calibration=None,
