@@ -18,8 +18,8 @@ Any field that is not a tabulated one gives ``interpolated=True``; 5 T always is
 ``Δf = γ̄ B0 δ 1e-6`` Hz relative to water in the rotating frame, and its signal at time ``t`` after excitation
 carries the factor ``exp(-i 2π Δf t)`` (protons precess as ``exp(-i γ B t)``; the simulators use the
 same sign, so a positive offset is displaced towards +x along the readout). Fat's methylene peak has
-``δ = -3.4`` ppm, so fat resonates *lower* than water: Δf = -434 Hz at 3 T. Water and fat are opposed at ``t = 1/(2|Δf|)`` = 1.15 ms at 3 T and
-in phase at 2.30 ms (single-peak model).
+``δ = -3.4`` ppm, so fat resonates *lower* than water: Δf = -434 Hz at 3 T. Water and fat are opposed at
+``t = 1/(2|Δf|)`` = 1.15 ms at 3 T and in phase at 2.30 ms (single-peak model).
 
 Examples
 --------
