@@ -125,7 +125,7 @@ def test_bssfp_steady_state_on_and_off_resonance() -> None:
 def test_spin_echo_refocuses_t2_prime_and_decays_with_t2() -> None:
     t1, t2, t2star = 1.0, 0.08, 0.02
     r2p = 1 / t2star - 1 / t2
-    iso_off, iso_dw = isochromat_offsets(800, (0.0, 0.0, 0.0), r2p, spread_positions=False)
+    iso_off, iso_dw, _ = isochromat_offsets(800, (0.0, 0.0, 0.0), r2p, spread_positions=False)
     tau90 = 50e-6
     for te in (20e-3, 60e-3):
         seq = pp.Sequence(SYS)
@@ -153,7 +153,7 @@ def test_spin_echo_refocuses_t2_prime_and_decays_with_t2() -> None:
 def test_free_induction_decays_with_t2_star() -> None:
     t2, t2star = 0.1, 0.03
     r2p = 1 / t2star - 1 / t2
-    iso_off, iso_dw = isochromat_offsets(1000, (0.0, 0.0, 0.0), r2p, spread_positions=False)
+    iso_off, iso_dw, _ = isochromat_offsets(1000, (0.0, 0.0, 0.0), r2p, spread_positions=False)
     seq = pp.Sequence(SYS)
     seq.add_block(pp.make_block_pulse(math.pi / 2, duration=20e-6, system=SYS))
     seq.add_block(pp.make_adc(6, dwell=10e-3, system=SYS))

@@ -10,8 +10,9 @@ Model
   Lorentzian of half width ``R2' = 1/T2* - 1/T2`` (physics-safety.md §3.1), so the ensemble decays as
   ``exp(-R2' |t - t_SE|)`` on top of T2 and refocuses in spin echoes. Their positions fill the voxel (a rank-1
   lattice whose projection on every axis is a regular grid), so spoiler gradients dephase within a voxel as on a
-  scanner; the box voxel's k-space apodisation is then divided out (``voxel_shape="sinc"``, default) so voxels
-  encode as band-limited samples.
+  scanner; the voxel's encoding response is then divided out of the k-space
+  so voxels encode as band-limited samples (``BlochOptions.voxel_shape="sinc"`` instead spreads them with
+  Hann-windowed sinc weights over four voxels per axis, a band-limited voxel; experimental).
 * Off-resonance: the phantom's B0 map plus each tissue's chemical-shift peaks (fat: its multi-peak spectrum, one
   simulation per peak weighted by its amplitude). B1+ scales every pulse by ``|phantom.b1_scale|`` when the phantom
   has one (1 otherwise; the B1+ phase is not applied).
@@ -70,11 +71,12 @@ class BlochOptions:
     in-plane signal and a real pulse gives its slice-profile-integrated signal."""
     spread_positions: bool = True
     """Spread isochromat positions over the voxel (intravoxel gradient dephasing); False puts them at its centre."""
-    voxel_shape: str = "sinc"
-    """How the spread isochromats encode: ``"sinc"`` (default) divides the Cartesian k-space by the box voxel's
-    transfer function ``sinc(k dx) sinc(k dy) [sinc(k dz)]`` so that a voxel encodes like a band-limited sample
-    (as the ``fast`` engine's FFT and MRzero's default voxel do) while its spins still dephase under spoilers;
-    ``"box"`` keeps the uniform-voxel apodisation."""
+    voxel_shape: str = "box"
+    """Spatial distribution of a voxel's isochromats: ``"box"`` (default; uniform over the voxel) or ``"sinc"``
+    (experimental: a band-limited voxel, Hann-windowed sinc weights over four voxels per axis, like MRzero's
+    default voxel). Either
+    way the voxel's encoding response is divided out of the Cartesian k-space, so voxels encode as band-limited
+    samples (like the ``fast`` engine's FFT) while their spins still dephase under spoilers."""
     max_fat_peaks: int | None = None
     """Simulate only the strongest peaks of each multi-peak spectrum (None: all), renormalised to the same total."""
 
@@ -128,20 +130,63 @@ def lattice_points(n: int, dim: int) -> NDArray[np.float64]:
 
 
 def isochromat_offsets(
-    n: int, voxel_m: tuple[float, float, float], r2prime_per_s: float, *, spread_positions: bool = True
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Position offsets ``(n, 3)`` [m] (z, y, x) inside a voxel and Lorentzian off-resonance offsets ``(n,)`` [rad/s].
+    n: int,
+    voxel_m: tuple[float, float, float],
+    r2prime_per_s: float,
+    *,
+    spread_positions: bool = True,
+    voxel_shape: str = "box",
+    uniform_axes: tuple[bool, bool, bool] = (False, False, False),
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Isochromats of one voxel: position offsets ``(n, 3)`` [m] (z, y, x), Lorentzian off-resonance offsets
+    ``(n,)`` [rad/s] and weights ``(n,)`` summing to 1.
 
-    The frequency quantiles are paired with the positions by a fixed lattice permutation so that neither
-    correlates with the other; positions form a rank-1 lattice (:func:`lattice_points`).
+    Positions form a rank-1 lattice (:func:`lattice_points`) over the voxel (``voxel_shape="box"``, uniform
+    weights) or over four voxels per axis with Hann-windowed ``sinc`` weights (``"sinc"``: a band-limited voxel,
+    whose magnetisation pathways dephased by more than half a cycle per voxel cancel, as for a continuous
+    object). Axes with zero size are not spread; ``uniform_axes`` are spread uniformly over their size whatever the
+    shape (e.g. the through-slice axis of a 2D slice). The frequency quantiles are paired with the positions by a fixed
+    lattice permutation so that neither correlates with the other.
     """
     dw = lorentzian_offsets(n, r2prime_per_s)
     if not spread_positions or n == 1:
-        return np.zeros((n, 3)), dw
+        return np.zeros((n, 3)), dw, np.full(n, 1.0 / n)
     u = lattice_points(n, 4)
-    pos = (u[:, [2, 1, 0]] - 0.5) * np.asarray(voxel_m, dtype=np.float64)[None, :]  # x regular, y, z lattice
     order = np.argsort(u[:, 3], kind="stable")
-    return pos, dw[order]
+    unit = u[:, [2, 1, 0]] - 0.5  # x regular, y and z lattice, in [-1/2, 1/2)
+    size = np.asarray(voxel_m, dtype=np.float64)
+    if voxel_shape == "box":
+        return unit * size[None, :], dw[order], np.full(n, 1.0 / n)
+    if voxel_shape != "sinc":
+        raise ConfigError(f"voxel_shape = {voxel_shape!r} is not one of 'box', 'sinc'")
+    span = 4.0
+    x = unit * span  # voxel units, [-2, 2)
+    weights = np.ones(n)
+    for axis in range(3):
+        if uniform_axes[axis]:
+            x[:, axis] = unit[:, axis]
+        elif size[axis] > 0:
+            weights = weights * np.sinc(x[:, axis]) * np.cos(np.pi * x[:, axis] / span) ** 2
+    weights = weights / weights.sum()
+    return x * size[None, :], dw[order], weights
+
+
+def voxel_transfer(
+    k_m: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
+    offsets_m: NDArray[np.float64],
+    weights: NDArray[np.float64],
+) -> NDArray[np.complex128]:
+    """Encoding response ``Σ_i w_i exp(-i 2π k·r_i)`` of a voxel's isochromats on a Cartesian grid ``(kz, ky, kx)``
+    [1/m] (separable only when the positions are, so it is summed exactly)."""
+    kz, ky, kx = (np.asarray(a, dtype=np.float64) for a in k_m)
+    out = np.zeros((kz.size, ky.size, kx.size), dtype=np.complex128)
+    for r, w in zip(offsets_m, weights, strict=True):
+        out += w * (
+            np.exp(-2j * np.pi * kz * r[0])[:, None, None]
+            * np.exp(-2j * np.pi * ky * r[1])[None, :, None]
+            * np.exp(-2j * np.pi * kx * r[2])[None, None, :]
+        )
+    return out
 
 
 def _kernel() -> Any:
@@ -208,6 +253,7 @@ def bloch_signal(
     sensitivities: NDArray[np.complexfloating] | None = None,
     iso_offsets_m: NDArray[np.floating] | None = None,
     iso_off_resonance_hz: NDArray[np.floating] | None = None,
+    iso_weights: NDArray[np.floating] | None = None,
 ) -> NDArray[np.complex128]:
     """Received signal of a set of voxels of one tissue (one T1, T2) through a compiled program.
 
@@ -229,7 +275,10 @@ def bloch_signal(
         Receive sensitivities ``(C, V)``; None for one uniform coil.
     iso_offsets_m, iso_off_resonance_hz
         Isochromats of each voxel: position offsets ``(I, 3)`` [m] and frequency offsets ``(I,)`` [Hz]; each
-        contributes ``1 / I`` of the voxel's weight. None: one isochromat at the voxel centre.
+        contributes ``1 / I`` of the voxel's weight unless ``iso_weights`` (summing to 1) are given. None: one
+        isochromat at the voxel centre.
+    iso_weights
+        Relative weights ``(I,)`` of the isochromats (default uniform).
 
     Returns
     -------
@@ -257,7 +306,12 @@ def bloch_signal(
                 np.zeros(iso_off.shape[0]) if iso_off_resonance_hz is None else iso_off_resonance_hz, dtype=np.float64
             ).reshape(iso_off.shape[0])
         )
-    w = per_voxel(weights, np.float64) / iso_off.shape[0]
+    w = per_voxel(weights, np.float64)
+    iso_w = (
+        np.full(iso_off.shape[0], 1.0 / iso_off.shape[0])
+        if iso_weights is None
+        else np.ascontiguousarray(np.asarray(iso_weights, dtype=np.float64).reshape(iso_off.shape[0]))
+    )
     sens = (
         np.ones((1, n_vox), dtype=np.complex128)
         if sensitivities is None
@@ -304,6 +358,7 @@ def bloch_signal(
         sens,
         iso_off,
         iso_dw,
+        iso_w,
         vox_class,
         table,
         program.n_samples,
@@ -449,6 +504,7 @@ def simulate_bloch(
     b0 = scanner.b0_t
 
     signal = np.zeros((n_coils, program.n_samples), dtype=np.complex128)
+    transfers: list[tuple[float, NDArray[np.float64], NDArray[np.float64]]] = []
     chunk = _spin_chunk(n_coils, opts.n_isochromats)
     for index, tissue in enumerate(phantom.tissues):
         fraction = phantom.fractions[index]
@@ -456,7 +512,15 @@ def simulate_bloch(
         if tissue.pd <= 0 or flat.size == 0:
             continue
         r2p = 1.0 / tissue.t2star_s - 1.0 / tissue.t2_s if tissue.t2star_s < tissue.t2_s else 0.0
-        iso_pos, iso_dw = isochromat_offsets(opts.n_isochromats, iso_voxel, r2p, spread_positions=opts.spread_positions)
+        iso_pos, iso_dw, iso_weights = isochromat_offsets(
+            opts.n_isochromats,
+            iso_voxel,
+            r2p,
+            spread_positions=opts.spread_positions,
+            voxel_shape=opts.voxel_shape,
+            uniform_axes=(two_d, False, False),
+        )
+        transfers.append((flat.size * tissue.pd, iso_pos, iso_weights))
         shifts = np.asarray(tissue.chemical_shift_ppm, dtype=np.float64)
         amps = np.asarray(tissue.peak_amplitudes, dtype=np.float64)
         if opts.max_fat_peaks is not None and shifts.size > opts.max_fat_peaks:
@@ -484,6 +548,7 @@ def simulate_bloch(
                     sensitivities=sens,
                     iso_offsets_m=iso_pos,
                     iso_off_resonance_hz=iso_dw / (2.0 * math.pi),
+                    iso_weights=iso_weights,
                 )
 
     readouts = signal.reshape(n_coils, program.n_adc, n_ro)
@@ -497,16 +562,15 @@ def simulate_bloch(
         count[avg[j], k2[j], k1[j]] += 1
     acquired = count.max(axis=0) > 0  # (k2, k1)
     kspace = kspace.sum(axis=1) / np.maximum(count.sum(axis=0), 1)[np.newaxis, :, :, np.newaxis]
-    if opts.voxel_shape not in ("sinc", "box"):
-        raise ConfigError(f"voxel_shape = {opts.voxel_shape!r} is not one of 'sinc', 'box'")
-    if opts.voxel_shape == "sinc" and opts.spread_positions and opts.n_isochromats > 1:
+    if opts.spread_positions and opts.n_isochromats > 1 and transfers:
+        # divide out the voxel's encoding response (in-plane; along z too in 3D) so that voxels encode as
+        # band-limited samples like the fast engine's FFT; the spins still dephase under spoilers
         fov_axes = (fov_fine[0], float(protocol.fov_m), float(protocol.fov_m))
-        transfer = np.ones(coarse_shape)
-        for axis in (0, 1, 2) if not two_d else (1, 2):
-            k = (np.arange(coarse_shape[axis]) - coarse_shape[axis] // 2) / fov_axes[axis]
-            shape = [1, 1, 1]
-            shape[axis] = -1
-            transfer = transfer * np.sinc(k * voxel[axis]).reshape(shape)
+        k_axes = [(np.arange(coarse_shape[a]) - coarse_shape[a] // 2) / fov_axes[a] for a in range(3)]
+        if two_d:
+            k_axes[0] = np.zeros(1)
+        _, iso_pos, iso_weights = max(transfers, key=lambda t: t[0])  # the dominant tissue's isochromats
+        transfer = voxel_transfer((k_axes[0], k_axes[1], k_axes[2]), iso_pos, iso_weights)
         kspace = kspace / transfer[np.newaxis]
     dwell = float(sequence.readout_dwell_s)
     noise_scan = None

@@ -97,6 +97,7 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
     sens,
     iso_off,
     iso_dw,
+    iso_w,
     vox_class,
     map_table,
     n_samples,
@@ -116,8 +117,9 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
         Voxel centre (z, y, x) [m], off-resonance [rad/s], B1+ scale, signal weight.
     sens (C, V)
         Receive sensitivity of each coil at each voxel.
-    iso_off (I, 3), iso_dw (I,)
-        Isochromat position offsets inside a voxel [m] and off-resonance offsets [rad/s].
+    iso_off (I, 3), iso_dw (I,), iso_w (I,)
+        Isochromat position offsets inside a voxel [m], off-resonance offsets [rad/s] and weights (summing to 1;
+        negative weights are allowed: the signal is linear in each isochromat's M0).
     vox_class (V,), map_table (n_class, I, n_pulses, 12)
         Precomputed pulse maps of each voxel class and isochromat (see :func:`pulse_map_table`); an empty table
         (``n_class == 0``) makes the kernel compute each spin's maps on the fly.
@@ -160,6 +162,7 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
                 mx = 0.0
                 my = 0.0
                 mz = 1.0
+                wi = iso_w[i]
                 cr = 1.0
                 ci = 0.0
                 for k in range(n_ops):
@@ -211,8 +214,8 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
                     mz = mz * f1 + (1.0 - f1)
                     j = adc[k]
                     if j >= 0:
-                        tmp_re[j] += mx
-                        tmp_im[j] += my
+                        tmp_re[j] += wi * mx
+                        tmp_im[j] += wi * my
             for c_ in range(n_coils):
                 sw = sens[c_, v] * w
                 for j in range(n_samples):
