@@ -14,7 +14,7 @@ from hifield.errors import ConfigError
 def recon_command(
     raw_in: Path = typer.Argument(..., help="Raw data: ISMRMRD or fastMRI HDF5."),
     out: Path = typer.Option(..., "--out", help="Output: .nii/.nii.gz (NIfTI), .npy, or a folder (DICOM series)."),
-    method: str = typer.Option("sense", "--method", help="Reconstruction method (fft, sense, cs, ...)."),
+    method: str = typer.Option("sense", "--method", help="fft, sense, cs, tv, grappa, pocs or homodyne."),
     coil_maps: str = typer.Option("espirit", "--coil-maps", help="espirit or walsh (for sense/cs)."),
     reference: Path | None = typer.Option(
         None, "--reference", help="Fully sampled raw file: report NMSE/PSNR/SSIM against its RSS image."
@@ -32,7 +32,7 @@ def recon_command(
     raw = read_raw(raw_in, remove_readout_oversampling=True)
     start = time.perf_counter()
     maps = None
-    if method != "fft":
+    if method in ("sense", "cs", "tv"):  # the methods that use coil maps; grappa/pocs/homodyne/fft do not
         if coil_maps not in ("espirit", "walsh"):
             raise ConfigError(f"unknown --coil-maps {coil_maps!r}; choose espirit or walsh")
         maps = estimate_coil_maps(raw, method=coil_maps)  # type: ignore[arg-type]
