@@ -34,17 +34,25 @@ _EXPORTS: dict[str, str] = {
     "Phantom": "hifield.phantom",
     "brain_phantom": "hifield.phantom",
     "shepp_logan_phantom": "hifield.phantom",
+    "make_phantom": "hifield.phantom",
+    "tissue_properties": "hifield.phantom",
     # sequence
     "Protocol": "hifield.sequence",
     "GreProtocol": "hifield.sequence",
     "BuiltSequence": "hifield.sequence",
     "Violation": "hifield.sequence",
     "check": "hifield.sequence",
+    "raise_for_violations": "hifield.sequence",
+    "load_protocol": "hifield.sequence",
+    "save_protocol": "hifield.sequence",
+    "protocol_names": "hifield.sequence",
     "get_protocol": "hifield.sequence",
     # sampling
     "SamplingPattern": "hifield.sampling",
     "variable_density_lines": "hifield.sampling",
     "undersample": "hifield.sampling",
+    "make_pattern": "hifield.sampling",
+    "poisson_disc": "hifield.sampling",
     # simulation
     "simulate": "hifield.sim",
     # reconstruction

@@ -73,9 +73,15 @@ class ScanConfig:
     seed: int = 0
     """Seed of the sampling pattern and the noise."""
     out: Path = Path("hifield_out")
-    """Output folder."""
+    """Output folder (a string is accepted and converted)."""
     write_files: bool = True
     """Write raw data, DICOM, NIfTI, figure and summary (False: compute only)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.out, Path):
+            object.__setattr__(self, "out", Path(self.out))
+        if isinstance(self.recons, str):
+            object.__setattr__(self, "recons", tuple(r.strip() for r in self.recons.split(",")))
 
     def validated(self) -> ScanConfig:
         """Check every option and return self; raises a one-line ConfigError naming the bad option."""

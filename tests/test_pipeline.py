@@ -1,0 +1,57 @@
+"""``hf.scan()`` from Python: the chain in one call, scan time falling with acceleration, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+import hifield as hf
+from hifield.errors import ConfigError, HardwareLimitError, SequenceError
+
+
+def small(**changes: object) -> hf.ScanConfig:
+    base = {"matrix": 64, "n_calibration": 12, "write_files": False, "n_coils": 8, "recons": ("fft",)}
+    base.update(changes)
+    return hf.ScanConfig(**base)  # type: ignore[arg-type]
+
+
+def test_scan_time_falls_by_the_acceleration() -> None:
+    full = hf.scan(small(acceleration=1, matrix=96)).summary
+    fast = hf.scan(small(acceleration=6, n_calibration=8, matrix=96)).summary
+    assert full["acceleration"] == 1
+    assert fast["scan_time_full_s"] == pytest.approx(full["scan_time_s"], rel=1e-6)
+    assert full["scan_time_s"] / fast["scan_time_s"] == pytest.approx(fast["acceleration"], rel=0.05)
+    assert fast["acceleration"] == pytest.approx(6, rel=0.02)
+
+
+def test_scan_accepts_strings_and_returns_images() -> None:
+    result = hf.scan(small(recons="fft,sense", field="1.5T"))
+    assert result.truth.shape == (1, 64, 64)
+    assert set(result.images) == {"fft", "sense"}
+    assert result.summary["field_t"] == 1.5
+    assert result.files == {}
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "needle"),
+    [
+        ({"acceleration": 0.5}, ConfigError, "acceleration must be a number >= 1"),
+        ({"recons": ("magic",)}, ConfigError, "unknown reconstruction"),
+        ({"phantom": "dog"}, ConfigError, "unknown phantom"),
+        ({"field": "4T"}, ConfigError, "unknown scanner preset"),
+        ({"protocol": "nosuch"}, ConfigError, "unknown protocol"),
+        ({"matrix": 8}, ConfigError, "matrix must be an integer between 16 and 1024"),
+    ],
+)
+def test_scan_refuses_bad_options(changes: dict[str, object], error: type[Exception], needle: str) -> None:
+    with pytest.raises(error, match=needle) as info:
+        hf.scan(small(**changes))
+    assert "\n" not in str(info.value)
+
+
+def test_protocol_beyond_the_hardware_is_refused_before_simulation(tmp_path: object) -> None:
+    protocol = hf.get_protocol("gre_t1_2d").with_changes(fov_m=0.02, matrix=256, readout_bandwidth_hz_per_pixel=2000.0)
+    path = __import__("pathlib").Path(str(tmp_path)) / "tiny_fov.yaml"
+    hf.save_protocol(protocol, path)
+    with pytest.raises((HardwareLimitError, SequenceError)) as info:
+        hf.scan(small(protocol=str(path), matrix=None))
+    assert "limit" in str(info.value) or "minimum" in str(info.value)
