@@ -235,7 +235,8 @@ def write_results(rows: list[dict[str, object]], mrzero_python: str, n_coils: in
     ]
     for r in rows:
         md.append(
-            f"| {r['matrix']} | {r['bloch_isochromats']} | {r['wall_fast_s']:.3f} | {r['wall_bloch_s']:.2f} | {r['wall_mrzero_s']:.2f} "
+            f"| {r['matrix']} | {r['bloch_isochromats']} | {r['wall_fast_s']:.3f} | {r['wall_bloch_s']:.2f} "
+            f"| {r['wall_mrzero_s']:.2f} "
             f"| {r['speedup_fast_vs_mrzero']:.0f}x | {r['nrmse_fast_vs_mrzero']:.3f} "
             f"| {r['nrmse_bloch_vs_mrzero']:.3f} "
             f"| {r['nrmse_fast_vs_bloch']:.3f} | {r['mrzero_orientation']} |"
