@@ -105,3 +105,35 @@ def test_corrupt_raw_file_is_refused(tmp_path: Path) -> None:
     proc = run("recon", str(bad), "--out", str(tmp_path / "o.nii.gz"))
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_simulate_a_seq_file_with_the_bloch_engine(tmp_path: Path) -> None:
+    import numpy as np
+
+    import hifield as hf
+    from hifield.io import read_ismrmrd
+    from hifield.sequence import write_seq
+
+    scanner = hf.Scanner.preset("3T")
+    seq_path = write_seq(hf.get_protocol("gre_t1_2d").with_changes(matrix=24).build(scanner), tmp_path / "gre.seq")
+    out = tmp_path / "from_seq.h5"
+    proc = run(
+        "simulate", "--seq", str(seq_path), "--phantom", "shepp-logan", "--coils", "2", "--out", str(out), "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["engine"] == "bloch" and summary["scan_time_s"] == pytest.approx(24 * 0.25, rel=1e-3)
+    raw = read_ismrmrd(out)
+    assert raw.kspace.shape[-2:] == (24, 24) and np.abs(raw.kspace).max() > 0
+
+
+def test_simulate_refuses_a_seq_file_without_adc(tmp_path: Path) -> None:
+    import pypulseq as pp
+
+    seq = pp.Sequence()
+    seq.add_block(pp.make_delay(1e-3))
+    path = tmp_path / "no_adc.seq"
+    seq.write(str(path))
+    proc = run("simulate", "--seq", str(path), "--out", str(tmp_path / "x.h5"))
+    assert proc.returncode == 1 and "no ADC" in proc.stderr, proc.stderr
+    assert not (tmp_path / "x.h5").exists()

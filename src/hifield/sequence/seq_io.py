@@ -120,6 +120,14 @@ class SeqFileProtocol(Protocol):
     name: str = "seq_file"
     path: str = ""
     """The file it was read from."""
+    fov_m: float = 0.0
+    """In-plane field of view [m], from the file's ``FOV`` definition (0 when the file has none)."""
+    matrix: int = 0
+    """Readout samples of the first ADC, taken as the in-plane matrix."""
+    slice_thickness_m: float = 0.005
+    """Slice thickness [m], from a ``SliceThickness`` definition when present (5 mm otherwise)."""
+    n_averages: int = 1
+    """Signal averages (the simulator averages repeated ``AVG`` lines)."""
 
 
 def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", path: str = "") -> BuiltSequence:
@@ -176,9 +184,11 @@ def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", 
             flip = float(2 * math.pi * abs(np.sum(rf.signal) * step))
             break
     dwell = float(first_adc.dwell)
+    fov = definition("FOV") or 0.0
+    thickness = definition("SliceThickness") or 0.005
     return BuiltSequence(
         seq=seq,
-        protocol=SeqFileProtocol(name=name, path=path),
+        protocol=SeqFileProtocol(name=name, path=path, fov_m=fov, matrix=n, slice_thickness_m=thickness),
         scanner_name=scanner_name,
         duration_s=float(seq.duration()[0]),
         phase_encode_lines=np.asarray(lin, dtype=np.int64),
