@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -93,12 +91,8 @@ def test_resample_preserves_total_signal_and_field_of_view() -> None:
     assert np.abs(r.pd - p.pd).mean() < 0.05
 
 
-def test_brain_phantom_is_fast_and_anatomical() -> None:
-    brain_phantom(matrix=32)  # load the template once
-    t0 = time.perf_counter()
+def test_brain_phantom_is_anatomical() -> None:
     p = brain_phantom(b0_t=3.0, matrix=256)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 6.0  # target < 3 s on an idle core; the test machine is shared
     assert p.shape == (1, 256, 256)
     assert p.tissue_names == ("gm", "wm", "csf", "fat", "muscle", "bone")
     fr = p.fractions
