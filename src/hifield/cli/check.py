@@ -19,7 +19,7 @@ def resolve_sequence(protocol: str, scanner_name: str) -> tuple[BuiltSequence, S
     from hifield.hardware.scanner import Scanner
     from hifield.sequence import get_protocol, load_protocol, load_seq
 
-    scanner = Scanner.preset(scanner_name)
+    scanner = Scanner.resolve(scanner_name)
     path = Path(protocol)
     if path.suffix == ".seq":
         return load_seq(path, scanner_name=scanner.name), scanner
@@ -31,7 +31,7 @@ def resolve_sequence(protocol: str, scanner_name: str) -> tuple[BuiltSequence, S
 @handle_errors
 def check_command(
     protocol: str = typer.Argument(..., help="Protocol name (see `hifield protocols`), a protocol .yaml or a .seq."),
-    scanner: str = typer.Option("3T", "--scanner", help="Scanner preset: 1.5T, 3T, 5T or 7T."),
+    scanner: str = typer.Option("3T", "--scanner", help="Scanner preset (1.5T, 3T, 5T, 7T) or a scanner YAML file."),
     mode: str = typer.Option("normal", "--mode", help="IEC operating mode: normal or first_level."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:

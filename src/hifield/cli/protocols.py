@@ -48,7 +48,7 @@ def protocols_command(
     if scanner is not None:
         from hifield.hardware.scanner import Scanner
 
-        scanner_obj = Scanner.preset(scanner)
+        scanner_obj = Scanner.resolve(scanner)
     for name in protocol_names():
         protocol = get_protocol(name)
         data = protocol_to_dict(protocol)

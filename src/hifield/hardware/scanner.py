@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hifield.errors import ConfigError
@@ -126,6 +127,80 @@ class Scanner:
             bore_diameter_m=float(params["bore_m"]),
         )
 
+    @classmethod
+    def load(cls, path: str | Path) -> Scanner:
+        """A user scanner from a YAML file, units in the key names (the file boundary).
+
+        Keys: ``name``, ``b0_t``, ``max_grad_mt_per_m``, ``max_slew_t_per_m_per_s``, ``max_rms_grad_mt_per_m``,
+        ``max_b1_ut``, ``amplifier_power_kw``, ``n_transmit_channels``, ``n_receive_coils``, ``bore_diameter_cm``;
+        any key left out takes the value of the preset nearest in field.
+
+        Raises
+        ------
+        ConfigError
+            For a missing or malformed file, an unknown key or a value out of range (one line naming it).
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "lab.yaml"
+        >>> _ = f.write_text("name: lab 3T\\nb0_t: 2.89\\nmax_grad_mt_per_m: 45\\n")
+        >>> s = Scanner.load(f)
+        >>> s.name, s.b0_t, round(s.gradients.max_grad_t_per_m, 3), s.gradients.max_slew_t_per_m_per_s
+        ('lab 3T', 2.89, 0.045, 200.0)
+        """
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as error:
+            raise ConfigError(f"scanner file {str(path)!r} cannot be read ({error.strerror}); check the path") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"scanner file {str(path)!r} is not valid YAML ({type(error).__name__})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"scanner file {str(path)!r} must be a mapping of key: value")
+        unknown = sorted(set(data) - set(_FILE_KEYS))
+        if unknown:
+            raise ConfigError(f"unknown key {unknown[0]!r} in {path.name}; allowed: {', '.join(_FILE_KEYS)}")
+        values: dict[str, float] = {}
+        for key, value in data.items():
+            if key == "name":
+                continue
+            low, high = _FILE_KEYS[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= float(value) <= high:
+                raise ConfigError(f"{key} = {value!r} in {path.name} is out of range; allowed {low:g} to {high:g}")
+            values[key] = float(value)
+        b0 = values.get("b0_t", 3.0)
+        base = cls.preset(min(_PRESET_KEYS, key=lambda f: abs(f - b0)))
+        gradients = base.gradients
+        rf = base.rf
+        return cls(
+            name=str(data.get("name", path.stem)),
+            b0_t=b0,
+            gradients=dataclasses.replace(
+                gradients,
+                max_grad_t_per_m=values.get("max_grad_mt_per_m", gradients.max_grad_t_per_m * 1e3) * 1e-3,
+                max_slew_t_per_m_per_s=values.get("max_slew_t_per_m_per_s", gradients.max_slew_t_per_m_per_s),
+                max_rms_grad_t_per_m=values.get("max_rms_grad_mt_per_m", gradients.max_rms_grad_t_per_m * 1e3) * 1e-3,
+            ),
+            rf=dataclasses.replace(
+                rf,
+                max_b1_t=values.get("max_b1_ut", rf.max_b1_t * 1e6) * 1e-6,
+                amplifier_power_w=values.get("amplifier_power_kw", rf.amplifier_power_w * 1e-3) * 1e3,
+                n_transmit_channels=int(values.get("n_transmit_channels", rf.n_transmit_channels)),
+            ),
+            receive=CoilArray.head_array(int(values.get("n_receive_coils", base.receive.n_coils)), b0_t=b0),
+            bore_diameter_m=values.get("bore_diameter_cm", base.bore_diameter_m * 100) / 100,
+        )
+
+    @classmethod
+    def resolve(cls, spec: str) -> Scanner:
+        """A preset name (``"3T"``) or the path of a scanner YAML file (see :meth:`load`)."""
+        if spec.endswith((".yaml", ".yml")):
+            return cls.load(spec)
+        return cls.preset(spec)
+
     @staticmethod
     def preset_names() -> tuple[str, ...]:
         """Names of the presets."""
@@ -210,3 +285,17 @@ _PRESETS: dict[str, dict[str, float]] = {
     },
 }
 _PRESET_KEYS: dict[float, str] = {v["b0_t"]: k for k, v in _PRESETS.items()}
+
+# Keys of a scanner file with their allowed ranges (units in the names).
+_FILE_KEYS: dict[str, tuple[float, float]] = {
+    "name": (0, 0),
+    "b0_t": (0.1, 11.7),
+    "max_grad_mt_per_m": (1.0, 1000.0),
+    "max_slew_t_per_m_per_s": (1.0, 2000.0),
+    "max_rms_grad_mt_per_m": (1.0, 1000.0),
+    "max_b1_ut": (1.0, 100.0),
+    "amplifier_power_kw": (0.1, 100.0),
+    "n_transmit_channels": (1, 64),
+    "n_receive_coils": (1, 128),
+    "bore_diameter_cm": (20.0, 100.0),
+}
