@@ -2,8 +2,12 @@
 
 Model (valid for the Cartesian steady-state sequences it accepts):
 
-1. Each tissue's transverse magnetisation at the echo follows the sequence's signal equation, e.g. the spoiled
-   gradient echo (Ernst) ``S = PD sin(a) (1 - E1) / (1 - E1 cos(a)) exp(-TE / T2*)`` with ideal spoiling.
+1. Each tissue's echo is computed for every excitation of the actual train (dummy scans, then the lines in their
+   acquisition order) by the extended phase graph of the RF-spoiled gradient echo with the sequence's quadratic
+   phase increment: the approach to steady state from equilibrium and the non-ideal spoiling of a finite increment
+   are both in the data, and each line carries its own echo amplitude. Tissues already in steady state share one
+   Fourier transform. With a B1+ map (flip angle varying per voxel) the engine falls back to the ideally spoiled
+   steady state per voxel, the Ernst equation ``S = PD sin(a) (1 - E1) / (1 - E1 cos(a)) exp(-TE / T2*)``.
 2. Voxel signals are sums over partial-volume tissue fractions, grouped by chemical-shift spectrum (water; the
    multi-peak fat model). Each group's image is weighted by every coil's sensitivity and Fourier transformed on
    the phantom's finer grid; the k-space is cropped to the protocol's matrix (the object is sampled more finely than
@@ -77,6 +81,34 @@ def _echo_signal(
             f"({kind}) needs another engine"
         )
     return spoiled_gre_signal(t1_s, t2star_s, flip_angle_rad=flip_angle_rad, tr_s=sequence.tr_s, te_s=sequence.te_s)
+
+
+def _echo_train(
+    sequence: BuiltSequence, t1_s: float, t2_s: float, t2star_s: float, n_excitations: int
+) -> NDArray[np.complex128]:
+    """Echo of every excitation of an RF-spoiled GRE train (EPG with the sequence's quadratic RF phase), per unit M0.
+
+    Includes the approach to steady state from full relaxation and the non-ideal spoiling of a finite phase
+    increment; the T2' part of T2* multiplies as ``exp(-TE (1/T2* - 1/T2))``. The train is rotated so that its
+    steady state is real and positive (the receiver follows the RF phase).
+    """
+    from hifield.sim.epg import epg_spoiled_gre
+
+    increment = float(getattr(sequence.protocol, "rf_spoiling_increment_deg", 117.0))
+    phases = np.radians((increment * np.arange(n_excitations) * (np.arange(n_excitations) + 1) / 2.0) % 360.0)
+    echoes = epg_spoiled_gre(
+        flip_angle_rad=sequence.flip_angle_rad,
+        tr_s=sequence.tr_s,
+        te_s=sequence.te_s,
+        t1_s=t1_s,
+        t2_s=t2_s,
+        rf_phases_rad=phases,
+        n_states=min(n_excitations + 2, 400),
+    )
+    r2prime = max(1.0 / t2star_s - 1.0 / t2_s, 0.0)
+    echoes = echoes * np.exp(-sequence.te_s * r2prime)
+    final = echoes[-1]
+    return echoes * (np.conj(final) / abs(final)) if abs(final) > 0 else echoes
 
 
 def _frequency_segments(offset_hz: NDArray[np.float64], step_hz: float) -> list[tuple[float, NDArray[np.float64]]]:
@@ -179,15 +211,39 @@ def simulate_fast(
         phantom.b1_scale.astype(np.float64) if phantom.b1_scale is not None else np.float64(1.0)
     )
 
-    # Group tissues by their chemical-shift spectrum: one FFT per group and frequency segment.
-    groups: dict[tuple[tuple[float, ...], tuple[float, ...]], NDArray[np.float64]] = {}
+    lines = np.asarray(sequence.phase_encode_lines, dtype=np.int64)
+    if lines.size == 0:
+        raise SequenceError(f"sequence {protocol.name!r} acquires no phase-encode lines; it has no ADC to simulate")
+    n_dummy = int(getattr(sequence, "n_dummy_scans", 0) or 0)
+    # Per-line signal: EPG of the actual excitation train (dummies, then the lines in acquisition order) unless a
+    # B1+ map makes the flip angle vary per voxel; then the ideally spoiled steady state (Ernst) per voxel.
+    use_train = phantom.b1_scale is None and n_z_fine == 1 and int(getattr(protocol, "n_slices", 1) or 1) == 1
+
+    # Group tissues by chemical-shift spectrum and line weighting: one FFT per group and frequency segment.
+    groups: dict[tuple[object, ...], NDArray[np.float64]] = {}
+    line_weights: dict[tuple[object, ...], NDArray[np.complex128]] = {}
     for index, tissue in enumerate(phantom.tissues):
         if tissue.pd <= 0:
             continue
-        signal = tissue.pd * _echo_signal(sequence, tissue.t1_s, tissue.t2_s, tissue.t2star_s, flip)
-        key = (tuple(tissue.chemical_shift_ppm), tuple(tissue.peak_amplitudes))
-        contribution = phantom.fractions[index].astype(np.float64) * signal
-        groups[key] = groups.get(key, 0.0) + contribution  # type: ignore[operator]
+        spectral_key = (tuple(tissue.chemical_shift_ppm), tuple(tissue.peak_amplitudes))
+        fraction = phantom.fractions[index].astype(np.float64) * tissue.pd
+        if use_train:
+            _echo_signal(sequence, tissue.t1_s, tissue.t2_s, tissue.t2star_s, 0.0)  # refuses what it cannot model
+            train = _echo_train(sequence, tissue.t1_s, tissue.t2_s, tissue.t2star_s, n_dummy + lines.size)
+            acquired = train[n_dummy:]
+            if np.max(np.abs(acquired - acquired[-1])) <= 1e-3 * abs(acquired[-1]):
+                key: tuple[object, ...] = (*spectral_key, "steady")
+                groups[key] = groups.get(key, 0.0) + fraction * float(acquired[-1].real)  # type: ignore[operator]
+            else:
+                key = (*spectral_key, tissue.name, index)
+                weights = np.zeros(n, dtype=np.complex128)
+                weights[lines] = acquired
+                groups[key] = fraction
+                line_weights[key] = weights
+        else:
+            signal = _echo_signal(sequence, tissue.t1_s, tissue.t2_s, tissue.t2star_s, flip)
+            key = (*spectral_key, "steady")
+            groups[key] = groups.get(key, 0.0) + fraction * signal  # type: ignore[operator]
 
     voxel_mm3 = float(np.prod([fov_fine[1] / n, fov_fine[2] / n])) * 1e9
     voxel_mm3 *= float(protocol.slice_thickness_m) if n_z_fine == 1 else fov_fine[0] / coarse_shape[0]
@@ -198,9 +254,10 @@ def simulate_fast(
     axes = (-3, -2, -1) if n_z_fine > 1 else (-2, -1)
 
     kspace = np.zeros((n_coils, *coarse_shape), dtype=np.complex128)
-    for (shifts_ppm, amplitudes), magnetisation in groups.items():
+    for key, magnetisation in groups.items():
+        shifts_ppm, amplitudes = key[0], key[1]
         spectrum = np.zeros(n, dtype=np.complex128)
-        for shift_ppm, amplitude in zip(shifts_ppm, amplitudes, strict=True):
+        for shift_ppm, amplitude in zip(shifts_ppm, amplitudes, strict=True):  # type: ignore[call-overload]
             df = GAMMA_BAR_HZ_PER_T * b0 * shift_ppm * 1e-6
             spectrum += amplitude * np.exp(-2j * np.pi * df * (te + t_readout))
         for segment_hz, weight in segments:
@@ -212,11 +269,11 @@ def simulate_fast(
             )
             k_group = k_fine[(slice(None), *crop)] * scale
             readout_phase = np.exp(-2j * np.pi * segment_hz * t_readout)
-            kspace += k_group * (spectrum * readout_phase)[np.newaxis, np.newaxis, np.newaxis, :]
+            k_group = k_group * (spectrum * readout_phase)[np.newaxis, np.newaxis, np.newaxis, :]
+            if key in line_weights:
+                k_group = k_group * line_weights[key][np.newaxis, np.newaxis, :, np.newaxis]
+            kspace += k_group
 
-    lines = np.asarray(sequence.phase_encode_lines, dtype=np.int64)
-    if lines.size == 0:
-        raise SequenceError(f"sequence {protocol.name!r} acquires no phase-encode lines; it has no ADC to simulate")
     mask = np.zeros((coarse_shape[0], n, 1), dtype=bool)
     mask[:, lines, :] = True
     n_avg = int(getattr(protocol, "n_averages", 1))
