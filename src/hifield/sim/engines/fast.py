@@ -230,14 +230,14 @@ def simulate_fast(
         if use_train:
             _echo_signal(sequence, tissue.t1_s, tissue.t2_s, tissue.t2star_s, 0.0)  # refuses what it cannot model
             train = _echo_train(sequence, tissue.t1_s, tissue.t2_s, tissue.t2star_s, n_dummy + lines.size)
-            acquired = train[n_dummy:]
-            if np.max(np.abs(acquired - acquired[-1])) <= 1e-3 * abs(acquired[-1]):
+            echoes = train[n_dummy:]
+            if np.max(np.abs(echoes - echoes[-1])) <= 1e-3 * abs(echoes[-1]):
                 key: tuple[object, ...] = (*spectral_key, "steady")
-                groups[key] = groups.get(key, 0.0) + fraction * float(acquired[-1].real)  # type: ignore[operator]
+                groups[key] = groups.get(key, 0.0) + fraction * float(echoes[-1].real)  # type: ignore[operator]
             else:
                 key = (*spectral_key, tissue.name, index)
                 weights = np.zeros(n, dtype=np.complex128)
-                weights[lines] = acquired
+                weights[lines] = echoes
                 groups[key] = fraction
                 line_weights[key] = weights
         else:
