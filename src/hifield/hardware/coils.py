@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from scipy.special import ellipe, ellipk
 
 from hifield.errors import ConfigError
+from hifield.errors import check_memory as _require_memory
 
 MU0_T_M_PER_A: float = 4e-7 * math.pi
 """Vacuum permeability [T m / A] (the pre-2019 exact value; the difference is 1e-10 relative)."""
@@ -107,18 +108,7 @@ def _loop_field_zyx(
 
 
 def _check_memory(n_bytes: float, *, what: str) -> None:
-    """Refuse allocations larger than half the machine's physical memory (one-line ConfigError)."""
-    import os
-
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        total = 8 * 1024**3
-    if n_bytes > 0.5 * total:
-        raise ConfigError(
-            f"{what} needs about {n_bytes / 1024**3:.1f} GiB, more than half of this machine's "
-            f"{total / 1024**3:.1f} GiB; use fewer coils or a smaller grid"
-        )
+    _require_memory(n_bytes, what=what, hint="use fewer coils or a smaller grid")
 
 
 def _cap_points(n: int, cos_min: float, cos_max: float) -> NDArray[np.float64]:

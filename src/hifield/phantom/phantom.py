@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from hifield.errors import ConfigError
+from hifield.errors import check_memory as _check_memory
 from hifield.phantom.tissues import TissueProperties, check_field, tissue_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,16 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def check_memory(n_bytes: float, *, what: str) -> None:
-    """Refuse allocations larger than half the machine's physical memory (one-line ConfigError)."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        total = 8 * 1024**3
-    if n_bytes > 0.5 * total:
-        raise ConfigError(
-            f"{what} needs about {n_bytes / 1024**3:.1f} GiB, more than half of this machine's "
-            f"{total / 1024**3:.1f} GiB; lower the matrix, oversampling or number of slices"
-        )
+    """Refuse phantom allocations larger than half the machine's memory (see :func:`hifield.errors.check_memory`)."""
+    _check_memory(n_bytes, what=what, hint="lower the matrix, oversampling or number of slices")
 
 
 @dataclass(frozen=True, eq=False)
