@@ -55,3 +55,15 @@ def test_protocol_beyond_the_hardware_is_refused_before_simulation(tmp_path: obj
     with pytest.raises((HardwareLimitError, SequenceError)) as info:
         hf.scan(small(protocol=str(path), matrix=None))
     assert "limit" in str(info.value) or "minimum" in str(info.value)
+
+
+def test_scan_runs_on_a_user_scanner_file(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "lab.yaml"
+    path.write_text("name: lab 2.9T\nb0_t: 2.89\nn_receive_coils: 4\n")
+    summary = hf.scan(small(field=str(path), n_coils=None)).summary
+    assert summary["scanner"] == "lab 2.9T" and summary["field_t"] == 2.89 and summary["n_coils"] == 4
+    assert hf.Scanner.preset("3T").with_receive_coils(6).receive.n_coils == 6
+    with pytest.raises(ConfigError, match="at least 1"):
+        hf.Scanner.preset("3T").with_receive_coils(0)

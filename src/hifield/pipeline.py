@@ -53,7 +53,7 @@ class ScanConfig:
     protocol: str = "gre_t1_2d"
     """Protocol name (``hifield protocols``) or path of a protocol YAML file."""
     field: str = "3T"
-    """Scanner preset: 1.5T, 3T, 5T or 7T."""
+    """Scanner preset (1.5T, 3T, 5T, 7T) or a scanner YAML file (see ``Scanner.load``)."""
     acceleration: float = 4.0
     """Requested acceleration R (1 = fully sampled)."""
     pattern: str = "variable-density"
@@ -119,21 +119,25 @@ class ScanResult:
     """Output files by kind."""
 
 
-def _make_phantom(config: ScanConfig, b0_t: float, matrix: int, fov_m: float) -> Any:
+def make_scan_phantom(kind: str, *, b0_t: float, matrix: int, fov_m: float) -> Any:
+    """The phantom ``kind`` (see :data:`PHANTOMS`) on a grid twice as fine as ``matrix`` over ``fov_m`` [m]."""
+    if kind not in PHANTOMS:
+        raise ConfigError(f"unknown phantom {kind!r}; choose one of {', '.join(PHANTOMS)}")
     from hifield import phantom as ph
 
     # Every phantom is made on a grid twice as fine as the reconstruction (no inverse crime).
-    if config.phantom == "brain":
+    if kind == "brain":
         return ph.brain_phantom(b0_t=b0_t, matrix=matrix, fov_m=fov_m, oversampling=2)
-    if config.phantom == "shepp-logan":
+    if kind == "shepp-logan":
         return ph.shepp_logan_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
-    if config.phantom in ("nist", "nist-t2"):
-        array = "t2" if config.phantom == "nist-t2" else "t1"
+    if kind in ("nist", "nist-t2"):
+        array = "t2" if kind == "nist-t2" else "t1"
         return ph.nist_phantom(b0_t=b0_t, array=array, matrix=matrix * 2, fov_m=fov_m)
     return ph.water_fat_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
 
 
-def _load_protocol(spec: str) -> Any:
+def load_protocol_spec(spec: str) -> Any:
+    """A protocol by name (``hifield protocols``) or from a YAML file path."""
     from hifield import sequence as sq
 
     if spec.endswith((".yaml", ".yml")) or os.path.sep in spec:
@@ -203,7 +207,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
     from hifield.hardware import Scanner
     from hifield.metrics import nmse, psnr, ssim
     from hifield.recon import estimate_coil_maps, reconstruct
-    from hifield.sampling import make_pattern
+    from hifield.sampling import make_pattern, with_calibration
     from hifield.sim import simulate
     from hifield.units import rad_to_deg
 
@@ -221,8 +225,10 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
     staging = _prepare_output(cfg.out) if cfg.write_files else None
     try:
         with timed("setup", "Building protocol and checking it against the scanner"):
-            scanner = Scanner.preset(cfg.field, n_coils=cfg.n_coils)
-            protocol = _load_protocol(cfg.protocol)
+            scanner = Scanner.resolve(cfg.field)
+            if cfg.n_coils is not None:
+                scanner = scanner.with_receive_coils(cfg.n_coils)
+            protocol = load_protocol_spec(cfg.protocol)
             if cfg.matrix is not None:
                 protocol = protocol.with_changes(matrix=cfg.matrix)
             n = int(protocol.matrix)
@@ -235,13 +241,12 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
                 sq.raise_for_violations(sq.check(built, scanner))
 
         with timed("phantom", f"Making the {cfg.phantom} phantom at {scanner.b0_t:g} T"):
-            phantom = _make_phantom(cfg, scanner.b0_t, n, float(protocol.fov_m))
+            phantom = make_scan_phantom(cfg.phantom, b0_t=scanner.b0_t, matrix=n, fov_m=float(protocol.fov_m))
 
         with timed("simulate", f"Simulating {scanner.receive.n_coils}-coil k-space ({cfg.engine} engine)"):
             reference = simulate(phantom, full_seq, scanner, engine=cfg.engine, noise=False, seed=cfg.seed)
             raw = simulate(phantom, accel_seq, scanner, engine=cfg.engine, noise=True, seed=cfg.seed)
-            calibration = np.broadcast_to(pattern.calibration, raw.sampling_mask[..., :1].shape).copy()
-            raw = raw.replace(calibration=calibration if calibration.any() else None)
+            raw = with_calibration(raw, pattern)
             truth_image = reconstruct(reference, method="fft")
             truth = np.abs(truth_image.data).reshape(-1, n, n).astype(np.float32)
 
@@ -359,4 +364,13 @@ def _write_outputs(
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
-__all__ = ["RECON_CHOICES", "ScanConfig", "ScanResult", "StepReporter", "scan"]
+__all__ = [
+    "PHANTOMS",
+    "RECON_CHOICES",
+    "ScanConfig",
+    "ScanResult",
+    "StepReporter",
+    "load_protocol_spec",
+    "make_scan_phantom",
+    "scan",
+]

@@ -114,3 +114,13 @@ def test_undersample_zeroes_unacquired_lines_and_scales_time() -> None:
         undersample(result, pattern)
     with pytest.raises(ConfigError, match="phase-encode lines"):
         undersample(raw, variable_density_lines(64, acceleration=2, seed=0))
+
+
+def test_with_calibration_marks_the_acs_lines_of_prospective_data() -> None:
+    from hifield.sampling import with_calibration
+
+    pattern = variable_density_lines(32, acceleration=2, n_calibration=8, seed=1)
+    raw = with_calibration(_raw(), pattern)
+    assert raw.calibration is not None and raw.calibration.shape == (1, 32, 1)
+    np.testing.assert_array_equal(raw.calibration[0, :, 0], pattern.calibration[0, :, 0])
+    assert with_calibration(_raw(), variable_density_lines(32, acceleration=2, n_calibration=0)).calibration is None

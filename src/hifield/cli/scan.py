@@ -23,9 +23,11 @@ def parse_recons(text: str) -> tuple[str, ...]:
 
 
 def parse_field(text: str) -> str:
-    """Validate ``--field`` against the presets."""
+    """Validate ``--field``: a preset name, or the path of a scanner YAML file (checked when it is loaded)."""
     from hifield.hardware import Scanner
 
+    if text.endswith((".yaml", ".yml")):
+        return text
     try:
         value = parse_field_strength(text)
     except ValueError:
@@ -66,7 +68,7 @@ def scan_command(
     protocol: str = typer.Option(
         "gre_t1_2d", "--protocol", help="Protocol name (see `hifield protocols`) or YAML file."
     ),
-    field: str = typer.Option("3T", "--field", help="Scanner preset: 1.5T, 3T, 5T or 7T."),
+    field: str = typer.Option("3T", "--field", help="Scanner preset (1.5T, 3T, 5T, 7T) or scanner YAML file."),
     accel: str = typer.Option("4", "--accel", help="Acceleration R >= 1 (1 = fully sampled)."),
     recon: str = typer.Option("fft,sense,cs", "--recon", help="Comma-separated reconstructions: fft, sense, cs."),
     matrix: str | None = typer.Option(None, "--matrix", help="In-plane matrix N (N x N); default the protocol's 256."),

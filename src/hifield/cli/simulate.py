@@ -18,7 +18,7 @@ def simulate_command(
     seq_file: Path | None = typer.Option(
         None, "--seq", help="Simulate a Pulseq .seq file (v1.4/1.5) instead of a protocol (bloch engine)."
     ),
-    field: str = typer.Option("3T", "--field", help="Scanner preset: 1.5T, 3T, 5T or 7T."),
+    field: str = typer.Option("3T", "--field", help="Scanner preset (1.5T, 3T, 5T, 7T) or scanner YAML file."),
     phantom: str = typer.Option("brain", "--phantom", help="brain, shepp-logan, nist, nist-t2 or water-fat."),
     matrix: str | None = typer.Option(None, "--matrix", help="In-plane matrix N."),
     engine: str = typer.Option("fast", "--engine", help="Simulation engine."),
@@ -31,18 +31,18 @@ def simulate_command(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Simulate multi-coil k-space of a protocol on a phantom; writes ISMRMRD HDF5."""
-    import numpy as np
-
     from hifield import sequence as sq
     from hifield.hardware import Scanner
     from hifield.io import write_ismrmrd
-    from hifield.pipeline import ScanConfig, _load_protocol, _make_phantom
-    from hifield.sampling import make_pattern
+    from hifield.pipeline import load_protocol_spec, make_scan_phantom
+    from hifield.sampling import make_pattern, with_calibration
     from hifield.sim import simulate
 
     start = time.perf_counter()
     field_name = parse_field(field)
-    scanner = Scanner.preset(field_name, n_coils=coils)
+    scanner = Scanner.resolve(field_name)
+    if coils is not None:
+        scanner = scanner.with_receive_coils(coils)
     if seq_file is not None:
         _simulate_seq_file(
             seq_file,
@@ -56,7 +56,7 @@ def simulate_command(
             start=start,
         )
         return
-    proto = _load_protocol(protocol)
+    proto = load_protocol_spec(protocol)
     size = parse_matrix(matrix)
     if size is not None:
         proto = proto.with_changes(matrix=size)
@@ -64,12 +64,10 @@ def simulate_command(
     pat = make_pattern(pattern, n, acceleration=parse_accel(accel), n_calibration=calib, seed=seed)
     built = proto.build(scanner, phase_encode_lines=pat.order)
     sq.raise_for_violations(sq.check(built, scanner))
-    config = ScanConfig(phantom=phantom).validated()
-    obj = _make_phantom(config, scanner.b0_t, n, float(proto.fov_m))
+    obj = make_scan_phantom(phantom, b0_t=scanner.b0_t, matrix=n, fov_m=float(proto.fov_m))
     raw = simulate(obj, built, scanner, engine=engine, noise=noise, seed=seed)
     if pat.acceleration > 1:
-        calibration = np.broadcast_to(pat.calibration, raw.sampling_mask[..., :1].shape).copy()
-        raw = raw.replace(calibration=calibration if calibration.any() else None)
+        raw = with_calibration(raw, pat)
     write_ismrmrd(raw, out)
     wall = time.perf_counter() - start
     summary = {
@@ -107,7 +105,7 @@ def _simulate_seq_file(
     from hifield import sequence as sq
     from hifield.errors import ConfigError
     from hifield.io import write_ismrmrd
-    from hifield.pipeline import ScanConfig, _make_phantom
+    from hifield.pipeline import make_scan_phantom
     from hifield.sim import simulate
 
     built = sq.load_seq(path, scanner_name=scanner.name)  # type: ignore[attr-defined]
@@ -116,8 +114,7 @@ def _simulate_seq_file(
     if geometry.fov_m <= 0:  # type: ignore[attr-defined]
         raise ConfigError(f"{path} has no FOV definition; add 'FOV' to its [DEFINITIONS] (metres)")
     engine_name = "bloch" if engine == "fast" else engine  # a .seq file is a program: the Bloch engine plays it
-    config = ScanConfig(phantom=phantom).validated()
-    obj = _make_phantom(config, scanner.b0_t, int(geometry.matrix), float(geometry.fov_m))  # type: ignore[attr-defined]
+    obj = make_scan_phantom(phantom, b0_t=scanner.b0_t, matrix=int(geometry.matrix), fov_m=float(geometry.fov_m))  # type: ignore[attr-defined]
     raw = simulate(obj, built, scanner, engine=engine_name, noise=noise, seed=seed)  # type: ignore[arg-type]
     write_ismrmrd(raw, out)
     wall = time.perf_counter() - start

@@ -206,6 +206,18 @@ class Scanner:
         """Names of the presets."""
         return tuple(_PRESETS)
 
+    def with_receive_coils(self, n_coils: int) -> Scanner:
+        """The same scanner with a head array of ``n_coils`` channels.
+
+        Raises
+        ------
+        ConfigError
+            If ``n_coils`` < 1.
+        """
+        if n_coils < 1:
+            raise ConfigError(f"number of receive coils must be at least 1; got {n_coils}")
+        return dataclasses.replace(self, receive=CoilArray.head_array(n_coils, b0_t=self.b0_t))
+
     def replace(self, **changes: Any) -> Scanner:
         """Copy with some fields changed."""
         return dataclasses.replace(self, **changes)

@@ -12,6 +12,7 @@ from hifield.sampling.pattern import (
     make_pattern,
     undersample,
     variable_density_lines,
+    with_calibration,
 )
 from hifield.sampling.poisson import poisson_disc
 from hifield.sampling.registry import (
@@ -42,4 +43,5 @@ __all__ = [
     "undersample",
     "variable_density_lines",
     "variable_density_spiral",
+    "with_calibration",
 ]

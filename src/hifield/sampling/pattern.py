@@ -215,6 +215,17 @@ def make_pattern(
     raise ConfigError(f"unknown sampling pattern {name!r}; choose one of {', '.join(PATTERNS)}")
 
 
+def with_calibration(raw: RawData, pattern: SamplingPattern) -> RawData:
+    """Raw data acquired prospectively with ``pattern``, marked with the pattern's calibration (ACS) region.
+
+    The simulator knows which lines were played, not which of them the pattern meant as calibration; this adds it
+    (None when the pattern has no calibration lines).
+    """
+    shape = (raw.kspace.shape[-3], raw.kspace.shape[-2], 1)
+    calibration = np.broadcast_to(pattern.calibration, shape).copy()
+    return raw.replace(calibration=calibration if calibration.any() else None)
+
+
 def undersample(raw: RawData, pattern: SamplingPattern) -> RawData:
     """Apply a phase-encode pattern to fully sampled raw data (retrospective undersampling).
 

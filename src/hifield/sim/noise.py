@@ -55,7 +55,9 @@ def kspace_noise_std(
     >>> round(s3 / s7, 3) == round((7 / 3) ** 1.65, 3)
     True
     """
-    c = C_REF * (B0_REF_T / b0_t) ** beta
+    from hifield.hardware.fields import snr_field_factor
+
+    c = C_REF / snr_field_factor(b0_t, exponent=beta, reference_b0_t=B0_REF_T)
     return float(c / np.sqrt(dwell_s * n_grid * n_averages))
 
 

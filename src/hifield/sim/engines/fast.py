@@ -75,16 +75,14 @@ def spoiled_gre_signal(
     return np.sin(flip_angle_rad) * (1.0 - e1) / (1.0 - e1 * np.cos(flip_angle_rad)) * decay
 
 
-def _echo_signal(
-    sequence: BuiltSequence, t1_s: float, t2_s: float, t2star_s: float, flip_angle_rad: NDArray[np.float64] | float
-) -> NDArray[np.float64]:
+def _require_spoiled_gre(sequence: BuiltSequence) -> None:
+    """Refuse, in one line, sequences this engine cannot model."""
     kind = getattr(sequence, "scanning_sequence", "GR")
     if kind != "GR" or getattr(sequence, "trajectory", "cartesian") != "cartesian":
         raise SequenceError(
             f"the fast engine models Cartesian spoiled gradient echoes only; sequence {sequence.protocol.name!r} "
-            f"({kind}) needs another engine"
+            f"({kind}) needs another engine, e.g. --engine bloch"
         )
-    return spoiled_gre_signal(t1_s, t2star_s, flip_angle_rad=flip_angle_rad, tr_s=sequence.tr_s, te_s=sequence.te_s)
 
 
 def _echo_train(
@@ -179,6 +177,7 @@ def simulate_fast(
     RawData
         k-space ``(coil, 1, k1, k0)`` for a 2D slice (``(coil, k2, k1, k0)`` for 3D), zero where not acquired.
     """
+    _require_spoiled_gre(sequence)
     protocol: Any = sequence.protocol  # any Cartesian protocol with fov_m, matrix, slice_thickness_m
     n = int(protocol.matrix)
     fine_shape: tuple[int, int, int] = (int(phantom.shape[0]), int(phantom.shape[1]), int(phantom.shape[2]))
@@ -229,9 +228,13 @@ def simulate_fast(
         if tissue.pd <= 0:
             continue
         key = (tuple(tissue.chemical_shift_ppm), tuple(tissue.peak_amplitudes))
-        signal: NDArray[np.float64] | float = _echo_signal(sequence, tissue.t1_s, tissue.t2_s, tissue.t2star_s, flip)
+        signal: NDArray[np.float64] | float
         if use_epg:
             signal = float(_echo_train(sequence, tissue.t1_s, tissue.t2_s, tissue.t2star_s, n_train)[-1].real)
+        else:
+            signal = spoiled_gre_signal(
+                tissue.t1_s, tissue.t2star_s, flip_angle_rad=flip, tr_s=sequence.tr_s, te_s=sequence.te_s
+            )
         contribution = phantom.fractions[index].astype(np.float64) * tissue.pd * signal
         groups[key] = groups[key] + contribution if key in groups else contribution
 
