@@ -123,3 +123,58 @@ def test_wrong_input_shape_names_operator(op: LinearOperator) -> None:
 def test_deterministic(op: LinearOperator) -> None:
     x = _crandn(np.random.default_rng(3), op.ishape)
     np.testing.assert_array_equal(op @ x, op @ x)
+
+
+# -- torch tensors through the same operators (skipped where torch is not installed) ---------------------------------
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_torch_in_torch_out_matches_numpy(op: LinearOperator, dtype: type) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    x = _crandn(rng, op.ishape, dtype)
+    y = _crandn(rng, op.oshape, dtype)
+    fx = op @ torch.from_numpy(x)
+    hy = op.H @ torch.from_numpy(y)
+    assert isinstance(fx, torch.Tensor) and isinstance(hy, torch.Tensor)
+    expected_dtype = torch.complex64 if dtype == np.complex64 else torch.complex128
+    assert fx.dtype == expected_dtype and hy.dtype == expected_dtype
+    assert tuple(fx.shape) == op.oshape and tuple(hy.shape) == op.ishape
+    tol = 1e-5 if dtype == np.complex64 else 1e-12
+    ref_f, ref_h = op @ x, op.H @ y
+    assert isinstance(ref_f, np.ndarray) and isinstance(ref_h, np.ndarray)  # numpy in stays numpy out
+    assert np.linalg.norm(fx.numpy() - ref_f) <= tol * np.linalg.norm(ref_f)
+    assert np.linalg.norm(hy.numpy() - ref_h) <= tol * np.linalg.norm(ref_h)
+
+
+@pytest.mark.torch
+def test_torch_adjointness_complex128(op: LinearOperator) -> None:
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(op.ishape, dtype=torch.complex128, generator=gen)
+    y = torch.randn(op.oshape, dtype=torch.complex128, generator=gen)
+    ax = op @ x
+    lhs = torch.vdot(ax.flatten(), y.flatten())
+    rhs = torch.vdot(x.flatten(), (op.H @ y).flatten())
+    assert abs(complex(lhs - rhs)) <= 1e-10 * float(torch.linalg.norm(ax) * torch.linalg.norm(y))
+
+
+@pytest.mark.torch
+def test_torch_linearity(op: LinearOperator) -> None:
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(op.ishape, dtype=torch.complex128, generator=gen)
+    z = torch.randn(op.ishape, dtype=torch.complex128, generator=gen)
+    a, b = 0.7 - 0.2j, -1.3 + 0.4j
+    rhs = a * (op @ x) + b * (op @ z)
+    assert float(torch.linalg.norm(op @ (a * x + b * z) - rhs)) <= 1e-10 * float(torch.linalg.norm(rhs))
+
+
+@pytest.mark.torch
+def test_torch_wrong_input_shape_names_operator(op: LinearOperator) -> None:
+    torch = pytest.importorskip("torch")
+    bad = torch.zeros((*op.ishape, 2), dtype=torch.complex64)
+    with pytest.raises(ReconstructionError, match="input shape") as err:
+        op @ bad
+    assert "torch.Size" not in str(err.value) and "\n" not in str(err.value)

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError, ReconstructionError
+from hifield.ops._backend import is_tensor
 
 Shape = tuple[int, ...]
 Array = NDArray[Any]
@@ -26,6 +27,11 @@ class LinearOperator:
     ``op(x)``) checks the input shape and raises :class:`~hifield.errors.ReconstructionError` naming the operator.
     Operators combine: ``a @ b`` (apply ``b`` then ``a``), ``a + b``, ``a - b``, ``2.0 * a``, ``a.H`` (adjoint),
     ``a.normal()`` (``a.H @ a``). The dtype of the input is kept: complex64 in gives complex64 out.
+
+    Every operator of :mod:`hifield.ops` also takes a ``torch.Tensor`` (where torch is installed) and returns a
+    tensor of the same dtype on the same device; numpy in gives numpy out. Operators with a torch equivalent
+    compute natively in torch (so on a GPU tensor they run on the GPU); the others say in their docstring that they
+    go through numpy on the host. torch is never imported by :mod:`hifield.ops` itself.
 
     Parameters
     ----------
@@ -61,22 +67,28 @@ class LinearOperator:
 
     # -- public -------------------------------------------------------------------------------------------------
     def apply(self, x: Array) -> Array:
-        """Apply the operator to ``x`` of shape :attr:`ishape`; returns shape :attr:`oshape`."""
-        x = np.asarray(x)
-        if x.shape != self.ishape:
+        """Apply the operator to ``x`` of shape :attr:`ishape`; returns shape :attr:`oshape`.
+
+        ``x`` is a numpy array (or anything :func:`numpy.asarray` takes) or a ``torch.Tensor``; the result is of
+        the same kind, dtype and device.
+        """
+        if not isinstance(x, np.ndarray) and not is_tensor(x):
+            x = np.asarray(x)
+        if tuple(x.shape) != self.ishape:
             raise ReconstructionError(
-                f"{self.name}: input shape {x.shape} does not match the operator's input shape {self.ishape}; "
-                "reshape the data or build the operator for this shape"
+                f"{self.name}: input shape {tuple(x.shape)} does not match the operator's input shape "
+                f"{self.ishape}; reshape the data or build the operator for this shape"
             )
         return self._apply(x)
 
     def apply_adjoint(self, y: Array) -> Array:
-        """Apply the adjoint to ``y`` of shape :attr:`oshape`; returns shape :attr:`ishape`."""
-        y = np.asarray(y)
-        if y.shape != self.oshape:
+        """Apply the adjoint to ``y`` of shape :attr:`oshape`; returns shape :attr:`ishape` (numpy or torch)."""
+        if not isinstance(y, np.ndarray) and not is_tensor(y):
+            y = np.asarray(y)
+        if tuple(y.shape) != self.oshape:
             raise ReconstructionError(
-                f"{self.name}^H: input shape {y.shape} does not match the operator's output shape {self.oshape}; "
-                "reshape the data or build the operator for this shape"
+                f"{self.name}^H: input shape {tuple(y.shape)} does not match the operator's output shape "
+                f"{self.oshape}; reshape the data or build the operator for this shape"
             )
         return self._adjoint(y)
 
@@ -141,10 +153,10 @@ class IdentityOp(LinearOperator):
         super().__init__(shape, shape, name="Identity")
 
     def _apply(self, x: Array) -> Array:
-        return x.copy()
+        return x.clone() if is_tensor(x) else x.copy()  # type: ignore[attr-defined]
 
     def _adjoint(self, y: Array) -> Array:
-        return y.copy()
+        return self._apply(y)
 
     def normal(self) -> LinearOperator:
         return self

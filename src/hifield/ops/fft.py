@@ -8,7 +8,15 @@ import numpy as np
 import scipy.fft
 
 from hifield.errors import ConfigError
+from hifield.ops._backend import as_complex, is_tensor, torch_module
 from hifield.ops.base import Array, LinearOperator
+
+
+def _fftc_torch(x: Array, axes: tuple[int, ...], *, inverse: bool) -> Array:
+    """The centred orthonormal FFT of a tensor with ``torch.fft`` (on the tensor's device)."""
+    fft = torch_module().fft
+    transform = fft.ifftn if inverse else fft.fftn
+    return fft.fftshift(transform(fft.ifftshift(as_complex(x), dim=axes), dim=axes, norm="ortho"), dim=axes)
 
 
 def fftc(x: Array, *, axes: Sequence[int] = (-3, -2, -1)) -> Array:
@@ -17,7 +25,8 @@ def fftc(x: Array, *, axes: Sequence[int] = (-3, -2, -1)) -> Array:
     Parameters
     ----------
     x
-        Array, any shape; complex64 stays complex64.
+        Array or ``torch.Tensor`` (transformed with ``torch.fft`` on its device), any shape; complex64 stays
+        complex64.
     axes
         Axes to transform (default: the last three, ``(z, y, x)``).
 
@@ -29,6 +38,8 @@ def fftc(x: Array, *, axes: Sequence[int] = (-3, -2, -1)) -> Array:
     True
     """
     axes = tuple(axes)
+    if is_tensor(x):
+        return _fftc_torch(x, axes, inverse=False)
     y = scipy.fft.fftn(np.fft.ifftshift(x, axes=axes), axes=axes, norm="ortho", workers=-1)
     return np.fft.fftshift(y, axes=axes)
 
@@ -39,17 +50,23 @@ def ifftc(k: Array, *, axes: Sequence[int] = (-3, -2, -1)) -> Array:
     Parameters
     ----------
     k
-        Array, any shape; complex64 stays complex64.
+        Array or ``torch.Tensor`` (transformed with ``torch.fft`` on its device), any shape; complex64 stays
+        complex64.
     axes
         Axes to transform (default: the last three, ``(k2, k1, k0)``).
     """
     axes = tuple(axes)
+    if is_tensor(k):
+        return _fftc_torch(k, axes, inverse=True)
     y = scipy.fft.ifftn(np.fft.ifftshift(k, axes=axes), axes=axes, norm="ortho", workers=-1)
     return np.fft.fftshift(y, axes=axes)
 
 
 class FFTOp(LinearOperator):
     """Centred orthonormal FFT over ``axes`` (unitary: the adjoint is the inverse FFT).
+
+    Torch tensors are transformed natively with ``torch.fft`` (GPU tensors stay on the GPU); real input is
+    promoted to complex (float32 -> complex64, float64 -> complex128).
 
     Parameters
     ----------
@@ -67,11 +84,15 @@ class FFTOp(LinearOperator):
         self.axes = tuple(int(a) for a in axes)
 
     def _apply(self, x: Array) -> Array:
+        if is_tensor(x):
+            return _fftc_torch(x, self.axes, inverse=False)
         if not np.iscomplexobj(x):
             x = x.astype(np.result_type(x.dtype, np.complex64))
         return fftc(x, axes=self.axes)
 
     def _adjoint(self, y: Array) -> Array:
+        if is_tensor(y):
+            return _fftc_torch(y, self.axes, inverse=True)
         if not np.iscomplexobj(y):
             y = y.astype(np.result_type(y.dtype, np.complex64))
         return ifftc(y, axes=self.axes)

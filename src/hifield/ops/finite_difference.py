@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hifield.ops._backend import is_tensor, torch_module
 from hifield.ops.base import Array, LinearOperator
 
 
@@ -25,6 +26,10 @@ class FiniteDifferenceOp(LinearOperator):
     axes
         Axes to differentiate (default: the last two; axes of size 1 give zeros).
 
+    Notes
+    -----
+    Torch tensors are differenced natively with ``torch.roll`` on their device.
+
     Examples
     --------
     >>> import numpy as np
@@ -39,6 +44,11 @@ class FiniteDifferenceOp(LinearOperator):
         super().__init__(shape, (len(self.axes), *shape), name="FiniteDifference")
 
     def _apply(self, x: Array) -> Array:
+        if is_tensor(x):
+            torch = torch_module()
+            if not self.axes:
+                return torch.zeros(self.oshape, dtype=x.dtype, device=x.device)
+            return torch.stack([torch.roll(x, -1, dims=axis) - x for axis in self.axes])
         out = np.empty(self.oshape, dtype=x.dtype)
         nd = x.ndim
         for i, axis in enumerate(self.axes):
@@ -54,6 +64,13 @@ class FiniteDifferenceOp(LinearOperator):
         return out
 
     def _adjoint(self, y: Array) -> Array:
+        if is_tensor(y):
+            torch = torch_module()
+            out = torch.zeros(self.ishape, dtype=y.dtype, device=y.device)
+            for i, axis in enumerate(self.axes):
+                # (roll(y, 1) - y)[j] = y[j-1] - y[j]
+                out = out + (torch.roll(y[i], 1, dims=axis) - y[i])
+            return out
         out = np.zeros(self.ishape, dtype=y.dtype)
         nd = out.ndim
         for i, axis in enumerate(self.axes):

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
+from hifield.ops._backend import TensorCache, is_tensor, torch_module
 from hifield.ops.base import Array, LinearOperator
 
 
@@ -20,6 +21,11 @@ class MaskOp(LinearOperator):
         Mask broadcastable to ``shape``, e.g. ``(k2, k1, k0)`` for k-space ``(coil, k2, k1, k0)``.
     shape
         Shape of the input (and output) array.
+
+    Notes
+    -----
+    Torch tensors are masked natively in torch on their device (``torch.where`` for a boolean mask, a product for
+    weights); the mask is copied to that device on first use and kept for later calls.
 
     Examples
     --------
@@ -41,9 +47,16 @@ class MaskOp(LinearOperator):
         if np.iscomplexobj(mask):
             raise ConfigError("sampling mask must be boolean or real; got a complex mask")
         self.mask = mask
+        self._tensors = TensorCache()
         super().__init__(shape, shape, name="Mask")
 
     def _apply(self, x: Array) -> Array:
+        if is_tensor(x):
+            torch = torch_module()
+            mask = self._tensors.get("mask", self.mask, x)
+            if self.mask.dtype == np.bool_:
+                return torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
+            return (mask * x).to(x.dtype)
         if self.mask.dtype == np.bool_:
             return np.where(self.mask, x, np.zeros((), dtype=x.dtype))
         return (self.mask * x).astype(x.dtype, copy=False)

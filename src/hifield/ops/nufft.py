@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
+from hifield.ops._backend import from_numpy, is_tensor, to_numpy
 from hifield.ops.base import Array, LinearOperator
 
 
@@ -48,6 +49,11 @@ class NUFFTOp(LinearOperator):
         finufft grid oversampling (None: 1.25 for ``eps >= 1e-5``, about three times faster, else 2.0).
     n_threads
         Threads for finufft (None: its default, all cores).
+
+    Notes
+    -----
+    finufft works on numpy arrays only: a ``torch.Tensor`` is copied to the host (``detach().cpu().numpy()``),
+    transformed there and copied back to its device with the same dtype; no autograd graph passes through.
 
     Examples
     --------
@@ -117,6 +123,8 @@ class NUFFTOp(LinearOperator):
         return self._plans[key]
 
     def _apply(self, x: Array) -> Array:
+        if is_tensor(x):
+            return from_numpy(self._apply(to_numpy(x)), x)
         dtype = np.complex64 if x.dtype in (np.complex64, np.float32) else np.complex128
         n_trans = int(np.prod(self.batch_shape)) if self.batch_shape else 1
         data = np.ascontiguousarray(x, dtype=dtype).reshape(n_trans, *self._modes)
@@ -126,6 +134,8 @@ class NUFFTOp(LinearOperator):
         return (y.reshape(self.oshape) * self._scale).astype(dtype, copy=False)
 
     def _adjoint(self, y: Array) -> Array:
+        if is_tensor(y):
+            return from_numpy(self._adjoint(to_numpy(y)), y)
         dtype = np.complex64 if y.dtype in (np.complex64, np.float32) else np.complex128
         n_trans = int(np.prod(self.batch_shape)) if self.batch_shape else 1
         data = np.ascontiguousarray(y, dtype=dtype).reshape(n_trans, -1)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
+from hifield.ops._backend import TensorCache, is_tensor, promoted, torch_module
 from hifield.ops.base import Array, LinearOperator
 
 
@@ -27,6 +30,11 @@ class CartesianSenseNormalOp(LinearOperator):
         Sensitivities ``(maps, coil, z, y, x)``.
     mask
         Sampling mask (or real weights) broadcastable to ``(k2, k1, k0)``.
+
+    Notes
+    -----
+    Torch tensors are computed natively in torch (``torch.einsum``, ``torch.fft``) on their device; the maps and
+    weights are copied to that device on first use and kept for later calls.
     """
 
     def __init__(self, maps: NDArray[np.complexfloating], mask: NDArray[np.bool_] | NDArray[np.floating]) -> None:
@@ -56,10 +64,39 @@ class CartesianSenseNormalOp(LinearOperator):
         self.maps = np.ascontiguousarray(maps_eff)
         self._maps_conj = np.conj(self.maps)
         self.weights = weights
+        self._tensors = TensorCache()
         image_shape = (maps.shape[0], *spatial)
         super().__init__(image_shape, image_shape, name="SenseNormal")
 
+    def _apply_torch(self, x: Any) -> Any:
+        torch = torch_module()
+        dtype = promoted(self.maps, x)
+        maps = self._tensors.get("maps", self.maps, x, dtype)
+        weights = self._tensors.get("weights", self.weights, x)
+        xc = x.to(dtype)
+        if maps.shape[0] == 1:
+            coil = maps[0] * xc[0]
+        else:
+            coil = torch.einsum("mc...,m...->c...", maps, xc)
+        if self.fft_axes:
+            if self._shift_free:
+                k = torch.fft.fftn(coil, dim=self.fft_axes, norm="ortho") * weights
+                coil = torch.fft.ifftn(k, dim=self.fft_axes, norm="ortho")
+            else:
+                from hifield.ops.fft import fftc, ifftc
+
+                coil = ifftc(fftc(coil, axes=self.fft_axes) * weights, axes=self.fft_axes)
+        else:
+            coil = coil * weights
+        if maps.shape[0] == 1:
+            out = (maps[0].conj() * coil).sum(dim=0)[None]
+        else:
+            out = torch.einsum("mc...,c...->m...", maps.conj(), coil)
+        return out.to(x.dtype)
+
     def _apply(self, x: Array) -> Array:
+        if is_tensor(x):
+            return self._apply_torch(x)
         if self.maps.shape[0] == 1:
             coil = self.maps[0] * x[0]
         else:

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
+from hifield.ops._backend import from_numpy, is_tensor, to_numpy
 from hifield.ops.base import Array, LinearOperator
 
 
@@ -34,6 +35,11 @@ class WaveletOp(LinearOperator):
         Decomposition levels (capped at what the smallest transformed axis allows; at least 1).
     shift
         Circular shift applied along ``axes`` before the transform (one integer per entry of ``axes``).
+
+    Notes
+    -----
+    PyWavelets works on numpy arrays only: a ``torch.Tensor`` is copied to the host (``detach().cpu().numpy()``),
+    transformed there and copied back to its device with the same dtype; no autograd graph passes through.
 
     Examples
     --------
@@ -113,6 +119,8 @@ class WaveletOp(LinearOperator):
         return self.with_shift(tuple(int(s) for s in shift))
 
     def _apply(self, x: Array) -> Array:
+        if is_tensor(x):
+            return from_numpy(self._apply(to_numpy(x)), x)
         import pywt
 
         if not self.wavelet_axes:
@@ -129,6 +137,8 @@ class WaveletOp(LinearOperator):
         return arr.astype(x.dtype, copy=False)
 
     def _adjoint(self, y: Array) -> Array:
+        if is_tensor(y):
+            return from_numpy(self._adjoint(to_numpy(y)), y)
         import pywt
 
         if not self.wavelet_axes:
