@@ -21,7 +21,7 @@ from hifield.ops import (
     fftc,
     ifftc,
 )
-from hifield.ops._backend import is_tensor
+from hifield.ops._backend import copy, is_tensor, norm, vdot, zeros_like
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
@@ -46,6 +46,21 @@ def test_is_tensor_recognises_tensors_only() -> None:
     assert is_tensor(torch.zeros(2))
     assert not is_tensor(np.zeros(2))
     assert not is_tensor([0.0, 1.0])
+
+
+def test_backend_helpers_agree_between_numpy_and_torch() -> None:
+    a = _crandn((3, 4), torch.complex128, seed=1)
+    b = _crandn((3, 4), torch.complex128, seed=2)
+    an, bn = a.numpy(), b.numpy()
+    assert vdot(a, b) == pytest.approx(complex(np.vdot(an, bn)), rel=1e-12)
+    assert vdot(a.conj(), b) == pytest.approx(complex(np.vdot(np.conj(an), bn)), rel=1e-12)
+    assert norm(a) == pytest.approx(float(np.linalg.norm(an)), rel=1e-12)
+    z = zeros_like(a)
+    assert isinstance(z, torch.Tensor) and z.dtype == a.dtype and float(norm(z)) == 0.0
+    assert type(zeros_like(an)) is np.ndarray
+    c = copy(a)
+    c[0, 0] = 0
+    assert a[0, 0] != 0
 
 
 def test_fftc_tensor_delta_is_flat_and_round_trips() -> None:

@@ -22,13 +22,15 @@ def is_tensor(x: Any) -> bool:
     >>> is_tensor(np.zeros(2))
     False
     """
+    if isinstance(x, np.ndarray):  # the numpy fast path: no dictionary look-up
+        return False
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
 
 def to_numpy(x: Any) -> np.ndarray[Any, Any]:
     """A numpy copy (or view, on the CPU) of a tensor: detached, on the host, conjugation and negation resolved."""
-    return x.detach().cpu().resolve_conj().resolve_neg().numpy()  # type: ignore[no-any-return]
+    return x.detach().cpu().resolve_conj().resolve_neg().numpy()
 
 
 def from_numpy(a: np.ndarray[Any, Any], like: Any) -> Any:
@@ -56,6 +58,39 @@ def as_complex(x: Any) -> Any:
         return x
     torch = sys.modules["torch"]
     return x.to(torch.promote_types(x.dtype, torch.complex64))
+
+
+def copy(x: Any) -> Any:
+    """A copy of a numpy array or tensor (same kind, dtype and device)."""
+    return x.clone() if is_tensor(x) else x.copy()
+
+
+def zeros_like(x: Any) -> Any:
+    """Zeros of the shape, dtype, kind and device of ``x``."""
+    if is_tensor(x):
+        return sys.modules["torch"].zeros_like(x)
+    return np.zeros_like(x)
+
+
+def vdot(a: Any, b: Any) -> complex:
+    """``sum(conj(a) * b)`` over all elements as a Python complex, for numpy arrays or tensors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> vdot(np.array([1j, 2.0]), np.array([1j, 1.0]))
+    (3+0j)
+    """
+    if is_tensor(a):
+        return complex(sys.modules["torch"].vdot(a.reshape(-1), b.reshape(-1)).item())
+    return complex(np.vdot(a.ravel(), b.ravel()))
+
+
+def norm(x: Any) -> float:
+    """Euclidean norm over all elements as a Python float, for numpy arrays or tensors."""
+    if is_tensor(x):
+        return float(sys.modules["torch"].linalg.vector_norm(x).item())
+    return float(np.linalg.norm(x.ravel()))
 
 
 class TensorCache:

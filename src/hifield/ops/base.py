@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError, ReconstructionError
-from hifield.ops._backend import is_tensor
+from hifield.ops._backend import copy, is_tensor
 
 Shape = tuple[int, ...]
 Array = NDArray[Any]
@@ -153,7 +153,7 @@ class IdentityOp(LinearOperator):
         super().__init__(shape, shape, name="Identity")
 
     def _apply(self, x: Array) -> Array:
-        return x.clone() if is_tensor(x) else x.copy()  # type: ignore[attr-defined]
+        return copy(x)
 
     def _adjoint(self, y: Array) -> Array:
         return self._apply(y)
