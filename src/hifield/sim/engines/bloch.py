@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 
 from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError
-from hifield.sim.engines.bloch_program import Program, compile_sequence
+from hifield.sim.engines.bloch_program import OP_FREE, Program, compile_sequence
 from hifield.sim.noise import correlated_noise, kspace_noise_std
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
@@ -56,7 +56,7 @@ N_BLOCKS = 8
 RECEIVER_PHASE = complex(0.0, -1.0)
 """Receiver reference phase factor (-90 degrees): an on-resonance 90-degree pulse of phase 0 gives a real signal."""
 _MAX_ACC_BYTES = 2 * 1024**3
-_MAX_TABLE_BYTES = 256 * 1024**2
+_MAX_TABLE_BYTES = 64 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -195,50 +195,30 @@ def _kernel() -> Any:
     return bloch_kernel
 
 
-def _pulse_maps(
-    kernel: Any,
-    program: Program,
-    pos: NDArray[np.float64],
-    dw: NDArray[np.float64],
-    b1: NDArray[np.float64],
-    iso_off: NDArray[np.float64],
-    iso_dw: NDArray[np.float64],
-    rf_wx: NDArray[np.float64],
-    rf_wy: NDArray[np.float64],
-    rf_area: NDArray[np.float64],
-    e1h: NDArray[np.float64],
-    e2h: NDArray[np.float64],
+def _pulse_classes(
+    pos: NDArray[np.float64], dw: NDArray[np.float64], b1: NDArray[np.float64], rf_area: NDArray[np.float64]
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Voxel classes sharing every pulse map (same off-resonance, B1 scale and the coordinates the pulses' gradients
-    see) and their precomputed maps; an empty table when that would not save work or would need too much memory."""
-    n_pulses = program.pulse_start.size
-    n_vox = pos.shape[0]
-    empty = (np.zeros(n_vox, dtype=np.int64), np.zeros((0, 1, 1, 12)))
-    if n_pulses == 0:
-        return empty
+    """Voxel classes sharing every pulse map: same off-resonance, B1 scale and the coordinates the pulses' gradients
+    see. Returns each voxel's class and the classes' ``(z, y, x, Δω, B1)`` rows, sorted."""
     used = np.any(rf_area != 0.0, axis=0) if rf_area.size else np.zeros(3, dtype=bool)
     keys = np.concatenate([pos * used[np.newaxis, :], dw[:, np.newaxis], b1[:, np.newaxis]], axis=1)
     classes, vox_class = np.unique(keys, axis=0, return_inverse=True)
-    n_class = classes.shape[0]
-    table_bytes = n_class * iso_off.shape[0] * n_pulses * 12 * 8
-    if n_class * 2 > n_vox or table_bytes > _MAX_TABLE_BYTES:
-        return empty
-    table = kernel.pulse_map_table(
-        np.ascontiguousarray(classes[:, :3]),
-        np.ascontiguousarray(classes[:, 3]),
-        np.ascontiguousarray(classes[:, 4]),
-        iso_off,
-        iso_dw,
-        program.rf_dt,
-        rf_wx,
-        rf_wy,
-        rf_area,
-        e1h,
-        e2h,
-        program.pulse_start,
-        program.pulse_stop,
-    )
-    return np.ascontiguousarray(vox_class.reshape(n_vox).astype(np.int64)), table
+    return np.ascontiguousarray(vox_class.reshape(pos.shape[0]).astype(np.int64)), classes
+
+
+def _free_table(
+    program: Program, iso_off: NDArray[np.float64], iso_dw: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """Isochromat factor ``exp(-i (A·o_i + δω_i dt))`` of every ``OP_FREE`` step (shared by all voxels: the kernel
+    multiplies it by the voxel-centre factor), and each operation's row in it (-1 for others); an empty table when it
+    would need more than ``_MAX_TABLE_BYTES``."""
+    free = np.flatnonzero(program.op == OP_FREE)
+    index = np.full(program.n_ops, -1, dtype=np.int64)
+    if free.size * iso_off.shape[0] * 16 > _MAX_TABLE_BYTES:
+        return index, np.zeros((0, iso_off.shape[0])), np.zeros((0, iso_off.shape[0]))
+    index[free] = np.arange(free.size)
+    phase = program.area[free] @ iso_off.T + program.dt[free, np.newaxis] * iso_dw[np.newaxis, :]
+    return index, np.ascontiguousarray(np.cos(phase)), np.ascontiguousarray(-np.sin(phase))
 
 
 def bloch_signal(
@@ -333,38 +313,63 @@ def bloch_signal(
     rf_wx = np.ascontiguousarray(program.rf_w.real)
     rf_wy = np.ascontiguousarray(program.rf_w.imag)
     rf_area = np.ascontiguousarray(program.rf_area)
-    vox_class, table = _pulse_maps(kernel, program, pos, dw, b1, iso_off, iso_dw, rf_wx, rf_wy, rf_area, e1h, e2h)
-    acc = kernel.simulate_voxels(
-        program.op,
-        program.dt,
-        np.ascontiguousarray(program.area),
-        program.adc,
-        program.pulse,
-        program.phase,
-        e1,
-        e2,
-        program.rf_dt,
-        rf_wx,
-        rf_wy,
-        rf_area,
-        e1h,
-        e2h,
-        program.pulse_start,
-        program.pulse_stop,
-        pos,
-        dw,
-        b1,
-        w,
-        sens,
-        iso_off,
-        iso_dw,
-        iso_w,
-        vox_class,
-        table,
-        program.n_samples,
-        n_blocks,
-    )
-    signal = acc.sum(axis=0)
+    area = np.ascontiguousarray(program.area)
+    free_index, free_re, free_im = _free_table(program, iso_off, iso_dw)
+    # Voxels sharing every pulse map (same off-resonance, B1 and pulse-gradient coordinates) share one computation;
+    # the maps are computed for groups of classes whose table fits in _MAX_TABLE_BYTES (bounded memory).
+    vox_class, classes = _pulse_classes(pos, dw, b1, rf_area)
+    n_class = classes.shape[0]
+    class_bytes = max(1, program.pulse_start.size * 12 * iso_off.shape[0] * 8)
+    group = max(1, _MAX_TABLE_BYTES // class_bytes)
+    order = np.argsort(vox_class, kind="stable")
+    bounds = np.searchsorted(vox_class[order], np.arange(0, n_class + group, group))
+    signal = np.zeros((sens.shape[0], program.n_samples), dtype=np.complex128)
+    for g in range(bounds.size - 1):
+        sel = order[bounds[g] : bounds[g + 1]]
+        if sel.size == 0:
+            continue
+        c0 = g * group
+        part = classes[c0 : c0 + group]
+        table = kernel.pulse_map_table(
+            np.ascontiguousarray(part[:, :3]),
+            np.ascontiguousarray(part[:, 3]),
+            np.ascontiguousarray(part[:, 4]),
+            iso_off,
+            iso_dw,
+            program.rf_dt,
+            rf_wx,
+            rf_wy,
+            rf_area,
+            e1h,
+            e2h,
+            program.pulse_start,
+            program.pulse_stop,
+        )
+        acc_re, acc_im = kernel.simulate_voxels(
+            program.op,
+            program.dt,
+            area,
+            program.adc,
+            program.pulse,
+            program.phase,
+            e1,
+            e2,
+            free_index,
+            free_re,
+            free_im,
+            pos[sel],
+            dw[sel],
+            w[sel],
+            np.ascontiguousarray(sens[:, sel]),
+            iso_off,
+            iso_dw,
+            iso_w,
+            np.ascontiguousarray(vox_class[sel] - c0),
+            table,
+            program.n_samples,
+            min(n_blocks, sel.size),
+        )
+        signal += acc_re.sum(axis=0) + 1j * acc_im.sum(axis=0)
     return np.asarray(signal * (program.demod * RECEIVER_PHASE)[np.newaxis, :])
 
 

@@ -2,6 +2,17 @@
 
 Imported only by the ``bloch`` engine (compiling it takes a few seconds the first time; ``cache=True`` keeps the
 machine code on disk afterwards). See :mod:`hifield.sim.engines.bloch_program` for the program and conventions.
+
+Layout: the kernel runs voxel by voxel (voxels split into a fixed number of blocks, in parallel over blocks) and
+holds the ``I`` isochromats of one voxel in contiguous arrays, so every update loops over isochromats innermost and
+compiles to SIMD code. Two exact factorisations save most transcendental functions:
+
+* a free step's precession ``exp(-i (A·(r_v + o_i) + (Δω_v + δω_i) dt))`` is the product of the voxel-centre factor
+  (one ``cos``/``sin`` per voxel and step) and an isochromat factor ``exp(-i (A·o_i + δω_i dt))`` shared by every
+  voxel of a tissue (``free_re``/``free_im``, precomputed once per call);
+* a pulse's affine map is computed once per isochromat and re-applied, rotated by the RF phase offset, at every
+  repetition; inside a pulse the Rodrigues coefficients use their Taylor series whenever every rotation of the step
+  is below 0.01 rad (always, on a 1 µs RF raster), which is branch-free and vectorises.
 """
 
 from __future__ import annotations
@@ -11,68 +22,117 @@ from numba import njit, prange
 
 OP_RF = 2
 OP_REPEAT = 1
+OP_FREE = 0
+
+_FASTMATH = {"reassoc", "contract", "nsz"}
+"""Let LLVM vectorise the sums over isochromats and fuse multiply-adds (no change beyond rounding; no NaN/Inf
+assumptions)."""
+_SERIES_T2 = 1e-4
+"""Squared rotation angle [rad^2] below which the Rodrigues coefficients are evaluated by their Taylor series."""
 
 
-@njit(cache=True, fastmath=False, inline="always")
-def _rotate(vx: float, vy: float, vz: float, ux: float, uy: float, uz: float, c: float, s: float, cc: float):  # type: ignore[no-untyped-def]
-    """Rotate v for ``dv/dt = v × Ω`` over one step, ``u = Ω dt``: ``v cosθ - (u × v) S + u (u·v) C``."""
-    crx = uy * vz - uz * vy
-    cry = uz * vx - ux * vz
-    crz = ux * vy - uy * vx
-    dot = (ux * vx + uy * vy + uz * vz) * cc
-    return (vx * c - crx * s + ux * dot, vy * c - cry * s + uy * dot, vz * c - crz * s + uz * dot)
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _series(t2: float):  # type: ignore[no-untyped-def]
+    """``(cosθ, sinθ/θ, (1 - cosθ)/θ²)`` by their Taylor series in ``θ² = t2`` (exact to rounding for t2 < 1e-4)."""
+    s = 1.0 - t2 * (1.0 / 6.0) * (1.0 - t2 * (1.0 / 20.0) * (1.0 - t2 * (1.0 / 42.0) * (1.0 - t2 * (1.0 / 72.0))))
+    cc = 0.5 * (
+        1.0 - t2 * (1.0 / 12.0) * (1.0 - t2 * (1.0 / 30.0) * (1.0 - t2 * (1.0 / 56.0) * (1.0 - t2 * (1.0 / 90.0))))
+    )
+    return 1.0 - t2 * cc, s, cc
 
 
-@njit(cache=True, fastmath=False, inline="always")
-def _rodrigues(ux: float, uy: float, uz: float):  # type: ignore[no-untyped-def]
-    """``(cosθ, sinθ/θ, (1 - cosθ)/θ²)`` for the rotation vector u (θ = |u|), by series for small θ."""
-    t2 = ux * ux + uy * uy + uz * uz
-    if t2 < 1e-4:
-        s = 1.0 - t2 / 6.0 * (1.0 - t2 / 20.0 * (1.0 - t2 / 42.0 * (1.0 - t2 / 72.0)))
-        cc = 0.5 * (1.0 - t2 / 12.0 * (1.0 - t2 / 30.0 * (1.0 - t2 / 56.0 * (1.0 - t2 / 90.0))))
-        return 1.0 - t2 * cc, s, cc
-    t = np.sqrt(t2)
-    c = np.cos(t)
-    return c, np.sin(t) / t, (1.0 - c) / t2
-
-
-@njit(cache=True, fastmath=False)
-def _pulse_map(  # type: ignore[no-untyped-def]
-    out, start, stop, rf_dt, rf_wx, rf_wy, rf_area, rf_e1h, rf_e2h, x, y, z, dw, b1
+@njit(cache=True, fastmath=_FASTMATH)
+def _pulse_maps(  # type: ignore[no-untyped-def]
+    out, pulse_start, pulse_stop, rf_dt, rf_wx, rf_wy, rf_area, rf_e1h, rf_e2h, zs, ys, xs, dws, b1
 ):
-    """Affine map ``M -> A M + b`` of one pulse for one spin; ``out`` = (A row-major 9, b 3)."""
-    a = np.zeros((4, 3))
-    a[0, 0] = 1.0
-    a[1, 1] = 1.0
-    a[2, 2] = 1.0
-    for j in range(start, stop):
-        e1 = rf_e1h[j]
-        e2 = rf_e2h[j]
-        ux = b1 * rf_wx[j]
-        uy = b1 * rf_wy[j]
-        uz = rf_area[j, 0] * z + rf_area[j, 1] * y + rf_area[j, 2] * x + dw * rf_dt[j]
-        c, s, cc = _rodrigues(ux, uy, uz)
-        for v in range(4):
-            vx = a[v, 0] * e2
-            vy = a[v, 1] * e2
-            vz = a[v, 2] * e1
-            if v == 3:
-                vz += 1.0 - e1
-            vx, vy, vz = _rotate(vx, vy, vz, ux, uy, uz, c, s, cc)
-            vz = vz * e1
-            if v == 3:
-                vz += 1.0 - e1
-            a[v, 0] = vx * e2
-            a[v, 1] = vy * e2
-            a[v, 2] = vz
-    # columns v = 0..2 are the images of the unit vectors: A[i, v] = a[v, i]
-    for i in range(3):
-        for v in range(3):
-            out[3 * i + v] = a[v, i]
-        out[9 + i] = a[3, i]
+    """Affine maps ``M -> A M + b`` of every pulse for a set of isochromats.
+
+    ``out`` has shape ``(n_pulses, 12, I)``: rows ``3 v + axis`` hold ``A[axis, v]`` (v = 0..2, the images of the
+    unit vectors) and ``b[axis]`` (v = 3), for isochromats at ``(zs, ys, xs)`` [m] with off-resonance ``dws``
+    [rad/s] and B1+ scale ``b1``. Each RF sample is a half relaxation, the rotation about ``u = Ω dt``
+    (``v cosθ - (u × v) sinθ/θ + u (u·v) (1 - cosθ)/θ²``) and a half relaxation (Strang splitting). The
+    Rodrigues coefficients of a sample are computed for all isochromats first (Taylor series when every angle of
+    the sample is below 0.01 rad, else ``cos``/``sin``), then each of the four vectors is updated in its own loop.
+    """
+    n = zs.shape[0]
+    zmax = 0.0
+    ymax = 0.0
+    xmax = 0.0
+    dmax = 0.0
+    for i in range(n):
+        zmax = max(zmax, abs(zs[i]))
+        ymax = max(ymax, abs(ys[i]))
+        xmax = max(xmax, abs(xs[i]))
+        dmax = max(dmax, abs(dws[i]))
+    work = np.empty((4, n))
+    uu = work[0]
+    cos_ = work[1]
+    sinc_ = work[2]
+    vers_ = work[3]
+    for p in range(pulse_start.shape[0]):
+        a = out[p]
+        a[:, :] = 0.0
+        for i in range(n):
+            a[0, i] = 1.0
+            a[4, i] = 1.0
+            a[8, i] = 1.0
+        for j in range(pulse_start[p], pulse_stop[p]):
+            e1 = rf_e1h[j]
+            e2 = rf_e2h[j]
+            ux = b1 * rf_wx[j]
+            uy = b1 * rf_wy[j]
+            az = rf_area[j, 0]
+            ay = rf_area[j, 1]
+            ax = rf_area[j, 2]
+            d = rf_dt[j]
+            uxy = ux * ux + uy * uy
+            bound = abs(az) * zmax + abs(ay) * ymax + abs(ax) * xmax + dmax * d
+            if uxy + bound * bound < _SERIES_T2:  # every isochromat takes the series: branch-free, vectorised
+                for i in range(n):
+                    uz = az * zs[i] + ay * ys[i] + ax * xs[i] + dws[i] * d
+                    c, s, cc = _series(uxy + uz * uz)
+                    uu[i] = uz
+                    cos_[i] = c
+                    sinc_[i] = s
+                    vers_[i] = cc
+            else:
+                for i in range(n):
+                    uz = az * zs[i] + ay * ys[i] + ax * xs[i] + dws[i] * d
+                    t2 = uxy + uz * uz
+                    if t2 < _SERIES_T2:
+                        c, s, cc = _series(t2)
+                    else:
+                        t = np.sqrt(t2)
+                        c = np.cos(t)
+                        s = np.sin(t) / t
+                        cc = (1.0 - c) / t2
+                    uu[i] = uz
+                    cos_[i] = c
+                    sinc_[i] = s
+                    vers_[i] = cc
+            for v in range(4):
+                vx_ = a[3 * v]
+                vy_ = a[3 * v + 1]
+                vz_ = a[3 * v + 2]
+                off = 1.0 - e1 if v == 3 else 0.0
+                for i in range(n):
+                    uz = uu[i]
+                    c = cos_[i]
+                    s = sinc_[i]
+                    cc = vers_[i]
+                    vx = vx_[i] * e2
+                    vy = vy_[i] * e2
+                    vz = vz_[i] * e1 + off
+                    crx = uy * vz - uz * vy
+                    cry = uz * vx - ux * vz
+                    crz = ux * vy - uy * vx
+                    dot = (ux * vx + uy * vy + uz * vz) * cc
+                    vx_[i] = (vx * c - crx * s + ux * dot) * e2
+                    vy_[i] = (vy * c - cry * s + uy * dot) * e2
+                    vz_[i] = (vz * c - crz * s + uz * dot) * e1 + off
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def simulate_voxels(  # type: ignore[no-untyped-def]
     op,
     dt,
@@ -82,17 +142,11 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
     phase,
     e1,
     e2,
-    rf_dt,
-    rf_wx,
-    rf_wy,
-    rf_area,
-    rf_e1h,
-    rf_e2h,
-    pulse_start,
-    pulse_stop,
+    free_index,
+    free_re,
+    free_im,
     vox_pos,
     vox_dw,
-    vox_b1,
     vox_weight,
     sens,
     iso_off,
@@ -111,119 +165,141 @@ def simulate_voxels(  # type: ignore[no-untyped-def]
         The program's operations (see ``Program``).
     e1, e2
         ``exp(-dt / T1)``, ``exp(-dt / T2)`` per operation for the tissue simulated.
-    rf_dt, rf_wx, rf_wy, rf_area, rf_e1h, rf_e2h, pulse_start, pulse_stop
-        Pulse samples; ``rf_e1h``/``rf_e2h`` are half-step relaxation factors (Strang splitting).
-    vox_pos (V, 3), vox_dw (V,), vox_b1 (V,), vox_weight (V,)
-        Voxel centre (z, y, x) [m], off-resonance [rad/s], B1+ scale, signal weight.
+    free_index (n_ops,), free_re (F, I), free_im (F, I)
+        Row of each ``OP_FREE`` operation in the isochromat precession table ``exp(-i (A·o_i + δω_i dt))``
+        (-1 for other operations); an empty table (``F == 0``) makes the kernel evaluate every isochromat's
+        precession directly.
+    vox_pos (V, 3), vox_dw (V,), vox_weight (V,)
+        Voxel centre (z, y, x) [m], off-resonance [rad/s], signal weight.
     sens (C, V)
         Receive sensitivity of each coil at each voxel.
     iso_off (I, 3), iso_dw (I,), iso_w (I,)
         Isochromat position offsets inside a voxel [m], off-resonance offsets [rad/s] and weights (summing to 1;
         negative weights are allowed: the signal is linear in each isochromat's M0).
-    vox_class (V,), map_table (n_class, I, n_pulses, 12)
-        Precomputed pulse maps of each voxel class and isochromat (see :func:`pulse_map_table`); an empty table
-        (``n_class == 0``) makes the kernel compute each spin's maps on the fly.
+    vox_class (V,), map_table (n_class, n_pulses, 12, I)
+        Pulse maps of each voxel class (B1+ scale included; see :func:`pulse_map_table`) and each voxel's class.
     n_samples, n_blocks
         ADC samples in the program; voxels are split into ``n_blocks`` contiguous blocks (fixed, so the sum order
         and hence the result does not depend on the thread count).
 
     Returns
     -------
-    ndarray, complex128, (n_blocks, C, n_samples)
-        ``Σ weight · sens · (Mx + i My)`` at each ADC sample (before receiver demodulation).
+    acc_re, acc_im : ndarray, float64, (n_blocks, C, n_samples)
+        Real and imaginary parts of ``Σ weight · sens · (Mx + i My)`` at each ADC sample (before demodulation).
     """
     n_vox = vox_pos.shape[0]
     n_coils = sens.shape[0]
     n_iso = iso_off.shape[0]
     n_ops = op.shape[0]
-    n_pulses = pulse_start.shape[0]
-    use_table = map_table.shape[0] > 0
-    acc = np.zeros((n_blocks, n_coils, n_samples), dtype=np.complex128)
+    use_free = free_re.shape[0] > 0
+    acc_re = np.zeros((n_blocks, n_coils, n_samples))
+    acc_im = np.zeros((n_blocks, n_coils, n_samples))
     for b in prange(n_blocks):
         v0 = (n_vox * b) // n_blocks
         v1 = (n_vox * (b + 1)) // n_blocks
         tmp_re = np.zeros(n_samples)
         tmp_im = np.zeros(n_samples)
-        maps = np.zeros((max(n_pulses, 1), 12))
-        have = np.zeros(max(n_pulses, 1), dtype=np.bool_)
+        zs = np.empty(n_iso)
+        ys = np.empty(n_iso)
+        xs = np.empty(n_iso)
+        dws = np.empty(n_iso)
+        mx = np.empty(n_iso)
+        my = np.empty(n_iso)
+        mz = np.empty(n_iso)
+        cr = np.ones(n_iso)
+        ci = np.zeros(n_iso)
         for v in range(v0, v1):
             w = vox_weight[v]
             if w == 0.0:
                 continue
+            pz = vox_pos[v, 0]
+            py = vox_pos[v, 1]
+            px = vox_pos[v, 2]
+            dv = vox_dw[v]
+            for i in range(n_iso):
+                zs[i] = pz + iso_off[i, 0]
+                ys[i] = py + iso_off[i, 1]
+                xs[i] = px + iso_off[i, 2]
+                dws[i] = dv + iso_dw[i]
+                mx[i] = 0.0
+                my[i] = 0.0
+                mz[i] = 1.0
+                cr[i] = 1.0
+                ci[i] = 0.0
+            maps = map_table[vox_class[v]]
             tmp_re[:] = 0.0
             tmp_im[:] = 0.0
-            for i in range(n_iso):
-                z = vox_pos[v, 0] + iso_off[i, 0]
-                y = vox_pos[v, 1] + iso_off[i, 1]
-                x = vox_pos[v, 2] + iso_off[i, 2]
-                dw = vox_dw[v] + iso_dw[i]
-                b1 = vox_b1[v]
-                have[:] = False
-                mx = 0.0
-                my = 0.0
-                mz = 1.0
-                wi = iso_w[i]
-                cr = 1.0
-                ci = 0.0
-                for k in range(n_ops):
-                    kind = op[k]
-                    if kind == OP_RF:
-                        p = pulse[k]
-                        if use_table:
-                            m = map_table[vox_class[v], i, p]
-                        elif not have[p]:
-                            _pulse_map(
-                                maps[p],
-                                pulse_start[p],
-                                pulse_stop[p],
-                                rf_dt,
-                                rf_wx,
-                                rf_wy,
-                                rf_area,
-                                rf_e1h,
-                                rf_e2h,
-                                x,
-                                y,
-                                z,
-                                dw,
-                                b1,
-                            )
-                            have[p] = True
-                            m = maps[p]
-                        else:
-                            m = maps[p]
-                        c = np.cos(phase[k])
-                        s = np.sin(phase[k])
-                        rx = mx * c - my * s
-                        ry = mx * s + my * c
-                        ax = m[0] * rx + m[1] * ry + m[2] * mz + m[9]
-                        ay = m[3] * rx + m[4] * ry + m[5] * mz + m[10]
-                        mz = m[6] * rx + m[7] * ry + m[8] * mz + m[11]
-                        mx = ax * c + ay * s
-                        my = -ax * s + ay * c
-                        continue
-                    if kind != OP_REPEAT:
-                        ph = area[k, 0] * z + area[k, 1] * y + area[k, 2] * x + dw * dt[k]
-                        cr = np.cos(ph)
-                        ci = -np.sin(ph)
-                    f2 = e2[k]
-                    nx = (mx * cr - my * ci) * f2
-                    my = (mx * ci + my * cr) * f2
-                    mx = nx
-                    f1 = e1[k]
-                    mz = mz * f1 + (1.0 - f1)
-                    j = adc[k]
-                    if j >= 0:
-                        tmp_re[j] += wi * mx
-                        tmp_im[j] += wi * my
+            for k in range(n_ops):
+                kind = op[k]
+                if kind == OP_RF:
+                    m = maps[pulse[k]]
+                    c = np.cos(phase[k])
+                    s = np.sin(phase[k])
+                    for i in range(n_iso):
+                        rx = mx[i] * c - my[i] * s
+                        ry = mx[i] * s + my[i] * c
+                        qz = mz[i]
+                        ax = m[0, i] * rx + m[3, i] * ry + m[6, i] * qz + m[9, i]
+                        ay = m[1, i] * rx + m[4, i] * ry + m[7, i] * qz + m[10, i]
+                        mz[i] = m[2, i] * rx + m[5, i] * ry + m[8, i] * qz + m[11, i]
+                        mx[i] = ax * c + ay * s
+                        my[i] = -ax * s + ay * c
+                    continue
+                if kind == OP_FREE:
+                    gz = area[k, 0]
+                    gy = area[k, 1]
+                    gx = area[k, 2]
+                    d = dt[k]
+                    if use_free:
+                        ph = gz * pz + gy * py + gx * px + dv * d
+                        vr = np.cos(ph)
+                        vi = -np.sin(ph)
+                        row = free_index[k]
+                        for i in range(n_iso):
+                            fr = free_re[row, i]
+                            fi = free_im[row, i]
+                            cr[i] = vr * fr - vi * fi
+                            ci[i] = vr * fi + vi * fr
+                    else:
+                        for i in range(n_iso):
+                            ph = gz * zs[i] + gy * ys[i] + gx * xs[i] + dws[i] * d
+                            cr[i] = np.cos(ph)
+                            ci[i] = -np.sin(ph)
+                f2 = e2[k]
+                f1 = e1[k]
+                g1 = 1.0 - f1
+                j = adc[k]
+                if j >= 0:
+                    sr = 0.0
+                    si = 0.0
+                    for i in range(n_iso):
+                        nx = (mx[i] * cr[i] - my[i] * ci[i]) * f2
+                        ny = (mx[i] * ci[i] + my[i] * cr[i]) * f2
+                        mx[i] = nx
+                        my[i] = ny
+                        mz[i] = mz[i] * f1 + g1
+                        sr += iso_w[i] * nx
+                        si += iso_w[i] * ny
+                    tmp_re[j] += sr
+                    tmp_im[j] += si
+                else:
+                    for i in range(n_iso):
+                        nx = (mx[i] * cr[i] - my[i] * ci[i]) * f2
+                        my[i] = (mx[i] * ci[i] + my[i] * cr[i]) * f2
+                        mx[i] = nx
+                        mz[i] = mz[i] * f1 + g1
             for c_ in range(n_coils):
-                sw = sens[c_, v] * w
+                swr = sens[c_, v].real * w
+                swi = sens[c_, v].imag * w
+                ar = acc_re[b, c_]
+                ai = acc_im[b, c_]
                 for j in range(n_samples):
-                    acc[b, c_, j] += sw * complex(tmp_re[j], tmp_im[j])
-    return acc
+                    ar[j] += swr * tmp_re[j] - swi * tmp_im[j]
+                    ai[j] += swr * tmp_im[j] + swi * tmp_re[j]
+    return acc_re, acc_im
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def pulse_map_table(  # type: ignore[no-untyped-def]
     class_pos,
     class_dw,
@@ -239,30 +315,18 @@ def pulse_map_table(  # type: ignore[no-untyped-def]
     pulse_start,
     pulse_stop,
 ):
-    """Pulse maps ``(n_class, I, n_pulses, 12)`` of every voxel class (position, off-resonance, B1 scale) and
-    isochromat."""
+    """Pulse maps ``(n_class, n_pulses, 12, I)`` of every voxel class (position, off-resonance, B1 scale) and
+    isochromat (rows as in :func:`_pulse_maps`)."""
     n_class = class_pos.shape[0]
     n_iso = iso_off.shape[0]
     n_pulses = pulse_start.shape[0]
-    out = np.zeros((n_class, n_iso, n_pulses, 12))
-    for q in prange(n_class * n_iso):
-        c = q // n_iso
-        i = q - c * n_iso
-        for p in range(n_pulses):
-            _pulse_map(
-                out[c, i, p],
-                pulse_start[p],
-                pulse_stop[p],
-                rf_dt,
-                rf_wx,
-                rf_wy,
-                rf_area,
-                rf_e1h,
-                rf_e2h,
-                class_pos[c, 2] + iso_off[i, 2],
-                class_pos[c, 1] + iso_off[i, 1],
-                class_pos[c, 0] + iso_off[i, 0],
-                class_dw[c] + iso_dw[i],
-                class_b1[c],
-            )
+    out = np.zeros((n_class, n_pulses, 12, n_iso))
+    for c in prange(n_class):
+        zs = class_pos[c, 0] + iso_off[:, 0]
+        ys = class_pos[c, 1] + iso_off[:, 1]
+        xs = class_pos[c, 2] + iso_off[:, 2]
+        dws = class_dw[c] + iso_dw
+        _pulse_maps(
+            out[c], pulse_start, pulse_stop, rf_dt, rf_wx, rf_wy, rf_area, rf_e1h, rf_e2h, zs, ys, xs, dws, class_b1[c]
+        )
     return out
