@@ -91,20 +91,29 @@ class TvConfig:
 
 @dataclass(frozen=True)
 class GrappaConfig:
-    """GRAPPA: each missing k1 line is a weighted sum of acquired neighbours across all coils.
+    """GRAPPA: each missing k-space readout is a weighted sum of acquired neighbours across all coils.
 
-    The kernel spans ``kernel_lines`` acquired lines (R apart) by ``kernel_readout`` readout samples; its weights
-    are fitted on the calibration (ACS) block by Tikhonov-regularised least squares with
-    ``lambda = lambda_rel * trace(S^H S) / n`` (relative to the source energy, so scale-free). Coils are combined by
+    Data accelerated along k1 only use a 2D kernel of ``kernel_lines`` acquired lines (R apart) by
+    ``kernel_readout`` readout samples, fitted plane by plane. Data accelerated along k2 (R_z x R_y lattices,
+    CAIPIRINHA included) use a 3D kernel: the acquired positions within ``+-(kernel_partitions // 2) R_z`` along
+    k2 and ``+-(kernel_lines // 2) R_y`` along k1, by ``kernel_readout`` samples, one set of weights per missing
+    offset of the lattice cell. Weights are fitted on the calibration (ACS) block by Tikhonov-regularised least
+    squares, ``W = (S^H S + lambda I)^-1 S^H T`` with ``lambda = lambda_rel * sigma_max(S)^2`` (relative to the
+    largest singular value of the calibration source matrix ``S``, so scale-free). Coils are combined by
     root-sum-of-squares.
     """
 
     kernel_lines: int = 2
-    """Acquired lines in the kernel (even; 2 or 4)."""
+    """Acquired k1 lines spanned by the kernel (even; 2 or 4)."""
+    kernel_partitions: int = 2
+    """Acquired k2 partitions spanned by the 3D kernel (even; 2 or 4); unused for k1-only acceleration."""
     kernel_readout: int = 5
     """Readout samples in the kernel (odd)."""
     lambda_rel: float = 1e-4
-    """Tikhonov weight relative to the mean source energy (dimensionless)."""
+    """Tikhonov weight relative to ``sigma_max(S)^2`` of the calibration source matrix (dimensionless)."""
+    volume_kernel: bool = False
+    """Fit 3D kernels also for 3D data accelerated along k1 only (default: a 2D kernel per k2 plane, as before;
+    the 3D kernel borrows from neighbouring planes and is usually more accurate)."""
 
 
 @dataclass(frozen=True)

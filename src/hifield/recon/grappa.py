@@ -1,14 +1,26 @@
-"""GRAPPA (Griswold et al. 2002): missing phase-encode lines from neighbouring acquired lines across coils."""
+"""GRAPPA (Griswold et al. 2002): missing k-space from acquired neighbours across coils, 1D (k1) or 2D (k2, k1)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
 import numpy as np
+import scipy.linalg
 from numpy.typing import NDArray
 
 from hifield.errors import ReconstructionError
+from hifield.recon.coil_maps import _single_threaded_blas
 from hifield.recon.config import GrappaConfig
 
 Complex = NDArray[np.complex64]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_NO_ACS = "no fully sampled calibration (ACS) region found for GRAPPA; acquire ACS lines or use --recon fft"
+_CHUNK_BYTES = 64 * 2**20  # source matrices are gathered in chunks of at most this size
 
 
 def _acceleration(lines: NDArray[np.bool_], acs: slice) -> int:
@@ -25,6 +37,38 @@ def _acceleration(lines: NDArray[np.bool_], acs: slice) -> int:
     return int(values[np.argmax(counts)])
 
 
+def _one_blas_thread(func: Callable[P, T]) -> Callable[P, T]:
+    """Run ``func`` with single-threaded BLAS: its small dense fits gain nothing from threads that spin on a
+    shared machine (see :func:`hifield.recon.coil_maps._single_threaded_blas`)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with _single_threaded_blas():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _tikhonov_solve(src: NDArray[np.complex128], tgt: NDArray[np.complex128], lambda_rel: float) -> NDArray:
+    """Weights ``W = (S^H S + lambda I)^-1 S^H T`` with ``lambda = lambda_rel * sigma_max(S)^2``."""
+    gram = np.conj(src.T) @ src
+    lam = lambda_rel * _largest_eigenvalue(gram)  # sigma_max(S)^2 = largest eigenvalue of S^H S
+    return scipy.linalg.solve(gram + lam * np.eye(gram.shape[0]), np.conj(src.T) @ tgt, assume_a="pos")
+
+
+def _largest_eigenvalue(gram: NDArray[np.complex128], n_iter: int = 50) -> float:
+    """Largest eigenvalue of a Hermitian positive semi-definite matrix by power iteration (a few % suffice here)."""
+    v = np.ones(gram.shape[0], dtype=gram.dtype) / np.sqrt(gram.shape[0])
+    value = 0.0
+    for _ in range(n_iter):
+        w = gram @ v
+        value = float(np.linalg.norm(w))
+        if value == 0.0:
+            return 0.0
+        v = w / value
+    return float(np.real(np.vdot(v, gram @ v)))
+
+
 def _patches(kspace: Complex, rows: NDArray[np.intp], offsets: NDArray[np.intp], width: int) -> Complex:
     """Source vectors ``(len(rows) * k0, coil * len(offsets) * width)`` around each row and readout sample."""
     n_coils, _, n0 = kspace.shape
@@ -37,19 +81,34 @@ def _patches(kspace: Complex, rows: NDArray[np.intp], offsets: NDArray[np.intp],
     )
 
 
+@_one_blas_thread
 def grappa_plane(kspace: Complex, lines: NDArray[np.bool_], acs: slice, config: GrappaConfig) -> Complex:
-    """Fill the missing k1 lines of one ``(coil, k1, k0)`` plane; acquired lines are kept as they are.
+    """Fill the missing k1 lines of one ``(coil, k1, k0)`` plane (1D acceleration); acquired lines are kept.
+
+    The kernel spans ``config.kernel_lines`` acquired lines (R apart) by ``config.kernel_readout`` readout
+    samples; R is the most common spacing of the acquired lines outside the calibration block. A missing line is
+    filled only where all its source lines were acquired (so the outermost missing lines may stay zero).
 
     Parameters
     ----------
     kspace
-        K-space of one k2 plane, zeros on missing lines.
+        K-space of one k2 plane ``(coil, k1, k0)``, zeros on missing lines.
     lines
         Acquired k1 lines (bool, length k1).
     acs
         The fully sampled k1 block used to fit the kernel.
     config
         Kernel size and regularisation.
+
+    Returns
+    -------
+    NDArray[np.complex64]
+        The filled plane ``(coil, k1, k0)``.
+
+    Raises
+    ------
+    ReconstructionError
+        If the calibration block is too small for the kernel.
     """
     n_coils, n1, n0 = kspace.shape
     r = _acceleration(lines, acs)
@@ -71,16 +130,16 @@ def grappa_plane(kspace: Complex, lines: NDArray[np.bool_], acs: slice, config: 
     src = _patches(kspace, base, offsets, width).astype(np.complex128)
     tgt = kspace[:, base[:, None] + targets[None, :], :]  # (coil, base, targets, k0)
     tgt = np.ascontiguousarray(tgt.transpose(1, 3, 0, 2)).reshape(len(base) * n0, n_coils * len(targets))
-    gram = np.conj(src.T) @ src
-    lam = config.lambda_rel * float(np.real(np.trace(gram))) / gram.shape[0]
-    weights = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), np.conj(src.T) @ tgt.astype(np.complex128))
+    weights = _tikhonov_solve(src, tgt.astype(np.complex128), config.lambda_rel)
     # apply at every acquired base line whose source lines were acquired
     out = kspace.copy()
     idx = np.flatnonzero(lines)
-    ok = [b for b in idx if all(0 <= b + o < n1 and lines[b + o] for o in offsets)]
-    if not ok:
+    pos = idx[:, None] + offsets[None, :]
+    inside = np.all((pos >= 0) & (pos < n1), axis=1)
+    ok = inside & np.all(lines[np.clip(pos, 0, n1 - 1)], axis=1)
+    if not ok.any():
         return out
-    rows = np.asarray(ok, dtype=np.intp)
+    rows = idx[ok].astype(np.intp)
     est = (_patches(kspace, rows, offsets, width).astype(np.complex128) @ weights).reshape(
         len(rows), n0, n_coils, len(targets)
     )
@@ -92,19 +151,322 @@ def grappa_plane(kspace: Complex, lines: NDArray[np.bool_], acs: slice, config: 
     return out
 
 
-def recon_grappa(
-    kspace: Complex, mask: NDArray[np.bool_], acs: tuple[slice, slice, slice], config: GrappaConfig
-) -> Complex:
-    """GRAPPA of one frame ``(coil, k2, k1, k0)`` undersampled along k1; RSS image ``(1, z, y, x)``."""
-    from hifield.ops import ifftc
+@dataclass(frozen=True)
+class Lattice:
+    """A periodic (k2, k1) sampling pattern: the cell that repeats and which of its offsets are acquired.
 
+    Position ``(k2, k1)`` is on the lattice when ``(k2 % period[0], k1 % period[1])`` is in ``acquired``.
+    A CAIPIRINHA pattern ``ry x rz`` with shift ``s`` has the cell ``(rz * ry / gcd(s, ry), ry)``.
+    """
+
+    period: tuple[int, int]
+    """Repeat of the pattern along ``(k2, k1)`` [samples]."""
+    acquired: tuple[tuple[int, int], ...]
+    """Acquired offsets ``(k2 % period[0], k1 % period[1])`` within the cell."""
+    rz: int
+    """Spacing of the acquired k2 rows [samples]."""
+    ry: int
+    """Spacing of the acquired k1 lines within an acquired k2 row [samples]."""
+
+    @property
+    def acceleration(self) -> float:
+        """Acceleration of the lattice alone (without the calibration block): cell size / acquired offsets."""
+        return self.period[0] * self.period[1] / len(self.acquired)
+
+    def on(self, shape: tuple[int, int]) -> NDArray[np.bool_]:
+        """The lattice drawn on a ``(k2, k1)`` grid of ``shape``."""
+        cell = np.zeros(self.period, dtype=bool)
+        for a in self.acquired:
+            cell[a] = True
+        reps = (-(-shape[0] // self.period[0]), -(-shape[1] // self.period[1]))
+        return np.tile(cell, reps)[: shape[0], : shape[1]]
+
+
+def _min_cyclic_gap(values: list[int], period: int) -> int:
+    """Smallest spacing between distinct residues on a circle of ``period`` (``period`` for a single value)."""
+    v = sorted(set(values))
+    if len(v) < 2:
+        return period
+    gaps = np.diff([*v, v[0] + period])
+    return int(gaps.min())
+
+
+def _period(lines: NDArray[np.bool_], outside: NDArray[np.bool_], axis: int, limit: int) -> int:
+    """Smallest shift along ``axis`` under which the pattern outside the ACS block repeats (>= 90 % agreement)."""
+    n = lines.shape[axis]
+    for p in range(1, min(limit, n // 2) + 1):
+        a = np.take(lines, np.arange(n - p), axis=axis)
+        b = np.take(lines, np.arange(p, n), axis=axis)
+        both = np.take(outside, np.arange(n - p), axis=axis) & np.take(outside, np.arange(p, n), axis=axis)
+        # compare where at least one of the pair is acquired, so that empty (corner-cut) areas do not count
+        some = both & (a | b)
+        if some.sum() == 0 or np.mean(a[some] == b[some]) >= 0.9:
+            return p
+    return 0
+
+
+def detect_lattice(lines: NDArray[np.bool_], acs: tuple[slice, slice], *, max_period: int = 16) -> Lattice:
+    """Find the periodic (k2, k1) sampling lattice outside the calibration block.
+
+    Parameters
+    ----------
+    lines
+        Acquired (k2, k1) positions (whole readouts), shape ``(k2, k1)``.
+    acs
+        The calibration block ``(k2, k1)``: excluded from the detection (it is fully sampled).
+    max_period
+        Longest repeat tried along each axis [samples].
+
+    Returns
+    -------
+    Lattice
+        Period, acquired offsets and row / line spacings; a fully sampled pattern gives period ``(1, 1)``.
+
+    Raises
+    ------
+    ReconstructionError
+        If the pattern outside the calibration block is not periodic (random or Poisson-disc sampling).
+
+    Examples
+    --------
+    >>> from hifield.sampling.caipi import caipi_lattice
+    >>> lat = detect_lattice(caipi_lattice((32, 32), ry=2, rz=2, shift=1), (slice(12, 20), slice(12, 20)))
+    >>> lat.period, lat.rz, lat.ry, lat.acceleration
+    ((4, 2), 2, 2, 4.0)
+    """
+    lines = np.asarray(lines, dtype=bool)
+    outside = np.ones(lines.shape, dtype=bool)
+    outside[acs[0], acs[1]] = False
+    pz = _period(lines, outside, 0, max_period) if lines.shape[0] > 1 else 1
+    py = _period(lines, outside, 1, max_period)
+    if pz == 0 or py == 0:
+        raise ReconstructionError(
+            f"GRAPPA needs a regular (lattice) sampling pattern outside the calibration block; this one repeats "
+            f"with no period up to {max_period} samples: use --recon cs or sense"
+        )
+    z, y = np.nonzero(outside)
+    counts = np.zeros((pz, py))
+    hits = np.zeros((pz, py))
+    np.add.at(counts, (z % pz, y % py), 1)
+    np.add.at(hits, (z % pz, y % py), lines[z, y])
+    frac = np.divide(hits, counts, out=np.zeros_like(hits), where=counts > 0)
+    acquired = tuple((int(a), int(b)) for a, b in zip(*np.nonzero(frac >= 0.5), strict=True))
+    if not acquired:
+        raise ReconstructionError("GRAPPA found no acquired lattice outside the calibration block; use --recon cs")
+    rz = _min_cyclic_gap([a for a, _ in acquired], pz)
+    ry = min(_min_cyclic_gap([b for a, b in acquired if a == row], py) for row in {a for a, _ in acquired})
+    return Lattice(period=(pz, py), acquired=acquired, rz=rz, ry=ry)
+
+
+def _gather(
+    kspace: NDArray, z: NDArray[np.intp], y: NDArray[np.intp], disp: NDArray[np.intp], width: int
+) -> NDArray[np.complex128]:
+    """Source matrix ``(len(z) * n0, coil * len(disp) * width)``; ``kspace`` is padded so all indices are valid.
+
+    ``kspace`` is ``(coil, k2, k1, k0 + width - 1)``; row ``m * n0 + x`` holds, for target ``(z[m], y[m])`` and
+    readout sample ``x``, the samples ``kspace[c, z + dz, y + dy, x : x + width]`` over coils and displacements.
+    """
+    n_coils = kspace.shape[0]
+    n0 = kspace.shape[-1] - width + 1
+    src = kspace[:, z[:, None] + disp[None, :, 0], y[:, None] + disp[None, :, 1], :]  # (coil, m, d, k0')
+    win = np.lib.stride_tricks.sliding_window_view(src, width, axis=-1)  # (coil, m, d, n0, width)
+    return np.ascontiguousarray(win.transpose(1, 3, 0, 2, 4), dtype=np.complex128).reshape(
+        len(z) * n0, n_coils * len(disp) * width
+    )
+
+
+def _displacements(lattice: Lattice, target: tuple[int, int], half: tuple[int, int]) -> NDArray[np.intp]:
+    """Acquired lattice positions relative to a target of cell offset ``target`` within ``+-half`` (k2, k1)."""
+    dz = np.arange(-half[0], half[0] + 1)
+    dy = np.arange(-half[1], half[1] + 1)
+    gz, gy = np.meshgrid(dz, dy, indexing="ij")
+    pz, py = lattice.period
+    acq = set(lattice.acquired)
+    keep = [
+        (int(a), int(b))
+        for a, b in zip(gz.ravel(), gy.ravel(), strict=True)
+        if ((target[0] + a) % pz, (target[1] + b) % py) in acq
+    ]
+    return np.asarray(keep, dtype=np.intp).reshape(-1, 2)
+
+
+@_one_blas_thread
+def grappa_volume(
+    kspace: Complex, lines: NDArray[np.bool_], acs: tuple[slice, slice, slice], config: GrappaConfig
+) -> Complex:
+    """Fill the missing (k2, k1) readouts of one 3D volume ``(coil, k2, k1, k0)`` with 3D GRAPPA kernels.
+
+    The sampling lattice is detected outside the calibration block (:func:`detect_lattice`: R_z x R_y,
+    CAIPIRINHA shifts included). Each missing offset of the lattice cell gets its own kernel: the acquired lattice
+    positions within ``+-(kernel_partitions // 2) * R_z`` along k2 and ``+-(kernel_lines // 2) * R_y`` along k1 of
+    the target, each with ``kernel_readout`` readout samples, all coils; it predicts all coils at the target.
+    Offsets with the same source geometry share one set of weights. The weights are fitted on the calibration
+    block by Tikhonov-regularised least squares, ``W = (S^H S + lambda I)^-1 S^H T`` with
+    ``lambda = lambda_rel * sigma_max(S)^2``. Sources outside the grid count as zero; a missing position is filled
+    only where every in-grid source was acquired (a corner cut stays zero). Acquired samples are kept exactly.
+
+    Parameters
+    ----------
+    kspace
+        K-space ``(coil, k2, k1, k0)``, zeros where not acquired.
+    lines
+        Acquired (k2, k1) readouts, shape ``(k2, k1)``.
+    acs
+        The fully sampled calibration box ``(k2, k1, k0)``.
+    config
+        Kernel size and regularisation.
+
+    Returns
+    -------
+    NDArray[np.complex64]
+        The filled k-space ``(coil, k2, k1, k0)``.
+
+    Raises
+    ------
+    ReconstructionError
+        If the pattern is not a lattice, or the calibration block is too small for the kernel.
+
+    Examples
+    --------
+    Four coils whose maps are linear phases shift the k-space by one sample along k2 and/or k1, so every missing
+    sample of a 2 x 2 CAIPIRINHA lattice is an acquired sample of another coil: GRAPPA recovers it exactly.
+
+    >>> from hifield.ops import fftc
+    >>> from hifield.sampling.caipi import caipi_lattice
+    >>> obj = np.random.default_rng(0).standard_normal((16, 24, 8))
+    >>> z, y = np.meshgrid(np.arange(16) / 16, np.arange(24) / 24, indexing="ij")
+    >>> maps = np.stack([np.exp(2j * np.pi * (a * z + b * y))[..., None] for a, b in [(0, 0), (1, 0), (0, 1), (1, 1)]])
+    >>> full = fftc(maps * obj).astype(np.complex64)
+    >>> lines = caipi_lattice((16, 24), ry=2, rz=2, shift=1)
+    >>> lines[4:12, 6:18] = True  # 8 x 12 calibration block
+    >>> acs = (slice(4, 12), slice(6, 18), slice(0, 8))
+    >>> filled = grappa_volume(full * lines[..., None], lines, acs, GrappaConfig(kernel_readout=1, lambda_rel=1e-9))
+    >>> inner = (slice(None), slice(2, -2), slice(2, -2))  # the circular shift wraps at the edges
+    >>> err = np.linalg.norm((filled - full)[inner]) / np.linalg.norm(full[inner])
+    >>> bool(err < 1e-5), bool(np.array_equal(filled[:, lines], full[:, lines]))
+    (True, True)
+    """
+    n_coils, n2, n1, n0 = kspace.shape
+    lines = np.asarray(lines, dtype=bool)
+    lattice = detect_lattice(lines, (acs[0], acs[1]))
+    out = kspace.copy()
+    if lattice.acceleration <= 1:
+        return out
+    half = (max(1, int(config.kernel_partitions) // 2) * lattice.rz, max(1, int(config.kernel_lines) // 2) * lattice.ry)
+    width = int(config.kernel_readout)
+    hw = width // 2
+    # calibration block, restricted along k0 to where the readout window fits inside it
+    cal = np.asarray(kspace[:, acs[0], acs[1], acs[2]])
+    c2, c1, c0 = cal.shape[1:]
+    if c0 < width:
+        raise ReconstructionError(
+            f"calibration block of {c0} readout samples is narrower than the GRAPPA kernel ({width}); "
+            "use a smaller kernel_readout or --recon sense"
+        )
+    padded = np.pad(kspace, ((0, 0), (half[0], half[0]), (half[1], half[1]), (hw, width - 1 - hw)))
+    # group the missing cell offsets by their source geometry: one set of weights per group
+    groups: dict[tuple[tuple[int, int], ...], list[tuple[int, int]]] = {}
+    pz, py = lattice.period
+    for tz in range(pz):
+        for ty in range(py):
+            if (tz, ty) in lattice.acquired:
+                continue
+            disp = _displacements(lattice, (tz, ty), half)
+            groups.setdefault(tuple(map(tuple, disp.tolist())), []).append((tz, ty))
+    zz, yy = np.meshgrid(np.arange(n2), np.arange(n1), indexing="ij")
+    for key, offsets in groups.items():
+        disp = np.asarray(key, dtype=np.intp).reshape(-1, 2)
+        if disp.size == 0:
+            continue
+        # training: every calibration position whose sources all lie inside the calibration block
+        lo = -disp.min(axis=0)
+        hi = np.array([c2, c1]) - disp.max(axis=0)
+        if np.any(hi <= lo):
+            raise ReconstructionError(
+                f"calibration block of {c2}x{c1} (k2 x k1) is too small for a GRAPPA kernel at "
+                f"R={lattice.rz}x{lattice.ry}; acquire a larger ACS block or use --recon sense"
+            )
+        train_z, train_y = (
+            a.ravel().astype(np.intp)
+            for a in np.meshgrid(np.arange(lo[0], hi[0]), np.arange(lo[1], hi[1]), indexing="ij")
+        )
+        src = _gather(cal, train_z, train_y, disp, width)
+        tgt = cal[:, train_z, train_y, hw : c0 - (width - 1 - hw)]  # (coil, m, c0 - width + 1)
+        tgt_mat = np.ascontiguousarray(tgt.transpose(1, 2, 0), dtype=np.complex128).reshape(-1, n_coils)
+        weights = _tikhonov_solve(src, tgt_mat, config.lambda_rel)
+        # targets: missing positions of these offsets whose in-grid sources were all acquired
+        of_group = np.zeros((pz, py), dtype=bool)
+        for o in offsets:
+            of_group[o] = True
+        cand = ~lines & of_group[zz % pz, yy % py]
+        for dz, dy in disp:
+            sz, sy = zz + dz, yy + dy
+            inside = (sz >= 0) & (sz < n2) & (sy >= 0) & (sy < n1)
+            cand &= ~inside | lines[np.clip(sz, 0, n2 - 1), np.clip(sy, 0, n1 - 1)]
+        z_t, y_t = (a.astype(np.intp) for a in np.nonzero(cand))
+        step = max(1, _CHUNK_BYTES // (16 * n0 * weights.shape[0]))
+        for s in range(0, len(z_t), step):
+            zc, yc = z_t[s : s + step], y_t[s : s + step]
+            est = (_gather(padded, zc + half[0], yc + half[1], disp, width) @ weights).reshape(len(zc), n0, n_coils)
+            out[:, zc, yc, :] = est.transpose(2, 0, 1).astype(np.complex64)
+    return out
+
+
+def grappa_kspace(
+    kspace: Complex, mask: NDArray[np.bool_], acs: tuple[slice, slice, slice] | None, config: GrappaConfig
+) -> Complex:
+    """GRAPPA-filled k-space of one frame ``(coil, k2, k1, k0)``; the path is chosen from the mask.
+
+    Data accelerated along k1 only (every k2 plane sampled alike, or a single plane) go plane by plane through
+    :func:`grappa_plane`, unless ``config.volume_kernel`` asks for 3D kernels; data accelerated along k2 (alone
+    or with k1, CAIPIRINHA included) go through :func:`grappa_volume`'s 3D kernels.
+
+    Parameters
+    ----------
+    kspace
+        K-space ``(coil, k2, k1, k0)``, zeros where not acquired.
+    mask
+        Acquired positions, broadcastable to ``(k2, k1, k0)``; whole readouts must be acquired.
+    acs
+        The fully sampled calibration box ``(k2, k1, k0)`` (:func:`hifield.recon.calibration.calibration_region`).
+    config
+        Kernel size and regularisation.
+
+    Raises
+    ------
+    ReconstructionError
+        Without a calibration block, with partially acquired readouts, or as :func:`grappa_volume`.
+    """
+    if acs is None:
+        raise ReconstructionError(_NO_ACS)
+    mask = np.broadcast_to(np.asarray(mask, dtype=bool), kspace.shape[-3:])
     lines2d = np.asarray(np.any(mask, axis=-1), dtype=bool)  # (k2, k1)
     if not np.all(mask == lines2d[..., None]):
         raise ReconstructionError("GRAPPA needs fully sampled readouts (whole k0 lines); use --recon cs or sense")
+    kspace = np.where(mask, kspace, np.complex64(0)).astype(np.complex64, copy=False)
+    if lines2d.shape[0] > 1:
+        if not np.all(lines2d == lines2d[:1]):
+            return grappa_volume(kspace, lines2d, acs, config)
+        if config.volume_kernel:
+            try:
+                lattice = detect_lattice(lines2d, (acs[0], acs[1]))
+            except ReconstructionError:  # irregular k1 lines: the plane-by-plane path copes with those
+                lattice = None
+            if lattice is not None:
+                return grappa_volume(kspace, lines2d, acs, config)
     full = kspace.copy()
     for z in range(kspace.shape[1]):
         if lines2d[z].any():
             full[:, z] = grappa_plane(kspace[:, z], lines2d[z], acs[1], config)
-    images = ifftc(full)
+    return full
+
+
+def recon_grappa(
+    kspace: Complex, mask: NDArray[np.bool_], acs: tuple[slice, slice, slice] | None, config: GrappaConfig
+) -> Complex:
+    """GRAPPA of one frame ``(coil, k2, k1, k0)`` (see :func:`grappa_kspace`); RSS image ``(1, z, y, x)``."""
+    from hifield.ops import ifftc
+
+    images = ifftc(grappa_kspace(kspace, mask, acs, config))
     rss = np.sqrt(np.sum(images.real**2 + images.imag**2, axis=0, dtype=np.float64))
     return rss[None].astype(np.complex64)
