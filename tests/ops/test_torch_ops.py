@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 
@@ -193,6 +194,10 @@ def test_tensor_constants_cached_per_device_and_dtype() -> None:
     op @ x64
     op @ x64.to(torch.complex128)
     assert len(op._tensors._store) == 2
+    # pickling drops the tensor copies (rebuilt on demand), so a pickled operator stays numpy-only
+    clone = pickle.loads(pickle.dumps(op))
+    assert len(clone._tensors._store) == 0
+    torch.testing.assert_close(clone @ x64, op @ x64)
 
 
 @pytest.mark.gpu
