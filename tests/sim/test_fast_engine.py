@@ -206,8 +206,8 @@ def test_refuses_mismatched_grid_and_field(scanner: hf.Scanner) -> None:
 
 
 def test_refuses_sequences_it_cannot_model(scanner: hf.Scanner) -> None:
-    seq = dataclasses.replace(build(scanner), scanning_sequence="SE")
-    with pytest.raises(SequenceError, match="fast engine models Cartesian spoiled gradient echoes"):
+    seq = dataclasses.replace(build(scanner), trajectory="radial")
+    with pytest.raises(SequenceError, match="fast engine encodes Cartesian readouts only.*--engine bloch"):
         hf.simulate(disk_phantom("wm"), seq, scanner)
 
 

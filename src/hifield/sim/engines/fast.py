@@ -28,6 +28,8 @@ library (fat at -3.4 ppm, -434 Hz at 3 T) use the same convention.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +38,8 @@ from numpy.typing import NDArray
 
 from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError
+from hifield.sim.engines.fast_echoes import bssfp_signal, echo_amplitudes
+from hifield.sim.engines.timeline import RF_EXCITATION, RF_INVERSION, Timeline, read_timeline
 from hifield.sim.noise import correlated_noise, kspace_noise_std
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
@@ -47,8 +51,8 @@ if TYPE_CHECKING:
 NOISE_SCAN_SAMPLES = 256
 """Samples per coil in the noise scan (no RF, receiver on)."""
 
-STEADY_STATE_EXCITATIONS = 300
-"""Shortest excitation train run through the EPG to reach the RF-spoiled steady state."""
+B1_STEP = 0.02
+"""Spacing of the B1+ scale grid on which phase graphs are run when the phantom carries a B1+ map."""
 
 
 def spoiled_gre_signal(
@@ -75,42 +79,13 @@ def spoiled_gre_signal(
     return np.sin(flip_angle_rad) * (1.0 - e1) / (1.0 - e1 * np.cos(flip_angle_rad)) * decay
 
 
-def _require_spoiled_gre(sequence: BuiltSequence) -> None:
-    """Refuse, in one line, sequences this engine cannot model."""
-    kind = getattr(sequence, "scanning_sequence", "GR")
-    if kind != "GR" or getattr(sequence, "trajectory", "cartesian") != "cartesian":
+def _require_cartesian(sequence: BuiltSequence) -> None:
+    """Refuse, in one line, sequences this engine cannot encode."""
+    if getattr(sequence, "trajectory", "cartesian") != "cartesian":
         raise SequenceError(
-            f"the fast engine models Cartesian spoiled gradient echoes only; sequence {sequence.protocol.name!r} "
-            f"({kind}) needs another engine, e.g. --engine bloch"
+            f"the fast engine encodes Cartesian readouts only; sequence {sequence.protocol.name!r} is "
+            f"{sequence.trajectory}: use --engine bloch"
         )
-
-
-def _echo_train(
-    sequence: BuiltSequence, t1_s: float, t2_s: float, t2star_s: float, n_excitations: int
-) -> NDArray[np.complex128]:
-    """Echo of every excitation of an RF-spoiled GRE train (EPG with the sequence's quadratic RF phase), per unit M0.
-
-    Includes the approach to steady state from full relaxation and the non-ideal spoiling of a finite phase
-    increment; the T2' part of T2* multiplies as ``exp(-TE (1/T2* - 1/T2))``. The train is rotated so that its
-    steady state is real and positive (the receiver follows the RF phase).
-    """
-    from hifield.sim.epg import epg_spoiled_gre
-
-    increment = float(getattr(sequence.protocol, "rf_spoiling_increment_deg", 117.0))
-    phases = np.radians((increment * np.arange(n_excitations) * (np.arange(n_excitations) + 1) / 2.0) % 360.0)
-    echoes = epg_spoiled_gre(
-        flip_angle_rad=sequence.flip_angle_rad,
-        tr_s=sequence.tr_s,
-        te_s=sequence.te_s,
-        t1_s=t1_s,
-        t2_s=t2_s,
-        rf_phases_rad=phases,
-        n_states=min(n_excitations + 2, 400),
-    )
-    r2prime = max(1.0 / t2star_s - 1.0 / t2_s, 0.0)
-    echoes = echoes * np.exp(-sequence.te_s * r2prime)
-    final = echoes[-1]
-    return echoes * (np.conj(final) / abs(final)) if abs(final) > 0 else echoes
 
 
 def _frequency_segments(offset_hz: NDArray[np.float64], step_hz: float) -> list[tuple[float, NDArray[np.float64]]]:
@@ -148,6 +123,125 @@ def _crop_slices(fine: tuple[int, ...], coarse: tuple[int, ...]) -> tuple[slice,
     return tuple(slice(f // 2 - c // 2, f // 2 - c // 2 + c) for f, c in zip(fine, coarse, strict=True))
 
 
+def _select_slice(timeline: Timeline, slice_index: int = 0) -> Timeline:
+    """The events that act on one slice of a multi-slice sequence: its readouts and the pulses at its frequency."""
+    if not np.any(timeline.adc_slice != slice_index):
+        return timeline
+    keep_adc = timeline.adc_slice == slice_index
+    first = float(timeline.adc_time_s[keep_adc][0])
+    exc = np.flatnonzero((timeline.rf_kind == RF_EXCITATION) & (timeline.rf_time_s < first))
+    freq = float(timeline.rf_freq_hz[exc[-1]]) if exc.size else 0.0
+    keep_rf = (np.abs(timeline.rf_freq_hz - freq) < 1e-3) | (
+        (timeline.rf_kind == RF_INVERSION) & (np.abs(timeline.rf_freq_hz) < 1e-3)
+    )
+    adc_fields = [f.name for f in dataclasses.fields(timeline) if f.name.startswith("adc_")]
+    rf_fields = [f.name for f in dataclasses.fields(timeline) if f.name.startswith("rf_")]
+    changes: dict[str, Any] = {name: getattr(timeline, name)[keep_adc] for name in adc_fields}
+    changes.update({name: getattr(timeline, name)[keep_rf] for name in rf_fields})
+    return dataclasses.replace(timeline, **changes)
+
+
+def _low_rank(amplitudes: NDArray[np.complex128], tol: float = 1e-4) -> tuple[NDArray[np.complex128], ...]:
+    """``amplitudes ~= coefficients @ mixing`` with the fewest components keeping the relative error below ``tol``.
+
+    Returns ``coefficients`` ``(n_adc, rank)`` and ``mixing`` ``(rank, n_columns)``: the echo amplitudes of all
+    readouts are combinations of ``rank`` basis contrasts (one for a steady state, a few for an echo train), so the
+    encoding needs ``rank`` Fourier transforms per group instead of one per tissue.
+    """
+    u, s, vh = np.linalg.svd(amplitudes, full_matrices=False)
+    if s.size == 0 or s[0] == 0:
+        return u[:, :1] * 0, vh[:1] * 0
+    energy = np.sqrt(np.cumsum(s[::-1] ** 2))[::-1]  # energy[k] = norm of the discarded tail from component k
+    total = float(np.linalg.norm(s))
+    rank = next((k for k in range(1, s.size) if energy[k] <= tol * total), s.size)
+    return u[:, :rank] * s[:rank], vh[:rank]
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Voxel maps ``(column, z, y, x)`` that share one chemical-shift spectrum and their amplitudes per readout."""
+
+    maps: NDArray[np.float64] | NDArray[np.complex128]
+    amplitudes: NDArray[np.complex128]
+    """``(n_adc, column)``."""
+    peaks_hz: tuple[float, ...]
+    peak_amplitudes: tuple[float, ...]
+
+
+def _contrast_groups(
+    phantom: Phantom, timeline: Timeline, b0_t: float, *, steady_state: bool
+) -> tuple[list[_Group], NDArray[np.float64]]:
+    """Tissue contrast of every readout, grouped by chemical-shift spectrum, and each readout's dephasing time.
+
+    Echo trains, spoiled steady states and prepared trains: phase graphs per tissue (per B1+ bin when the phantom
+    has a B1+ map). Balanced sequences: the bSSFP steady state per voxel, which depends on each voxel's off-resonance
+    and each fat peak's shift, so every peak becomes a group of its own and ``tau`` counts from the echo.
+    """
+    tissues = [(i, t) for i, t in enumerate(phantom.tissues) if t.pd > 0]
+    if not tissues:
+        raise ConfigError("the phantom has no tissue with proton density above 0; there is no signal to simulate")
+    fractions = phantom.fractions
+    b1 = phantom.b1_scale.astype(np.float64) if phantom.b1_scale is not None else None
+    groups: list[_Group] = []
+
+    if timeline.balanced:
+        exc = timeline.rf_time_s[timeline.rf_kind == RF_EXCITATION]
+        flips = timeline.rf_flip_rad[timeline.rf_kind == RF_EXCITATION]
+        tr = float(np.median(np.diff(exc)))
+        last_exc = exc[np.searchsorted(exc, timeline.adc_time_s) - 1]
+        te = float(np.median(timeline.adc_time_s - last_exc))
+        alpha = float(np.median(flips)) * (b1 if b1 is not None else 1.0)
+        offset = phantom.off_resonance_hz.astype(np.float64)
+        ones = np.ones((timeline.n_adc, 1), dtype=np.complex128)
+        for index, tissue in tissues:
+            for shift_ppm, weight in zip(tissue.chemical_shift_ppm, tissue.peak_amplitudes, strict=True):
+                df = GAMMA_BAR_HZ_PER_T * b0_t * shift_ppm * 1e-6
+                signal = bssfp_signal(
+                    tissue.t1_s, tissue.t2_s, flip_angle_rad=alpha, tr_s=tr, te_s=te, off_resonance_hz=offset + df
+                )
+                # the phase of the total off-resonance at TE is in ``signal``; the readout adds the rest
+                image = fractions[index] * tissue.pd * weight * signal * np.exp(2j * np.pi * offset * te)
+                groups.append(_Group(image[np.newaxis], ones, (df,), (1.0,)))
+        tau = timeline.adc_time_s - last_exc - te
+        return groups, tau
+
+    t1 = np.array([t.t1_s for _, t in tissues])
+    t2 = np.array([t.t2_s for _, t in tissues])
+    r2p = np.array([max(1.0 / t.t2star_s - 1.0 / t.t2_s, 0.0) for _, t in tissues])
+    if b1 is None:
+        amplitudes, tau = echo_amplitudes(timeline, t1, t2, steady_state=steady_state)
+        amplitudes = amplitudes * np.exp(-np.abs(tau)[:, np.newaxis] * r2p[np.newaxis, :])
+        columns = [(k, None) for k in range(len(tissues))]
+    else:
+        # B1+ scales every flip angle per voxel: phase graphs on a grid of scales, linear interpolation between
+        edges = np.arange(np.floor(b1.min() / B1_STEP), np.ceil(b1.max() / B1_STEP) + 1) * B1_STEP
+        blocks = []
+        for scale in edges:
+            scaled = dataclasses.replace(timeline, rf_flip_rad=timeline.rf_flip_rad * scale)
+            a, tau = echo_amplitudes(scaled, t1, t2, steady_state=steady_state)
+            blocks.append(a * np.exp(-np.abs(tau)[:, np.newaxis] * r2p[np.newaxis, :]))
+        amplitudes = np.concatenate(blocks, axis=1)  # column = bin * n_tissue + tissue
+        columns = [(k, (j, scale)) for j, scale in enumerate(edges) for k in range(len(tissues))]
+
+    by_spectrum: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
+    for c, (k, _) in enumerate(columns):
+        tissue = tissues[k][1]
+        key = (tuple(tissue.chemical_shift_ppm), tuple(tissue.peak_amplitudes))
+        by_spectrum.setdefault(key, []).append(c)
+    for (shifts_ppm, peak_amps), cols in by_spectrum.items():
+        maps = np.empty((len(cols), *fractions.shape[1:]), dtype=np.float64)
+        for m, c in enumerate(cols):
+            k, b1_bin = columns[c]
+            index, tissue = tissues[k]
+            weight = fractions[index].astype(np.float64) * tissue.pd
+            if b1_bin is not None and b1 is not None:
+                weight = weight * np.clip(1.0 - np.abs(b1 - b1_bin[1]) / B1_STEP, 0.0, None)
+            maps[m] = weight
+        peaks = tuple(GAMMA_BAR_HZ_PER_T * b0_t * ppm * 1e-6 for ppm in shifts_ppm)
+        groups.append(_Group(maps, amplitudes[:, cols], peaks, tuple(peak_amps)))
+    return groups, tau
+
+
 def simulate_fast(
     phantom: Phantom,
     sequence: BuiltSequence,
@@ -155,8 +249,17 @@ def simulate_fast(
     *,
     noise: bool = True,
     rng: np.random.Generator,
+    steady_state: bool = True,
 ) -> RawData:
-    """Simulate a Cartesian spoiled gradient-echo acquisition with the signal-model engine.
+    """Simulate a Cartesian acquisition (2D or 3D) of any sequence with the signal-model engine.
+
+    Contrast: the echo of every readout per tissue from phase graphs over the sequence's own RF and ADC timeline
+    (:mod:`hifield.sim.engines.fast_echoes`): spoiled GRE, SE, TSE, IR (FLAIR, STIR), MPRAGE, EPI (gradient and
+    spin echo, single-shot and segmented), and bSSFP per voxel. Encoding: the readouts' amplitudes are split into a
+    few basis contrasts (SVD), each basis image is weighted by the coil sensitivities and Fourier transformed on the
+    phantom's fine grid, and every readout takes its line with the off-resonance and chemical-shift phase of its
+    own sample times (so EPI distortion along the phase-encode direction and T2* blurring across echo trains
+    appear as on a real scanner).
 
     Parameters
     ----------
@@ -164,20 +267,24 @@ def simulate_fast(
         Digital object at the scanner's field; its grid must cover the protocol's field of view in-plane with an
         integer oversampling (e.g. 512 x 512 voxels for a 256 x 256 matrix over the same FOV).
     sequence
-        A built Cartesian gradient-echo sequence; only its ``phase_encode_lines`` are acquired.
+        A built Cartesian sequence (ours or a ``.seq`` file); only its readouts are acquired.
     scanner
         Receive array (sensitivities, noise covariance) and field.
     noise
         Add thermal noise and a noise scan.
     rng
         Random generator for the noise.
+    steady_state
+        Start the acquisition in the sequence's steady state, as after preparation (dummy) scans (default); with
+        ``False`` the sequence is played from full relaxation, transients included, as the ``bloch`` engine does.
 
     Returns
     -------
     RawData
-        k-space ``(coil, 1, k1, k0)`` for a 2D slice (``(coil, k2, k1, k0)`` for 3D), zero where not acquired.
+        k-space ``(coil, 1, k1, k0)`` for a 2D slice (``(coil, k2, k1, k0)`` for 3D), zero where not acquired;
+        lines acquired several times (averages) are averaged.
     """
-    _require_spoiled_gre(sequence)
+    _require_cartesian(sequence)
     protocol: Any = sequence.protocol  # any Cartesian protocol with fov_m, matrix, slice_thickness_m
     n = int(protocol.matrix)
     fine_shape: tuple[int, int, int] = (int(phantom.shape[0]), int(phantom.shape[1]), int(phantom.shape[2]))
@@ -197,46 +304,32 @@ def simulate_fast(
             f"phantom is at {phantom.b0_t:g} T but the scanner at {scanner.b0_t:g} T; "
             f"use phantom.at_field({scanner.b0_t:g})"
         )
+    timeline = _select_slice(
+        read_timeline(sequence.seq, matrix=n, fov_m=float(protocol.fov_m), n_z=n_z_fine, fov_z_m=fov_fine[0])
+    )
+    samples = np.unique(timeline.adc_samples)
+    if samples.size != 1 or int(samples[0]) % n:
+        raise SequenceError(
+            f"readouts of {sorted(samples.tolist())} samples do not match the {n}-point matrix (or a multiple of it); "
+            f"the fast engine needs equal Cartesian readouts: use --engine bloch"
+        )
+    oversampling = int(samples[0]) // n
+    dwell = float(np.median(timeline.adc_dwell_s)) * oversampling  # per k0 sample after removing oversampling
 
+    b0 = scanner.b0_t
+    groups, tau = _contrast_groups(phantom, timeline, b0, steady_state=steady_state)
     sens = scanner.receive.sensitivities(phantom.affine, fine_shape)  # (coil, z, y, x)
     n_coils = sens.shape[0]
-    b0 = scanner.b0_t
-    te = sequence.te_s
-    dwell = sequence.readout_dwell_s
-    # Readout sample times relative to the echo (echo at sample n // 2), along k0.
-    t_readout = (np.arange(n) - n // 2) * dwell
+
+    # sample times of every readout relative to its dephasing origin: (n_adc, k0)
+    direction = np.where(timeline.adc_rev, -1.0, 1.0)
+    tau_samples = tau[:, np.newaxis] + direction[:, np.newaxis] * ((np.arange(n) - n // 2) * dwell)[np.newaxis, :]
+    centre = (timeline.adc_k1 == n // 2) & (timeline.adc_k2 == n_z_fine // 2)
+    tau0 = float(np.median(tau[centre])) if np.any(centre) else float(np.median(tau))
     offset_hz = phantom.off_resonance_hz.astype(np.float64)
-    offres_phase = np.exp(-2j * np.pi * offset_hz * te)
-    # Off-resonance during the readout, by frequency segments fine enough for a phase error below ~1 %.
-    readout_s = n * dwell
-    segments = _frequency_segments(offset_hz, 0.09 / readout_s)
-    flip = sequence.flip_angle_rad * (
-        phantom.b1_scale.astype(np.float64) if phantom.b1_scale is not None else np.float64(1.0)
-    )
-
-    lines = np.asarray(sequence.phase_encode_lines, dtype=np.int64)
-    if lines.size == 0:
-        raise SequenceError(f"sequence {protocol.name!r} acquires no phase-encode lines; it has no ADC to simulate")
-    # Each tissue's echo is the steady state of the real RF-spoiled train (EPG with the sequence's phase increment),
-    # unless a B1+ map makes the flip angle vary per voxel: then the ideally spoiled steady state (Ernst) per voxel.
-    use_epg = phantom.b1_scale is None
-    n_train = max(int(getattr(sequence, "n_dummy_scans", 0) or 0) + lines.size, STEADY_STATE_EXCITATIONS)
-
-    # Group tissues by chemical-shift spectrum: one FFT per group and frequency segment.
-    groups: dict[tuple[tuple[float, ...], tuple[float, ...]], NDArray[np.float64]] = {}
-    for index, tissue in enumerate(phantom.tissues):
-        if tissue.pd <= 0:
-            continue
-        key = (tuple(tissue.chemical_shift_ppm), tuple(tissue.peak_amplitudes))
-        signal: NDArray[np.float64] | float
-        if use_epg:
-            signal = float(_echo_train(sequence, tissue.t1_s, tissue.t2_s, tissue.t2star_s, n_train)[-1].real)
-        else:
-            signal = spoiled_gre_signal(
-                tissue.t1_s, tissue.t2star_s, flip_angle_rad=flip, tr_s=sequence.tr_s, te_s=sequence.te_s
-            )
-        contribution = phantom.fractions[index].astype(np.float64) * tissue.pd * signal
-        groups[key] = groups[key] + contribution if key in groups else contribution
+    offres_phase = np.exp(-2j * np.pi * offset_hz * tau0)
+    spread = float(np.max(np.abs(tau_samples - tau0)))
+    segments = _frequency_segments(offset_hz, 0.045 / max(spread, 1e-6))
 
     voxel_mm3 = float(np.prod([fov_fine[1] / n, fov_fine[2] / n])) * 1e9
     voxel_mm3 *= float(protocol.slice_thickness_m) if n_z_fine == 1 else fov_fine[0] / coarse_shape[0]
@@ -245,27 +338,36 @@ def simulate_fast(
     scale = voxel_mm3 * np.sqrt(coarse_size / fine_size)
     crop = _crop_slices(fine_shape, coarse_shape)
     axes = (-3, -2, -1) if n_z_fine > 1 else (-2, -1)
+    k2, k1 = timeline.adc_k2, timeline.adc_k1
+
+    lines = np.zeros((n_coils, timeline.n_adc, n), dtype=np.complex128)
+    for group in groups:
+        coefficients, mixing = _low_rank(group.amplitudes)
+        spectrum = np.zeros(tau_samples.shape, dtype=np.complex128)
+        for df, amplitude in zip(group.peaks_hz, group.peak_amplitudes, strict=True):
+            spectrum += amplitude * np.exp(-2j * np.pi * df * tau_samples)
+        for component in range(coefficients.shape[1]):
+            basis = np.tensordot(mixing[component], group.maps, axes=(0, 0))  # (z, y, x)
+            for segment_hz, weight in segments:
+                image = basis * offres_phase * weight
+                coil_images = sens * image[np.newaxis].astype(np.complex64)
+                k_fine = scipy.fft.fftshift(
+                    scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
+                    axes=axes,
+                )
+                k_grid = k_fine[(slice(None), *crop)]  # (coil, z, y, x) on the protocol's grid
+                phase = np.exp(-2j * np.pi * segment_hz * (tau_samples - tau0))
+                factor = (coefficients[:, component, np.newaxis] * spectrum * phase) * scale
+                lines += k_grid[:, k2, k1, :] * factor[np.newaxis]
 
     kspace = np.zeros((n_coils, *coarse_shape), dtype=np.complex128)
-    for (shifts_ppm, amplitudes), magnetisation in groups.items():
-        spectrum = np.zeros(n, dtype=np.complex128)
-        for shift_ppm, amplitude in zip(shifts_ppm, amplitudes, strict=True):
-            df = GAMMA_BAR_HZ_PER_T * b0 * shift_ppm * 1e-6
-            spectrum += amplitude * np.exp(-2j * np.pi * df * (te + t_readout))
-        for segment_hz, weight in segments:
-            image = magnetisation * offres_phase * weight  # (z, y, x)
-            coil_images = sens * image[np.newaxis].astype(np.complex64)
-            k_fine = scipy.fft.fftshift(
-                scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
-                axes=axes,
-            )
-            k_group = k_fine[(slice(None), *crop)] * scale
-            readout_phase = np.exp(-2j * np.pi * segment_hz * t_readout)
-            k_group = k_group * (spectrum * readout_phase)[np.newaxis, np.newaxis, np.newaxis, :]
-            kspace += k_group
+    counts = np.zeros(coarse_shape[:2], dtype=np.int64)
+    np.add.at(counts, (k2, k1), 1)
+    for r in range(timeline.n_adc):
+        kspace[:, k2[r], k1[r], :] += lines[:, r, :]
+    acquired_mask = counts > 0
+    kspace[:, acquired_mask, :] /= counts[acquired_mask][np.newaxis, :, np.newaxis]
 
-    mask = np.zeros((coarse_shape[0], n, 1), dtype=bool)
-    mask[:, lines, :] = True
     n_avg = int(getattr(protocol, "n_averages", 1))
     noise_scan = None
     if noise:
@@ -273,10 +375,12 @@ def simulate_fast(
         cov = scanner.receive.noise_covariance
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
         noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
+    mask = acquired_mask[:, :, np.newaxis]
     acquired: NDArray[np.complex64] = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
 
-    full_lines = n
-    acceleration = full_lines / lines.size
+    n_acquired = int(np.count_nonzero(acquired_mask))
+    full = n if n_z_fine == 1 else int(coarse_shape[0] * n)
+    acceleration = full / max(n_acquired, 1)
     coarse_affine = _fine_to_coarse_affine(phantom.affine, fine_shape, coarse_shape)
     if n_z_fine == 1:
         coarse_affine[:3, 0] = (
@@ -315,7 +419,7 @@ def simulate_fast(
     return RawData(
         kspace=acquired,
         header=header,
-        mask=None if lines.size == n else mask,
+        mask=None if n_acquired == full else mask,
         calibration=None,
         noise=noise_scan,
     )

@@ -1,0 +1,245 @@
+"""The RF and ADC events of a pypulseq sequence in time order: what the ``fast`` engine's phase graphs play.
+
+The Bloch engine compiles every gradient and RF sample (``bloch_program``); the signal-model engine needs only the
+timing, flip angle and phase of each RF pulse, what each pulse is for (excitation, refocusing, inversion), and the
+time, phase and k-space line of each readout. :func:`read_timeline` extracts these from any pypulseq sequence, ours
+or a community ``.seq`` file, and says whether the gradients are balanced between excitations (bSSFP).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hifield.errors import SequenceError
+
+RF_EXCITATION = 0
+"""Kind of an excitation pulse (creates transverse magnetisation from Mz)."""
+RF_REFOCUSING = 1
+"""Kind of a refocusing pulse (inside an echo train)."""
+RF_INVERSION = 2
+"""Kind of an inversion or saturation preparation pulse (followed by spoiling)."""
+
+_USE = {"excitation": RF_EXCITATION, "refocusing": RF_REFOCUSING, "inversion": RF_INVERSION, "saturation": RF_INVERSION}
+_BALANCED_AREA_PER_M = 1.0
+"""Net gradient area between excitations [1/m] below which a sequence counts as balanced (1 cycle per metre)."""
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """RF and ADC events of a sequence (times from the sequence start).
+
+    RF arrays (length ``n_rf``): ``rf_time_s`` (pulse centre), ``rf_flip_rad``, ``rf_phase_rad``, ``rf_kind``
+    (:data:`RF_EXCITATION`, :data:`RF_REFOCUSING`, :data:`RF_INVERSION`), ``rf_freq_hz`` (frequency offset).
+    ADC arrays (length ``n_adc``): ``adc_time_s`` (time of the sample at the k-space centre, sample ``n // 2`` in
+    k0 order), ``adc_phase_rad`` (receiver phase), ``adc_k1``, ``adc_k2``, ``adc_avg``, ``adc_slice``, ``adc_rev``
+    (samples played in reverse k0 order), ``adc_dwell_s`` and ``adc_samples`` (per ADC).
+    """
+
+    rf_time_s: NDArray[np.float64]
+    rf_flip_rad: NDArray[np.float64]
+    rf_phase_rad: NDArray[np.float64]
+    rf_kind: NDArray[np.int8]
+    rf_freq_hz: NDArray[np.float64]
+    adc_time_s: NDArray[np.float64]
+    adc_phase_rad: NDArray[np.float64]
+    adc_dwell_s: NDArray[np.float64]
+    adc_samples: NDArray[np.int64]
+    adc_k1: NDArray[np.int64]
+    adc_k2: NDArray[np.int64]
+    adc_avg: NDArray[np.int64]
+    adc_slice: NDArray[np.int64]
+    adc_rev: NDArray[np.bool_]
+    balanced: bool
+    """True when the net gradient area between consecutive excitations is zero on every axis (bSSFP)."""
+    duration_s: float
+
+    @property
+    def n_adc(self) -> int:
+        """Number of readouts."""
+        return int(self.adc_time_s.size)
+
+    @property
+    def has_refocusing(self) -> bool:
+        """Whether any pulse refocuses (spin-echo family)."""
+        return bool(np.any(self.rf_kind == RF_REFOCUSING))
+
+
+def _rf_facts(rf: Any) -> tuple[float, float, float, str]:
+    """Flip angle [rad], centre time from the block start [s], phase of the shape [rad] and declared use of an RF."""
+    signal = np.asarray(rf.signal, dtype=np.complex128)
+    t = np.asarray(rf.t, dtype=np.float64)
+    steps = np.diff(t)
+    if t.size > 2 and np.allclose(steps, steps[0]) and abs(t[0] - steps[0] / 2) < 1e-3 * steps[0]:
+        integral = complex(np.sum(signal) * steps[0])  # samples at the centres of a uniform raster
+    else:
+        integral = complex(np.trapezoid(signal, t))  # time-shaped (piecewise-linear) pulse, e.g. a block pulse
+    flip = 2.0 * math.pi * abs(integral)
+    centre = getattr(rf, "center", None)
+    if centre is None:
+        peak = np.flatnonzero(np.abs(signal) >= np.abs(signal).max() * 0.99999)
+        centre = 0.5 * (t[peak[0]] + t[peak[-1]])
+    shape_phase = math.atan2(integral.imag, integral.real) if abs(integral) > 0 else 0.0
+    return flip, float(rf.delay) + float(centre), shape_phase, str(getattr(rf, "use", "undefined") or "undefined")
+
+
+def _grad_area(grad: Any) -> float:
+    """Area of a pypulseq gradient event [1/m]."""
+    if grad.type == "trap":
+        return float(grad.area)
+    waveform = np.asarray(grad.waveform, dtype=np.float64)
+    tt = np.asarray(grad.tt, dtype=np.float64)
+    if waveform.size < 2:
+        return 0.0
+    return float(np.trapezoid(waveform, tt))
+
+
+def read_timeline(seq: Any, *, matrix: int, fov_m: float, n_z: int = 1, fov_z_m: float = 1.0) -> Timeline:
+    """The RF and ADC events of ``seq`` in time order, with the k-space line of every readout.
+
+    Lines come from the ``LIN``/``PAR``/``AVG``/``SLC``/``REV`` labels when the sequence carries them, else from the
+    k-space position of each readout's centre sample (``round(ky * fov) + matrix // 2``).
+
+    Parameters
+    ----------
+    seq
+        A ``pypulseq.Sequence``.
+    matrix, fov_m
+        In-plane matrix and field of view [m] (to place unlabelled readouts).
+    n_z, fov_z_m
+        Partitions and slab thickness [m] of a 3D acquisition.
+
+    Raises
+    ------
+    SequenceError
+        For an empty sequence, one without RF or ADC, or a readout that lands outside the grid.
+
+    Examples
+    --------
+    >>> from hifield.hardware import Scanner
+    >>> from hifield.sequence import GreProtocol
+    >>> built = GreProtocol(matrix=16, fov_m=0.2, tr_s=0.02, te_s=0.005).build(Scanner.preset("3T"))
+    >>> tl = read_timeline(built.seq, matrix=16, fov_m=0.2)
+    >>> tl.n_adc, sorted(tl.adc_k1.tolist()) == list(range(16)), tl.balanced
+    (16, True, False)
+    """
+    block_ids = list(seq.block_events)
+    if not block_ids:
+        raise SequenceError("the sequence has no blocks; build or read a sequence before simulating it")
+    rf_cache: dict[int, tuple[float, float, float, str]] = {}
+    rf_rows: list[tuple[float, float, float, str, float]] = []
+    adc_rows: list[tuple[float, float, float, int]] = []
+    area = np.zeros(3)
+    area_at_exc: list[NDArray[np.float64]] = []
+    t_block = 0.0
+    for block_id in block_ids:
+        events = seq.block_events[block_id]
+        duration = float(seq.block_durations[block_id])
+        rf_id = int(events[1])
+        has_grad = any(int(e) for e in events[2:5])
+        adc_id = int(events[5])
+        if rf_id or adc_id or has_grad:
+            block = seq.get_block(block_id)
+            if rf_id:
+                if rf_id not in rf_cache:
+                    rf_cache[rf_id] = _rf_facts(block.rf)
+                flip, centre, shape_phase, use = rf_cache[rf_id]
+                phase = shape_phase + float(block.rf.phase_offset)
+                rf_rows.append((t_block + centre, flip, phase, use, float(block.rf.freq_offset)))
+            if has_grad:
+                for axis, name in enumerate(("gx", "gy", "gz")):
+                    grad = getattr(block, name, None)
+                    if grad is not None:
+                        area[axis] += _grad_area(grad)
+            if rf_id:
+                area_at_exc.append(area.copy())
+            if adc_id:
+                adc = block.adc
+                n = int(adc.num_samples)
+                dwell = float(adc.dwell)
+                adc_rows.append(
+                    (t_block + float(adc.delay) + (n // 2 + 0.5) * dwell, float(adc.phase_offset), dwell, n)
+                )
+        t_block += duration
+    if not rf_rows:
+        raise SequenceError("the sequence has no RF pulse; nothing is excited, so there is no signal to simulate")
+    if not adc_rows:
+        raise SequenceError("the sequence has no ADC event; add readouts (pypulseq make_adc) before simulating it")
+
+    rf_time = np.array([r[0] for r in rf_rows])
+    rf_flip = np.array([r[1] for r in rf_rows])
+    rf_phase = np.array([r[2] for r in rf_rows])
+    rf_freq = np.array([r[4] for r in rf_rows])
+    kinds = np.empty(len(rf_rows), dtype=np.int8)
+    for i, row in enumerate(rf_rows):
+        use = row[3]
+        if use in _USE:
+            kinds[i] = _USE[use]
+        elif row[1] < math.radians(120.0):
+            kinds[i] = RF_EXCITATION
+        else:
+            # an undeclared large pulse: inversion when the next pulse excites, else refocusing
+            nxt = rf_rows[i + 1][1] if i + 1 < len(rf_rows) else math.pi
+            kinds[i] = RF_INVERSION if nxt < math.radians(120.0) else RF_REFOCUSING
+    if not np.any(kinds == RF_EXCITATION):
+        raise SequenceError("the sequence has no excitation pulse (all RF pulses refocus or invert); add one")
+
+    adc_time = np.array([r[0] for r in adc_rows])
+    n_adc = adc_time.size
+    labels = seq.evaluate_labels(evolution="adc")
+
+    def label(name: str) -> NDArray[np.int64] | None:
+        value = labels.get(name)
+        if value is None or np.asarray(value).size != n_adc:
+            return None
+        return np.asarray(value, dtype=np.int64).reshape(n_adc)
+
+    k1 = label("LIN")
+    k2 = label("PAR")
+    if k1 is None:
+        k_adc = np.asarray(seq.calculate_kspace()[0], dtype=np.float64)
+        first = np.concatenate(([0], np.cumsum([r[3] for r in adc_rows])[:-1]))
+        centre = first + np.array([r[3] // 2 for r in adc_rows])
+        k1 = np.rint(k_adc[1, centre] * fov_m).astype(np.int64) + matrix // 2
+        if n_z > 1:
+            k2 = np.rint(k_adc[2, centre] * fov_z_m).astype(np.int64) + n_z // 2
+    if k2 is None:
+        k2 = np.zeros(n_adc, dtype=np.int64)
+    avg = label("AVG")
+    slc = label("SLC")
+    rev = label("REV")
+    bad = (k1 < 0) | (k1 >= matrix) | (k2 < 0) | (k2 >= n_z)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise SequenceError(
+            f"readout {i} lands on line k1={int(k1[i])}, k2={int(k2[i])} outside the {n_z} x {matrix} grid; "
+            f"check the sequence's LIN/PAR labels or its phase encoding"
+        )
+
+    exc_idx = np.flatnonzero(kinds == RF_EXCITATION)
+    areas = np.array(area_at_exc)[exc_idx] if exc_idx.size > 1 else np.zeros((1, 3))
+    # the first interval may follow a preparation pulse (alpha/2 of bSSFP) with its own gradients: judge the rest
+    steps = np.abs(np.diff(areas, axis=0))[1:] if exc_idx.size > 2 else np.abs(np.diff(areas, axis=0))
+    balanced = bool(exc_idx.size > 1 and np.all(steps < _BALANCED_AREA_PER_M))
+    return Timeline(
+        rf_time_s=rf_time,
+        rf_flip_rad=rf_flip,
+        rf_phase_rad=rf_phase,
+        rf_kind=kinds,
+        rf_freq_hz=rf_freq,
+        adc_time_s=adc_time,
+        adc_phase_rad=np.array([r[1] for r in adc_rows]),
+        adc_dwell_s=np.array([r[2] for r in adc_rows]),
+        adc_samples=np.array([r[3] for r in adc_rows], dtype=np.int64),
+        adc_k1=k1,
+        adc_k2=k2,
+        adc_avg=avg if avg is not None else np.zeros(n_adc, dtype=np.int64),
+        adc_slice=slc if slc is not None else np.zeros(n_adc, dtype=np.int64),
+        adc_rev=(rev != 0) if rev is not None else np.zeros(n_adc, dtype=bool),
+        balanced=balanced,
+        duration_s=t_block,
+    )
