@@ -17,6 +17,7 @@ from hifield.recon.calibration import calibration_region
 from hifield.recon.grappa import detect_lattice, grappa_kspace, grappa_plane, grappa_volume
 from hifield.sampling import caipirinha, equispaced_lines, undersample
 from hifield.sampling.caipi import caipi_lattice
+from hifield.sampling.grid2d import corner_cut_region
 
 SHAPE = (32, 64, 64)
 FOV_M = 0.24
@@ -198,3 +199,24 @@ def test_irregular_pattern_and_small_acs_raise() -> None:
     lattice[small[0], small[1]] = True
     with pytest.raises(ReconstructionError, match="too small"):
         grappa_volume(kspace * lattice[..., None], lattice, small, GrappaConfig())
+
+
+def test_corner_cut_and_elliptical_calibration(raw3d: RawData) -> None:
+    pattern = caipirinha(
+        SHAPE[:2], ry=2, rz=2, shift=1, calibration=(20, 20), elliptical_calibration=True, corner_cut=True
+    )
+    under = undersample(raw3d, pattern)
+    lines = under.sampling_mask[..., 0]
+    inscribed = corner_cut_region(SHAPE[:2], corner_cut=True)
+    acs = calibration_region(under)
+    assert acs is not None
+    lattice = detect_lattice(lines, (acs[0], acs[1]))
+    assert lattice.period == (4, 2) and lattice.corner_cut
+    filled = grappa_kspace(under.kspace, under.sampling_mask, acs, GrappaConfig())
+    # every missing readout inside the ellipse is filled, the cut corners stay zero
+    energy = np.abs(filled).sum(axis=(0, 3))
+    assert np.all(energy[inscribed] > 0) and np.all(energy[~inscribed] == 0)
+    # against the fully sampled data with the same corners cut: measured 0.031 (zero-filled 0.176)
+    reference = np.abs(reconstruct(raw3d.replace(kspace=raw3d.kspace * inscribed[..., None]), method="fft").data)
+    err = _nrmse(reference, reconstruct(under, method="grappa").data)
+    assert err < 0.045 and err < 0.25 * _nrmse(reference, reconstruct(under, method="fft").data)

@@ -49,11 +49,19 @@ def _one_blas_thread(func: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
+def _solve_normal(gram: NDArray[np.complex128], rhs: NDArray[np.complex128], lambda_rel: float) -> NDArray:
+    """Weights ``W = (S^H S + lambda I)^-1 S^H T`` from ``gram = S^H S``, ``rhs = S^H T``.
+
+    ``lambda = lambda_rel * sigma_max(S)^2``, the largest eigenvalue of ``S^H S``: scale-free.
+    """
+    lam = lambda_rel * _largest_eigenvalue(gram)
+    return scipy.linalg.solve(gram + lam * np.eye(gram.shape[0]), rhs, assume_a="pos")
+
+
 def _tikhonov_solve(src: NDArray[np.complex128], tgt: NDArray[np.complex128], lambda_rel: float) -> NDArray:
     """Weights ``W = (S^H S + lambda I)^-1 S^H T`` with ``lambda = lambda_rel * sigma_max(S)^2``."""
-    gram = np.conj(src.T) @ src
-    lam = lambda_rel * _largest_eigenvalue(gram)  # sigma_max(S)^2 = largest eigenvalue of S^H S
-    return scipy.linalg.solve(gram + lam * np.eye(gram.shape[0]), np.conj(src.T) @ tgt, assume_a="pos")
+    src_h = np.conj(src.T)
+    return _solve_normal(src_h @ src, src_h @ tgt, lambda_rel)
 
 
 def _largest_eigenvalue(gram: NDArray[np.complex128], n_iter: int = 50) -> float:
@@ -167,6 +175,8 @@ class Lattice:
     """Spacing of the acquired k2 rows [samples]."""
     ry: int
     """Spacing of the acquired k1 lines within an acquired k2 row [samples]."""
+    corner_cut: bool = False
+    """Nothing acquired outside the ellipse inscribed in the (k2, k1) grid (elliptical corner cut)."""
 
     @property
     def acceleration(self) -> float:
@@ -191,18 +201,36 @@ def _min_cyclic_gap(values: list[int], period: int) -> int:
     return int(gaps.min())
 
 
-def _period(lines: NDArray[np.bool_], outside: NDArray[np.bool_], axis: int, limit: int) -> int:
-    """Smallest shift along ``axis`` under which the pattern outside the ACS block repeats (>= 90 % agreement)."""
-    n = lines.shape[axis]
-    for p in range(1, min(limit, n // 2) + 1):
-        a = np.take(lines, np.arange(n - p), axis=axis)
-        b = np.take(lines, np.arange(p, n), axis=axis)
-        both = np.take(outside, np.arange(n - p), axis=axis) & np.take(outside, np.arange(p, n), axis=axis)
-        # compare where at least one of the pair is acquired, so that empty (corner-cut) areas do not count
-        some = both & (a | b)
-        if some.sum() == 0 or np.mean(a[some] == b[some]) >= 0.9:
-            return p
-    return 0
+def _detection_region(lines: NDArray[np.bool_], acs: tuple[slice, slice]) -> NDArray[np.bool_]:
+    """Where the lattice is looked for: away from fully sampled areas, inside the corner cut if there is one.
+
+    Excluded are the ACS box and every fully sampled 3 x 3 neighbourhood, grown by two samples (the calibration
+    region whatever its shape: no point of an accelerated lattice has all eight neighbours); an elliptical corner
+    cut is recognised by no acquisition outside the ellipse inscribed in the grid.
+    """
+    from scipy import ndimage
+
+    square = np.ones((3, 3), dtype=bool)
+    dense = ndimage.binary_erosion(lines, structure=square, border_value=0)
+    region = ~ndimage.binary_dilation(dense, structure=square, iterations=3)
+    region[acs[0], acs[1]] = False
+    if _has_corner_cut(lines):
+        region &= _inscribed(lines.shape)
+    return region
+
+
+def _inscribed(shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """The ellipse inscribed in a (k2, k1) grid (centre ``n // 2``), as an elliptical corner cut keeps it."""
+    n2, n1 = shape
+    z = np.arange(n2)[:, None].astype(np.float64)
+    y = np.arange(n1)[None, :].astype(np.float64)
+    return np.asarray(((z - n2 // 2) / (n2 / 2)) ** 2 + ((y - n1 // 2) / (n1 / 2)) ** 2 <= 1 + 1e-12)
+
+
+def _has_corner_cut(lines: NDArray[np.bool_]) -> bool:
+    """True when nothing was acquired outside the inscribed ellipse (and the grid has corners to cut)."""
+    inscribed = _inscribed(lines.shape)
+    return bool(lines.shape[0] > 1 and np.any(~inscribed) and not np.any(lines & ~inscribed))
 
 
 def detect_lattice(lines: NDArray[np.bool_], acs: tuple[slice, slice], *, max_period: int = 16) -> Lattice:
@@ -235,27 +263,29 @@ def detect_lattice(lines: NDArray[np.bool_], acs: tuple[slice, slice], *, max_pe
     ((4, 2), 2, 2, 4.0)
     """
     lines = np.asarray(lines, dtype=bool)
-    outside = np.ones(lines.shape, dtype=bool)
-    outside[acs[0], acs[1]] = False
-    pz = _period(lines, outside, 0, max_period) if lines.shape[0] > 1 else 1
-    py = _period(lines, outside, 1, max_period)
-    if pz == 0 or py == 0:
+    z, y = np.nonzero(_detection_region(lines, acs))
+    values = lines[z, y].astype(np.float64)
+    candidates = sorted(
+        (pz * py, pz, py)
+        for pz in range(1, min(max_period, lines.shape[0]) + 1)
+        for py in range(1, min(max_period, lines.shape[1]) + 1)
+    )
+    for _, pz, py in candidates if values.size else []:
+        # agreement of every position with the majority of its cell offset: 1 for an exact lattice
+        idx = (z % pz) * py + (y % py)
+        counts = np.bincount(idx, minlength=pz * py)
+        hits = np.bincount(idx, weights=values, minlength=pz * py)
+        if np.maximum(hits, counts - hits).sum() >= 0.95 * values.size and np.any(hits > counts / 2):
+            break
+    else:
         raise ReconstructionError(
-            f"GRAPPA needs a regular (lattice) sampling pattern outside the calibration block; this one repeats "
-            f"with no period up to {max_period} samples: use --recon cs or sense"
+            f"GRAPPA needs a regular (lattice) sampling pattern outside the calibration block; this one has no "
+            f"period up to {max_period} samples: use --recon cs or sense"
         )
-    z, y = np.nonzero(outside)
-    counts = np.zeros((pz, py))
-    hits = np.zeros((pz, py))
-    np.add.at(counts, (z % pz, y % py), 1)
-    np.add.at(hits, (z % pz, y % py), lines[z, y])
-    frac = np.divide(hits, counts, out=np.zeros_like(hits), where=counts > 0)
-    acquired = tuple((int(a), int(b)) for a, b in zip(*np.nonzero(frac >= 0.5), strict=True))
-    if not acquired:
-        raise ReconstructionError("GRAPPA found no acquired lattice outside the calibration block; use --recon cs")
+    acquired = tuple((int(a), int(b)) for a, b in zip(*np.nonzero((hits > counts / 2).reshape(pz, py)), strict=True))
     rz = _min_cyclic_gap([a for a, _ in acquired], pz)
     ry = min(_min_cyclic_gap([b for a, b in acquired if a == row], py) for row in {a for a, _ in acquired})
-    return Lattice(period=(pz, py), acquired=acquired, rz=rz, ry=ry)
+    return Lattice(period=(pz, py), acquired=acquired, rz=rz, ry=ry, corner_cut=_has_corner_cut(lines))
 
 
 def _gather(
@@ -273,6 +303,44 @@ def _gather(
     return np.ascontiguousarray(win.transpose(1, 3, 0, 2, 4), dtype=np.complex128).reshape(
         len(z) * n0, n_coils * len(disp) * width
     )
+
+
+def _sources_acquired(lines: NDArray[np.bool_], disp: NDArray[np.intp], outside: bool) -> NDArray[np.bool_]:
+    """Positions ``p`` of the (k2, k1) grid with ``lines[p + d]`` for every ``d`` in ``disp``.
+
+    ``outside`` is what a source beyond the grid counts as (True: zero-padded k-space, False: not acquired).
+    """
+    n2, n1 = lines.shape
+    h2, h1 = int(np.abs(disp[:, 0]).max()), int(np.abs(disp[:, 1]).max())
+    padded = np.pad(lines, ((h2, h2), (h1, h1)), constant_values=outside)
+    ok = np.ones((n2, n1), dtype=bool)
+    for dz, dy in disp:
+        ok &= padded[h2 + dz : h2 + dz + n2, h1 + dy : h1 + dy + n1]
+    return ok
+
+
+def _fit(
+    cal: Complex, z: NDArray[np.intp], y: NDArray[np.intp], disp: NDArray[np.intp], width: int, lambda_rel: float
+) -> NDArray[np.complex128]:
+    """Kernel weights ``(coil * len(disp) * width, coil)`` from the training positions ``(z, y)`` of ``cal``.
+
+    Normal equations accumulated in chunks (bounded memory), then the Tikhonov solve of :func:`_solve_normal`.
+    """
+    n_coils, c0 = cal.shape[0], cal.shape[-1]
+    hw = width // 2
+    n_cols = n_coils * len(disp) * width
+    gram = np.zeros((n_cols, n_cols), dtype=np.complex128)
+    rhs = np.zeros((n_cols, n_coils), dtype=np.complex128)
+    step = max(1, _CHUNK_BYTES // (16 * c0 * n_cols))
+    for s in range(0, len(z), step):
+        zc, yc = z[s : s + step], y[s : s + step]
+        src = _gather(cal, zc, yc, disp, width)
+        tgt = cal[:, zc, yc, hw : c0 - (width - 1 - hw)]  # (coil, m, c0 - width + 1)
+        tgt_mat = np.ascontiguousarray(tgt.transpose(1, 2, 0), dtype=np.complex128).reshape(-1, n_coils)
+        src_h = np.conj(src.T)
+        gram += src_h @ src
+        rhs += src_h @ tgt_mat
+    return _solve_normal(gram, rhs, lambda_rel)
 
 
 def _displacements(lattice: Lattice, target: tuple[int, int], half: tuple[int, int]) -> NDArray[np.intp]:
@@ -355,9 +423,9 @@ def grappa_volume(
     half = (max(1, int(config.kernel_partitions) // 2) * lattice.rz, max(1, int(config.kernel_lines) // 2) * lattice.ry)
     width = int(config.kernel_readout)
     hw = width // 2
-    # calibration block, restricted along k0 to where the readout window fits inside it
-    cal = np.asarray(kspace[:, acs[0], acs[1], acs[2]])
-    c2, c1, c0 = cal.shape[1:]
+    # calibration readout range; the kernel is fitted where its readout window fits inside it
+    cal = kspace[:, :, :, acs[2]]
+    c0 = cal.shape[-1]
     if c0 < width:
         raise ReconstructionError(
             f"calibration block of {c0} readout samples is narrower than the GRAPPA kernel ({width}); "
@@ -374,35 +442,27 @@ def grappa_volume(
             disp = _displacements(lattice, (tz, ty), half)
             groups.setdefault(tuple(map(tuple, disp.tolist())), []).append((tz, ty))
     zz, yy = np.meshgrid(np.arange(n2), np.arange(n1), indexing="ij")
+    # a corner cut leaves its corners zero: they serve as (zero) sources and are not filled
+    support = _inscribed((n2, n1)) if lattice.corner_cut else np.ones((n2, n1), dtype=bool)
+    known = lines | ~support
     for key, offsets in groups.items():
         disp = np.asarray(key, dtype=np.intp).reshape(-1, 2)
         if disp.size == 0:
             continue
-        # training: every calibration position whose sources all lie inside the calibration block
-        lo = -disp.min(axis=0)
-        hi = np.array([c2, c1]) - disp.max(axis=0)
-        if np.any(hi <= lo):
+        # training: every position where the target and all its sources were acquired (the calibration region)
+        train_z, train_y = (a.astype(np.intp) for a in np.nonzero(lines & _sources_acquired(lines, disp, False)))
+        n_rows, n_weights = train_z.size * (c0 - width + 1), n_coils * len(disp) * width
+        if n_rows < n_weights:
             raise ReconstructionError(
-                f"calibration block of {c2}x{c1} (k2 x k1) is too small for a GRAPPA kernel at "
-                f"R={lattice.rz}x{lattice.ry}; acquire a larger ACS block or use --recon sense"
+                f"calibration region too small for a GRAPPA kernel at R={lattice.rz}x{lattice.ry}: {n_rows} "
+                f"equations for {n_weights} weights; acquire a larger ACS block or use --recon sense"
             )
-        train_z, train_y = (
-            a.ravel().astype(np.intp)
-            for a in np.meshgrid(np.arange(lo[0], hi[0]), np.arange(lo[1], hi[1]), indexing="ij")
-        )
-        src = _gather(cal, train_z, train_y, disp, width)
-        tgt = cal[:, train_z, train_y, hw : c0 - (width - 1 - hw)]  # (coil, m, c0 - width + 1)
-        tgt_mat = np.ascontiguousarray(tgt.transpose(1, 2, 0), dtype=np.complex128).reshape(-1, n_coils)
-        weights = _tikhonov_solve(src, tgt_mat, config.lambda_rel)
+        weights = _fit(cal, train_z, train_y, disp, width, config.lambda_rel)
         # targets: missing positions of these offsets whose in-grid sources were all acquired
         of_group = np.zeros((pz, py), dtype=bool)
         for o in offsets:
             of_group[o] = True
-        cand = ~lines & of_group[zz % pz, yy % py]
-        for dz, dy in disp:
-            sz, sy = zz + dz, yy + dy
-            inside = (sz >= 0) & (sz < n2) & (sy >= 0) & (sy < n1)
-            cand &= ~inside | lines[np.clip(sz, 0, n2 - 1), np.clip(sy, 0, n1 - 1)]
+        cand = ~lines & support & of_group[zz % pz, yy % py] & _sources_acquired(known, disp, True)
         z_t, y_t = (a.astype(np.intp) for a in np.nonzero(cand))
         step = max(1, _CHUNK_BYTES // (16 * n0 * weights.shape[0]))
         for s in range(0, len(z_t), step):
