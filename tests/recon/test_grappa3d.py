@@ -7,7 +7,7 @@ import pytest
 from numpy.typing import NDArray
 
 from hifield.data import RawData, RawHeader, centred_affine
-from hifield.errors import ReconstructionError
+from hifield.errors import ConfigError, ReconstructionError
 from hifield.hardware.coils import CoilArray
 from hifield.metrics import nmse
 from hifield.ops import fftc, ifftc
@@ -220,3 +220,9 @@ def test_corner_cut_and_elliptical_calibration(raw3d: RawData) -> None:
     reference = np.abs(reconstruct(raw3d.replace(kspace=raw3d.kspace * inscribed[..., None]), method="fft").data)
     err = _nrmse(reference, reconstruct(under, method="grappa").data)
     assert err < 0.045 and err < 0.25 * _nrmse(reference, reconstruct(under, method="fft").data)
+
+
+@pytest.mark.parametrize("bad", [{"kernel_readout": 0}, {"kernel_lines": 1.5}, {"lambda_rel": -1.0}])
+def test_config_rejects_nonsense(bad: dict[str, float]) -> None:
+    with pytest.raises(ConfigError, match="GRAPPA"):
+        GrappaConfig(**bad)  # type: ignore[arg-type]

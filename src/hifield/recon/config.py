@@ -115,6 +115,16 @@ class GrappaConfig:
     """Fit 3D kernels also for 3D data accelerated along k1 only (default: a 2D kernel per k2 plane, as before;
     the 3D kernel borrows from neighbouring planes and is usually more accurate)."""
 
+    def __post_init__(self) -> None:
+        from hifield.errors import ConfigError
+
+        for name in ("kernel_lines", "kernel_partitions", "kernel_readout"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise ConfigError(f"GRAPPA {name} must be an integer >= 1; got {value!r}")
+        if not self.lambda_rel >= 0:
+            raise ConfigError(f"GRAPPA lambda_rel must be >= 0; got {self.lambda_rel!r}")
+
 
 @dataclass(frozen=True)
 class PartialFourierConfig:

@@ -58,12 +58,6 @@ def _solve_normal(gram: NDArray[np.complex128], rhs: NDArray[np.complex128], lam
     return scipy.linalg.solve(gram + lam * np.eye(gram.shape[0]), rhs, assume_a="pos")
 
 
-def _tikhonov_solve(src: NDArray[np.complex128], tgt: NDArray[np.complex128], lambda_rel: float) -> NDArray:
-    """Weights ``W = (S^H S + lambda I)^-1 S^H T`` with ``lambda = lambda_rel * sigma_max(S)^2``."""
-    src_h = np.conj(src.T)
-    return _solve_normal(src_h @ src, src_h @ tgt, lambda_rel)
-
-
 def _largest_eigenvalue(gram: NDArray[np.complex128], n_iter: int = 50) -> float:
     """Largest eigenvalue of a Hermitian positive semi-definite matrix by power iteration (a few % suffice here)."""
     v = np.ones(gram.shape[0], dtype=gram.dtype) / np.sqrt(gram.shape[0])
@@ -138,7 +132,8 @@ def grappa_plane(kspace: Complex, lines: NDArray[np.bool_], acs: slice, config: 
     src = _patches(kspace, base, offsets, width).astype(np.complex128)
     tgt = kspace[:, base[:, None] + targets[None, :], :]  # (coil, base, targets, k0)
     tgt = np.ascontiguousarray(tgt.transpose(1, 3, 0, 2)).reshape(len(base) * n0, n_coils * len(targets))
-    weights = _tikhonov_solve(src, tgt.astype(np.complex128), config.lambda_rel)
+    src_h = np.conj(src.T)
+    weights = _solve_normal(src_h @ src, src_h @ tgt.astype(np.complex128), config.lambda_rel)
     # apply at every acquired base line whose source lines were acquired
     out = kspace.copy()
     idx = np.flatnonzero(lines)
@@ -345,17 +340,9 @@ def _fit(
 
 def _displacements(lattice: Lattice, target: tuple[int, int], half: tuple[int, int]) -> NDArray[np.intp]:
     """Acquired lattice positions relative to a target of cell offset ``target`` within ``+-half`` (k2, k1)."""
-    dz = np.arange(-half[0], half[0] + 1)
-    dy = np.arange(-half[1], half[1] + 1)
-    gz, gy = np.meshgrid(dz, dy, indexing="ij")
-    pz, py = lattice.period
-    acq = set(lattice.acquired)
-    keep = [
-        (int(a), int(b))
-        for a, b in zip(gz.ravel(), gy.ravel(), strict=True)
-        if ((target[0] + a) % pz, (target[1] + b) % py) in acq
-    ]
-    return np.asarray(keep, dtype=np.intp).reshape(-1, 2)
+    gz, gy = (g.ravel() for g in np.mgrid[-half[0] : half[0] + 1, -half[1] : half[1] + 1])
+    on = lattice.on(lattice.period)[(target[0] + gz) % lattice.period[0], (target[1] + gy) % lattice.period[1]]
+    return np.stack([gz[on], gy[on]], axis=-1).astype(np.intp)
 
 
 @_one_blas_thread
@@ -368,10 +355,12 @@ def grappa_volume(
     CAIPIRINHA shifts included). Each missing offset of the lattice cell gets its own kernel: the acquired lattice
     positions within ``+-(kernel_partitions // 2) * R_z`` along k2 and ``+-(kernel_lines // 2) * R_y`` along k1 of
     the target, each with ``kernel_readout`` readout samples, all coils; it predicts all coils at the target.
-    Offsets with the same source geometry share one set of weights. The weights are fitted on the calibration
-    block by Tikhonov-regularised least squares, ``W = (S^H S + lambda I)^-1 S^H T`` with
-    ``lambda = lambda_rel * sigma_max(S)^2``. Sources outside the grid count as zero; a missing position is filled
-    only where every in-grid source was acquired (a corner cut stays zero). Acquired samples are kept exactly.
+    Offsets with the same source geometry share one set of weights. The weights are fitted wherever the target
+    and all its sources were acquired (the calibration region, whatever its shape; readouts within ``acs[2]``) by
+    Tikhonov-regularised least squares, ``W = (S^H S + lambda I)^-1 S^H T`` with
+    ``lambda = lambda_rel * sigma_max(S)^2``. Sources outside the grid, or in the cut corners of an elliptical
+    corner cut, count as zero; a missing position is filled where all its other sources were acquired (cut
+    corners stay zero). Acquired samples are kept exactly.
 
     Parameters
     ----------
@@ -392,7 +381,7 @@ def grappa_volume(
     Raises
     ------
     ReconstructionError
-        If the pattern is not a lattice, or the calibration block is too small for the kernel.
+        If the pattern is not a lattice, or the calibration region gives fewer equations than kernel weights.
 
     Examples
     --------
