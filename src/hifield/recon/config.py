@@ -97,16 +97,16 @@ class GrappaConfig:
     ``kernel_readout`` readout samples, fitted plane by plane. Data accelerated along k2 (R_z x R_y lattices,
     CAIPIRINHA included) use a 3D kernel: the acquired positions within ``+-(kernel_partitions // 2) R_z`` along
     k2 and ``+-(kernel_lines // 2) R_y`` along k1, by ``kernel_readout`` samples, one set of weights per missing
-    offset of the lattice cell. Weights are fitted on the calibration (ACS) block by Tikhonov-regularised least
+    offset of the lattice cell. Weights are fitted on the calibration (ACS) region by Tikhonov-regularised least
     squares, ``W = (S^H S + lambda I)^-1 S^H T`` with ``lambda = lambda_rel * sigma_max(S)^2`` (relative to the
     largest singular value of the calibration source matrix ``S``, so scale-free). Coils are combined by
-    root-sum-of-squares.
+    root-sum-of-squares (see :mod:`hifield.recon.grappa`).
     """
 
     kernel_lines: int = 2
     """Acquired k1 lines spanned by the kernel (even; 2 or 4)."""
     kernel_partitions: int = 2
-    """Acquired k2 partitions spanned by the 3D kernel (even; 2 or 4); unused for k1-only acceleration."""
+    """Acquired k2 partitions spanned by the 3D kernel (even; 2 or 4); k1-only data use it with volume_kernel."""
     kernel_readout: int = 5
     """Readout samples in the kernel (odd)."""
     lambda_rel: float = 1e-4
