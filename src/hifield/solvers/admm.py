@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import Any, TypeVar
 
 from hifield.errors import ConfigError
+from hifield.ops._backend import copy, zeros_like
+from hifield.solvers._backend import check_same_kind, copy_input, norm
 from hifield.solvers.history import History
 
-Array = NDArray[Any]
+Array = TypeVar("Array")
+"""A numpy array or a ``torch.Tensor``: the result is of the kind, dtype (and device) of ``x0``."""
 
 
 def admm(
@@ -39,7 +39,8 @@ def admm(
     op
         ``A``.
     x0
-        Starting point; the result has its shape and dtype.
+        Starting point, a numpy array or a ``torch.Tensor``; the result has its shape, dtype, kind and device, and
+        the callables must take and return that kind.
     rho
         Penalty parameter (> 0).
     max_iter
@@ -71,19 +72,23 @@ def admm(
     if rho <= 0 or max_iter < 0 or tol < 0:
         raise ConfigError(f"ADMM needs rho > 0, max_iter >= 0, tol >= 0; got {rho}, {max_iter}, {tol}")
     history = History()
-    x = np.array(x0, copy=True)
-    ax = op(x)
-    z = ax.copy()
-    u = np.zeros_like(z)
+    x: Any = copy_input(x0)
+    ax: Any = op(x)
+    check_same_kind("ADMM", x, ax, "op")
+    z: Any = copy(ax)
+    u = zeros_like(z)
     for _ in range(max_iter):
         x = solve_x(z - u, rho)
         ax = op(x)
         z_old = z
         z = prox_g(ax + u, 1.0 / rho)
+        if not history.residual:
+            check_same_kind("ADMM", ax, x, "solve_x")
+            check_same_kind("ADMM", ax, z, "prox_g")
         u = u + ax - z
-        scale = max(float(np.linalg.norm(ax)), float(np.linalg.norm(z)), 1e-30)
-        primal = float(np.linalg.norm(ax - z)) / scale
-        dual = rho * float(np.linalg.norm(z - z_old)) / scale
+        scale = max(norm(ax), norm(z), 1e-30)
+        primal = norm(ax - z) / scale
+        dual = rho * norm(z - z_old) / scale
         history.residual.append(primal)
         if objective is not None:
             history.objective.append(float(objective(x)))

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
+from hifield.ops._backend import copy, vdot, zeros_like
+from hifield.solvers._backend import check_same_kind, copy_like, norm
 from hifield.solvers.history import History
 
-Array = NDArray[Any]
-
-
-def _dot(a: Array, b: Array) -> complex:
-    return complex(np.vdot(a.ravel(), b.ravel()))
+Array = TypeVar("Array")
+"""A numpy array or a ``torch.Tensor``: the solution is of the kind, dtype (and device) of ``rhs``."""
 
 
 def conjugate_gradient(
     normal: Callable[[Array], Array],
     rhs: Array,
     *,
-    x0: Array | None = None,
+    x0: Any = None,
     max_iter: int = 50,
     tol: float = 1e-6,
 ) -> tuple[Array, History]:
@@ -33,9 +31,10 @@ def conjugate_gradient(
     normal
         The linear map ``x -> A x`` (Hermitian, positive semi-definite), e.g. ``E^H E + lambda I``.
     rhs
-        Right-hand side ``b``, any shape; the solution has the same shape and dtype.
+        Right-hand side ``b``, any shape: a numpy array or a ``torch.Tensor``. The solution has its shape, dtype,
+        kind and device; ``normal`` must map that kind to itself.
     x0
-        Starting point (default zeros).
+        Starting point (default zeros), converted to the kind, dtype and device of ``rhs``.
     max_iter
         Maximum number of iterations.
     tol
@@ -59,30 +58,34 @@ def conjugate_gradient(
     if max_iter < 0 or tol < 0:
         raise ConfigError(f"conjugate gradient needs max_iter >= 0 and tol >= 0; got {max_iter}, {tol}")
     history = History()
-    b_norm = float(np.linalg.norm(rhs))
+    b: Any = rhs
+    b_norm = norm(b)
+    x: Any
     if x0 is None:
-        x = np.zeros_like(rhs)
-        r = rhs.copy()
+        x = zeros_like(b)
+        r = copy(b)
     else:
-        x = np.array(x0, dtype=rhs.dtype, copy=True)
-        r = rhs - normal(x)
+        x = copy_like(x0, b)
+        r = b - normal(x)
     if b_norm == 0.0:
         history.converged = True
-        return np.zeros_like(rhs), history
-    p = r.copy()
-    rr = _dot(r, r).real
+        return zeros_like(b), history
+    p = copy(r)
+    rr = vdot(r, r).real
     if np.sqrt(rr) / b_norm <= tol:
         history.converged = True
         return x, history
     for _ in range(max_iter):
-        ap = normal(p)
-        pap = _dot(p, ap).real
+        ap: Any = normal(p)
+        if not history.residual:
+            check_same_kind("conjugate gradient", b, ap, "normal")
+        pap = vdot(p, ap).real
         if pap <= 0.0:  # direction in the null space: nothing more to gain
             break
         alpha = rr / pap
         x += alpha * p
         r -= alpha * ap
-        rr_new = _dot(r, r).real
+        rr_new = vdot(r, r).real
         rel = float(np.sqrt(rr_new) / b_norm)
         history.residual.append(rel)
         if rel <= tol:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
+from hifield.ops._backend import copy, vdot
+from hifield.solvers._backend import check_same_kind, copy_input, norm
 from hifield.solvers.history import History
 
-Array = NDArray[Any]
+Array = TypeVar("Array")
+"""A numpy array or a ``torch.Tensor``: the result is of the kind, dtype (and device) of ``x0``."""
 
 
 def fista(
-    grad: Callable[[Array], Array],
-    prox: Callable[[Array, float], Array],
+    grad: Callable[[Array], Any],
+    prox: Callable[[Any, float], Array],
     x0: Array,
     *,
     step: float,
@@ -34,7 +36,8 @@ def fista(
     prox
         Proximal map of the non-smooth term: ``prox(v, t) = argmin_x g(x) + ||x - v||^2 / (2 t)``.
     x0
-        Starting point; the result has its shape and dtype.
+        Starting point, a numpy array or a ``torch.Tensor``; the result has its shape, dtype, kind and device, and
+        the callables must take and return that kind.
     step
         Step size ``t``, at most ``1 / L`` with ``L`` the Lipschitz constant of ``grad``.
     max_iter
@@ -66,16 +69,21 @@ def fista(
     if step <= 0 or max_iter < 0 or tol < 0:
         raise ConfigError(f"FISTA needs step > 0, max_iter >= 0, tol >= 0; got {step}, {max_iter}, {tol}")
     history = History()
-    x = np.array(x0, copy=True)
-    z = x.copy()
+    x: Any = copy_input(x0)
+    z = copy(x)
     t_k = 1.0
     for _ in range(max_iter):
-        x_new = prox(z - step * grad(z), step)
+        g = grad(z)
+        if not history.residual:
+            check_same_kind("FISTA", x, g, "grad")
+        x_new: Any = prox(z - step * g, step)
+        if not history.residual:
+            check_same_kind("FISTA", x, x_new, "prox")
         diff = x_new - x
-        norm_new = float(np.linalg.norm(x_new))
-        rel = float(np.linalg.norm(diff)) / norm_new if norm_new > 0 else 0.0
+        norm_new = norm(x_new)
+        rel = norm(diff) / norm_new if norm_new > 0 else 0.0
         t_new = 0.5 * (1.0 + float(np.sqrt(1.0 + 4.0 * t_k * t_k)))
-        if restart and np.vdot((z - x_new).ravel(), diff.ravel()).real > 0:
+        if restart and vdot(z - x_new, diff).real > 0:
             t_k, t_new = 1.0, 1.0
         z = x_new + ((t_k - 1.0) / t_new) * diff
         x = x_new

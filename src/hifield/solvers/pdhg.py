@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import Any, TypeVar
 
 from hifield.errors import ConfigError
+from hifield.ops._backend import zeros_like
+from hifield.solvers._backend import check_same_kind, copy_input, norm
 from hifield.solvers.history import History
 
-Array = NDArray[Any]
+Array = TypeVar("Array")
+"""A numpy array or a ``torch.Tensor``: the result is of the kind, dtype (and device) of ``x0``."""
 
 
 def pdhg(
-    op: Callable[[Array], Array],
-    op_adjoint: Callable[[Array], Array],
-    prox_dual: Callable[[Array, float], Array],
+    op: Callable[[Array], Any],
+    op_adjoint: Callable[[Any], Any],
+    prox_dual: Callable[[Any, float], Any],
     x0: Array,
     *,
     op_norm: float,
-    grad_f: Callable[[Array], Array] | None = None,
+    grad_f: Callable[[Array], Any] | None = None,
     lipschitz: float = 0.0,
-    prox_g: Callable[[Array, float], Array] | None = None,
+    prox_g: Callable[[Any, float], Array] | None = None,
     tau: float | None = None,
     max_iter: int = 100,
     tol: float = 1e-6,
@@ -43,7 +43,8 @@ def pdhg(
         ``prox_dual(v, sigma)``: proximal map of ``sigma h*`` (the convex conjugate of ``h``); for
         ``h = lam ||.||_1`` it is the projection onto ``|v| <= lam``.
     x0
-        Starting point; the result has its shape and dtype.
+        Starting point, a numpy array or a ``torch.Tensor``; the result has its shape, dtype, kind and device, and
+        the callables must take and return that kind.
     op_norm
         An upper bound of ``||K||``.
     grad_f
@@ -94,8 +95,10 @@ def pdhg(
     tau = float(tau)
     sigma = float(sigma)
     history = History()
-    x = np.array(x0, copy=True)
-    z = np.zeros_like(op(x))
+    x: Any = copy_input(x0)
+    kx: Any = op(x)
+    check_same_kind("PDHG", x, kx, "op")
+    z = zeros_like(kx)
     for _ in range(max_iter):
         step = op_adjoint(z)
         if grad_f is not None:
@@ -104,8 +107,11 @@ def pdhg(
         if prox_g is not None:
             x_new = prox_g(x_new, tau)
         z = prox_dual(z + sigma * op(2 * x_new - x), sigma)
-        norm_new = float(np.linalg.norm(x_new))
-        rel = float(np.linalg.norm(x_new - x)) / norm_new if norm_new > 0 else 0.0
+        if not history.residual:
+            check_same_kind("PDHG", x, x_new, "op_adjoint, grad_f or prox_g")
+            check_same_kind("PDHG", x, z, "prox_dual")
+        norm_new = norm(x_new)
+        rel = norm(x_new - x) / norm_new if norm_new > 0 else 0.0
         x = x_new
         history.residual.append(rel)
         if objective is not None:
