@@ -148,6 +148,23 @@ def load_protocol_spec(spec: str) -> Any:
     return sq.get_protocol(spec)
 
 
+def noncartesian_subset(n_readouts: int, acceleration: float, *, golden: bool) -> list[int]:
+    """Readouts (spokes, interleaves) played at ``acceleration``: the first ones of a golden-angle order (each prefix
+    covers k-space almost uniformly), else evenly spaced indices.
+
+    Examples
+    --------
+    >>> noncartesian_subset(16, 4.0, golden=False)
+    [0, 4, 8, 12]
+    >>> len(noncartesian_subset(402, 4.0, golden=True))
+    100
+    """
+    keep = max(1, min(n_readouts, round(n_readouts / acceleration)))
+    if golden:
+        return list(range(keep))
+    return sorted({int(i) for i in np.floor(np.arange(keep) * n_readouts / keep)})
+
+
 def _prepare_output(out: Path) -> Path:
     """Check the output folder can be written; return a fresh temporary folder beside it."""
     out = out.expanduser().resolve()
@@ -232,11 +249,30 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             if cfg.matrix is not None:
                 protocol = protocol.with_changes(matrix=cfg.matrix)
             n = int(protocol.matrix)
-            pattern = make_pattern(
-                cfg.pattern, n, acceleration=cfg.acceleration, n_calibration=cfg.n_calibration, seed=cfg.seed
-            )
             full_seq = protocol.build(scanner)
-            accel_seq = protocol.build(scanner, phase_encode_lines=pattern.order)
+            if full_seq.trajectory == "cartesian":
+                pattern = make_pattern(
+                    cfg.pattern, n, acceleration=cfg.acceleration, n_calibration=cfg.n_calibration, seed=cfg.seed
+                )
+                readouts = pattern.order
+                sampling = {
+                    "pattern": pattern.name,
+                    "acceleration": round(pattern.acceleration, 4),
+                    "calibration_lines": pattern.calibration_lines,
+                    "lines_acquired": pattern.n_acquired,
+                }
+            else:  # radial spokes / spiral interleaves: play fewer of them (no calibration region)
+                pattern = None
+                readouts = noncartesian_subset(
+                    full_seq.n_lines, cfg.acceleration, golden=full_seq.trajectory == "radial"
+                )
+                sampling = {
+                    "pattern": f"{full_seq.trajectory} subset",
+                    "acceleration": round(full_seq.n_lines / len(readouts), 4),
+                    "calibration_lines": 0,
+                    "lines_acquired": len(readouts),
+                }
+            accel_seq = protocol.build(scanner, phase_encode_lines=readouts)
             for built in (full_seq, accel_seq):
                 sq.raise_for_violations(sq.check(built, scanner))
 
@@ -246,7 +282,8 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         with timed("simulate", f"Simulating {scanner.receive.n_coils}-coil k-space ({cfg.engine} engine)"):
             reference = simulate(phantom, full_seq, scanner, engine=cfg.engine, noise=False, seed=cfg.seed)
             raw = simulate(phantom, accel_seq, scanner, engine=cfg.engine, noise=True, seed=cfg.seed)
-            raw = with_calibration(raw, pattern)
+            if pattern is not None:
+                raw = with_calibration(raw, pattern)
             truth_image = reconstruct(reference, method="fft")
             truth = np.abs(truth_image.data).reshape(-1, n, n).astype(np.float32)
 
@@ -290,11 +327,11 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             "te_ms": round(header.te_s * 1e3, 4),
             "tr_ms": round(header.tr_s * 1e3, 4),
             "flip_angle_deg": round(rad_to_deg(header.flip_angle_rad), 3),
-            "pattern": pattern.name,
+            "pattern": sampling["pattern"],
             "acceleration_requested": cfg.acceleration,
-            "acceleration": round(pattern.acceleration, 4),
-            "calibration_lines": pattern.calibration_lines,
-            "lines_acquired": pattern.n_acquired,
+            "acceleration": sampling["acceleration"],
+            "calibration_lines": sampling["calibration_lines"],
+            "lines_acquired": sampling["lines_acquired"],
             "scan_time_s": round(accel_seq.duration_s, 4),
             "scan_time_full_s": round(full_seq.duration_s, 4),
             "seed": cfg.seed,

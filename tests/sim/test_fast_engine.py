@@ -10,7 +10,7 @@ import scipy.fft
 
 import hifield as hf
 from hifield.data.geometry import centred_affine
-from hifield.errors import ConfigError, SequenceError
+from hifield.errors import ConfigError
 from hifield.phantom import Phantom, tissue_properties
 from hifield.sim.engines.fast import spoiled_gre_signal
 from hifield.units import GAMMA_BAR_HZ_PER_T
@@ -203,12 +203,6 @@ def test_refuses_mismatched_grid_and_field(scanner: hf.Scanner) -> None:
         hf.simulate(disk_phantom("wm"), seq, scanner)
     with pytest.raises(ConfigError, match="at_field"):
         hf.simulate(disk_phantom("wm").at_field(7.0), build(scanner), scanner)
-
-
-def test_refuses_sequences_it_cannot_model(scanner: hf.Scanner) -> None:
-    seq = dataclasses.replace(build(scanner), trajectory="radial")
-    with pytest.raises(SequenceError, match="fast engine encodes Cartesian readouts only.*--engine bloch"):
-        hf.simulate(disk_phantom("wm"), seq, scanner)
 
 
 def test_fast_matches_bloch_on_a_steady_state_gre() -> None:

@@ -37,9 +37,9 @@ import scipy.fft
 from numpy.typing import NDArray
 
 from hifield.data import RawData, RawHeader
-from hifield.errors import ConfigError, SequenceError
+from hifield.errors import ConfigError, SequenceError, check_memory
 from hifield.sim.engines.fast_echoes import bssfp_signal, echo_amplitudes
-from hifield.sim.engines.timeline import RF_EXCITATION, RF_INVERSION, Timeline, read_timeline
+from hifield.sim.engines.timeline import RF_EXCITATION, RF_INVERSION, Timeline, read_timeline, readout_kspace
 from hifield.sim.noise import correlated_noise, kspace_noise_std
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
@@ -77,15 +77,6 @@ def spoiled_gre_signal(
     e1 = np.exp(-tr_s / t1)
     decay = np.exp(-te_s / np.asarray(t2star_s, dtype=np.float64))
     return np.sin(flip_angle_rad) * (1.0 - e1) / (1.0 - e1 * np.cos(flip_angle_rad)) * decay
-
-
-def _require_cartesian(sequence: BuiltSequence) -> None:
-    """Refuse, in one line, sequences this engine cannot encode."""
-    if getattr(sequence, "trajectory", "cartesian") != "cartesian":
-        raise SequenceError(
-            f"the fast engine encodes Cartesian readouts only; sequence {sequence.protocol.name!r} is "
-            f"{sequence.trajectory}: use --engine bloch"
-        )
 
 
 def _frequency_segments(offset_hz: NDArray[np.float64], step_hz: float) -> list[tuple[float, NDArray[np.float64]]]:
@@ -284,8 +275,8 @@ def simulate_fast(
         k-space ``(coil, 1, k1, k0)`` for a 2D slice (``(coil, k2, k1, k0)`` for 3D), zero where not acquired;
         lines acquired several times (averages) are averaged.
     """
-    _require_cartesian(sequence)
-    protocol: Any = sequence.protocol  # any Cartesian protocol with fov_m, matrix, slice_thickness_m
+    protocol: Any = sequence.protocol  # any protocol with fov_m, matrix (and slice_thickness_m in 2D)
+    cartesian = getattr(sequence, "trajectory", "cartesian") == "cartesian"
     n = int(protocol.matrix)
     fine_shape: tuple[int, int, int] = (int(phantom.shape[0]), int(phantom.shape[1]), int(phantom.shape[2]))
     n_z_fine = fine_shape[0]
@@ -304,43 +295,84 @@ def simulate_fast(
             f"phantom is at {phantom.b0_t:g} T but the scanner at {scanner.b0_t:g} T; "
             f"use phantom.at_field({scanner.b0_t:g})"
         )
+    if not cartesian and n_z_fine > 1:
+        raise SequenceError(
+            f"the fast engine encodes non-Cartesian readouts of 2D slices only; sequence {protocol.name!r} on a "
+            f"{n_z_fine}-slice phantom: use a 2D phantom"
+        )
     timeline = _select_slice(
-        read_timeline(sequence.seq, matrix=n, fov_m=float(protocol.fov_m), n_z=n_z_fine, fov_z_m=fov_fine[0])
+        read_timeline(
+            sequence.seq, matrix=n, fov_m=float(protocol.fov_m), n_z=n_z_fine, fov_z_m=fov_fine[0], cartesian=cartesian
+        )
     )
     samples = np.unique(timeline.adc_samples)
-    if samples.size != 1 or int(samples[0]) % n:
+    if cartesian and (samples.size != 1 or int(samples[0]) % n):
         raise SequenceError(
             f"readouts of {sorted(samples.tolist())} samples do not match the {n}-point matrix (or a multiple of it); "
             f"the fast engine needs equal Cartesian readouts: use --engine bloch"
         )
-    oversampling = int(samples[0]) // n
-    dwell = float(np.median(timeline.adc_dwell_s)) * oversampling  # per k0 sample after removing oversampling
+    k_samples = None if cartesian else readout_kspace(sequence.seq, timeline)  # (n_adc, n_samples, 3)
+    n_ro = n if cartesian else int(samples[0])
+    oversampling = int(samples[0]) // n if cartesian else 1
+    dwell = float(np.median(timeline.adc_dwell_s)) * oversampling  # per stored sample (oversampling removed)
+    slice_thickness = float(getattr(protocol, "slice_thickness_m", 0.0) or 0.0)
+    if n_z_fine == 1 and slice_thickness <= 0:
+        slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))
+    fine_size = int(np.prod(fine_shape))
+    coarse_size = int(np.prod(coarse_shape))
+    sens_bytes = 8.0 * scanner.receive.n_coils * fine_size
+    check_memory(
+        4 * sens_bytes + 16.0 * scanner.receive.n_coils * timeline.n_adc * n_ro,
+        what=f"the fast engine's {scanner.receive.n_coils}-coil k-space of a {fine_shape} grid",
+        hint="use fewer coils or a coarser phantom grid",
+    )
 
     b0 = scanner.b0_t
     groups, tau = _contrast_groups(phantom, timeline, b0, steady_state=steady_state)
     sens = scanner.receive.sensitivities(phantom.affine, fine_shape)  # (coil, z, y, x)
     n_coils = sens.shape[0]
 
-    # sample times of every readout relative to its dephasing origin: (n_adc, k0)
+    # sample times of every readout relative to its dephasing origin: (n_adc, samples)
     direction = np.where(timeline.adc_rev, -1.0, 1.0)
-    tau_samples = tau[:, np.newaxis] + direction[:, np.newaxis] * ((np.arange(n) - n // 2) * dwell)[np.newaxis, :]
-    centre = (timeline.adc_k1 == n // 2) & (timeline.adc_k2 == n_z_fine // 2)
-    tau0 = float(np.median(tau[centre])) if np.any(centre) else float(np.median(tau))
+    steps = (np.arange(n_ro) - n_ro // 2) * dwell
+    tau_samples = tau[:, np.newaxis] + direction[:, np.newaxis] * steps[np.newaxis, :]
+    if cartesian:
+        centre = (timeline.adc_k1 == n // 2) & (timeline.adc_k2 == n_z_fine // 2)
+        tau0 = float(np.median(tau[centre])) if np.any(centre) else float(np.median(tau))
+    else:
+        assert k_samples is not None
+        nearest = np.argmin(np.linalg.norm(k_samples, axis=-1), axis=-1)
+        tau0 = float(np.median(tau_samples[np.arange(timeline.n_adc), nearest]))
     offset_hz = phantom.off_resonance_hz.astype(np.float64)
     offres_phase = np.exp(-2j * np.pi * offset_hz * tau0)
     spread = float(np.max(np.abs(tau_samples - tau0)))
     segments = _frequency_segments(offset_hz, 0.045 / max(spread, 1e-6))
 
     voxel_mm3 = float(np.prod([fov_fine[1] / n, fov_fine[2] / n])) * 1e9
-    voxel_mm3 *= float(protocol.slice_thickness_m) if n_z_fine == 1 else fov_fine[0] / coarse_shape[0]
-    fine_size = int(np.prod(fine_shape))
-    coarse_size = int(np.prod(coarse_shape))
+    voxel_mm3 *= slice_thickness if n_z_fine == 1 else fov_fine[0] / coarse_shape[0]
     scale = voxel_mm3 * np.sqrt(coarse_size / fine_size)
-    crop = _crop_slices(fine_shape, coarse_shape)
     axes = (-3, -2, -1) if n_z_fine > 1 else (-2, -1)
     k2, k1 = timeline.adc_k2, timeline.adc_k1
+    if cartesian:
+        crop = _crop_slices(fine_shape, coarse_shape)
 
-    lines = np.zeros((n_coils, timeline.n_adc, n), dtype=np.complex128)
+        def project(coil_images: NDArray[np.complex64]) -> NDArray[np.complex64]:
+            k_fine = scipy.fft.fftshift(
+                scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
+                axes=axes,
+            )
+            return k_fine[(slice(None), *crop)][:, k2, k1, :]  # (coil, n_adc, k0) on the protocol's grid
+
+    else:
+        from hifield.ops import NUFFTOp
+
+        voxel_fine = (slice_thickness, fov_fine[1] / fine_shape[1], fov_fine[2] / fine_shape[2])
+        nufft = NUFFTOp(k_samples, fine_shape, voxel_fine, batch_shape=(n_coils,))
+
+        def project(coil_images: NDArray[np.complex64]) -> NDArray[np.complex64]:
+            return np.asarray(nufft @ coil_images)
+
+    lines = np.zeros((n_coils, timeline.n_adc, n_ro), dtype=np.complex128)
     for group in groups:
         coefficients, mixing = _low_rank(group.amplitudes)
         spectrum = np.zeros(tau_samples.shape, dtype=np.complex128)
@@ -350,15 +382,16 @@ def simulate_fast(
             basis = np.tensordot(mixing[component], group.maps, axes=(0, 0))  # (z, y, x)
             for segment_hz, weight in segments:
                 image = basis * offres_phase * weight
-                coil_images = sens * image[np.newaxis].astype(np.complex64)
-                k_fine = scipy.fft.fftshift(
-                    scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
-                    axes=axes,
-                )
-                k_grid = k_fine[(slice(None), *crop)]  # (coil, z, y, x) on the protocol's grid
+                k_lines = project(sens * image[np.newaxis].astype(np.complex64))
                 phase = np.exp(-2j * np.pi * segment_hz * (tau_samples - tau0))
                 factor = (coefficients[:, component, np.newaxis] * spectrum * phase) * scale
-                lines += k_grid[:, k2, k1, :] * factor[np.newaxis]
+                lines += k_lines * factor[np.newaxis]
+
+    if not cartesian:
+        return _non_cartesian_raw(
+            lines, k_samples, phantom, sequence, scanner, timeline, noise=noise, rng=rng, dwell=dwell,
+            coarse_shape=coarse_shape, fine_shape=fine_shape, slice_thickness=slice_thickness,
+        )  # fmt: skip
 
     kspace = np.zeros((n_coils, *coarse_shape), dtype=np.complex128)
     counts = np.zeros(coarse_shape[:2], dtype=np.int64)
@@ -381,17 +414,45 @@ def simulate_fast(
     n_acquired = int(np.count_nonzero(acquired_mask))
     full = n if n_z_fine == 1 else int(coarse_shape[0] * n)
     acceleration = full / max(n_acquired, 1)
+    header = _header(
+        sequence, scanner, phantom, fine_shape, coarse_shape, dwell=dwell, slice_thickness=slice_thickness,
+        acceleration=acceleration, trajectory="cartesian",
+    )  # fmt: skip
+    return RawData(
+        kspace=acquired,
+        header=header,
+        mask=None if n_acquired == full else mask,
+        calibration=None,
+        noise=noise_scan,
+    )
+
+
+def _header(
+    sequence: BuiltSequence,
+    scanner: Scanner,
+    phantom: Phantom,
+    fine_shape: tuple[int, int, int],
+    coarse_shape: tuple[int, int, int],
+    *,
+    dwell: float,
+    slice_thickness: float,
+    acceleration: float,
+    trajectory: str,
+) -> RawHeader:
+    """The acquisition header of a simulated scan."""
+    protocol: Any = sequence.protocol
+    n = coarse_shape[-1]
+    n_z_fine = fine_shape[0]
+    fov_fine = [abs(float(np.linalg.norm(phantom.affine[:3, a]))) * fine_shape[a] for a in range(3)]
     coarse_affine = _fine_to_coarse_affine(phantom.affine, fine_shape, coarse_shape)
     if n_z_fine == 1:
         coarse_affine[:3, 0] = (
-            coarse_affine[:3, 0]
-            / max(float(np.linalg.norm(coarse_affine[:3, 0])), 1e-12)
-            * float(protocol.slice_thickness_m)
+            coarse_affine[:3, 0] / max(float(np.linalg.norm(coarse_affine[:3, 0])), 1e-12) * slice_thickness
         )
-    header = RawHeader(
-        b0_t=b0,
+    return RawHeader(
+        b0_t=scanner.b0_t,
         fov_m=(
-            float(protocol.slice_thickness_m) if n_z_fine == 1 else fov_fine[0],
+            slice_thickness if n_z_fine == 1 else fov_fine[0],
             float(protocol.fov_m),
             float(protocol.fov_m),
         ),
@@ -399,10 +460,10 @@ def simulate_fast(
         te_s=float(sequence.te_s),
         tr_s=float(sequence.tr_s),
         flip_angle_rad=float(sequence.flip_angle_rad),
-        slice_thickness_m=float(protocol.slice_thickness_m) if n_z_fine == 1 else None,
+        slice_thickness_m=slice_thickness if n_z_fine == 1 else None,
         pixel_bandwidth_hz=float(1.0 / (dwell * n)),
         readout_dwell_s=float(dwell),
-        n_averages=n_avg,
+        n_averages=int(getattr(protocol, "n_averages", 1)),
         acceleration=float(acceleration),
         scan_time_s=float(sequence.duration_s),
         scan_time_full_s=float(sequence.duration_s) * acceleration,
@@ -411,15 +472,62 @@ def simulate_fast(
         scanning_sequence=str(getattr(sequence, "scanning_sequence", "GR")),
         sequence_variant=str(getattr(sequence, "sequence_variant", "SP")),
         acquisition_type="2D" if n_z_fine == 1 else "3D",
-        trajectory="cartesian",
+        trajectory=trajectory,
         affine=tuple(tuple(float(v) for v in row) for row in coarse_affine),
         system_model=scanner.name,
         engine="fast",
     )
+
+
+def _non_cartesian_raw(
+    lines: NDArray[np.complex128],
+    k_samples: NDArray[np.float64] | None,
+    phantom: Phantom,
+    sequence: BuiltSequence,
+    scanner: Scanner,
+    timeline: Timeline,
+    *,
+    noise: bool,
+    rng: np.random.Generator,
+    dwell: float,
+    coarse_shape: tuple[int, int, int],
+    fine_shape: tuple[int, int, int],
+    slice_thickness: float,
+) -> RawData:
+    """Package non-Cartesian readouts ``(coil, n_adc, samples)`` with their trajectory and density compensation."""
+    from hifield.data import Trajectory
+    from hifield.ops.nufft import pipe_menon_density
+
+    assert k_samples is not None
+    protocol: Any = sequence.protocol
+    n = coarse_shape[-1]
+    n_coils = lines.shape[0]
+    kspace = lines[:, np.newaxis]  # (coil, 1, n_adc, samples)
+    noise_scan = None
+    if noise:
+        std = kspace_noise_std(
+            scanner.b0_t,
+            dwell_s=dwell,
+            n_grid=int(np.prod(coarse_shape)),
+            n_averages=int(getattr(protocol, "n_averages", 1)),
+        )
+        cov = scanner.receive.noise_covariance
+        kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
+        noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
+    voxel = (slice_thickness, float(protocol.fov_m) / n, float(protocol.fov_m) / n)
+    # trajectory weights are k-space areas [1/m^2]: Pipe-Menon weights (1 at Cartesian Nyquist density) x one cell
+    cell = 1.0 / float(protocol.fov_m) ** 2
+    density = (pipe_menon_density(k_samples, coarse_shape, voxel) * cell).astype(np.float32)
+    # acceleration: Nyquist spokes (pi / 2 x matrix) or interleaves needed over those played
+    nyquist = float(getattr(protocol, "n_interleaves", 0) or np.pi / 2 * n)
+    acceleration = max(nyquist / max(timeline.n_adc, 1), 1.0)
+    header = _header(
+        sequence, scanner, phantom, fine_shape, coarse_shape, dwell=dwell, slice_thickness=slice_thickness,
+        acceleration=acceleration, trajectory=str(getattr(sequence, "trajectory", "radial")),
+    )  # fmt: skip
     return RawData(
-        kspace=acquired,
+        kspace=kspace.astype(np.complex64),
         header=header,
-        mask=None if n_acquired == full else mask,
-        calibration=None,
+        trajectory=Trajectory(kspace_m=k_samples, density=density),
         noise=noise_scan,
     )

@@ -98,7 +98,9 @@ def _grad_area(grad: Any) -> float:
     return float(np.trapezoid(waveform, tt))
 
 
-def read_timeline(seq: Any, *, matrix: int, fov_m: float, n_z: int = 1, fov_z_m: float = 1.0) -> Timeline:
+def read_timeline(
+    seq: Any, *, matrix: int, fov_m: float, n_z: int = 1, fov_z_m: float = 1.0, cartesian: bool = True
+) -> Timeline:
     """The RF and ADC events of ``seq`` in time order, with the k-space line of every readout.
 
     Lines come from the ``LIN``/``PAR``/``AVG``/``SLC``/``REV`` labels when the sequence carries them, else from the
@@ -112,6 +114,9 @@ def read_timeline(seq: Any, *, matrix: int, fov_m: float, n_z: int = 1, fov_z_m:
         In-plane matrix and field of view [m] (to place unlabelled readouts).
     n_z, fov_z_m
         Partitions and slab thickness [m] of a 3D acquisition.
+    cartesian
+        Place readouts on Cartesian lines; ``False`` (radial, spiral) numbers them in order instead (``adc_k1``
+        is the readout index) and takes their sample positions from :func:`readout_kspace`.
 
     Raises
     ------
@@ -198,8 +203,8 @@ def read_timeline(seq: Any, *, matrix: int, fov_m: float, n_z: int = 1, fov_z_m:
             return None
         return np.asarray(value, dtype=np.int64).reshape(n_adc)
 
-    k1 = label("LIN")
-    k2 = label("PAR")
+    k1 = label("LIN") if cartesian else np.arange(n_adc, dtype=np.int64)
+    k2 = label("PAR") if cartesian else np.zeros(n_adc, dtype=np.int64)
     if k1 is None:
         k_adc = np.asarray(seq.calculate_kspace()[0], dtype=np.float64)
         first = np.concatenate(([0], np.cumsum([r[3] for r in adc_rows])[:-1]))
@@ -213,7 +218,7 @@ def read_timeline(seq: Any, *, matrix: int, fov_m: float, n_z: int = 1, fov_z_m:
     slc = label("SLC")
     rev = label("REV")
     bad = (k1 < 0) | (k1 >= matrix) | (k2 < 0) | (k2 >= n_z)
-    if np.any(bad):
+    if cartesian and np.any(bad):
         i = int(np.flatnonzero(bad)[0])
         raise SequenceError(
             f"readout {i} lands on line k1={int(k1[i])}, k2={int(k2[i])} outside the {n_z} x {matrix} grid; "
@@ -243,3 +248,22 @@ def read_timeline(seq: Any, *, matrix: int, fov_m: float, n_z: int = 1, fov_z_m:
         balanced=balanced,
         duration_s=t_block,
     )
+
+
+def readout_kspace(seq: Any, timeline: Timeline) -> NDArray[np.float64]:
+    """Sample positions of every readout, ``(n_adc, n_samples, 3)`` in (kz, ky, kx) order [1/m] (pypulseq's k-space).
+
+    Raises
+    ------
+    SequenceError
+        When readouts differ in sample count (they cannot be stacked).
+    """
+    samples = np.unique(timeline.adc_samples)
+    if samples.size != 1:
+        raise SequenceError(
+            f"readouts have {sorted(samples.tolist())} samples; the fast engine needs equal readouts: "
+            "use --engine bloch"
+        )
+    k_adc = np.asarray(seq.calculate_kspace()[0], dtype=np.float64)  # (3, total samples) in x, y, z
+    k = k_adc.T.reshape(timeline.n_adc, int(samples[0]), 3)
+    return np.ascontiguousarray(k[..., ::-1])
