@@ -79,6 +79,13 @@ class BlochOptions:
     samples (like the ``fast`` engine's FFT) while their spins still dephase under spoilers."""
     max_fat_peaks: int | None = None
     """Simulate only the strongest peaks of each multi-peak spectrum (None: all), renormalised to the same total."""
+    chunk_voxels: int | None = None
+    """Phantom voxels per kernel call (None: automatic, at most 2^16 voxels and 2^21 isochromats, fewer with many
+    coils). A call's memory grows with it; the result does not depend on it beyond rounding (sum order)."""
+
+    def __post_init__(self) -> None:
+        if self.chunk_voxels is not None and self.chunk_voxels < 1:
+            raise ConfigError(f"chunk_voxels = {self.chunk_voxels} must be at least 1 (or None for automatic)")
 
 
 def lorentzian_offsets(n: int, r2prime_per_s: float) -> NDArray[np.float64]:
@@ -472,7 +479,9 @@ def simulate_bloch(
     voxel = phantom.voxel_size_m
     fov_fine = [voxel[a] * fine_shape[a] for a in range(3)]
     coarse_shape = (fine_shape[0], n, n)
-    slice_thickness = float(protocol.slice_thickness_m)
+    slice_thickness = float(getattr(protocol, "slice_thickness_m", 0.0) or 0.0)  # 3D protocols have a slab instead
+    if two_d and slice_thickness <= 0:
+        slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))  # the phantom's own slice
     program = compile_sequence(sequence.seq)
     k1, k2, avg, rev = _adc_lines(sequence.seq, program, n, float(protocol.fov_m), coarse_shape[0], fov_fine[0])
     n_ro = int(program.adc_length[0])
@@ -487,11 +496,12 @@ def simulate_bloch(
     fine_size = int(np.prod(fine_shape))
     from hifield.phantom.phantom import check_memory
 
-    n_iso_total = opts.n_isochromats
+    chunk = _spin_chunk(n_coils, opts.n_isochromats) if opts.chunk_voxels is None else int(opts.chunk_voxels)
     check_memory(
         fine_size * n_coils * 8.0  # sensitivities (complex64)
         + N_BLOCKS * n_coils * program.n_samples * 16.0  # per-block accumulators
-        + _spin_chunk(n_coils, n_iso_total) * (n_coils * 16.0 + 64.0),  # one chunk of voxels
+        + chunk * (n_coils * 16.0 + 64.0)  # one chunk of voxels
+        + 2.0 * _MAX_TABLE_BYTES,  # pulse maps of one group of voxel classes, free-precession table
         what=f"the bloch simulation of a {fine_shape} phantom with {n_coils} coils",
     )
     sens_grid = scanner.receive.sensitivities(phantom.affine, fine_shape)
@@ -510,7 +520,6 @@ def simulate_bloch(
 
     signal = np.zeros((n_coils, program.n_samples), dtype=np.complex128)
     transfers: list[tuple[float, NDArray[np.float64], NDArray[np.float64]]] = []
-    chunk = _spin_chunk(n_coils, opts.n_isochromats)
     for index, tissue in enumerate(phantom.tissues):
         fraction = phantom.fractions[index]
         flat = np.flatnonzero(fraction.reshape(-1) > 0)
