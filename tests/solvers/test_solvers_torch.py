@@ -284,6 +284,10 @@ def test_prox_tv_tensor_equals_numpy(dtype: type) -> None:
     for dual in (dual_np, torch.from_numpy(dual_np)):
         x2_t, _ = prox_tv(vt, 0.3, axes=(0, -1), n_iter=5, dual=dual)
         np.testing.assert_allclose(x2_t.numpy(), x2_np, atol=tol)
+    # and a tensor dual for a numpy image
+    x2_mixed, dual_mixed = prox_tv(v, 0.3, axes=(0, -1), n_iter=5, dual=torch.from_numpy(dual_np))
+    assert isinstance(x2_mixed, np.ndarray) and isinstance(dual_mixed, np.ndarray)
+    np.testing.assert_array_equal(x2_mixed, x2_np)
 
 
 def test_prox_tv_tensor_of_step_matches_analytic() -> None:
@@ -305,3 +309,47 @@ def test_numpy_solves_do_not_import_torch() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert proc.stdout.strip() == "False"
+
+
+_DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=[
+            pytest.mark.gpu,
+            pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("device", _DEVICES)
+def test_solvers_keep_the_device(device: str, normal_equations: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = normal_equations
+    at, bt = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
+    x_np, _ = conjugate_gradient(lambda v: a @ v, b, x0=0.5 * b, max_iter=30, tol=1e-10)
+    x_t, _ = conjugate_gradient(lambda v: at @ v, bt, x0=0.5 * b, max_iter=30, tol=1e-10)
+    assert x_t.device.type == device
+    np.testing.assert_allclose(x_t.cpu().numpy(), x_np, atol=1e-8)
+    thresholds = np.linspace(0.1, 1.0, 20).astype(np.float32)
+    x_np, _ = fista(lambda x: x - b, lambda v, t: soft_threshold(v, thresholds * t), np.zeros(20, complex), step=1.0)
+    x_t, _ = fista(lambda x: x - bt, lambda v, t: soft_threshold(v, thresholds * t), torch.zeros_like(bt), step=1.0)
+    assert x_t.device.type == device and x_t.dtype == torch.complex128
+    np.testing.assert_allclose(x_t.cpu().numpy(), x_np, atol=1e-12)
+    img = np.random.default_rng(9).standard_normal((8, 8))
+    x_np, dual_np = prox_tv(img, 0.2, n_iter=10)
+    x_t, dual_t = prox_tv(torch.from_numpy(img).to(device), 0.2, n_iter=10, dual=np.zeros_like(dual_np))
+    assert x_t.device.type == device and dual_t.device.type == device
+    np.testing.assert_allclose(x_t.cpu().numpy(), x_np, atol=1e-12)
+
+
+def test_gradients_flow_back_to_the_right_hand_side(normal_equations: tuple[np.ndarray, np.ndarray]) -> None:
+    """Autograd through CG: d sum(A^-1 b) / db = A^-H 1 (the step sizes count as constants; exact once converged)."""
+    a, b = normal_equations
+    at = torch.from_numpy(a)
+    bt = torch.from_numpy(b.real.copy()).to(torch.complex128).requires_grad_(True)
+    x, hist = conjugate_gradient(lambda v: at @ v, bt, max_iter=100, tol=1e-13)
+    assert hist.converged and x.requires_grad
+    x.real.sum().backward()
+    expected = np.linalg.solve(a.conj().T, np.ones(20))
+    np.testing.assert_allclose(bt.grad.numpy(), expected, atol=1e-8)

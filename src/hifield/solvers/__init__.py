@@ -1,4 +1,4 @@
-"""Iterative solvers that take callables and know nothing of MRI: CG, FISTA, ADMM, PDHG."""
+"""Iterative solvers that take callables and know nothing of MRI: CG, FISTA, ADMM, PDHG (numpy or torch arrays)."""
 
 from hifield.solvers.admm import admm
 from hifield.solvers.cg import conjugate_gradient

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from hifield.ops._backend import copy, from_numpy, is_tensor, torch_dtype, torch_module
+from hifield.ops._backend import copy, from_numpy, is_tensor, to_numpy, torch_dtype, torch_module
 
 Array = TypeVar("Array")
 """A numpy array or a ``torch.Tensor``: results are of the kind (and device) of the input."""
@@ -105,7 +105,8 @@ def prox_tv(
     n_iter
         Dual iterations.
     dual
-        Starting dual variable, shape ``(len(axes), *v.shape)`` (None: zeros).
+        Starting dual variable, shape ``(len(axes), *v.shape)`` (None: zeros), numpy or torch: it is converted to
+        the kind of ``v``.
 
     Returns
     -------
@@ -128,6 +129,8 @@ def prox_tv(
     if is_tensor(u):
         return _prox_tv_torch(v, weight, axes, n_iter, dual)
     shape = (len(axes), *u.shape)
+    if is_tensor(dual):
+        dual = to_numpy(dual)
     p: Any
     if weight <= 0 or not axes:
         p = np.zeros(shape, dtype=u.dtype) if dual is None else dual
