@@ -140,3 +140,18 @@ def test_chunk_option_is_validated() -> None:
 
     with pytest.raises(ConfigError, match="chunk_voxels"):
         BlochOptions(chunk_voxels=0)
+
+
+def test_b1_map_scales_every_pulse_per_voxel(small_3d) -> None:  # type: ignore[no-untyped-def]
+    """A uniform B1+ scale of 0.5 on the 3D phantom gives the k-space of the same sequence at half the flip angle
+    (the slab pulse's amplitude is halved, its shape and timing kept)."""
+    import dataclasses
+
+    phantom, scanner, _, _ = small_3d
+    halved = dataclasses.replace(phantom, b1_scale=np.full(phantom.shape, 0.5, np.float32))
+    _, flip_30 = _gre3d(8, FOV, tr_s=0.01, flip_deg=30.0)
+    _, flip_15 = _gre3d(8, FOV, tr_s=0.01, flip_deg=15.0)
+    got = _simulate((halved, scanner, flip_30))
+    expected = _simulate((phantom, scanner, flip_15))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    assert np.abs(_simulate((phantom, scanner, flip_30)) - expected).max() > 0.05 * np.abs(expected).max()

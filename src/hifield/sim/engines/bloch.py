@@ -498,17 +498,13 @@ def simulate_bloch(
 
     chunk = _spin_chunk(n_coils, opts.n_isochromats) if opts.chunk_voxels is None else int(opts.chunk_voxels)
     check_memory(
-        fine_size * n_coils * 8.0  # sensitivities (complex64)
+        min(fine_size, max(chunk, fine_shape[1] * fine_shape[2])) * n_coils * 8.0  # sensitivities of one slab
         + N_BLOCKS * n_coils * program.n_samples * 16.0  # per-block accumulators
         + chunk * (n_coils * 16.0 + 64.0)  # one chunk of voxels
         + 2.0 * _MAX_TABLE_BYTES,  # pulse maps of one group of voxel classes, free-precession table
         what=f"the bloch simulation of a {fine_shape} phantom with {n_coils} coils",
     )
-    sens_grid = scanner.receive.sensitivities(phantom.affine, fine_shape)
     b1_map = getattr(phantom, "b1_scale", None)
-    b1_grid = (
-        np.ones(fine_shape) if b1_map is None else np.abs(np.asarray(b1_map)).astype(np.float64).reshape(fine_shape)
-    )
     coarse_size = int(np.prod(coarse_shape))
     voxel_mm3 = float(protocol.fov_m / n) ** 2 * 1e9
     voxel_mm3 *= slice_thickness if two_d else fov_fine[0] / coarse_shape[0]
@@ -518,12 +514,12 @@ def simulate_bloch(
     iso_voxel = (opts.through_slice * slice_thickness if two_d else voxel[0], voxel[1], voxel[2])
     b0 = scanner.b0_t
 
-    signal = np.zeros((n_coils, program.n_samples), dtype=np.complex128)
+    # Per tissue: isochromats and chemical-shift peaks.
+    tissues: list[tuple[int, Any, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], Any, Any]] = []
     transfers: list[tuple[float, NDArray[np.float64], NDArray[np.float64]]] = []
     for index, tissue in enumerate(phantom.tissues):
-        fraction = phantom.fractions[index]
-        flat = np.flatnonzero(fraction.reshape(-1) > 0)
-        if tissue.pd <= 0 or flat.size == 0:
+        n_voxels = int(np.count_nonzero(phantom.fractions[index] > 0))
+        if tissue.pd <= 0 or n_voxels == 0:
             continue
         r2p = 1.0 / tissue.t2star_s - 1.0 / tissue.t2_s if tissue.t2star_s < tissue.t2_s else 0.0
         iso_pos, iso_dw, iso_weights = isochromat_offsets(
@@ -534,36 +530,52 @@ def simulate_bloch(
             voxel_shape=opts.voxel_shape,
             uniform_axes=(two_d, False, False),
         )
-        transfers.append((flat.size * tissue.pd, iso_pos, iso_weights))
+        transfers.append((n_voxels * tissue.pd, iso_pos, iso_weights))
         shifts = np.asarray(tissue.chemical_shift_ppm, dtype=np.float64)
         amps = np.asarray(tissue.peak_amplitudes, dtype=np.float64)
         if opts.max_fat_peaks is not None and shifts.size > opts.max_fat_peaks:
             keep = np.argsort(-amps, kind="stable")[: opts.max_fat_peaks]
             amps_kept = amps[keep] * amps.sum() / amps[keep].sum()
             shifts, amps = shifts[keep], amps_kept
-        zz, yy, xx = np.unravel_index(flat, fine_shape)
-        for start in range(0, flat.size, chunk):
-            sel = slice(start, start + chunk)
-            iz, iy, ix = zz[sel], yy[sel], xx[sel]
-            pos = np.stack([axes_pos[0][iz], axes_pos[1][iy], axes_pos[2][ix]], axis=-1)
-            base_hz = phantom.off_resonance_hz[iz, iy, ix].astype(np.float64)
-            weight = fraction[iz, iy, ix].astype(np.float64) * tissue.pd * volume_weight
-            sens = sens_grid[:, iz, iy, ix].astype(np.complex128)
-            for shift_ppm, amplitude in zip(shifts, amps, strict=True):
-                df = GAMMA_BAR_HZ_PER_T * b0 * shift_ppm * 1e-6
-                signal += bloch_signal(
-                    program,
-                    positions_m=pos,
-                    t1_s=tissue.t1_s,
-                    t2_s=tissue.t2_s,
-                    off_resonance_hz=base_hz + df,
-                    weights=weight * amplitude,
-                    b1_scale=b1_grid[iz, iy, ix],
-                    sensitivities=sens,
-                    iso_offsets_m=iso_pos,
-                    iso_off_resonance_hz=iso_dw / (2.0 * math.pi),
-                    iso_weights=iso_weights,
-                )
+        tissues.append((index, tissue, iso_pos, iso_dw, iso_weights, shifts, amps))
+
+    # Slabs of z planes (one slab in 2D): coil sensitivities are computed per slab, so memory is bounded by the
+    # chunk size rather than the phantom's; within a slab each tissue's voxels go to the kernel in chunks.
+    n_y, n_x = fine_shape[1], fine_shape[2]
+    planes = max(1, min(fine_shape[0], chunk // (n_y * n_x)))
+    signal = np.zeros((n_coils, program.n_samples), dtype=np.complex128)
+    for z0 in range(0, fine_shape[0], planes):
+        z1 = min(z0 + planes, fine_shape[0])
+        slab_affine = np.array(phantom.affine, dtype=np.float64)
+        slab_affine[:3, 3] = slab_affine[:3, :3] @ np.array([z0, 0.0, 0.0]) + slab_affine[:3, 3]
+        sens_slab = scanner.receive.sensitivities(slab_affine, (z1 - z0, n_y, n_x))
+        for index, tissue, iso_pos, iso_dw, iso_weights, shifts, amps in tissues:
+            fraction = phantom.fractions[index][z0:z1]
+            flat = np.flatnonzero(fraction.reshape(-1) > 0)
+            zz, yy, xx = np.unravel_index(flat, (z1 - z0, n_y, n_x))
+            for start in range(0, flat.size, chunk):
+                sel = slice(start, start + chunk)
+                iz, iy, ix = zz[sel], yy[sel], xx[sel]
+                pos = np.stack([axes_pos[0][iz + z0], axes_pos[1][iy], axes_pos[2][ix]], axis=-1)
+                base_hz = phantom.off_resonance_hz[iz + z0, iy, ix].astype(np.float64)
+                weight = fraction[iz, iy, ix].astype(np.float64) * tissue.pd * volume_weight
+                sens = sens_slab[:, iz, iy, ix].astype(np.complex128)
+                b1_chunk = 1.0 if b1_map is None else np.abs(b1_map[iz + z0, iy, ix]).astype(np.float64)
+                for shift_ppm, amplitude in zip(shifts, amps, strict=True):
+                    df = GAMMA_BAR_HZ_PER_T * b0 * shift_ppm * 1e-6
+                    signal += bloch_signal(
+                        program,
+                        positions_m=pos,
+                        t1_s=tissue.t1_s,
+                        t2_s=tissue.t2_s,
+                        off_resonance_hz=base_hz + df,
+                        weights=weight * amplitude,
+                        b1_scale=b1_chunk,
+                        sensitivities=sens,
+                        iso_offsets_m=iso_pos,
+                        iso_off_resonance_hz=iso_dw / (2.0 * math.pi),
+                        iso_weights=iso_weights,
+                    )
 
     readouts = signal.reshape(n_coils, program.n_adc, n_ro)
     readouts = np.where(rev[np.newaxis, :, np.newaxis], readouts[..., ::-1], readouts)
