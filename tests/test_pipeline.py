@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import hifield as hf
@@ -67,3 +68,26 @@ def test_scan_runs_on_a_user_scanner_file(tmp_path: object) -> None:
     assert hf.Scanner.preset("3T").with_receive_coils(6).receive.n_coils == 6
     with pytest.raises(ConfigError, match="at least 1"):
         hf.Scanner.preset("3T").with_receive_coils(0)
+
+
+@pytest.mark.parametrize("protocol", ["tse_t2_2d", "epi_gre_2d"])
+def test_scan_runs_echo_train_protocols_with_the_fast_engine(protocol: str) -> None:
+    result = hf.scan(small(protocol=protocol, acceleration=2, recons="fft,cs"))
+    summary = result.summary
+    assert summary["engine"] == "fast"
+    assert summary["acceleration"] == pytest.approx(2.0, rel=0.05)
+    assert all(np.isfinite(image).all() and image.max() > 0 for image in result.images.values())
+    if protocol == "tse_t2_2d":  # (accelerated EPI has a shorter echo train, so less distortion than its truth)
+        cs = next(m for m in summary["reconstructions"] if m["method"] == "cs")
+        zero_filled = next(m for m in summary["reconstructions"] if m["method"] == "fft")
+        assert cs["nmse"] < zero_filled["nmse"]
+
+
+def test_scan_accelerates_radial_by_playing_fewer_spokes() -> None:
+    full = hf.scan(small(protocol="radial_gre_2d", matrix=32, acceleration=1, recons="fft")).summary
+    fast = hf.scan(small(protocol="radial_gre_2d", matrix=32, acceleration=4, recons="fft,cs")).summary
+    assert fast["pattern"] == "radial subset" and fast["calibration_lines"] == 0
+    assert full["scan_time_s"] / fast["scan_time_s"] == pytest.approx(fast["acceleration"], rel=0.05)
+    cs = next(m for m in fast["reconstructions"] if m["method"] == "cs")
+    gridding = next(m for m in fast["reconstructions"] if m["method"] == "fft")
+    assert cs["nmse"] < gridding["nmse"]

@@ -221,6 +221,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         When the sequence is refused (exit code 2).
     """
     from hifield import sequence as sq
+    from hifield.data import CoilMaps
     from hifield.hardware import Scanner
     from hifield.metrics import nmse, psnr, ssim
     from hifield.recon import estimate_coil_maps, reconstruct
@@ -284,7 +285,16 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             raw = simulate(phantom, accel_seq, scanner, engine=cfg.engine, noise=True, seed=cfg.seed)
             if pattern is not None:
                 raw = with_calibration(raw, pattern)
-            truth_image = reconstruct(reference, method="fft")
+            if pattern is not None:
+                truth_image = reconstruct(reference, method="fft")
+            else:
+                # gridding of even a fully sampled spiral/radial scan keeps its aliasing swirls: the truth is the
+                # noise-free full scan by CG-SENSE with the array's true sensitivities (normalised like RSS)
+                true_maps = scanner.receive.sensitivities(reference.header.affine_array(), reference.header.matrix)
+                true_maps = true_maps / np.maximum(np.sqrt(np.sum(np.abs(true_maps) ** 2, axis=0)), 1e-12)
+                truth_image = reconstruct(
+                    reference, method="sense", coil_maps=CoilMaps(maps=true_maps[np.newaxis].astype(np.complex64))
+                )
             truth = np.abs(truth_image.data).reshape(-1, n, n).astype(np.float32)
 
         images: dict[str, NDArray[np.float32]] = {}
