@@ -128,7 +128,8 @@ def test_chunked_voxels_give_the_unchunked_result_and_bound_each_kernel_call(sma
 
 def test_pulse_maps_in_small_groups_give_the_same_result(small_3d, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The table of pulse maps is computed for groups of voxel classes that fit a byte limit; a limit of one
-    class per group (many groups) changes nothing beyond rounding."""
+    class per group (many groups) changes nothing beyond rounding. The same limit also disables the shared
+    free-precession table, so the kernel's direct per-isochromat ``cos``/``sin`` path gives the same k-space."""
     whole = small_3d[3]
     monkeypatch.setattr(bloch_module, "_MAX_TABLE_BYTES", 1)
     grouped = _simulate(small_3d)
