@@ -107,7 +107,8 @@ def test_corrupt_raw_file_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "o.nii.gz").exists()
 
 
-def test_simulate_a_seq_file_with_the_bloch_engine(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("protocol", "engine"), [("gre_t1_2d", "bloch"), ("gre_t1_2d", "fast"), ("tse_t2_2d", "fast")])
+def test_simulate_a_seq_file(tmp_path: Path, protocol: str, engine: str) -> None:
     import numpy as np
 
     import hifield as hf
@@ -115,14 +116,16 @@ def test_simulate_a_seq_file_with_the_bloch_engine(tmp_path: Path) -> None:
     from hifield.sequence import write_seq
 
     scanner = hf.Scanner.preset("3T")
-    seq_path = write_seq(hf.get_protocol("gre_t1_2d").with_changes(matrix=24).build(scanner), tmp_path / "gre.seq")
+    built = hf.get_protocol(protocol).with_changes(matrix=24).build(scanner)
+    seq_path = write_seq(built, tmp_path / f"{protocol}.seq")
     out = tmp_path / "from_seq.h5"
     proc = run(
-        "simulate", "--seq", str(seq_path), "--phantom", "shepp-logan", "--coils", "2", "--out", str(out), "--json"
-    )
+        "simulate", "--seq", str(seq_path), "--phantom", "shepp-logan", "--coils", "2", "--engine", engine,
+        "--out", str(out), "--json",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["engine"] == "bloch" and summary["scan_time_s"] == pytest.approx(24 * 0.25, rel=1e-3)
+    assert summary["engine"] == engine and summary["scan_time_s"] == pytest.approx(built.duration_s, rel=1e-3)
     raw = read_ismrmrd(out)
     assert raw.kspace.shape[-2:] == (24, 24) and np.abs(raw.kspace).max() > 0
 

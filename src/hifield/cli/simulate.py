@@ -16,7 +16,7 @@ def simulate_command(
     out: Path = typer.Option(..., "--out", help="Output ISMRMRD file (.h5)."),
     protocol: str = typer.Option("gre_t1_2d", "--protocol", help="Protocol name or YAML file."),
     seq_file: Path | None = typer.Option(
-        None, "--seq", help="Simulate a Pulseq .seq file (v1.4/1.5) instead of a protocol (bloch engine)."
+        None, "--seq", help="Simulate a Pulseq .seq file (v1.4/1.5) instead of a protocol."
     ),
     field: str = typer.Option("3T", "--field", help="Scanner preset (1.5T, 3T, 5T, 7T) or scanner YAML file."),
     phantom: str = typer.Option("brain", "--phantom", help="brain, shepp-logan, nist, nist-t2 or water-fat."),
@@ -101,7 +101,7 @@ def _simulate_seq_file(
     as_json: bool,
     start: float,
 ) -> None:
-    """Simulate a community or hifield ``.seq`` file: checked like a protocol, then simulated (bloch by default)."""
+    """Simulate a community or hifield ``.seq`` file: checked like a protocol, then simulated (fast by default)."""
     from hifield import sequence as sq
     from hifield.errors import ConfigError
     from hifield.io import write_ismrmrd
@@ -113,7 +113,7 @@ def _simulate_seq_file(
     geometry = built.protocol
     if geometry.fov_m <= 0:  # type: ignore[attr-defined]
         raise ConfigError(f"{path} has no FOV definition; add 'FOV' to its [DEFINITIONS] (metres)")
-    engine_name = "bloch" if engine == "fast" else engine  # a .seq file is a program: the Bloch engine plays it
+    engine_name = engine  # both engines read the file's own RF/ADC events (fast) or its whole program (bloch)
     obj = make_scan_phantom(phantom, b0_t=scanner.b0_t, matrix=int(geometry.matrix), fov_m=float(geometry.fov_m))  # type: ignore[attr-defined]
     raw = simulate(obj, built, scanner, engine=engine_name, noise=noise, seed=seed)  # type: ignore[arg-type]
     write_ismrmrd(raw, out)

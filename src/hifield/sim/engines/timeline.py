@@ -170,10 +170,10 @@ def read_timeline(
                     (t_block + float(adc.delay) + (n // 2 + 0.5) * dwell, float(adc.phase_offset), dwell, n)
                 )
         t_block += duration
-    if not rf_rows:
-        raise SequenceError("the sequence has no RF pulse; nothing is excited, so there is no signal to simulate")
     if not adc_rows:
         raise SequenceError("the sequence has no ADC event; add readouts (pypulseq make_adc) before simulating it")
+    if not rf_rows:
+        raise SequenceError("the sequence has no RF pulse; nothing is excited, so there is no signal to simulate")
 
     rf_time = np.array([r[0] for r in rf_rows])
     rf_flip = np.array([r[1] for r in rf_rows])
