@@ -91,3 +91,11 @@ def test_scan_accelerates_radial_by_playing_fewer_spokes() -> None:
     cs = next(m for m in fast["reconstructions"] if m["method"] == "cs")
     gridding = next(m for m in fast["reconstructions"] if m["method"] == "fft")
     assert cs["nmse"] < gridding["nmse"]
+
+
+def test_undersampled_spiral_takes_its_coil_maps_from_a_calibration_prescan() -> None:
+    summary = hf.scan(small(protocol="spiral_vd_2d", acceleration=4, recons="fft,cs")).summary
+    assert summary["calibration_prescan_s"] > 0  # four of sixteen interleaves leave the centre below Nyquist
+    cs = next(m for m in summary["reconstructions"] if m["method"] == "cs")
+    gridding = next(m for m in summary["reconstructions"] if m["method"] == "fft")
+    assert cs["nmse"] < 0.5 * gridding["nmse"]

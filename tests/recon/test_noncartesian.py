@@ -124,3 +124,21 @@ def test_spiral_density_units_match_pipe_menon_and_sense_works(simdata: ModuleTy
         assert abs(np.abs(g[0, 0])[inside].mean() / np.abs(img[0])[inside].mean() - 1) < 0.1
     sense = reconstruct(raw, method="sense", coil_maps=CoilMaps(maps[None]), config=SenseConfig(max_iter=20)).data
     assert _err(img, sense) < 0.5 * _err(img, grids[0])
+
+
+def test_espirit_refuses_a_spiral_centre_below_nyquist() -> None:
+    """Four of sixteen spiral interleaves leave gaps between turns even at the centre: no self-calibration."""
+    import hifield as hf
+    from hifield.errors import ReconstructionError
+    from hifield.recon import estimate_coil_maps
+    from hifield.recon.noncartesian import nyquist_box
+
+    scanner = hf.Scanner.preset("3T", n_coils=4)
+    protocol = hf.get_protocol("spiral_vd_2d").with_changes(matrix=32)
+    phantom = hf.shepp_logan_phantom(b0_t=3.0, matrix=64, fov_m=protocol.fov_m)
+    full = hf.simulate(phantom, protocol.build(scanner), scanner, noise=False)
+    sparse = hf.simulate(phantom, protocol.build(scanner, phase_encode_lines=[0, 4, 8, 12]), scanner, noise=False)
+    assert nyquist_box(full) >= 16 > nyquist_box(sparse)
+    estimate_coil_maps(full, method="espirit")  # the full spiral calibrates itself
+    with pytest.raises(ReconstructionError, match="below Nyquist"):
+        estimate_coil_maps(sparse, method="espirit")

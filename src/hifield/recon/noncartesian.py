@@ -134,6 +134,38 @@ def reconstruct_frame(
     raise ReconstructionError(f"method {method!r} does not support non-Cartesian data; use fft, sense, cs or tv")
 
 
+def nyquist_box(raw: RawData, *, largest: int = 64) -> int:
+    """Side (in Nyquist cells ``1 / FOV``, even) of the largest central in-plane box whose every cell holds a sample.
+
+    Radial spokes cover their centre densely; an interleaved spiral played with few interleaves leaves gaps between
+    its turns even at the centre, where no self-calibration (ESPIRiT) is possible.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hifield.data import RawData, RawHeader, Trajectory
+    >>> ky, kx = np.meshgrid(np.arange(-8, 8) / 0.2, np.arange(-8, 8) / 0.2, indexing="ij")
+    >>> k = np.stack([np.zeros_like(kx), ky, kx], axis=-1)  # a 16 x 16 Cartesian grid as a "trajectory"
+    >>> header = RawHeader(b0_t=3.0, fov_m=(0.005, 0.2, 0.2), matrix=(1, 16, 16), te_s=0.005, tr_s=0.01,
+    ...                    flip_angle_rad=0.2)
+    >>> raw = RawData(kspace=np.zeros((1, 1, 16, 16), np.complex64), header=header, trajectory=Trajectory(k))
+    >>> nyquist_box(raw)
+    16
+    """
+    assert raw.trajectory is not None
+    fov = raw.header.fov_m
+    k = np.asarray(raw.trajectory.kspace_m, dtype=np.float64).reshape(-1, 3)
+    ky, kx = k[:, 1] * fov[1], k[:, 2] * fov[2]
+    best = 0
+    for side in range(2, largest + 1, 2):
+        edges = np.arange(-side / 2, side / 2 + 1e-9, 1.0) - 0.5
+        counts, _, _ = np.histogram2d(ky, kx, bins=[edges, edges])
+        if not np.all(counts > 0):
+            break
+        best = side
+    return best
+
+
 def calibration_kspace(raw: RawData, *, calib_size: int = 24, density: str = "trajectory") -> Complex:
     """Cartesian calibration k-space ``(coil, c2, c1, c0)`` fitted to the centre of non-Cartesian data.
 
@@ -149,6 +181,14 @@ def calibration_kspace(raw: RawData, *, calib_size: int = 24, density: str = "tr
     weights = density_weights(raw, density).reshape(-1)
     fov = raw.header.fov_m
     k = np.asarray(raw.trajectory.kspace_m, dtype=np.float64).reshape(-1, 3)
+    covered = nyquist_box(raw, largest=calib_size)
+    if covered < 8:
+        raise ReconstructionError(
+            f"the centre of this non-Cartesian k-space is sampled below Nyquist (only a {covered}-cell central box is "
+            "covered), so coil maps cannot be calibrated from it; play more interleaves, pass coil maps from a "
+            "calibration scan, or use --recon fft"
+        )
+    calib_size = min(calib_size, covered)
     coarse = tuple(min(n, calib_size) if n > 1 else 1 for n in shape)
     inside = np.ones(k.shape[0], dtype=bool)
     for axis, (n, c) in enumerate(zip(shape, coarse, strict=True)):
