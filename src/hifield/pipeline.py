@@ -294,7 +294,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
                 pattern = make_pattern(
                     cfg.pattern, n, acceleration=cfg.acceleration, n_calibration=cfg.n_calibration, seed=cfg.seed
                 )
-                readouts = pattern.order
+                readouts: list[int] = [int(i) for i in pattern.order]
                 sampling = {
                     "pattern": pattern.name,
                     "acceleration": round(pattern.acceleration, 4),

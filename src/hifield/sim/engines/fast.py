@@ -1,22 +1,27 @@
-"""The ``fast`` engine: per-voxel steady-state echo signals from signal equations, then Fourier encoding by FFT.
+"""The ``fast`` engine: per-readout echo signals from phase graphs of the real sequence, then FFT/NUFFT encoding.
 
-Model (valid for the Cartesian steady-state sequences it accepts):
+Model:
 
-1. Each tissue's echo is the steady state of the RF-spoiled gradient echo, computed by the extended phase graph of
-   the real excitation train with the sequence's quadratic phase increment (non-ideal spoiling included: it
-   differs from the Ernst equation by a few per cent for long-T2 tissue). The approach to steady state is not
-   modelled: the engine assumes the acquisition starts in steady state, as after preparation (dummy) scans; the
-   ``bloch`` engine plays the sequence as written, transients included. With a B1+ map (flip angle varying per
-   voxel) the engine uses the ideally spoiled steady state per voxel, the Ernst equation
-   ``S = PD sin(a) (1 - E1) / (1 - E1 cos(a)) exp(-TE / T2*)``.
-2. Voxel signals are sums over partial-volume tissue fractions, grouped by chemical-shift spectrum (water; the
-   multi-peak fat model). Each group's image is weighted by every coil's sensitivity and Fourier transformed on
-   the phantom's finer grid; the k-space is cropped to the protocol's matrix (the object is sampled more finely than
-   it is reconstructed, which avoids the "inverse crime" of simulating and reconstructing on one grid).
-3. Off-resonance: each voxel's B0 offset and each chemical-shift peak act at the true sample times
-   ``TE + (n - N/2) dwell`` of the readout (B0 maps by frequency segments with linear interpolation, chemical
-   shift exactly), so off-resonant spins are displaced by ``df / (bandwidth per pixel)`` pixels along x and carry
-   the phase ``-2 pi df TE``, as on a real scanner. A B1+ map on the phantom scales the flip angle per voxel.
+1. Contrast. The sequence's RF and ADC events (:mod:`hifield.sim.engines.timeline`: flip angles, RF and receiver
+   phases, exact times, the role of each pulse) drive an extended phase graph per tissue
+   (:mod:`hifield.sim.engines.fast_echoes`), which gives the complex echo of every readout: RF-spoiled steady states
+   with their real phase schedule (non-ideal spoiling included), CPMG echo trains (SE, TSE, with stimulated echoes
+   for refocusing angles below 180 degrees), inversion preparation (FLAIR, STIR, MPRAGE), EPI echo trains. Balanced
+   sequences (bSSFP) are solved per voxel in closed form, since their steady state depends on each voxel's
+   off-resonance. By default the acquisition starts in the sequence's own steady state, as after preparation scans;
+   ``steady_state=False`` plays it from full relaxation, as the ``bloch`` engine does. A B1+ map scales every flip
+   angle per voxel (phase graphs on a grid of B1+ scales). The reversible T2' decay is ``exp(-|tau| / T2')`` with
+   ``tau`` the time from the spin echo (from excitation for gradient echoes).
+2. Encoding. The echo amplitudes of all readouts (readouts x tissues) are split by SVD into a few basis contrasts
+   (one for a steady state, a handful for an echo train); each basis image (a sum over partial-volume tissue
+   fractions, grouped by chemical-shift spectrum) is weighted by every coil's sensitivity and Fourier transformed on
+   the phantom's finer grid, then cropped to the protocol's matrix (Cartesian) or sampled by NUFFT at the sequence's
+   own k-space positions (radial, spiral). Simulating on a finer grid than the reconstruction avoids the "inverse
+   crime".
+3. Off-resonance. Each sample carries the phase ``exp(-i 2 pi (df_B0 + df_peak) tau)`` of its own time: B0 maps by
+   frequency segments with linear interpolation, chemical shift exactly. Spins are therefore displaced along the
+   readout by ``df / (bandwidth per pixel)`` pixels, and along the phase encoding of an EPI train by
+   ``df * echo spacing * lines`` pixels, as on a real scanner.
 4. Thermal noise, correlated by the array's noise covariance (see ``hifield.sim.noise``), and a noise scan.
 
 Sign convention (the physical one for protons, gamma > 0: transverse magnetisation precesses as
@@ -24,13 +29,17 @@ Sign convention (the physical one for protons, gamma > 0: transverse magnetisati
 frequency offset ``df`` therefore appear displaced by ``+df / (bandwidth per pixel)`` pixels along the readout
 (+x) and carry the phase ``-2 pi df TE``; fat (``df < 0``) moves towards -x. The Bloch engine and the tissue
 library (fat at -3.4 ppm, -434 Hz at 3 T) use the same convention.
+
+Assumptions (where ``fast`` and ``bloch`` differ on purpose): spoilers and crushers dephase fully within a voxel,
+every excitation of a spin-echo train starts from spoiled magnetisation, and RF pulses act instantaneously with
+their nominal flip angle across the slice (no slice profile; fat's slice displacement is not modelled).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.fft
@@ -202,7 +211,7 @@ def _contrast_groups(
     if b1 is None:
         amplitudes, tau = echo_amplitudes(timeline, t1, t2, steady_state=steady_state)
         amplitudes = amplitudes * np.exp(-np.abs(tau)[:, np.newaxis] * r2p[np.newaxis, :])
-        columns = [(k, None) for k in range(len(tissues))]
+        columns: list[tuple[int, tuple[int, float] | None]] = [(k, None) for k in range(len(tissues))]
     else:
         # B1+ scales every flip angle per voxel: phase graphs on a grid of scales, linear interpolation between
         edges = np.arange(np.floor(b1.min() / B1_STEP), np.ceil(b1.max() / B1_STEP) + 1) * B1_STEP
@@ -212,7 +221,7 @@ def _contrast_groups(
             a, tau = echo_amplitudes(scaled, t1, t2, steady_state=steady_state)
             blocks.append(a * np.exp(-np.abs(tau)[:, np.newaxis] * r2p[np.newaxis, :]))
         amplitudes = np.concatenate(blocks, axis=1)  # column = bin * n_tissue + tissue
-        columns = [(k, (j, scale)) for j, scale in enumerate(edges) for k in range(len(tissues))]
+        columns = [(k, (j, float(scale))) for j, scale in enumerate(edges) for k in range(len(tissues))]
 
     by_spectrum: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
     for c, (k, _) in enumerate(columns):
@@ -366,6 +375,7 @@ def simulate_fast(
     else:
         from hifield.ops import NUFFTOp
 
+        assert k_samples is not None
         voxel_fine = (slice_thickness, fov_fine[1] / fine_shape[1], fov_fine[2] / fine_shape[2])
         nufft = NUFFTOp(k_samples, fine_shape, voxel_fine, batch_shape=(n_coils,))
 
@@ -437,7 +447,7 @@ def _header(
     dwell: float,
     slice_thickness: float,
     acceleration: float,
-    trajectory: str,
+    trajectory: Literal["cartesian", "radial", "spiral", "other"],
 ) -> RawHeader:
     """The acquisition header of a simulated scan."""
     protocol: Any = sequence.protocol
@@ -477,6 +487,12 @@ def _header(
         system_model=scanner.name,
         engine="fast",
     )
+
+
+def _trajectory_kind(sequence: BuiltSequence) -> Literal["radial", "spiral", "other"]:
+    """The header's trajectory label of a non-Cartesian sequence."""
+    kind = getattr(sequence, "trajectory", "other")
+    return "radial" if kind == "radial" else "spiral" if kind == "spiral" else "other"
 
 
 def _non_cartesian_raw(
@@ -523,7 +539,7 @@ def _non_cartesian_raw(
     acceleration = max(nyquist / max(timeline.n_adc, 1), 1.0)
     header = _header(
         sequence, scanner, phantom, fine_shape, coarse_shape, dwell=dwell, slice_thickness=slice_thickness,
-        acceleration=acceleration, trajectory=str(getattr(sequence, "trajectory", "radial")),
+        acceleration=acceleration, trajectory=_trajectory_kind(sequence),
     )  # fmt: skip
     return RawData(
         kspace=kspace.astype(np.complex64),
