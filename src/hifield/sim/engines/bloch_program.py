@@ -115,8 +115,8 @@ def _grad_pieces(grad: Any, grad_raster: float) -> tuple[NDArray[np.float64], ND
 def _pwl_integral(times: NDArray[np.float64], amps: NDArray[np.float64], query: NDArray[np.float64]) -> NDArray:
     """∫ from -inf to each query time of the piecewise-linear function through ``(times, amps)`` (zero outside)."""
     cum = np.concatenate(([0.0], np.cumsum(np.diff(times) * 0.5 * (amps[1:] + amps[:-1]))))
-    q = np.clip(query, times[0], times[-1])
-    idx = np.clip(np.searchsorted(times, q, side="right") - 1, 0, times.size - 2)
+    q = np.minimum(np.maximum(query, times[0]), times[-1])
+    idx = np.minimum(np.maximum(np.searchsorted(times, q, side="right") - 1, 0), times.size - 2)
     t0 = times[idx]
     a0 = amps[idx]
     seg = np.maximum(times[idx + 1] - t0, 1e-300)
@@ -178,7 +178,12 @@ def compile_sequence(seq: Any) -> Program:
     grad_raster = float(seq.grad_raster_time)
     rf_raster = float(seq.rf_raster_time)
 
-    ops: list[tuple[int, float, float, float, float, int, int, float]] = []
+    parts_op: list[NDArray[np.int8]] = []
+    parts_dt: list[NDArray[np.float64]] = []
+    parts_area: list[NDArray[np.float64]] = []
+    parts_adc: list[NDArray[np.int64]] = []
+    parts_pulse: list[NDArray[np.int64]] = []
+    parts_phase: list[NDArray[np.float64]] = []
     rf_dt: list[NDArray[np.float64]] = []
     rf_w: list[NDArray[np.complex128]] = []
     rf_area: list[NDArray[np.float64]] = []
@@ -193,7 +198,6 @@ def compile_sequence(seq: Any) -> Program:
     adc_block: list[int] = []
     n_samples = 0
     t_block = 0.0
-    last_free: tuple[float, ...] | None = None
 
     for block_id in block_ids:
         block = seq.get_block(block_id)
@@ -206,11 +210,12 @@ def compile_sequence(seq: Any) -> Program:
             else:
                 pieces.append(None)
 
-        def areas(t0: NDArray[np.float64], t1: NDArray[np.float64], pieces: list[Any] = pieces) -> NDArray[np.float64]:
-            out = np.zeros((t0.size, 3))
+        def areas(edges: NDArray[np.float64], pieces: list[Any] = pieces) -> NDArray[np.float64]:
+            """``2π ∫G dt`` over each interval between consecutive ``edges``, shape ``(edges.size - 1, 3)``."""
+            out = np.zeros((edges.size - 1, 3))
             for axis, piece in enumerate(pieces):
                 if piece is not None:
-                    out[:, axis] = _pwl_integral(piece[0], piece[1], t1) - _pwl_integral(piece[0], piece[1], t0)
+                    out[:, axis] = np.diff(_pwl_integral(piece[0], piece[1], edges))
             return 2.0 * math.pi * out
 
         points = [np.array([0.0, duration])]
@@ -259,7 +264,7 @@ def compile_sequence(seq: Any) -> Program:
         times = times[keep]
         t0 = times[:-1]
         t1 = times[1:]
-        step_area = areas(t0, t1)
+        step_area = areas(times)
         step_dt = t1 - t0
         if adc_times is not None:
             adc_index = np.full(t0.size, -1, dtype=np.int64)
@@ -271,12 +276,20 @@ def compile_sequence(seq: Any) -> Program:
         in_rf = np.zeros(t0.size, dtype=bool)
         if rf_range is not None:
             in_rf = (t0 >= rf_range[0] - 1e-10) & (t1 <= rf_range[1] + 1e-10)
-        s = 0
-        while s < t0.size:
-            if in_rf[s]:
-                e = s
-                while e < t0.size and in_rf[e]:
-                    e += 1
+        # operations of this block: free steps as arrays, each RF run (one pulse) as one operation
+        run_edges = np.flatnonzero(np.diff(np.concatenate(([False], in_rf, [False])).astype(np.int8)))
+        runs = run_edges.reshape(-1, 2)  # [start, stop) of each run of RF steps
+        cursor = 0
+        for s, e in [(int(a), int(b)) for a, b in runs] + [(t0.size, t0.size)]:
+            if s > cursor:  # free steps [cursor, s)
+                count = s - cursor
+                parts_op.append(np.full(count, OP_FREE, dtype=np.int8))
+                parts_dt.append(step_dt[cursor:s])
+                parts_area.append(step_area[cursor:s])
+                parts_adc.append(adc_index[cursor:s])
+                parts_pulse.append(np.full(count, -1, dtype=np.int64))
+                parts_phase.append(np.zeros(count))
+            if e > s:
                 assert rf is not None
                 f_rf = float(rf.freq_offset) + _ppm_hz(seq, getattr(rf, "freq_ppm", 0.0))
                 p_rf = float(rf.phase_offset) + _ppm_hz(seq, getattr(rf, "phase_ppm", 0.0))
@@ -297,27 +310,29 @@ def compile_sequence(seq: Any) -> Program:
                     rf_dt.append(d)
                     rf_w.append(w)
                     rf_area.append(a)
-                ops.append((OP_RF, float(d.sum()), 0.0, 0.0, 0.0, -1, pulse, p_rf))
-                last_free = None
-                s = e
-                continue
-            this = (float(step_dt[s]), *(float(v) for v in step_area[s]))
-            kind = OP_REPEAT if last_free is not None and _same_step(last_free, this) else OP_FREE
-            ops.append((kind, this[0], this[1], this[2], this[3], int(adc_index[s]), -1, 0.0))
-            last_free = this
-            s += 1
+                parts_op.append(np.array([OP_RF], dtype=np.int8))
+                parts_dt.append(np.array([float(d.sum())]))
+                parts_area.append(np.zeros((1, 3)))
+                parts_adc.append(np.array([-1], dtype=np.int64))
+                parts_pulse.append(np.array([pulse], dtype=np.int64))
+                parts_phase.append(np.array([p_rf]))
+            cursor = e
         t_block += duration
 
     if n_samples == 0:
         raise SequenceError("the sequence has no ADC events, so there is nothing to simulate; add readouts")
-    arr = np.array([o[:5] for o in ops], dtype=np.float64)
+    op_all = np.concatenate(parts_op)
+    dt_all = np.concatenate(parts_dt)
+    area_all = np.concatenate(parts_area).reshape(-1, 3)
+    # a free step playing the same rotation as the free step just before it is a repeat (flat-top sampling)
+    op_all[_repeats(op_all, dt_all, area_all)] = OP_REPEAT
     op, dt, area, adc_index_all, pulse_all, phase_all = _merge_free(
-        np.array([o[0] for o in ops], dtype=np.int8),
-        arr[:, 1],
-        arr[:, 2:5],
-        np.array([o[5] for o in ops], dtype=np.int64),
-        np.array([o[6] for o in ops], dtype=np.int64),
-        np.array([o[7] for o in ops], dtype=np.float64),
+        op_all,
+        dt_all,
+        area_all,
+        np.concatenate(parts_adc),
+        np.concatenate(parts_pulse),
+        np.concatenate(parts_phase),
     )
     return Program(
         op=op,
@@ -340,9 +355,20 @@ def compile_sequence(seq: Any) -> Program:
     )
 
 
-def _same_step(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    """Two free steps play the same rotation: equal ``dt`` (to 1 ps) and gradient areas (to 1e-9 rad/m)."""
-    return abs(a[0] - b[0]) <= 1e-12 and all(abs(x - y) <= 1e-9 for x, y in zip(a[1:], b[1:], strict=True))
+def _same_as_previous(dt: NDArray[np.float64], area: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Whether each step plays the same rotation as the one before it: equal ``dt`` (to 1 ps) and gradient areas (to
+    1e-9 rad/m); False for the first."""
+    same = np.zeros(dt.size, dtype=bool)
+    same[1:] = (np.abs(dt[1:] - dt[:-1]) <= 1e-12) & np.all(np.abs(area[1:] - area[:-1]) <= 1e-9, axis=1)
+    return same
+
+
+def _repeats(op: NDArray[np.int8], dt: NDArray[np.float64], area: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Free steps that follow a free step with the same rotation (candidates for ``OP_REPEAT``)."""
+    free = op != OP_RF
+    previous_free = np.zeros(op.size, dtype=bool)
+    previous_free[1:] = free[:-1]
+    return free & previous_free & _same_as_previous(dt, area)
 
 
 def _merge_free(
@@ -353,62 +379,53 @@ def _merge_free(
     pulse: NDArray[np.int64],
     phase: NDArray[np.float64],
 ) -> tuple[NDArray[Any], ...]:
-    """Merge runs of free steps without ADC into one step (exact: only the total area and time matter)."""
-    keep_op: list[int] = []
-    keep_dt: list[float] = []
-    keep_area: list[NDArray[np.float64]] = []
-    keep_adc: list[int] = []
-    keep_pulse: list[int] = []
-    keep_phase: list[float] = []
-    pending_dt = 0.0
-    pending_area = np.zeros(3)
-    pending = False
-    for i in range(op.size):
-        if op[i] != OP_RF and adc[i] < 0:
-            pending_dt += dt[i]
-            pending_area = pending_area + area[i]
-            pending = True
-            continue
-        if op[i] != OP_RF and pending:  # fold the preceding free time into this ADC step
-            keep_op.append(OP_FREE)
-            keep_dt.append(pending_dt + dt[i])
-            keep_area.append(pending_area + area[i])
-            keep_adc.append(int(adc[i]))
-            keep_pulse.append(-1)
-            keep_phase.append(0.0)
-            pending, pending_dt, pending_area = False, 0.0, np.zeros(3)
-            continue
-        if pending:
-            keep_op.append(OP_FREE)
-            keep_dt.append(pending_dt)
-            keep_area.append(pending_area)
-            keep_adc.append(-1)
-            keep_pulse.append(-1)
-            keep_phase.append(0.0)
-            pending, pending_dt, pending_area = False, 0.0, np.zeros(3)
-        kind = int(op[i])
-        if kind == OP_REPEAT and not (
-            keep_op and keep_op[-1] != OP_RF and _same_step((keep_dt[-1], *keep_area[-1]), (float(dt[i]), *area[i]))
-        ):
-            kind = OP_FREE
-        keep_op.append(kind)
-        keep_dt.append(float(dt[i]))
-        keep_area.append(area[i])
-        keep_adc.append(int(adc[i]))
-        keep_pulse.append(int(pulse[i]))
-        keep_phase.append(float(phase[i]))
-    if pending:
-        keep_op.append(OP_FREE)
-        keep_dt.append(pending_dt)
-        keep_area.append(pending_area)
-        keep_adc.append(-1)
-        keep_pulse.append(-1)
-        keep_phase.append(0.0)
-    return (
-        np.asarray(keep_op, dtype=np.int8),
-        np.asarray(keep_dt, dtype=np.float64),
-        np.asarray(keep_area, dtype=np.float64).reshape(-1, 3),
-        np.asarray(keep_adc, dtype=np.int64),
-        np.asarray(keep_pulse, dtype=np.int64),
-        np.asarray(keep_phase, dtype=np.float64),
-    )
+    """Merge runs of free steps without ADC into one step (exact: only the total area and time matter).
+
+    A run is folded into the ADC step that ends it (which becomes ``OP_FREE``), or kept as one free step before the
+    RF operation that ends it (or at the end of the program). A repeat stays a repeat only if the operation kept
+    before it is a free step with the same rotation.
+    """
+    idle = (op != OP_RF) & (adc < 0)  # free steps without ADC: merged
+    ends = np.flatnonzero(~idle)  # operations that end a run (RF or ADC steps)
+    n_ends = ends.size
+    group = np.cumsum(~idle) - (~idle)  # for an idle step: index of the operation that ends its run
+    members = np.flatnonzero(idle)
+    g = group[members]
+    n_groups = n_ends + 1  # the last group: idle steps after the last RF/ADC operation
+    count = np.bincount(g, minlength=n_groups)
+    run_dt = np.bincount(g, weights=dt[members], minlength=n_groups)
+    run_area = np.stack([np.bincount(g, weights=area[members, a], minlength=n_groups) for a in range(3)], axis=1)
+    pending = count[:n_ends] > 0
+    is_rf = op[ends] == OP_RF
+    separate = pending & is_rf  # a run before an RF operation stays a free step of its own
+    folded = pending & ~is_rf  # a run before an ADC step is folded into it
+    n_out = n_ends + int(separate.sum()) + int(count[n_ends] > 0)
+    position = np.arange(n_ends) + np.cumsum(separate)  # output index of each ending operation
+    out_op = np.zeros(n_out, dtype=np.int8)
+    out_dt = np.zeros(n_out)
+    out_area = np.zeros((n_out, 3))
+    out_adc = np.full(n_out, -1, dtype=np.int64)
+    out_pulse = np.full(n_out, -1, dtype=np.int64)
+    out_phase = np.zeros(n_out)
+    out_op[position] = op[ends]
+    out_dt[position] = dt[ends]
+    out_area[position] = area[ends]
+    out_adc[position] = adc[ends]
+    out_pulse[position] = pulse[ends]
+    out_phase[position] = phase[ends]
+    out_op[position[folded]] = OP_FREE
+    out_dt[position[folded]] = run_dt[:n_ends][folded] + dt[ends[folded]]
+    out_area[position[folded]] = run_area[:n_ends][folded] + area[ends[folded]]
+    before = position[separate] - 1
+    out_op[before] = OP_FREE
+    out_dt[before] = run_dt[:n_ends][separate]
+    out_area[before] = run_area[:n_ends][separate]
+    if count[n_ends] > 0:
+        out_op[-1] = OP_FREE
+        out_dt[-1] = run_dt[n_ends]
+        out_area[-1] = run_area[n_ends]
+    previous_free = np.zeros(n_out, dtype=bool)
+    previous_free[1:] = out_op[:-1] != OP_RF
+    lost = (out_op == OP_REPEAT) & ~(previous_free & _same_as_previous(out_dt, out_area))
+    out_op[lost] = OP_FREE
+    return out_op, out_dt, out_area, out_adc, out_pulse, out_phase
