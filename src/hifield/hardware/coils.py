@@ -329,6 +329,17 @@ class CoilArray:
             raise ConfigError(f"shape_zyx must be three positive sizes (z, y, x); got {shape_zyx}")
         n_bytes = 8.0 * self.n_coils * float(np.prod(shape)) + 24.0 * 6 * float(np.prod(shape))
         _check_memory(n_bytes, what=f"sensitivities of {self.n_coils} coils on a {shape} grid")
+        # a scan asks for the same grid several times (reference, accelerated scan, prescan): keep the last one
+        key = (aff.tobytes(), shape)
+        cached = self.__dict__.get("_sensitivity_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1].copy()
+        result = self._compute_sensitivities(aff, shape)
+        object.__setattr__(self, "_sensitivity_cache", (key, result))
+        return result.copy()
+
+    def _compute_sensitivities(self, aff: NDArray[np.float64], shape: tuple[int, ...]) -> NDArray[np.complex64]:
+        """Biot-Savart sensitivities on the grid (see :meth:`sensitivities`)."""
         iz, iy, ix = (np.arange(s, dtype=np.float64) for s in shape)
         # positions = A[:3,:3] @ index + A[:3,3], per component, by broadcasting per axis
         grid = np.ix_(iz, iy, ix)
