@@ -304,6 +304,17 @@ def simulate_fast(
             f"phantom is at {phantom.b0_t:g} T but the scanner at {scanner.b0_t:g} T; "
             f"use phantom.at_field({scanner.b0_t:g})"
         )
+    slab = getattr(protocol, "slab_thickness_m", None)
+    partitions = getattr(protocol, "n_partitions", None)
+    if (
+        n_z_fine > 1
+        and slab is not None
+        and (abs(fov_fine[0] - float(slab)) > 1e-6 or (partitions is not None and int(partitions) != n_z_fine))
+    ):
+        raise ConfigError(
+            f"3D phantom ({n_z_fine} planes over {fov_fine[0] * 1e3:.1f} mm) must match the slab of {protocol.name!r} "
+            f"({partitions} partitions over {float(slab) * 1e3:.1f} mm); make the phantom on the partition grid"
+        )
     if not cartesian and n_z_fine > 1:
         raise SequenceError(
             f"the fast engine encodes non-Cartesian readouts of 2D slices only; sequence {protocol.name!r} on a "
