@@ -164,7 +164,8 @@ def fast_with_transient(phantom: Phantom, sequence: BuiltSequence, scanner: Scan
     lines = np.asarray(sequence.phase_encode_lines)
     n_dummy = int(sequence.n_dummy_scans)
     n_train = max(n_dummy + lines.size, int(getattr(fast_engine, "STEADY_STATE_EXCITATIONS", 300)))
-    phases = np.radians((117.0 * np.arange(n_train) * (np.arange(n_train) + 1) / 2.0) % 360.0)
+    increment = float(getattr(sequence.protocol, "rf_spoiling_increment_deg", 117.0))
+    phases = np.radians((increment * np.arange(n_train) * (np.arange(n_train) + 1) / 2.0) % 360.0)
     total = None
     for k, tissue in enumerate(phantom.tissues):
         if tissue.pd <= 0 or not phantom.fractions[k].any():
@@ -309,17 +310,17 @@ def run(
     csf = [k for k, t in enumerate(phantom.tissues) if t.name == "csf"]
     no_csf = ~phantom.fractions[csf[0], 0].astype(bool) if csf else np.ones(ref.shape, dtype=bool)
     if save:
-        np.savez(
-            f"{save}_{n}.npz",
-            fast=img_fast,
-            **({} if img_transient is None else {"fast_transient": img_transient}),
-            **({} if img_written is None else {"fast_as_written": img_written}),
-            no_csf=no_csf,
-            mrzero=ref_oriented,
-            mrzero_kspace=k_mr,
-            fast_kspace=fast.kspace[:, 0],
-            **({} if img_bloch is None else {"bloch": img_bloch}),
-        )
+        arrays: dict[str, np.ndarray] = {
+            "fast": img_fast,
+            "no_csf": no_csf,
+            "mrzero": ref_oriented,
+            "mrzero_kspace": k_mr,
+            "fast_kspace": fast.kspace[:, 0],
+        }
+        for name, image in (("fast_transient", img_transient), ("fast_as_written", img_written), ("bloch", img_bloch)):
+            if image is not None:
+                arrays[name] = image
+        np.savez(f"{save}_{n}.npz", **arrays)  # type: ignore[arg-type]
     return {
         "matrix": n,
         "coils": n_coils,
