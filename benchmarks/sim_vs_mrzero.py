@@ -480,13 +480,14 @@ def write_results(
         "Diagnostics (see the notes): NRMSE against MRzero of `fast` on the voxels without CSF, and of `fast` with "
         "each k-space line weighted by the echo of its own excitation in the EPG train (`fast_with_transient`).",
         "",
-        "| matrix | fast vs MRzero, voxels without CSF | fast + per-line transient vs MRzero "
+        "| matrix | hifield commit | fast vs MRzero, voxels without CSF | fast + per-line transient vs MRzero "
         "| fast + per-line transient vs bloch | MRzero voxels (per tissue) | MRzero pre-pass [s] |",
-        "|---:|---:|---:|---:|---|---:|",
+        "|---:|---|---:|---:|---:|---|---:|",
     ]
     for r in rows:
         md.append(
-            f"| {r['matrix']} | {_fmt(r.get('diagnostic_nrmse_fast_vs_mrzero_without_csf_voxels'), '.3f')} "
+            f"| {r['matrix']} | {(r.get('hifield_commit') or meta.get('hifield_commit') or 'tree')[:7]} "
+            f"| {_fmt(r.get('diagnostic_nrmse_fast_vs_mrzero_without_csf_voxels'), '.3f')} "
             f"| {_fmt(r.get('diagnostic_nrmse_fast_transient_vs_mrzero'), '.3f')} "
             f"| {_fmt(r.get('diagnostic_nrmse_fast_transient_vs_bloch'), '.3f')} "
             f"| {sum(r['mrzero_voxels_per_tissue'])} ({', '.join(map(str, r['mrzero_voxels_per_tissue']))}) "
