@@ -140,3 +140,11 @@ def test_simulate_refuses_a_seq_file_without_adc(tmp_path: Path) -> None:
     proc = run("simulate", "--seq", str(path), "--out", str(tmp_path / "x.h5"))
     assert proc.returncode == 1 and "no ADC" in proc.stderr, proc.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_recon_whitens_with_the_files_noise_scan(full_raw: Path, tmp_path: Path) -> None:
+    out = tmp_path / "white.npy"
+    proc = run("recon", str(full_raw), "--method", "sense", "--whiten", "--out", str(out), "--reference", str(full_raw),
+               "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["ssim"] > 0.8

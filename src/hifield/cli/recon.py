@@ -19,6 +19,9 @@ def recon_command(
     reference: Path | None = typer.Option(
         None, "--reference", help="Fully sampled raw file: report NMSE/PSNR/SSIM against its RSS image."
     ),
+    whiten: bool = typer.Option(
+        False, "--whiten", help="Decorrelate the channels with the file's noise scan before reconstructing."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Reconstruct raw data with the chosen method and write the image."""
@@ -27,10 +30,12 @@ def recon_command(
     import numpy as np
 
     from hifield.io import read_raw, write_dicom_series, write_nifti
-    from hifield.recon import estimate_coil_maps, reconstruct
+    from hifield.recon import estimate_coil_maps, prewhiten, reconstruct
 
     raw = read_raw(raw_in, remove_readout_oversampling=True)
     start = time.perf_counter()
+    if whiten:
+        raw = prewhiten(raw)
     maps = None
     if method in ("sense", "cs", "tv"):  # the methods that use coil maps; grappa/pocs/homodyne/fft do not
         if coil_maps not in ("espirit", "walsh"):

@@ -4,6 +4,7 @@ from hifield.recon.coil_maps import estimate_coil_maps
 from hifield.recon.compression import compress_coils
 from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, PartialFourierConfig, SenseConfig, TvConfig
 from hifield.recon.registry import describe_method, method_config, recon_methods, reconstruct
+from hifield.recon.whitening import prewhiten
 
 __all__ = [
     "CsConfig",
@@ -16,6 +17,7 @@ __all__ = [
     "describe_method",
     "estimate_coil_maps",
     "method_config",
+    "prewhiten",
     "recon_methods",
     "reconstruct",
 ]
