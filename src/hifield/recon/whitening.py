@@ -42,7 +42,7 @@ def whitening_matrix(covariance: NDArray[np.complexfloating]) -> NDArray[np.comp
             "drop the channel or reconstruct without whitening"
         ) from None
     scale = float(np.sqrt(np.mean(np.real(np.diag(psi)))))
-    return scale * np.linalg.inv(lower)
+    return np.asarray(scale * np.linalg.inv(lower), dtype=np.complex128)
 
 
 def prewhiten(raw: RawData) -> RawData:
