@@ -9,10 +9,10 @@ Two figures per case (both are reported; neither hides the other):
 * **kernel updates / s** = magnetisation updates the kernel actually performs (free/ADC operations per spin plus
   four vector rotations per RF sample for every pulse map it computes) / wall time: the raw arithmetic speed.
 
-Cases: Shepp-Logan (no B0 map: the pulse maps are shared by voxel classes) and the brain phantom (with its B0 map:
-voxels share a pulse map only when their off-resonance, B1+ and slab position coincide), GRE 64 x 64, 8 coils. Wall time includes sequence compilation and the
-receive/noise steps, not Numba compilation (a warm-up run first). The machine is shared: the load average is
-recorded with the numbers.
+Cases: Shepp-Logan (no B0 map: the pulse maps are shared by voxel classes) and the brain phantom (with its B0
+map: voxels share a pulse map only when their off-resonance, B1+ and slab position coincide), GRE 64 x 64,
+8 coils. Wall time includes sequence compilation and the receive/noise steps, not Numba compilation (a warm-up run
+first). The machine is shared: the load average is recorded with the numbers.
 
 Run: ``python benchmarks/sim_throughput.py [--matrix 64] [--isochromats 16]``.
 Writes ``benchmarks/results/sim_throughput.json`` and ``.md``.
