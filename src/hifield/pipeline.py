@@ -119,12 +119,29 @@ class ScanResult:
     """Output files by kind."""
 
 
-def make_scan_phantom(kind: str, *, b0_t: float, matrix: int, fov_m: float) -> Any:
-    """The phantom ``kind`` (see :data:`PHANTOMS`) on a grid twice as fine as ``matrix`` over ``fov_m`` [m]."""
+def make_scan_phantom(
+    kind: str, *, b0_t: float, matrix: int, fov_m: float, n_slices: int = 1, slab_thickness_m: float | None = None
+) -> Any:
+    """The phantom ``kind`` (see :data:`PHANTOMS`) on a grid twice as fine as ``matrix`` over ``fov_m`` [m].
+
+    With ``n_slices > 1`` (a 3D protocol) the brain is a volume of ``n_slices`` planes over ``slab_thickness_m``,
+    the partition grid of the slab.
+    """
     if kind not in PHANTOMS:
         raise ConfigError(f"unknown phantom {kind!r}; choose one of {', '.join(PHANTOMS)}")
     from hifield import phantom as ph
 
+    if n_slices > 1:
+        if kind != "brain" or slab_thickness_m is None:
+            raise ConfigError(f"3D protocols run on the brain phantom (a volume); got --phantom {kind}")
+        return ph.brain_phantom(
+            b0_t=b0_t,
+            matrix=matrix,
+            fov_m=fov_m,
+            oversampling=2,
+            n_slices=n_slices,
+            slice_thickness_m=slab_thickness_m / n_slices,
+        )
     # Every phantom is made on a grid twice as fine as the reconstruction (no inverse crime).
     if kind == "brain":
         return ph.brain_phantom(b0_t=b0_t, matrix=matrix, fov_m=fov_m, oversampling=2)
@@ -134,6 +151,19 @@ def make_scan_phantom(kind: str, *, b0_t: float, matrix: int, fov_m: float) -> A
         array = "t2" if kind == "nist-t2" else "t1"
         return ph.nist_phantom(b0_t=b0_t, array=array, matrix=matrix * 2, fov_m=fov_m)
     return ph.water_fat_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
+
+
+def phantom_for_protocol(kind: str, protocol: Any, *, b0_t: float) -> Any:
+    """:func:`make_scan_phantom` on the protocol's grid: a slice for 2D protocols, the slab's partitions for 3D."""
+    n_partitions = int(getattr(protocol, "n_partitions", 1) or 1)
+    return make_scan_phantom(
+        kind,
+        b0_t=b0_t,
+        matrix=int(protocol.matrix),
+        fov_m=float(protocol.fov_m),
+        n_slices=n_partitions,
+        slab_thickness_m=getattr(protocol, "slab_thickness_m", None),
+    )
 
 
 def load_protocol_spec(spec: str) -> Any:
@@ -290,9 +320,13 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
                 protocol = protocol.with_changes(matrix=cfg.matrix)
             n = int(protocol.matrix)
             full_seq = protocol.build(scanner)
+            # 3D protocols are accelerated along the partitions (the outer loop: fewer inversions for MPRAGE)
+            n_partitions = int(getattr(protocol, "n_partitions", 0) or 0) if full_seq.partition_lines is not None else 0
             if full_seq.trajectory == "cartesian":
+                n_pe = n_partitions or n
+                n_calibration = min(cfg.n_calibration, n_pe // 4) if n_partitions else cfg.n_calibration
                 pattern = make_pattern(
-                    cfg.pattern, n, acceleration=cfg.acceleration, n_calibration=cfg.n_calibration, seed=cfg.seed
+                    cfg.pattern, n_pe, acceleration=cfg.acceleration, n_calibration=n_calibration, seed=cfg.seed
                 )
                 readouts: list[int] = [int(i) for i in pattern.order]
                 sampling = {
@@ -312,17 +346,24 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
                     "calibration_lines": 0,
                     "lines_acquired": len(readouts),
                 }
-            accel_seq = protocol.build(scanner, phase_encode_lines=readouts)
+            if n_partitions:
+                accel_seq = protocol.build(scanner, partition_lines=readouts)
+            else:
+                accel_seq = protocol.build(scanner, phase_encode_lines=readouts)
             for built in (full_seq, accel_seq):
                 sq.raise_for_violations(sq.check(built, scanner))
 
         with timed("phantom", f"Making the {cfg.phantom} phantom at {scanner.b0_t:g} T"):
-            phantom = make_scan_phantom(cfg.phantom, b0_t=scanner.b0_t, matrix=n, fov_m=float(protocol.fov_m))
+            phantom = phantom_for_protocol(cfg.phantom, protocol, b0_t=scanner.b0_t)
 
         with timed("simulate", f"Simulating {scanner.receive.n_coils}-coil k-space ({cfg.engine} engine)"):
             reference = simulate(phantom, full_seq, scanner, engine=cfg.engine, noise=False, seed=cfg.seed)
             raw = simulate(phantom, accel_seq, scanner, engine=cfg.engine, noise=True, seed=cfg.seed)
-            if pattern is not None:
+            if pattern is not None and n_partitions:
+                region = np.zeros((n_partitions, n, 1), dtype=bool)
+                region[np.asarray(pattern.calibration).reshape(-1)] = True  # calibration partitions, all k1 lines
+                raw = raw.replace(calibration=region if region.any() else None)
+            elif pattern is not None:
                 raw = with_calibration(raw, pattern)
             if pattern is not None:
                 truth_image = reconstruct(reference, method="fft")
@@ -444,9 +485,10 @@ def _write_outputs(
             study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
         write_nifti(image, folder / "nifti" / f"{method}.nii.gz")
     by_method = {m["method"]: m for m in metrics}
+    centre = truth.shape[0] // 2  # the central slice of a volume
     save_comparison_figure(
-        truth[0],
-        {method: image[0] for method, image in images.items()},
+        truth[centre],
+        {method: image[centre] for method, image in images.items()},
         folder / "figure.png",
         title=(
             f"{protocol.name} at {summary['field_t']:g} T, R = {summary['acceleration']:.2f}, "
@@ -465,5 +507,6 @@ __all__ = [
     "StepReporter",
     "load_protocol_spec",
     "make_scan_phantom",
+    "phantom_for_protocol",
     "scan",
 ]

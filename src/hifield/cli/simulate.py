@@ -34,7 +34,7 @@ def simulate_command(
     from hifield import sequence as sq
     from hifield.hardware import Scanner
     from hifield.io import write_ismrmrd
-    from hifield.pipeline import load_protocol_spec, make_scan_phantom
+    from hifield.pipeline import load_protocol_spec, phantom_for_protocol
     from hifield.sampling import make_pattern, with_calibration
     from hifield.sim import simulate
 
@@ -64,7 +64,7 @@ def simulate_command(
     pat = make_pattern(pattern, n, acceleration=parse_accel(accel), n_calibration=calib, seed=seed)
     built = proto.build(scanner, phase_encode_lines=pat.order)
     sq.raise_for_violations(sq.check(built, scanner))
-    obj = make_scan_phantom(phantom, b0_t=scanner.b0_t, matrix=n, fov_m=float(proto.fov_m))
+    obj = phantom_for_protocol(phantom, proto, b0_t=scanner.b0_t)
     raw = simulate(obj, built, scanner, engine=engine, noise=noise, seed=seed)
     if pat.acceleration > 1:
         raw = with_calibration(raw, pat)
