@@ -123,3 +123,27 @@ def test_golden_seq_file(tmp_path):
     assert golden.exists(), "golden missing: run with HIFIELD_SAVE_EXPECTED=1 once"
     assert written.read_text() == golden.read_text()
     assert_same_sequence(read_seq(golden), built.seq)
+
+
+@pytest.mark.parametrize("name", ["mprage_3d", "flair_2d", "tse_t2_2d", "gre_t1_2d"])
+def test_seq_file_reports_the_excitation_flip_angle(tmp_path, name):
+    """The flip angle of a read .seq is its first excitation's: not a preparation inversion (FLAIR), and a block
+    pulse (MPRAGE's time-shaped hard pulses) integrated as a time shape, not as a raster."""
+    from hifield.sequence import get_protocol
+
+    built = get_protocol(name).with_changes(matrix=32).build(Scanner.preset("3T"))
+    loaded = load_seq(write_seq(built, tmp_path / f"{name}.seq"))
+    assert np.degrees(loaded.flip_angle_rad) == pytest.approx(np.degrees(built.flip_angle_rad), abs=0.1)
+
+
+def test_rf_facts_reads_flip_centre_and_use():
+    import math
+
+    import pypulseq as pp
+
+    from hifield.sequence.events import rf_facts
+
+    rf = pp.make_block_pulse(math.pi, duration=2e-3, delay=1e-4, use="inversion")
+    facts = rf_facts(rf)
+    assert math.degrees(facts.flip_rad) == pytest.approx(180.0, abs=1e-6)
+    assert facts.centre_s == pytest.approx(1e-4 + 1e-3, abs=1e-9) and facts.use == "inversion"

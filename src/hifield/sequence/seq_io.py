@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import math
 import os
 import re
 import warnings
@@ -15,6 +14,7 @@ import numpy as np
 
 from hifield.errors import FileFormatError, SequenceError
 from hifield.sequence.built import BuiltSequence
+from hifield.sequence.events import ROLE_THRESHOLD_RAD, rf_facts
 from hifield.sequence.protocol import FieldSpec, Protocol
 
 SUPPORTED_VERSIONS: tuple[tuple[int, int], ...] = ((1, 4), (1, 5))
@@ -175,14 +175,16 @@ def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", 
     tr = definition("TR")
     if tr is None:
         tr = float(t_exc[1] - t_exc[0]) if len(t_exc) > 1 else float(seq.duration()[0])
+    # the flip angle of the first excitation (not of a preparation inversion or a refocusing pulse)
     flip = 0.0
     for block_id, events in seq.block_events.items():
         if events[1]:
-            rf = seq.get_block(block_id).rf
-            dt = np.diff(np.asarray(rf.t))
-            step = float(dt[0]) if dt.size else 0.0
-            flip = float(2 * math.pi * abs(np.sum(rf.signal) * step))
-            break
+            facts = rf_facts(seq.get_block(block_id).rf)
+            declared = facts.use in ("excitation", "undefined")
+            if declared and (facts.use == "excitation" or facts.flip_rad < ROLE_THRESHOLD_RAD):
+                flip = facts.flip_rad
+                break
+            flip = flip or facts.flip_rad  # fallback: a sequence of large pulses only
     dwell = float(first_adc.dwell)
     fov = definition("FOV") or 0.0
     thickness = definition("SliceThickness") or 0.005

@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 
 from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError
+from hifield.sequence.events import readout_lines
 from hifield.sim.engines.bloch_program import OP_FREE, Program, compile_sequence
 from hifield.sim.noise import correlated_noise, kspace_noise_std
 from hifield.units import GAMMA_BAR_HZ_PER_T
@@ -392,27 +393,16 @@ def _spin_chunk(n_coils: int, n_isochromats: int) -> int:
 
 def _adc_lines(seq: Any, program: Program, n: int, fov_m: float, n_z: int, fov_z_m: float) -> tuple[NDArray, ...]:
     """k1 line, k2 partition, average index and reversal flag of every ADC event (labels, else the k-space)."""
-    n_adc = program.n_adc
-    labels = seq.evaluate_labels(evolution="adc") if n_adc else {}
-    lin = labels.get("LIN")
-    if lin is not None and np.asarray(lin).size == n_adc:
-        k1 = np.asarray(lin, dtype=np.int64)
-        k2 = np.asarray(labels.get("PAR", np.zeros(n_adc)), dtype=np.int64).reshape(n_adc)
-    else:
-        k_adc = np.asarray(seq.calculate_kspace()[0], dtype=np.float64)  # (3, n_samples) in x, y, z [1/m]
-        centre = program.adc_first + program.adc_length // 2
-        k1 = np.rint(k_adc[1, centre] * fov_m).astype(np.int64) + n // 2
-        k2 = np.rint(k_adc[2, centre] * fov_z_m).astype(np.int64) + n_z // 2 if n_z > 1 else np.zeros(n_adc, np.int64)
-    avg = np.asarray(labels.get("AVG", np.zeros(n_adc)), dtype=np.int64).reshape(n_adc)
-    rev = np.asarray(labels.get("REV", np.zeros(n_adc)), dtype=bool).reshape(n_adc)
-    bad = (k1 < 0) | (k1 >= n) | (k2 < 0) | (k2 >= n_z)
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
-        raise SequenceError(
-            f"ADC in block {int(program.adc_block[i])} lands on line k1={int(k1[i])}, k2={int(k2[i])} outside the "
-            f"{n_z} x {n} grid; check the sequence's LIN/PAR labels or its phase encoding"
-        )
-    return k1, k2, avg, rev
+    lines = readout_lines(
+        seq,
+        program.adc_first + program.adc_length // 2,
+        matrix=n,
+        fov_m=fov_m,
+        n_z=n_z,
+        fov_z_m=fov_z_m,
+        blocks=program.adc_block,
+    )
+    return lines["k1"], lines["k2"], lines["avg"], lines["rev"]
 
 
 def _remove_oversampling(lines: NDArray[np.complex128], n: int) -> NDArray[np.complex128]:

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import SequenceError
+from hifield.sequence.events import ROLE_THRESHOLD_RAD, RfFacts, readout_lines, rf_facts
 
 RF_EXCITATION = 0
 """Kind of an excitation pulse (creates transverse magnetisation from Mz)."""
@@ -69,24 +70,6 @@ class Timeline:
         return bool(np.any(self.rf_kind == RF_REFOCUSING))
 
 
-def _rf_facts(rf: Any) -> tuple[float, float, float, str]:
-    """Flip angle [rad], centre time from the block start [s], phase of the shape [rad] and declared use of an RF."""
-    signal = np.asarray(rf.signal, dtype=np.complex128)
-    t = np.asarray(rf.t, dtype=np.float64)
-    steps = np.diff(t)
-    if t.size > 2 and np.allclose(steps, steps[0]) and abs(t[0] - steps[0] / 2) < 1e-3 * steps[0]:
-        integral = complex(np.sum(signal) * steps[0])  # samples at the centres of a uniform raster
-    else:
-        integral = complex(np.trapezoid(signal, t))  # time-shaped (piecewise-linear) pulse, e.g. a block pulse
-    flip = 2.0 * math.pi * abs(integral)
-    centre = getattr(rf, "center", None)
-    if centre is None:
-        peak = np.flatnonzero(np.abs(signal) >= np.abs(signal).max() * 0.99999)
-        centre = 0.5 * (t[peak[0]] + t[peak[-1]])
-    shape_phase = math.atan2(integral.imag, integral.real) if abs(integral) > 0 else 0.0
-    return flip, float(rf.delay) + float(centre), shape_phase, str(getattr(rf, "use", "undefined") or "undefined")
-
-
 def _grad_area(grad: Any) -> float:
     """Area of a pypulseq gradient event [1/m]."""
     if grad.type == "trap":
@@ -135,7 +118,7 @@ def read_timeline(
     block_ids = list(seq.block_events)
     if not block_ids:
         raise SequenceError("the sequence has no blocks; build or read a sequence before simulating it")
-    rf_cache: dict[int, tuple[float, float, float, str]] = {}
+    rf_cache: dict[int, RfFacts] = {}
     rf_rows: list[tuple[float, float, float, str, float]] = []
     adc_rows: list[tuple[float, float, float, int]] = []
     area = np.zeros(3)
@@ -151,10 +134,12 @@ def read_timeline(
             block = seq.get_block(block_id)
             if rf_id:
                 if rf_id not in rf_cache:
-                    rf_cache[rf_id] = _rf_facts(block.rf)
-                flip, centre, shape_phase, use = rf_cache[rf_id]
-                phase = shape_phase + float(block.rf.phase_offset)
-                rf_rows.append((t_block + centre, flip, phase, use, float(block.rf.freq_offset)))
+                    rf_cache[rf_id] = rf_facts(block.rf)
+                facts = rf_cache[rf_id]
+                phase = facts.shape_phase_rad + float(block.rf.phase_offset)
+                rf_rows.append(
+                    (t_block + facts.centre_s, facts.flip_rad, phase, facts.use, float(block.rf.freq_offset))
+                )
             if has_grad:
                 for axis, name in enumerate(("gx", "gy", "gz")):
                     grad = getattr(block, name, None)
@@ -184,46 +169,25 @@ def read_timeline(
         use = row[3]
         if use in _USE:
             kinds[i] = _USE[use]
-        elif row[1] < math.radians(120.0):
+        elif row[1] < ROLE_THRESHOLD_RAD:
             kinds[i] = RF_EXCITATION
         else:
             # an undeclared large pulse: inversion when the next pulse excites, else refocusing
             nxt = rf_rows[i + 1][1] if i + 1 < len(rf_rows) else math.pi
-            kinds[i] = RF_INVERSION if nxt < math.radians(120.0) else RF_REFOCUSING
+            kinds[i] = RF_INVERSION if nxt < ROLE_THRESHOLD_RAD else RF_REFOCUSING
     if not np.any(kinds == RF_EXCITATION):
         raise SequenceError("the sequence has no excitation pulse (all RF pulses refocus or invert); add one")
 
     adc_time = np.array([r[0] for r in adc_rows])
     n_adc = adc_time.size
-    labels = seq.evaluate_labels(evolution="adc")
-
-    def label(name: str) -> NDArray[np.int64] | None:
-        value = labels.get(name)
-        if value is None or np.asarray(value).size != n_adc:
-            return None
-        return np.asarray(value, dtype=np.int64).reshape(n_adc)
-
-    k1 = label("LIN") if cartesian else np.arange(n_adc, dtype=np.int64)
-    k2 = label("PAR") if cartesian else np.zeros(n_adc, dtype=np.int64)
-    if k1 is None:
-        k_adc = np.asarray(seq.calculate_kspace()[0], dtype=np.float64)
+    if cartesian:
         first = np.concatenate(([0], np.cumsum([r[3] for r in adc_rows])[:-1]))
-        centre = first + np.array([r[3] // 2 for r in adc_rows])
-        k1 = np.rint(k_adc[1, centre] * fov_m).astype(np.int64) + matrix // 2
-        if n_z > 1:
-            k2 = np.rint(k_adc[2, centre] * fov_z_m).astype(np.int64) + n_z // 2
-    if k2 is None:
-        k2 = np.zeros(n_adc, dtype=np.int64)
-    avg = label("AVG")
-    slc = label("SLC")
-    rev = label("REV")
-    bad = (k1 < 0) | (k1 >= matrix) | (k2 < 0) | (k2 >= n_z)
-    if cartesian and np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
-        raise SequenceError(
-            f"readout {i} lands on line k1={int(k1[i])}, k2={int(k2[i])} outside the {n_z} x {matrix} grid; "
-            f"check the sequence's LIN/PAR labels or its phase encoding"
-        )
+        centre = (first + np.array([r[3] // 2 for r in adc_rows])).astype(np.int64)
+        lines = readout_lines(seq, centre, matrix=matrix, fov_m=fov_m, n_z=n_z, fov_z_m=fov_z_m)
+    else:  # radial / spiral: readouts in order; their sample positions come from readout_kspace
+        zeros = np.zeros(n_adc, dtype=np.int64)
+        lines = {"k1": np.arange(n_adc, dtype=np.int64), "k2": zeros, "avg": zeros, "slc": zeros}
+        lines["rev"] = zeros.astype(bool)
 
     exc_idx = np.flatnonzero(kinds == RF_EXCITATION)
     areas = np.array(area_at_exc)[exc_idx] if exc_idx.size > 1 else np.zeros((1, 3))
@@ -240,11 +204,11 @@ def read_timeline(
         adc_phase_rad=np.array([r[1] for r in adc_rows]),
         adc_dwell_s=np.array([r[2] for r in adc_rows]),
         adc_samples=np.array([r[3] for r in adc_rows], dtype=np.int64),
-        adc_k1=k1,
-        adc_k2=k2,
-        adc_avg=avg if avg is not None else np.zeros(n_adc, dtype=np.int64),
-        adc_slice=slc if slc is not None else np.zeros(n_adc, dtype=np.int64),
-        adc_rev=(rev != 0) if rev is not None else np.zeros(n_adc, dtype=bool),
+        adc_k1=lines["k1"],
+        adc_k2=lines["k2"],
+        adc_avg=lines["avg"],
+        adc_slice=lines["slc"],
+        adc_rev=lines["rev"],
         balanced=balanced,
         duration_s=t_block,
     )

@@ -1,0 +1,130 @@
+"""Facts read from pypulseq events: an RF pulse's flip angle, centre and role; where each readout lands in k-space."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hifield.errors import SequenceError
+
+ROLE_THRESHOLD_RAD = math.radians(120.0)
+"""Pulses without a declared use: below this flip angle they excite, above it they refocus or invert."""
+
+
+@dataclass(frozen=True)
+class RfFacts:
+    """What one RF event does: flip angle [rad], centre from the block start [s], phase of its shape [rad], use."""
+
+    flip_rad: float
+    centre_s: float
+    shape_phase_rad: float
+    use: str
+
+
+def rf_facts(rf: Any) -> RfFacts:
+    """Flip angle, centre, shape phase and declared use (``rf.use``, ``"undefined"`` if absent) of a pypulseq RF.
+
+    The flip angle is ``2 pi |integral of the B1 shape [Hz] dt|``: a sum over samples on a uniform raster (sample
+    ``i`` at ``(i + 1/2) dt``), the trapezoidal integral of a time-shaped (piecewise-linear) pulse such as
+    pypulseq's block pulse.
+
+    Examples
+    --------
+    >>> import pypulseq as pp
+    >>> block = pp.make_block_pulse(math.pi / 2, duration=1e-3, use="excitation")
+    >>> sinc = pp.make_sinc_pulse(math.pi, duration=2e-3, use="refocusing")
+    >>> [round(math.degrees(rf_facts(rf).flip_rad), 1) for rf in (block, sinc)]
+    [90.0, 180.0]
+    >>> rf_facts(sinc).use
+    'refocusing'
+    """
+    signal = np.asarray(rf.signal, dtype=np.complex128)
+    t = np.asarray(rf.t, dtype=np.float64)
+    steps = np.diff(t)
+    if t.size > 2 and np.allclose(steps, steps[0]) and abs(t[0] - steps[0] / 2) < 1e-3 * steps[0]:
+        integral = complex(np.sum(signal) * steps[0])
+    else:
+        integral = complex(np.trapezoid(signal, t))
+    centre = getattr(rf, "center", None)
+    if centre is None:
+        peak = np.flatnonzero(np.abs(signal) >= np.abs(signal).max() * 0.99999)
+        centre = 0.5 * (t[peak[0]] + t[peak[-1]])
+    return RfFacts(
+        flip_rad=2.0 * math.pi * abs(integral),
+        centre_s=float(rf.delay) + float(centre),
+        shape_phase_rad=math.atan2(integral.imag, integral.real) if abs(integral) > 0 else 0.0,
+        use=str(getattr(rf, "use", "undefined") or "undefined"),
+    )
+
+
+def readout_lines(
+    seq: Any,
+    centre_samples: NDArray[np.int64],
+    *,
+    matrix: int,
+    fov_m: float,
+    n_z: int = 1,
+    fov_z_m: float = 1.0,
+    blocks: NDArray[np.int64] | None = None,
+) -> dict[str, NDArray[Any]]:
+    """k-space line (``k1``, ``k2``) and ``avg``, ``slc``, ``rev`` of every readout of a Cartesian sequence.
+
+    Lines come from the ``LIN``/``PAR``/``AVG``/``SLC``/``REV`` labels when the sequence carries them, else from the
+    k-space position of each readout's centre sample (``round(ky * fov) + matrix // 2``, likewise along z).
+
+    Parameters
+    ----------
+    seq
+        A ``pypulseq.Sequence``.
+    centre_samples
+        Index of each readout's centre sample among all ADC samples of the sequence, in order.
+    matrix, fov_m
+        In-plane matrix and field of view [m].
+    n_z, fov_z_m
+        Partitions and slab thickness [m] of a 3D acquisition.
+    blocks
+        Block id of each readout, to name it in errors.
+
+    Raises
+    ------
+    SequenceError
+        When a readout lands outside the grid.
+    """
+    n_adc = int(np.asarray(centre_samples).size)
+    labels = seq.evaluate_labels(evolution="adc") if n_adc else {}
+
+    def label(name: str) -> NDArray[np.int64] | None:
+        value = labels.get(name)
+        if value is None or np.asarray(value).size != n_adc:
+            return None
+        return np.asarray(value, dtype=np.int64).reshape(n_adc)
+
+    k1, k2 = label("LIN"), label("PAR")
+    if k1 is None:
+        k_adc = np.asarray(seq.calculate_kspace()[0], dtype=np.float64)  # (3, samples) in x, y, z [1/m]
+        k1 = np.rint(k_adc[1, centre_samples] * fov_m).astype(np.int64) + matrix // 2
+        if n_z > 1:
+            k2 = np.rint(k_adc[2, centre_samples] * fov_z_m).astype(np.int64) + n_z // 2
+    if k2 is None:
+        k2 = np.zeros(n_adc, dtype=np.int64)
+    bad = (k1 < 0) | (k1 >= matrix) | (k2 < 0) | (k2 >= n_z)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        where = f"the ADC in block {int(blocks[i])}" if blocks is not None else f"readout {i}"
+        raise SequenceError(
+            f"{where} lands on line k1={int(k1[i])}, k2={int(k2[i])} outside the {n_z} x {matrix} grid; "
+            f"check the sequence's LIN/PAR labels or its phase encoding"
+        )
+    zeros = np.zeros(n_adc, dtype=np.int64)
+    avg, slc, rev = label("AVG"), label("SLC"), label("REV")
+    return {
+        "k1": k1,
+        "k2": k2,
+        "avg": avg if avg is not None else zeros,
+        "slc": slc if slc is not None else zeros,
+        "rev": (rev != 0) if rev is not None else zeros.astype(bool),
+    }
