@@ -359,12 +359,8 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         with timed("simulate", f"Simulating {scanner.receive.n_coils}-coil k-space ({cfg.engine} engine)"):
             reference = simulate(phantom, full_seq, scanner, engine=cfg.engine, noise=False, seed=cfg.seed)
             raw = simulate(phantom, accel_seq, scanner, engine=cfg.engine, noise=True, seed=cfg.seed)
-            if pattern is not None and n_partitions:
-                region = np.zeros((n_partitions, n, 1), dtype=bool)
-                region[np.asarray(pattern.calibration).reshape(-1)] = True  # calibration partitions, all k1 lines
-                raw = raw.replace(calibration=region if region.any() else None)
-            elif pattern is not None:
-                raw = with_calibration(raw, pattern)
+            if pattern is not None:
+                raw = with_calibration(raw, pattern, axis="k2" if n_partitions else "k1")
             if pattern is not None:
                 truth_image = reconstruct(reference, method="fft")
             else:

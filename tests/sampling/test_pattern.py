@@ -124,3 +124,17 @@ def test_with_calibration_marks_the_acs_lines_of_prospective_data() -> None:
     assert raw.calibration is not None and raw.calibration.shape == (1, 32, 1)
     np.testing.assert_array_equal(raw.calibration[0, :, 0], pattern.calibration[0, :, 0])
     assert with_calibration(_raw(), variable_density_lines(32, acceleration=2, n_calibration=0)).calibration is None
+
+
+def test_with_calibration_marks_partitions_of_a_3d_pattern() -> None:
+    from hifield.sampling import with_calibration
+
+    header = RawHeader(b0_t=3.0, fov_m=(0.1, 0.2, 0.2), matrix=(16, 8, 8), te_s=0.005, tr_s=0.01, flip_angle_rad=0.2)
+    raw = RawData(kspace=np.zeros((1, 16, 8, 8), np.complex64), header=header)
+    pattern = equispaced_lines(16, acceleration=2, n_calibration=4)
+    marked = with_calibration(raw, pattern, axis="k2").calibration
+    assert marked is not None
+    assert np.array_equal(marked[:, :, 0].any(axis=1), pattern.calibration.reshape(-1))
+    assert marked[pattern.calibration.reshape(-1)].all()  # every k1 line of a calibration partition
+    with pytest.raises(ConfigError, match="cannot mark the 16 partitions"):
+        with_calibration(raw, equispaced_lines(8, acceleration=2, n_calibration=2), axis="k2")

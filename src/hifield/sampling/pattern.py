@@ -215,14 +215,36 @@ def make_pattern(
     raise ConfigError(f"unknown sampling pattern {name!r}; choose one of {', '.join(PATTERNS)}")
 
 
-def with_calibration(raw: RawData, pattern: SamplingPattern) -> RawData:
+def with_calibration(raw: RawData, pattern: SamplingPattern, *, axis: str = "k1") -> RawData:
     """Raw data acquired prospectively with ``pattern``, marked with the pattern's calibration (ACS) region.
 
     The simulator knows which lines were played, not which of them the pattern meant as calibration; this adds it
-    (None when the pattern has no calibration lines).
+    (None when the pattern has no calibration lines). ``axis="k2"``: the pattern ran over the partitions of a 3D
+    acquisition (every k1 line of a calibration partition is calibration).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hifield.data import RawData, RawHeader
+    >>> header = RawHeader(b0_t=3.0, fov_m=(0.1, 0.2, 0.2), matrix=(16, 8, 8), te_s=0.005, tr_s=0.01,
+    ...                    flip_angle_rad=0.2)
+    >>> raw = RawData(kspace=np.zeros((1, 16, 8, 8), np.complex64), header=header)
+    >>> pattern = equispaced_lines(16, acceleration=2, n_calibration=4)
+    >>> marked = with_calibration(raw, pattern, axis="k2")
+    >>> marked.calibration.shape, int(marked.calibration.sum())
+    ((16, 8, 1), 32)
     """
-    shape = (raw.kspace.shape[-3], raw.kspace.shape[-2], 1)
-    calibration = np.broadcast_to(pattern.calibration, shape).copy()
+    n_k2, n_k1 = raw.kspace.shape[-3], raw.kspace.shape[-2]
+    lines = np.asarray(pattern.calibration).reshape(-1)
+    if axis == "k1":
+        calibration = np.broadcast_to(pattern.calibration, (n_k2, n_k1, 1)).copy()
+    elif axis == "k2":
+        if lines.size != n_k2:
+            raise ConfigError(f"a pattern over {lines.size} lines cannot mark the {n_k2} partitions of this raw data")
+        calibration = np.zeros((n_k2, n_k1, 1), dtype=bool)
+        calibration[lines] = True
+    else:
+        raise ConfigError(f"axis {axis!r} is not k1 or k2")
     return raw.replace(calibration=calibration if calibration.any() else None)
 
 
