@@ -98,6 +98,18 @@ def shortest_trapezoid_duration(pp: Any, system: Any, channel: str, area: float)
     return float(pp.calc_duration(pp.make_trapezoid(channel=channel, area=area, max_grad=max_grad, system=system)))
 
 
+def shared_duration(pp: Any, system: Any, *gradients: tuple[str, float]) -> float:
+    """Shortest duration on the gradient raster in which every ``(channel, area [1/m])`` trapezoid fits.
+
+    For blocks that play several gradients together (prephasers with a phase encode and a slice rephaser, spoilers
+    on two axes): build each with :func:`trapezoid` over the returned duration.
+    """
+    return ceil_to(
+        max(shortest_trapezoid_duration(pp, system, channel, area) for channel, area in gradients),
+        system.grad_raster_time,
+    )
+
+
 def trapezoid(pp: Any, system: Any, channel: str, area: float, duration: float) -> Any | None:
     """Trapezoid of ``area`` [1/m] lasting ``duration`` [s], or ``None`` for a zero area."""
     if abs(area) < 1e-9:

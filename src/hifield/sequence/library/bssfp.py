@@ -16,7 +16,7 @@ from hifield.sequence.library._blocks import (
     k1_areas,
     labels,
     make_readout,
-    shortest_trapezoid_duration,
+    shared_duration,
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
@@ -100,15 +100,7 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
     )
     rew_x = -(float(ro.gx.area) + ro.prephaser_area)
     max_pe = abs(k1_areas([0], p.matrix, p.fov_m)[0])
-    t_pre = ceil_to(
-        max(
-            shortest_trapezoid_duration(pp, system, "x", ro.prephaser_area),
-            shortest_trapezoid_duration(pp, system, "x", rew_x),
-            shortest_trapezoid_duration(pp, system, "y", max_pe),
-            shortest_trapezoid_duration(pp, system, "z", gzr_area),
-        ),
-        system.grad_raster_time,
-    )
+    t_pre = shared_duration(pp, system, ("x", ro.prephaser_area), ("x", rew_x), ("y", max_pe), ("z", gzr_area))
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gx_rew = trapezoid(pp, system, "x", rew_x, t_pre)
     gz_reph = trapezoid(pp, system, "z", gzr_area, t_pre)

@@ -18,7 +18,7 @@ from hifield.sequence.library._blocks import (
     k1_areas,
     make_readout,
     rf_duration_on_raster,
-    shortest_trapezoid_duration,
+    shared_duration,
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
@@ -120,7 +120,7 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
     gx_neg = pp.scale_grad(ro.gx, -1.0)
     max_step = max((b - a for shot in shots for a, b in itertools.pairwise(shot)), default=1)
     blip_area = max_step / p.fov_m
-    t_blip = ceil_to(shortest_trapezoid_duration(pp, system, "y", blip_area), system.grad_raster_time)
+    t_blip = shared_duration(pp, system, ("y", blip_area))
     # the blip is centred on the readout's fall ramp (ADC off) and may extend the block
     blip_delay = ceil_to(max(gx_pos.rise_time + gx_pos.flat_time + (gx_pos.fall_time - t_blip) / 2, 0.0), 1e-5)
     blip_delay = max(blip_delay, gx_pos.rise_time + gx_pos.flat_time)
@@ -128,13 +128,8 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
 
     max_first = max(abs(k1_areas([shot[0]], p.matrix, p.fov_m)[0]) for shot in shots)
     crusher = 4.0 / p.slice_thickness_m
-    t_pre = ceil_to(
-        max(
-            shortest_trapezoid_duration(pp, system, "x", ro.prephaser_area),
-            shortest_trapezoid_duration(pp, system, "y", max_first),
-            shortest_trapezoid_duration(pp, system, "z", abs(gzr_area) + (crusher if p.spin_echo else 0.0)),
-        ),
-        system.grad_raster_time,
+    t_pre = shared_duration(
+        pp, system, ("x", ro.prephaser_area), ("y", max_first), ("z", abs(gzr_area) + (crusher if p.spin_echo else 0.0))
     )
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     d_exc = float(pp.calc_duration(rf, gz))
@@ -159,7 +154,7 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
             return_gz=True,
             use="refocusing",
         )
-        t_cr = ceil_to(shortest_trapezoid_duration(pp, system, "z", crusher), system.grad_raster_time)
+        t_cr = shared_duration(pp, system, ("z", crusher))
         gz_cr = trapezoid(pp, system, "z", crusher, t_cr)
         gz_first = trapezoid(pp, system, "z", gzr_area + crusher, t_cr if t_cr >= t_pre else t_pre)
         d_first = t_cr if t_cr >= t_pre else t_pre
@@ -187,14 +182,7 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
     spoil_z = 4.0 / p.slice_thickness_m
     spoil_x = 2.0 * p.matrix / p.fov_m
     max_last = max(abs(k1_areas([shot[-1]], p.matrix, p.fov_m)[0]) for shot in shots)
-    t_sp = ceil_to(
-        max(
-            shortest_trapezoid_duration(pp, system, "z", spoil_z),
-            shortest_trapezoid_duration(pp, system, "x", spoil_x),
-            shortest_trapezoid_duration(pp, system, "y", max_last),
-        ),
-        system.grad_raster_time,
-    )
+    t_sp = shared_duration(pp, system, ("z", spoil_z), ("x", spoil_x), ("y", max_last))
     gz_sp = trapezoid(pp, system, "z", spoil_z, t_sp)
     gx_sp = trapezoid(pp, system, "x", spoil_x, t_sp)
     longest = max(len(shot) for shot in shots)

@@ -15,7 +15,7 @@ from hifield.sequence.library._blocks import (
     make_readout,
     rf_duration_on_raster,
     rf_spoil_phases,
-    shortest_trapezoid_duration,
+    shared_duration,
     trapezoid,
 )
 
@@ -76,24 +76,10 @@ def _design_gre_2d(
     pe_areas = k1_areas(lines, p.matrix, p.fov_m)
     max_pe = max((abs(a) for a in k1_areas([0, p.matrix - 1], p.matrix, p.fov_m)), default=0.0)
 
-    t_pre = ceil_to(
-        max(
-            shortest_trapezoid_duration(pp, system, "x", ro.prephaser_area),
-            shortest_trapezoid_duration(pp, system, "y", max_pe),
-            shortest_trapezoid_duration(pp, system, "z", gzr_area),
-        ),
-        system.grad_raster_time,
-    )
+    t_pre = shared_duration(pp, system, ("x", ro.prephaser_area), ("y", max_pe), ("z", gzr_area))
     spoil_x = 2.0 * p.matrix / p.fov_m
     spoil_z = 4.0 / p.slice_thickness_m
-    t_spoil = ceil_to(
-        max(
-            shortest_trapezoid_duration(pp, system, "x", spoil_x),
-            shortest_trapezoid_duration(pp, system, "y", max_pe),
-            shortest_trapezoid_duration(pp, system, "z", spoil_z),
-        ),
-        system.grad_raster_time,
-    )
+    t_spoil = shared_duration(pp, system, ("x", spoil_x), ("y", max_pe), ("z", spoil_z))
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gz_reph = trapezoid(pp, system, "z", gzr_area, t_pre)
     gx_spoil = trapezoid(pp, system, "x", spoil_x, t_spoil)

@@ -18,7 +18,7 @@ from hifield.sequence.library._blocks import (
     labels,
     make_readout,
     rf_spoil_phases,
-    shortest_trapezoid_duration,
+    shared_duration,
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
@@ -161,24 +161,10 @@ def _design(
     max_pe = abs(k1_areas([0], p.matrix, p.fov_m)[0])
     kz = dict(zip(partitions, k1_areas(partitions, p.n_partitions, p.slab_thickness_m), strict=True))
     max_kz = abs(k1_areas([0], p.n_partitions, p.slab_thickness_m)[0])
-    t_pre = ceil_to(
-        max(
-            shortest_trapezoid_duration(pp, system, "x", ro.prephaser_area),
-            shortest_trapezoid_duration(pp, system, "y", max_pe),
-            shortest_trapezoid_duration(pp, system, "z", abs(gzr_area) + max_kz),
-        ),
-        system.grad_raster_time,
-    )
+    t_pre = shared_duration(pp, system, ("x", ro.prephaser_area), ("y", max_pe), ("z", abs(gzr_area) + max_kz))
     spoil_x = 2.0 * p.matrix / p.fov_m
     spoil_z = p.n_partitions / p.slab_thickness_m  # one cycle per partition thickness
-    t_spoil = ceil_to(
-        max(
-            shortest_trapezoid_duration(pp, system, "x", spoil_x),
-            shortest_trapezoid_duration(pp, system, "y", max_pe),
-            shortest_trapezoid_duration(pp, system, "z", spoil_z + max_kz),
-        ),
-        system.grad_raster_time,
-    )
+    t_spoil = shared_duration(pp, system, ("x", spoil_x), ("y", max_pe), ("z", spoil_z + max_kz))
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gx_spoil = trapezoid(pp, system, "x", spoil_x, t_spoil)
     d_exc = float(pp.calc_duration(rf, gz))
@@ -203,7 +189,7 @@ def _design(
             flip_angle=math.pi, duration=1e-3, delay=system.rf_dead_time, system=system, use="inversion"
         )
         spoil = 8.0 * p.n_partitions / p.slab_thickness_m
-        t_sp = ceil_to(shortest_trapezoid_duration(pp, system, "z", spoil), system.grad_raster_time)
+        t_sp = shared_duration(pp, system, ("z", spoil))
         gz_sp = trapezoid(pp, system, "z", spoil, t_sp)
         d_inv = float(pp.calc_duration(rf_inv))
         ti_min = (d_inv - rf_centre_in_block(pp, rf_inv)) + t_sp + centre_index * tr_actual + c_exc

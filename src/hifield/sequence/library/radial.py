@@ -17,7 +17,7 @@ from hifield.sequence.library._blocks import (
     labels,
     make_readout,
     rf_spoil_phases,
-    shortest_trapezoid_duration,
+    shared_duration,
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
@@ -115,20 +115,8 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
     spoil = 2.0 * p.matrix / p.fov_m
     spoil_z = 4.0 / p.slice_thickness_m
     # durations for the worst-case axis projection (|cos| = 1)
-    t_pre = ceil_to(
-        max(
-            shortest_trapezoid_duration(pp, system, "x", ro.prephaser_area),
-            shortest_trapezoid_duration(pp, system, "z", gzr_area),
-        ),
-        system.grad_raster_time,
-    )
-    t_sp = ceil_to(
-        max(
-            shortest_trapezoid_duration(pp, system, "x", spoil),
-            shortest_trapezoid_duration(pp, system, "z", spoil_z),
-        ),
-        system.grad_raster_time,
-    )
+    t_pre = shared_duration(pp, system, ("x", ro.prephaser_area), ("z", gzr_area))
+    t_sp = shared_duration(pp, system, ("x", spoil), ("z", spoil_z))
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gx_sp = trapezoid(pp, system, "x", spoil, t_sp)
     gz_reph = trapezoid(pp, system, "z", gzr_area, t_pre)

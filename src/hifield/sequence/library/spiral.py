@@ -17,7 +17,7 @@ from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     labels,
     rf_spoil_phases,
-    shortest_trapezoid_duration,
+    shared_duration,
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
@@ -171,7 +171,7 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
     spiral_time = wave.size * raster
     n_samples = int((spiral_time - system.adc_dead_time) // p.adc_dwell_s)  # the ADC's dead time must fit too
     n_samples -= n_samples % 2
-    t_reph = ceil_to(shortest_trapezoid_duration(pp, system, "z", gzr_area), raster)
+    t_reph = shared_duration(pp, system, ("z", gzr_area))
     gz_reph = trapezoid(pp, system, "z", gzr_area, t_reph)
     spoil_z = 4.0 / p.slice_thickness_m
     d_exc = float(pp.calc_duration(rf, gz))
@@ -208,7 +208,7 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
             t_rew = max(t_rew, float(pp.calc_duration(rew)))
         events[leaf] = (spiral, rewind)
     t_rew_block = ceil_to(t_rew, system.block_duration_raster)
-    t_sp = ceil_to(shortest_trapezoid_duration(pp, system, "z", spoil_z), raster)
+    t_sp = shared_duration(pp, system, ("z", spoil_z))
     gz_sp = trapezoid(pp, system, "z", spoil_z, t_sp)
     adc = pp.make_adc(num_samples=n_samples, dwell=p.adc_dwell_s, delay=lead, system=system)
     d_ro = lead + spiral_time

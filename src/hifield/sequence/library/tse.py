@@ -18,7 +18,7 @@ from hifield.sequence.library._blocks import (
     labels,
     make_readout,
     rf_duration_on_raster,
-    shortest_trapezoid_duration,
+    shared_duration,
     trapezoid,
 )
 from hifield.sequence.library.gre import rf_centre_in_block
@@ -224,21 +224,11 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     crusher = 4.0 / p.slice_thickness_m  # 4 cycles per slice thickness on each side of every refocusing pulse
     max_pe = abs(k1_areas([0], p.matrix, p.fov_m)[0])
     rew_area = -(float(ro.gx.area) + ro.prephaser_area)
-    t_pre = ceil_to(
-        max(
-            shortest_trapezoid_duration(pp, system, "x", ro.prephaser_area),
-            shortest_trapezoid_duration(pp, system, "x", rew_area),
-            shortest_trapezoid_duration(pp, system, "y", max_pe),
-            shortest_trapezoid_duration(pp, system, "z", crusher),
-        ),
-        system.grad_raster_time,
-    )
+    t_pre = shared_duration(pp, system, ("x", ro.prephaser_area), ("x", rew_area), ("y", max_pe), ("z", crusher))
     gz_crush = trapezoid(pp, system, "z", crusher, t_pre)
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gx_rew = trapezoid(pp, system, "x", rew_area, t_pre)
-    t_exc_reph = ceil_to(
-        shortest_trapezoid_duration(pp, system, "z", float(gzr_exc.area) + crusher), system.grad_raster_time
-    )
+    t_exc_reph = shared_duration(pp, system, ("z", float(gzr_exc.area) + crusher))
     gz_exc_reph = trapezoid(pp, system, "z", float(gzr_exc.area) + crusher, t_exc_reph)
 
     d_exc = float(pp.calc_duration(rf_exc, gz_exc))
@@ -281,7 +271,7 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
             use="inversion",
         )
         spoil = 8.0 / p.slice_thickness_m
-        t_sp = ceil_to(shortest_trapezoid_duration(pp, system, "z", spoil), system.grad_raster_time)
+        t_sp = shared_duration(pp, system, ("z", spoil))
         gz_sp = trapezoid(pp, system, "z", spoil, t_sp)
         ti_min = float(pp.calc_duration(rf_inv, gz_inv)) - rf_centre_in_block(pp, rf_inv) + t_sp + c_exc
         ti_used = require_time("inversion time ti_ms", ti, ti_min, "raise ti_ms", strict=strict)
@@ -291,7 +281,7 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
         ir_time = float(pp.calc_duration(rf_inv, gz_inv)) + t_sp + ti_delay
 
     spoil_end = 4.0 / p.slice_thickness_m
-    t_end = ceil_to(shortest_trapezoid_duration(pp, system, "z", spoil_end), system.grad_raster_time)
+    t_end = shared_duration(pp, system, ("z", spoil_end))
     gz_end = trapezoid(pp, system, "z", spoil_end, t_end)
     train = d_exc + t_exc_reph + delay_0 + etl * (d_ref + t_pre + delay_a + d_ro + t_pre + delay_b) - delay_b
     train -= t_pre  # the last echo's rewinder is replaced by the end spoiler
