@@ -37,8 +37,6 @@ their nominal flip angle across the slice (no slice profile; fat's slice displac
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -47,10 +45,9 @@ from numpy.typing import NDArray
 
 from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError, check_memory
-from hifield.sim.engines.fast_echoes import bssfp_signal, echo_amplitudes
-from hifield.sim.engines.timeline import RF_EXCITATION, RF_INVERSION, Timeline, read_timeline, readout_kspace
+from hifield.sim.engines.fast_echoes import contrast_groups, select_slice
+from hifield.sim.engines.timeline import Timeline, read_timeline, readout_kspace
 from hifield.sim.noise import correlated_noise, kspace_noise_std
-from hifield.units import GAMMA_BAR_HZ_PER_T
 
 if TYPE_CHECKING:
     from hifield.hardware import Scanner
@@ -59,9 +56,6 @@ if TYPE_CHECKING:
 
 NOISE_SCAN_SAMPLES = 256
 """Samples per coil in the noise scan (no RF, receiver on)."""
-
-B1_STEP = 0.02
-"""Spacing of the B1+ scale grid on which phase graphs are run when the phantom carries a B1+ map."""
 
 
 def spoiled_gre_signal(
@@ -123,24 +117,6 @@ def _crop_slices(fine: tuple[int, ...], coarse: tuple[int, ...]) -> tuple[slice,
     return tuple(slice(f // 2 - c // 2, f // 2 - c // 2 + c) for f, c in zip(fine, coarse, strict=True))
 
 
-def _select_slice(timeline: Timeline, slice_index: int = 0) -> Timeline:
-    """The events that act on one slice of a multi-slice sequence: its readouts and the pulses at its frequency."""
-    if not np.any(timeline.adc_slice != slice_index):
-        return timeline
-    keep_adc = timeline.adc_slice == slice_index
-    first = float(timeline.adc_time_s[keep_adc][0])
-    exc = np.flatnonzero((timeline.rf_kind == RF_EXCITATION) & (timeline.rf_time_s < first))
-    freq = float(timeline.rf_freq_hz[exc[-1]]) if exc.size else 0.0
-    keep_rf = (np.abs(timeline.rf_freq_hz - freq) < 1e-3) | (
-        (timeline.rf_kind == RF_INVERSION) & (np.abs(timeline.rf_freq_hz) < 1e-3)
-    )
-    adc_fields = [f.name for f in dataclasses.fields(timeline) if f.name.startswith("adc_")]
-    rf_fields = [f.name for f in dataclasses.fields(timeline) if f.name.startswith("rf_")]
-    changes: dict[str, Any] = {name: getattr(timeline, name)[keep_adc] for name in adc_fields}
-    changes.update({name: getattr(timeline, name)[keep_rf] for name in rf_fields})
-    return dataclasses.replace(timeline, **changes)
-
-
 def _low_rank(amplitudes: NDArray[np.complex128], tol: float = 1e-4) -> tuple[NDArray[np.complex128], ...]:
     """``amplitudes ~= coefficients @ mixing`` with the fewest components keeping the relative error below ``tol``.
 
@@ -155,91 +131,6 @@ def _low_rank(amplitudes: NDArray[np.complex128], tol: float = 1e-4) -> tuple[ND
     total = float(np.linalg.norm(s))
     rank = next((k for k in range(1, s.size) if energy[k] <= tol * total), s.size)
     return u[:, :rank] * s[:rank], vh[:rank]
-
-
-@dataclass(frozen=True)
-class _Group:
-    """Voxel maps ``(column, z, y, x)`` that share one chemical-shift spectrum and their amplitudes per readout."""
-
-    maps: NDArray[np.float64] | NDArray[np.complex128]
-    amplitudes: NDArray[np.complex128]
-    """``(n_adc, column)``."""
-    peaks_hz: tuple[float, ...]
-    peak_amplitudes: tuple[float, ...]
-
-
-def _contrast_groups(
-    phantom: Phantom, timeline: Timeline, b0_t: float, *, steady_state: bool
-) -> tuple[list[_Group], NDArray[np.float64]]:
-    """Tissue contrast of every readout, grouped by chemical-shift spectrum, and each readout's dephasing time.
-
-    Echo trains, spoiled steady states and prepared trains: phase graphs per tissue (per B1+ bin when the phantom
-    has a B1+ map). Balanced sequences: the bSSFP steady state per voxel, which depends on each voxel's off-resonance
-    and each fat peak's shift, so every peak becomes a group of its own and ``tau`` counts from the echo.
-    """
-    tissues = [(i, t) for i, t in enumerate(phantom.tissues) if t.pd > 0]
-    if not tissues:
-        raise ConfigError("the phantom has no tissue with proton density above 0; there is no signal to simulate")
-    fractions = phantom.fractions
-    b1 = phantom.b1_scale.astype(np.float64) if phantom.b1_scale is not None else None
-    groups: list[_Group] = []
-
-    if timeline.balanced:
-        exc = timeline.rf_time_s[timeline.rf_kind == RF_EXCITATION]
-        flips = timeline.rf_flip_rad[timeline.rf_kind == RF_EXCITATION]
-        tr = float(np.median(np.diff(exc)))
-        last_exc = exc[np.searchsorted(exc, timeline.adc_time_s) - 1]
-        te = float(np.median(timeline.adc_time_s - last_exc))
-        alpha = float(np.median(flips)) * (b1 if b1 is not None else 1.0)
-        offset = phantom.off_resonance_hz.astype(np.float64)
-        ones = np.ones((timeline.n_adc, 1), dtype=np.complex128)
-        for index, tissue in tissues:
-            for shift_ppm, weight in zip(tissue.chemical_shift_ppm, tissue.peak_amplitudes, strict=True):
-                df = GAMMA_BAR_HZ_PER_T * b0_t * shift_ppm * 1e-6
-                signal = bssfp_signal(
-                    tissue.t1_s, tissue.t2_s, flip_angle_rad=alpha, tr_s=tr, te_s=te, off_resonance_hz=offset + df
-                )
-                # the phase of the total off-resonance at TE is in ``signal``; the readout adds the rest
-                image = fractions[index] * tissue.pd * weight * signal * np.exp(2j * np.pi * offset * te)
-                groups.append(_Group(image[np.newaxis], ones, (df,), (1.0,)))
-        tau = timeline.adc_time_s - last_exc - te
-        return groups, tau
-
-    t1 = np.array([t.t1_s for _, t in tissues])
-    t2 = np.array([t.t2_s for _, t in tissues])
-    r2p = np.array([max(1.0 / t.t2star_s - 1.0 / t.t2_s, 0.0) for _, t in tissues])
-    if b1 is None:
-        amplitudes, tau = echo_amplitudes(timeline, t1, t2, steady_state=steady_state)
-        amplitudes = amplitudes * np.exp(-np.abs(tau)[:, np.newaxis] * r2p[np.newaxis, :])
-        columns: list[tuple[int, tuple[int, float] | None]] = [(k, None) for k in range(len(tissues))]
-    else:
-        # B1+ scales every flip angle per voxel: phase graphs on a grid of scales, linear interpolation between
-        edges = np.arange(np.floor(b1.min() / B1_STEP), np.ceil(b1.max() / B1_STEP) + 1) * B1_STEP
-        blocks = []
-        for scale in edges:
-            scaled = dataclasses.replace(timeline, rf_flip_rad=timeline.rf_flip_rad * scale)
-            a, tau = echo_amplitudes(scaled, t1, t2, steady_state=steady_state)
-            blocks.append(a * np.exp(-np.abs(tau)[:, np.newaxis] * r2p[np.newaxis, :]))
-        amplitudes = np.concatenate(blocks, axis=1)  # column = bin * n_tissue + tissue
-        columns = [(k, (j, float(scale))) for j, scale in enumerate(edges) for k in range(len(tissues))]
-
-    by_spectrum: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
-    for c, (k, _) in enumerate(columns):
-        tissue = tissues[k][1]
-        key = (tuple(tissue.chemical_shift_ppm), tuple(tissue.peak_amplitudes))
-        by_spectrum.setdefault(key, []).append(c)
-    for (shifts_ppm, peak_amps), cols in by_spectrum.items():
-        maps = np.empty((len(cols), *fractions.shape[1:]), dtype=np.float64)
-        for m, c in enumerate(cols):
-            k, b1_bin = columns[c]
-            index, tissue = tissues[k]
-            weight = fractions[index].astype(np.float64) * tissue.pd
-            if b1_bin is not None and b1 is not None:
-                weight = weight * np.clip(1.0 - np.abs(b1 - b1_bin[1]) / B1_STEP, 0.0, None)
-            maps[m] = weight
-        peaks = tuple(GAMMA_BAR_HZ_PER_T * b0_t * ppm * 1e-6 for ppm in shifts_ppm)
-        groups.append(_Group(maps, amplitudes[:, cols], peaks, tuple(peak_amps)))
-    return groups, tau
 
 
 def simulate_fast(
@@ -320,7 +211,7 @@ def simulate_fast(
             f"the fast engine encodes non-Cartesian readouts of 2D slices only; sequence {protocol.name!r} on a "
             f"{n_z_fine}-slice phantom: use a 2D phantom"
         )
-    timeline = _select_slice(
+    timeline = select_slice(
         read_timeline(
             sequence.seq, matrix=n, fov_m=float(protocol.fov_m), n_z=n_z_fine, fov_z_m=fov_fine[0], cartesian=cartesian
         )
@@ -348,7 +239,7 @@ def simulate_fast(
     )
 
     b0 = scanner.b0_t
-    groups, tau = _contrast_groups(phantom, timeline, b0, steady_state=steady_state)
+    groups, tau = contrast_groups(phantom, timeline, b0, steady_state=steady_state)
     sens = scanner.receive.sensitivities(phantom.affine, fine_shape)  # (coil, z, y, x)
     n_coils = sens.shape[0]
 
