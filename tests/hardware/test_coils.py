@@ -135,3 +135,15 @@ def test_loop_field_matches_numerical_biot_savart_off_axis() -> None:
         b_num.append(b[::-1])  # back to (z, y, x)
     b_closed = loop_field(pts_zyx, centre_m=centre_zyx, normal=normal_zyx, radius_m=a, current_a=current)
     np.testing.assert_allclose(b_closed, np.array(b_num), rtol=1e-4, atol=1e-4 * np.abs(b_closed).max())
+
+
+def test_sensitivities_of_a_repeated_grid_are_reused_and_independent() -> None:
+    coils = CoilArray.head_array(8, b0_t=3.0)
+    affine = centred_affine((1, 32, 32), (0.005, 0.008, 0.008))
+    first = coils.sensitivities(affine, (1, 32, 32))
+    first[:] = 0  # a caller's change must not reach the next caller
+    second = coils.sensitivities(affine, (1, 32, 32))
+    fresh = CoilArray.head_array(8, b0_t=3.0).sensitivities(affine, (1, 32, 32))
+    np.testing.assert_array_equal(second, fresh)
+    other = coils.sensitivities(centred_affine((1, 16, 16), (0.005, 0.016, 0.016)), (1, 16, 16))
+    assert other.shape == (8, 1, 16, 16)  # another grid is computed, not served from the cache
