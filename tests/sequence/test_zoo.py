@@ -23,7 +23,7 @@ def zoo_cases():
             yield pytest.param(name, preset, marks=[pytest.mark.slow] if slow else [], id=f"{name}-{preset}")
 
 
-@pytest.mark.parametrize(("name", "preset"), zoo_cases())
+@pytest.mark.parametrize(("name", "preset"), list(zoo_cases()))
 def test_protocol_defaults_pass_every_check(name, preset):
     scanner = Scanner.preset(preset)
     built = get_protocol(name).build(scanner)

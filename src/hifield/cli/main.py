@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from hifield.cli._common import EXIT_BAD_INPUT, error_line
@@ -31,6 +30,25 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("coils", "hifield.cli.phantom", "coils_command"),
 )
 
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from hifield import __version__
+
+        print(f"hifield {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print hifield's version and exit.", is_eager=True, callback=_show_version
+    ),
+) -> None:
+    """hifield: a software-defined high-field MRI scanner. Start with `hifield scan`."""
+
+
 for _name, _module, _function in _COMMANDS:
     try:
         _command = getattr(importlib.import_module(_module), _function)
@@ -41,18 +59,36 @@ for _name, _module, _function in _COMMANDS:
     app.command(_name)(_command)
 
 
+def _click_kind(error: BaseException) -> str | None:
+    """The click exception family of ``error`` ("UsageError", "Abort", "Exit") or None.
+
+    typer before 0.26 raises the exceptions of the ``click`` package, later typer those of its own vendored copy
+    (``typer._click``); both keep click's class names, so the CLI recognises them by name rather than importing
+    either module.
+    """
+    names = {cls.__name__ for cls in type(error).__mro__}
+    for kind in ("UsageError", "Abort", "Exit"):
+        if kind in names:
+            return kind
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) 0 ok, 1 bad input, 2 refused by a check, 3 external service failed."""
     try:
         result = app(args=argv, standalone_mode=False, prog_name="hifield")
-    except click.exceptions.UsageError as error:
-        error_line(error.format_message())
-        code = EXIT_BAD_INPUT
-    except click.exceptions.Abort:
-        error_line("aborted")
-        code = EXIT_BAD_INPUT
-    except click.exceptions.Exit as exit_:
-        code = exit_.exit_code
+    except Exception as error:
+        kind = _click_kind(error)
+        if kind == "UsageError":
+            error_line(error.format_message())  # type: ignore[attr-defined]
+            code = EXIT_BAD_INPUT
+        elif kind == "Abort":
+            error_line("aborted")
+            code = EXIT_BAD_INPUT
+        elif kind == "Exit":
+            code = int(getattr(error, "exit_code", 0) or 0)
+        else:
+            raise
     else:
         code = result if isinstance(result, int) else 0
     if argv is None:
