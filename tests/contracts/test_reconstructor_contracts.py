@@ -7,7 +7,7 @@ import pytest
 
 from hifield.data import Image, RawData, RawHeader
 from hifield.ops import fftc
-from hifield.recon import recon_methods, reconstruct
+from hifield.recon import reconstruct, reconstructor_names
 
 N = 32
 
@@ -29,7 +29,7 @@ def _raw(method: str) -> RawData:
     return RawData(kspace=(kspace * mask).astype(np.complex64), header=header, mask=mask)
 
 
-@pytest.fixture(params=recon_methods())
+@pytest.fixture(params=reconstructor_names())
 def method(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -515,7 +515,6 @@ def recon_grappa(
 ) -> Complex:
     """GRAPPA of one frame ``(coil, k2, k1, k0)`` (see :func:`grappa_kspace`); RSS image ``(1, z, y, x)``."""
     from hifield.ops import ifftc
+    from hifield.recon.cartesian import rss
 
-    images = ifftc(grappa_kspace(kspace, mask, acs, config))
-    rss = np.sqrt(np.sum(images.real**2 + images.imag**2, axis=0, dtype=np.float64))
-    return rss[None].astype(np.complex64)
+    return rss(ifftc(grappa_kspace(kspace, mask, acs, config)))
