@@ -17,9 +17,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
+from hifield.recon.registry import reconstructor, reconstructor_names
 
-RECON_CHOICES: tuple[str, ...] = ("fft", "sense", "cs")
-"""Reconstructions ``hifield scan`` runs (``--recon``); ``fft`` is zero-filled root-sum-of-squares."""
+RECON_CHOICES: tuple[str, ...] = tuple(n for n in reconstructor_names() if not reconstructor(n).needs_partial_fourier)
+"""Reconstructions ``hifield scan`` can run (``--recon``): every registered one that needs no partial-Fourier data
+(a scan acquires both sides of k-space); ``fft`` is zero-filled root-sum-of-squares."""
+DEFAULT_RECONS: tuple[str, ...] = ("fft", "sense", "cs")
+"""Reconstructions ``hifield scan`` runs when none are named."""
 
 
 PHANTOMS: tuple[str, ...] = ("brain", "shepp-logan", "nist", "nist-t2", "water-fat")
@@ -60,7 +64,7 @@ class ScanConfig:
     """Phase-encode sampling pattern."""
     n_calibration: int = 24
     """Fully sampled central calibration lines."""
-    recons: tuple[str, ...] = RECON_CHOICES
+    recons: tuple[str, ...] = DEFAULT_RECONS
     """Reconstructions to run."""
     matrix: int | None = None
     """In-plane matrix (None keeps the protocol's, 256 by default)."""
@@ -378,9 +382,10 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         metrics: list[dict[str, Any]] = []
         coil_maps = None
         for method in cfg.recons:
-            label = {"fft": "zero-filled FFT (RSS)", "sense": "CG-SENSE", "cs": "L1-wavelet compressed sensing"}[method]
+            spec = reconstructor(method)
+            label = spec.label
             with timed(f"recon_{method}", f"Reconstructing: {label}"):
-                if method in ("sense", "cs") and coil_maps is None:
+                if spec.needs_coil_maps and coil_maps is None:
                     if pattern is None and nyquist_box(raw) < CALIBRATION_PRESCAN_BELOW:
                         coil_maps, prescan_s = coil_calibration_prescan(
                             phantom, protocol, scanner, engine=cfg.engine, seed=cfg.seed
@@ -389,7 +394,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
                     else:
                         coil_maps = estimate_coil_maps(raw, method="espirit")
                 start = time.perf_counter()
-                image = reconstruct(raw, method=method, coil_maps=coil_maps if method != "fft" else None)
+                image = reconstruct(raw, method=method, coil_maps=coil_maps if spec.needs_coil_maps else None)
                 elapsed = time.perf_counter() - start
             magnitude = np.abs(image.data).reshape(-1, n, n).astype(np.float32)
             images[method] = magnitude
@@ -496,6 +501,7 @@ def _write_outputs(
 
 
 __all__ = [
+    "DEFAULT_RECONS",
     "PHANTOMS",
     "RECON_CHOICES",
     "ScanConfig",
