@@ -147,3 +147,24 @@ def test_protocol_files_written_before_the_base_class_still_load(name: str) -> N
     """``expected/protocol_files`` holds each default as ``save_protocol`` wrote it before ImagingProtocol."""
     path = Path(__file__).parent / "expected" / "protocol_files" / f"{name}.yaml"
     assert load_protocol(path) == get_protocol(name)
+
+
+def test_pipeline_and_engines_read_protocol_geometry_as_typed_attributes() -> None:
+    """The slice geometry, averages and Nyquist readouts are ImagingProtocol attributes: no ``getattr`` guesses."""
+    src = SEQUENCE_DIR.parent
+    for path in (src / "pipeline.py", src / "sim" / "engines" / "fast.py", src / "sim" / "engines" / "bloch.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+                target = node.args[0]
+                assert not (isinstance(target, ast.Name) and target.id == "protocol"), (path.name, node.lineno)
+
+
+def test_a_sequence_file_is_described_by_an_imaging_protocol(tmp_path: Path) -> None:
+    from hifield.hardware import Scanner
+    from hifield.sequence import load_seq, write_seq
+
+    built = get_protocol("gre_t1_2d").with_changes(matrix=32, tr_s=0.02).build(Scanner.preset("3T"))
+    loaded = load_seq(write_seq(built, tmp_path / "gre.seq"))
+    assert isinstance(loaded.protocol, SliceProtocol)
+    assert loaded.protocol.te_s == loaded.te_s and loaded.protocol.tr_s == loaded.tr_s
+    assert loaded.protocol.slab_thickness_m is None and loaded.protocol.n_averages == 1
