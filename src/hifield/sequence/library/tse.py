@@ -63,6 +63,11 @@ class SpinEchoProtocol(SliceProtocol):
         return self.te_s
 
     @property
+    def echo_train_length(self) -> int:
+        """Echoes per excitation (1 for spin echo)."""
+        return 1
+
+    @property
     def inversion_time(self) -> float:
         """Inversion time [s] (0: no inversion)."""
         return 0.0
@@ -173,7 +178,7 @@ def build_spin_echo_train(p: SpinEchoProtocol, scanner: Scanner, lines: list[int
 def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool) -> BuiltSequence:
     import pypulseq as pp
 
-    etl = int(getattr(p, "echo_train_length", 1))
+    etl = int(p.echo_train_length)
     esp = p.echo_spacing
     centre_echo = round(p.te_s / esp) - 1
     seq = pp.Sequence(system=system)
