@@ -107,11 +107,11 @@ def simulate(n: int, n_spokes: int, n_coils: int, noise: float, fov: float = 0.2
 def simulate_scanner(n: int, n_spokes: int, n_coils: int, seed: int = 7) -> tuple[RawData, np.ndarray]:
     """Radial brain data from hifield's simulator and the reference (noise-free full scan, CG-SENSE, true maps)."""
     import hifield as hf
-    from hifield.pipeline import make_scan_phantom
+    from hifield.phantom import make_phantom
 
     scanner = Scanner.preset("3T", n_coils=n_coils)
     protocol = hf.get_protocol("radial_gre_2d").with_changes(matrix=n)
-    phantom = make_scan_phantom("brain", b0_t=3.0, matrix=n, fov_m=protocol.fov_m)
+    phantom = make_phantom("brain", b0_t=3.0, matrix=n, fov_m=protocol.fov_m, oversampling=2)
     n_full = int(np.ceil(np.pi / 2 * n))
     full = hf.simulate(phantom, protocol.with_changes(n_spokes=n_full).build(scanner), scanner, noise=False)
     raw = hf.simulate(phantom, protocol.with_changes(n_spokes=n_spokes).build(scanner), scanner, seed=seed)

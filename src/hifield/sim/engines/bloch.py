@@ -474,7 +474,7 @@ def simulate_bloch(
     voxel = phantom.voxel_size_m
     fov_fine = [voxel[a] * fine_shape[a] for a in range(3)]
     coarse_shape = (fine_shape[0], n, n)
-    slice_thickness = float(getattr(protocol, "slice_thickness_m", 0.0) or 0.0)  # 3D protocols have a slab instead
+    slice_thickness = protocol.slice_thickness_m or 0.0  # None for 3D protocols: they have a slab instead
     if two_d and slice_thickness <= 0:
         slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))  # the phantom's own slice
     program = compile_sequence(sequence.seq)

@@ -195,8 +195,8 @@ def simulate_fast(
             f"phantom is at {phantom.b0_t:g} T but the scanner at {scanner.b0_t:g} T; "
             f"use phantom.at_field({scanner.b0_t:g})"
         )
-    slab = getattr(protocol, "slab_thickness_m", None)
-    partitions = getattr(protocol, "n_partitions", None)
+    slab = protocol.slab_thickness_m
+    partitions = protocol.n_partitions
     if (
         n_z_fine > 1
         and slab is not None
@@ -226,7 +226,7 @@ def simulate_fast(
     n_ro = n if cartesian else int(samples[0])
     oversampling = int(samples[0]) // n if cartesian else 1
     dwell = float(np.median(timeline.adc_dwell_s)) * oversampling  # per stored sample (oversampling removed)
-    slice_thickness = float(getattr(protocol, "slice_thickness_m", 0.0) or 0.0)
+    slice_thickness = protocol.slice_thickness_m or 0.0
     if n_z_fine == 1 and slice_thickness <= 0:
         slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))
     fine_size = int(np.prod(fine_shape))
@@ -313,7 +313,7 @@ def simulate_fast(
     acquired_mask = counts > 0
     kspace[:, acquired_mask, :] /= counts[acquired_mask][np.newaxis, :, np.newaxis]
 
-    n_avg = int(getattr(protocol, "n_averages", 1))
+    n_avg = protocol.n_averages
     noise_scan = None
     if noise:
         std = kspace_noise_std(b0, dwell_s=dwell, n_grid=coarse_size, n_averages=n_avg)
@@ -375,7 +375,7 @@ def _header(
         slice_thickness_m=slice_thickness if n_z_fine == 1 else None,
         pixel_bandwidth_hz=float(1.0 / (dwell * n)),
         readout_dwell_s=float(dwell),
-        n_averages=int(getattr(protocol, "n_averages", 1)),
+        n_averages=protocol.n_averages,
         acceleration=float(acceleration),
         scan_time_s=float(sequence.duration_s),
         scan_time_full_s=float(sequence.duration_s) * acceleration,
@@ -427,7 +427,7 @@ def _non_cartesian_raw(
             scanner.b0_t,
             dwell_s=dwell,
             n_grid=int(np.prod(coarse_shape)),
-            n_averages=int(getattr(protocol, "n_averages", 1)),
+            n_averages=protocol.n_averages,
         )
         cov = scanner.receive.noise_covariance
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
@@ -437,7 +437,7 @@ def _non_cartesian_raw(
     cell = 1.0 / float(protocol.fov_m) ** 2
     density = (pipe_menon_density(k_samples, coarse_shape, voxel) * cell).astype(np.float32)
     # acceleration: Nyquist spokes (pi / 2 x matrix) or interleaves needed over those played
-    nyquist = float(getattr(protocol, "n_interleaves", 0) or np.pi / 2 * n)
+    nyquist = protocol.nyquist_readouts
     acceleration = max(nyquist / max(timeline.n_adc, 1), 1.0)
     header = _header(
         sequence, scanner, phantom, fine_shape, coarse_shape, dwell=dwell, slice_thickness=slice_thickness,
