@@ -31,7 +31,6 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-
 def _show_version(value: bool) -> None:
     if value:
         from hifield import __version__
