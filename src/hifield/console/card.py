@@ -251,7 +251,7 @@ def _sampling(cfg: Any, protocol: Any, full_seq: Any) -> tuple[list[int], dict[s
             "acceleration": round(pattern.acceleration, 3),
             "lines_acquired": pattern.n_acquired,
             "lines_full": n_pe,
-            "calibration_lines": pattern.calibration_lines,
+            "calibration_lines": pattern.calibration_lines if pattern.n_acquired < n_pe else 0,
             "axis": "k2" if n_partitions else "k1",
         }
         return readouts, info, pattern
@@ -270,7 +270,8 @@ def _sampling(cfg: Any, protocol: Any, full_seq: Any) -> tuple[list[int], dict[s
 def _pattern_picture(pattern: Any) -> list[list[int]]:
     """The mask as rows (k2) of k1 entries: 0 skipped, 1 acquired, 2 calibration."""
     mask = np.asarray(pattern.mask)[..., 0].astype(np.int64)
-    mask[np.asarray(pattern.calibration)[..., 0]] = 2
+    if pattern.n_acquired < pattern.mask.size:  # a full scan has no calibration region to show
+        mask[np.asarray(pattern.calibration)[..., 0]] = 2
     return [[int(v) for v in row] for row in mask]
 
 

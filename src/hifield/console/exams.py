@@ -107,7 +107,9 @@ def read_summary(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise FileFormatError(f"summary.json of exam {folder.name!r} cannot be read ({error}); rerun the scan") from None
+        raise FileFormatError(
+            f"summary.json of exam {folder.name!r} cannot be read ({error}); rerun the scan"
+        ) from None
     if not isinstance(data, dict):
         raise FileFormatError(f"summary.json of exam {folder.name!r} is not a mapping; rerun the scan")
     return data
@@ -154,7 +156,7 @@ def save_viewer_data(
     path = folder / VIEWER_FILE
     tmp = folder / (".partial-" + VIEWER_FILE)
     with open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)
     return path
 
