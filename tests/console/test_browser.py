@@ -124,6 +124,11 @@ def test_a_64_scan_runs_and_its_image_appears(
     page.wait_for_selector("#exam-list tr[data-exam] td")
     assert page.query_selector('#files a[href$="raw.h5"]') is not None
     console_tools.save_screenshot(page.screenshot(full_page=True), "viewer", tmp_path)
+    page.check("#show-error")
+    error = page.wait_for_selector('canvas.view[data-series="error-cs"]')
+    time.sleep(0.3)
+    assert pixels(error.screenshot()).mean() < grey.mean()  # the error is smaller than the image
+    console_tools.save_screenshot(page.query_selector("#viewer").screenshot(), "errors", tmp_path)
 
 
 def _synthetic_exam(root: Path) -> str:
@@ -134,11 +139,12 @@ def _synthetic_exam(root: Path) -> str:
     folder = root / exam
     folder.mkdir(parents=True)
     y, x = np.mgrid[0:64, 0:64].astype(np.float32)
-    truth = (np.hypot(y - 32, x - 32) < 26) * (0.3 + 0.7 * x / 63)
-    image = truth + 0.02 * np.sin(y / 3)
+    disc = (np.hypot(y - 32, x - 32) < 26) * (0.3 + 0.7 * x / 63)
+    truth = np.stack([disc * (0.5 + 0.5 * k) for k in range(3)])  # three slices, brighter each
+    image = truth + 0.05 * np.sin(y / 3)
     mask = np.zeros((1, 64), dtype=np.uint8)
     mask[0, ::2] = 1
-    save_viewer_data(folder, truth[None].astype(np.float32), {"fft": image[None].astype(np.float32)}, mask)
+    save_viewer_data(folder, truth.astype(np.float32), {"fft": image.astype(np.float32)}, mask)
     summary = {
         "protocol": "synthetic",
         "field_t": 3.0,
@@ -175,6 +181,26 @@ def test_window_level_changes_displayed_pixels(console_page: Any, server: Any) -
     time.sleep(0.3)
     preset = pixels(canvas.screenshot()).mean(axis=2)
     assert np.abs(preset - after).mean() > 5
+    # scroll through the slices with the mouse wheel: the next slice is brighter
+    assert page.inner_text("#slice-label") == "2 / 3"
+    page.mouse.move(cx, cy)
+    page.mouse.wheel(0, 120)
+    page.wait_for_function("() => document.querySelector('#slice-label').textContent === '3 / 3'")
+    time.sleep(0.3)
+    brighter = pixels(canvas.screenshot()).mean(axis=2)
+    assert brighter[inside].mean() > preset[inside].mean() + 5
+    # zoom
+    width = canvas.bounding_box()["width"]
+    page.select_option("#zoom", "2")
+    time.sleep(0.2)
+    assert page.query_selector('canvas.view[data-series="truth"]').bounding_box()["width"] == pytest.approx(2 * width)
+    # the error map against truth: |fft - truth| is the small sine ripple, dark next to the image
+    page.check("#show-error")
+    error = page.wait_for_selector('canvas.view[data-series="error-fft"]')
+    time.sleep(0.3)
+    assert "|fft − truth|" in page.inner_text("#panels")
+    ripple = pixels(error.screenshot()).mean(axis=2)
+    assert 0 < ripple.mean() < brighter[inside].mean()
 
 
 def test_token_is_required_off_loopback(chromium: Any, tmp_path: Path, console_tools: Any) -> None:

@@ -310,7 +310,7 @@ async function openExam(id) {
     const method = name.replace("error-", "");
     const m = metrics[method];
     caption.innerHTML = `<b></b><br><span></span>`;
-    caption.querySelector("b").textContent = name.startsWith("error-") ? `|${method} − truth|` : name;
+    caption.querySelector("b").textContent = name.startsWith("error-") ? `|${method} − truth| ×4` : name;
     caption.querySelector("span").textContent = m && name !== "truth"
       ? `NMSE ${fmt(m.nmse, 3)} · PSNR ${fmt(m.psnr, 4)} dB · SSIM ${fmt(m.ssim, 3)}` : name === "truth" ? "fully sampled, noise-free" : "";
     box.append(canvas, caption);
