@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -233,6 +234,34 @@ def minimum_time(protocol: Any, scanner: Any, key: str) -> float | None:
     return float(spec.low)
 
 
+@functools.lru_cache(maxsize=16)
+def checked_build(
+    protocol: Any,
+    field: str,
+    n_coils: int | None,
+    mode: str,
+    *,
+    phase_encode_lines: tuple[int, ...] | None = None,
+    partition_lines: tuple[int, ...] | None = None,
+) -> tuple[Any, Any, tuple[Any, ...]]:
+    """The built sequence, its :class:`~hifield.sequence.SafetyReport` and its violations (``hifield.sequence.check``).
+
+    Cached (protocols are frozen and hashable): a long 3D protocol takes seconds to build, and the card asks for the
+    same sequence again when only the sampling, the phantom or nothing has changed, and once more when Start is
+    pressed.
+    """
+    from hifield.sequence import assess, check
+
+    scanner = resolve_scanner(field, n_coils)
+    if partition_lines is not None:
+        built = protocol.build(scanner, partition_lines=list(partition_lines))
+    elif phase_encode_lines is not None:
+        built = protocol.build(scanner, phase_encode_lines=list(phase_encode_lines))
+    else:
+        built = protocol.build(scanner)
+    return built, assess(built, scanner, mode=mode), tuple(check(built, scanner, mode=mode))
+
+
 def _sampling(cfg: Any, protocol: Any, full_seq: Any) -> tuple[list[int], dict[str, Any], Any]:
     """Readouts played, sampling summary and the pattern (as :func:`hifield.pipeline.scan` chooses them)."""
     from hifield.pipeline import noncartesian_subset
@@ -316,7 +345,7 @@ def evaluate(request: CardRequest) -> CardResult:
     Every problem becomes an entry of ``errors`` with the parameter it belongs to (when one is named), the CLI's
     one-line message and, for a timing minimum or a SAR limit, the value that would pass.
     """
-    from hifield.sequence import assess, check, check_timing, raise_for_violations
+    from hifield.sequence import check_timing, raise_for_violations
     from hifield.sequence.safety import report_rows
 
     result = CardResult()
@@ -337,7 +366,7 @@ def evaluate(request: CardRequest) -> CardResult:
         result.errors.append({"key": None, "message": str(error), "limit": None, "passing": None})
         return result
     try:
-        full_seq = protocol.build(scanner)
+        full_seq, report, found = checked_build(protocol, request.field, request.n_coils, request.mode)
         check_timing(full_seq)
     except SequenceError as error:
         match = _MINIMUM.match(str(error))
@@ -350,9 +379,8 @@ def evaluate(request: CardRequest) -> CardResult:
         result.errors.append({"key": _key_in(str(error), keys), "message": str(error), "limit": None, "passing": None})
         return result
 
-    report = assess(full_seq, scanner, mode=request.mode)
     result.rows = report_rows(report)
-    violations = check(full_seq, scanner, mode=request.mode)
+    violations = list(found)
     info: dict[str, Any] = {}
     scan_time = full_seq.duration_s
     try:
@@ -360,13 +388,11 @@ def evaluate(request: CardRequest) -> CardResult:
         if pattern is not None:
             result.mask = _pattern_picture(pattern)
         if info["lines_acquired"] != info["lines_full"]:
-            if info["axis"] == "k2":
-                accel_seq = protocol.build(scanner, partition_lines=readouts)
-            else:
-                accel_seq = protocol.build(scanner, phase_encode_lines=readouts)
+            lines = {"partition_lines" if info["axis"] == "k2" else "phase_encode_lines": tuple(readouts)}
+            accel_seq, _, accel_found = checked_build(protocol, request.field, request.n_coils, request.mode, **lines)
             scan_time = accel_seq.duration_s
             seen = {str(v) for v in violations}
-            violations += [v for v in check(accel_seq, scanner, mode=request.mode) if str(v) not in seen]
+            violations += [v for v in accel_found if str(v) not in seen]
     except HifieldError as error:
         result.errors.append({"key": None, "message": str(error), "limit": None, "passing": None})
 
