@@ -311,3 +311,29 @@ def test_send_to_pacs_shows_what_was_stored_or_why_not(
         body = {"host": "127.0.0.1", "port": port, "called_aet": "TESTPACS", **bad}
         response = client.post(f"/api/exams/{exam}/pacs", json=body)
         assert response.status_code in (400, 404) and response.json()["error"], bad
+
+
+def test_a_scanner_yaml_from_the_browser_is_checked_like_a_file(client: TestClient) -> None:
+    lab = "name: lab 2.9T\nb0_t: 2.89\nmax_grad_mt_per_m: 45\n"
+    card = client.post("/api/card", json={"scanner_yaml": lab}).json()
+    assert card["ok"] and card["results"]["scanner"] == "lab 2.9T"
+    assert card["results"]["gradient_limit_mt_per_m"] == pytest.approx(45)
+    bad = client.post("/api/card", json={"scanner_yaml": "b0_t: [1, 2\n"}).json()
+    assert not bad["ok"] and "not valid YAML" in bad["errors"][0]["message"]
+    assert "/tmp" not in bad["errors"][0]["message"] and "(uploaded)" in bad["errors"][0]["message"]
+    unknown = client.post("/api/card", json={"scanner_yaml": "warp_drive: 9\n"}).json()
+    assert not unknown["ok"] and "warp_drive" in unknown["errors"][0]["message"]
+    huge = client.post("/api/card", json={"scanner_yaml": "#" * 70000}).json()
+    assert not huge["ok"] and "at most 65536 bytes" in huge["errors"][0]["message"]
+
+
+def test_a_job_on_an_uploaded_scanner_keeps_its_yaml_in_the_exam(client: TestClient) -> None:
+    lab = "name: lab 2.9T\nb0_t: 2.89\nn_receive_coils: 4\n"
+    job = client.post("/api/jobs", json={**SMALL_SCAN, "scanner_yaml": lab, "recons": ["fft"]}).json()
+    assert "lab 2.9T" in job["title"]
+    assert client.app.state.queue.wait_idle(300)
+    state = client.get(f"/api/jobs/{job['id']}").json()
+    assert state["state"] == "done", state["message"]
+    exam = client.get(f"/api/exams/{state['exam']}").json()
+    assert exam["summary"]["scanner"] == "lab 2.9T" and exam["summary"]["n_coils"] == 4
+    assert client.get(f"/api/exams/{state['exam']}/files/scanner.yaml").text == lab

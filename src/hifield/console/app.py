@@ -40,6 +40,7 @@ class CardBody(BaseModel):
 
     protocol: str = "gre_t1_2d"
     field: str = "3T"
+    scanner_yaml: str | None = None
     phantom: str = "brain"
     params: dict[str, Any] = Field(default_factory=dict)
     acceleration: float = 1.0
@@ -93,7 +94,11 @@ def pipeline_runner(exams_root: Path) -> Runner:
         out = exams_root / job.id
         out.mkdir(parents=True, exist_ok=False)
         protocol_file = save_protocol(protocol, out / "protocol.yaml")
-        config = cards.scan_config(request, protocol=str(protocol_file), out=out)
+        field = request.field
+        if request.scanner_yaml is not None:
+            field = str(out / "scanner.yaml")
+            (out / "scanner.yaml").write_text(request.scanner_yaml, encoding="utf-8")
+        config = cards.scan_config(request, protocol=str(protocol_file), out=out, field=field)
         result = scan(config, reporter=reporter)
         exams.save_viewer_data(out, result.truth, result.images, checked.mask)
         job.exam = job.id
@@ -206,9 +211,11 @@ def create_app(*, exams_dir: str | Path, token: str | None = None, runner: Runne
         if not checked.ok:
             return JSONResponse({"error": checked.errors[0]["message"], "card": checked.as_dict()}, status_code=409)
         matrix = next((p["value"] for p in checked.parameters if p["key"] == "matrix"), "?")
-        title = f"{request.protocol} at {request.field}, {matrix}², R {checked.results.get('acceleration', '?')}"
+        where = checked.results.get("scanner", request.field)
+        title = f"{request.protocol} on {where}, {matrix}², R {checked.results.get('acceleration', '?')}"
         n_steps = 4 + len(request.recons)  # setup, phantom, simulate, one per recon, write
-        prefix = "".join(c if c.isalnum() else "-" for c in f"{request.protocol}-{request.field}")
+        scanner_label = "custom" if request.scanner_yaml else request.field
+        prefix = "".join(c if c.isalnum() else "-" for c in f"{request.protocol}-{scanner_label}")
         job = queue.submit(dataclasses.asdict(request), title=title, n_steps=n_steps, prefix=prefix)
         return JSONResponse(job.as_dict(), status_code=202)
 

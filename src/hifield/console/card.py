@@ -109,7 +109,9 @@ class CardRequest:
     protocol: str = "gre_t1_2d"
     """Name of a library protocol (``hifield protocols``)."""
     field: str = "3T"
-    """Scanner preset."""
+    """Scanner preset (ignored when ``scanner_yaml`` is given)."""
+    scanner_yaml: str | None = None
+    """Text of a scanner YAML file (``Scanner.load`` keys), uploaded from the browser; None uses the preset."""
     phantom: str = "brain"
     """Digital phantom."""
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -153,13 +155,42 @@ class CardResult:
         return dataclasses.asdict(self)
 
 
-def resolve_scanner(name: str, n_coils: int | None = None) -> Any:
-    """A preset scanner (only presets: the browser may not name files on the server)."""
+SCANNER_YAML_MAX_BYTES = 65536
+"""Largest scanner YAML text the console accepts."""
+
+
+def scanner_from_yaml(text: str) -> Any:
+    """A scanner from the text of a scanner YAML file, read by :meth:`Scanner.load` (same keys, same checks).
+
+    The browser sends the file's content, never a path on the server.
+    """
+    import tempfile
+    from pathlib import Path
+
     from hifield.hardware import Scanner
 
-    if name not in SCANNER_PRESETS:
+    if not isinstance(text, str) or len(text.encode("utf-8", "replace")) > SCANNER_YAML_MAX_BYTES:
+        raise ConfigError(f"scanner YAML must be text of at most {SCANNER_YAML_MAX_BYTES} bytes")
+    with tempfile.TemporaryDirectory(prefix="hifield-console-") as folder:
+        path = Path(folder) / "scanner.yaml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            return Scanner.load(path)
+        except HifieldError as error:
+            message = str(error).replace(repr(str(path)), "(uploaded)").replace(str(path), "(uploaded)")
+            raise type(error)(message) from None
+
+
+def resolve_scanner(name: str, n_coils: int | None = None, scanner_yaml: str | None = None) -> Any:
+    """A preset scanner, or the scanner of an uploaded YAML text (the browser may not name files on the server)."""
+    from hifield.hardware import Scanner
+
+    if scanner_yaml is not None:
+        scanner = scanner_from_yaml(scanner_yaml)
+    elif name not in SCANNER_PRESETS:
         raise ConfigError(f"unknown scanner preset {name!r}; choose one of {', '.join(SCANNER_PRESETS)}")
-    scanner = Scanner.preset(name)
+    else:
+        scanner = Scanner.preset(name)
     if n_coils is not None:
         if isinstance(n_coils, bool) or not isinstance(n_coils, int) or not 1 <= n_coils <= 64:
             raise ConfigError(f"receive coils must be a whole number from 1 to 64; got {n_coils!r}")
@@ -191,7 +222,7 @@ def scan_config(request: CardRequest, **changes: Any) -> Any:
         raise ConfigError(f"acceleration must be a number >= 1; got {request.acceleration!r}")
     return ScanConfig(
         protocol=changes.pop("protocol", request.protocol),
-        field=request.field,
+        field=changes.pop("field", request.field),
         acceleration=float(request.acceleration),
         pattern=request.pattern,
         n_calibration=request.n_calibration,
@@ -241,6 +272,7 @@ def checked_build(
     n_coils: int | None,
     mode: str,
     *,
+    scanner_yaml: str | None = None,
     phase_encode_lines: tuple[int, ...] | None = None,
     partition_lines: tuple[int, ...] | None = None,
 ) -> tuple[Any, Any, tuple[Any, ...]]:
@@ -252,7 +284,7 @@ def checked_build(
     """
     from hifield.sequence import assess, check
 
-    scanner = resolve_scanner(field, n_coils)
+    scanner = resolve_scanner(field, n_coils, scanner_yaml)
     if partition_lines is not None:
         built = protocol.build(scanner, partition_lines=list(partition_lines))
     elif phase_encode_lines is not None:
@@ -358,7 +390,7 @@ def evaluate(request: CardRequest) -> CardResult:
     result.parameters = parameters(protocol)
     keys = [p["key"] for p in result.parameters]
     try:
-        scanner = resolve_scanner(request.field, request.n_coils)
+        scanner = resolve_scanner(request.field, request.n_coils, request.scanner_yaml)
         cfg = scan_config(request)
         if int(getattr(protocol, "n_partitions", 1) or 1) > 1 and cfg.phantom != "brain":
             raise ConfigError(f"3D protocols run on the brain phantom (a volume); got --phantom {cfg.phantom}")
@@ -366,7 +398,9 @@ def evaluate(request: CardRequest) -> CardResult:
         result.errors.append({"key": None, "message": str(error), "limit": None, "passing": None})
         return result
     try:
-        full_seq, report, found = checked_build(protocol, request.field, request.n_coils, request.mode)
+        full_seq, report, found = checked_build(
+            protocol, request.field, request.n_coils, request.mode, scanner_yaml=request.scanner_yaml
+        )
         check_timing(full_seq)
     except SequenceError as error:
         match = _MINIMUM.match(str(error))
@@ -389,7 +423,9 @@ def evaluate(request: CardRequest) -> CardResult:
             result.mask = _pattern_picture(pattern)
         if info["lines_acquired"] != info["lines_full"]:
             lines = {"partition_lines" if info["axis"] == "k2" else "phase_encode_lines": tuple(readouts)}
-            accel_seq, _, accel_found = checked_build(protocol, request.field, request.n_coils, request.mode, **lines)
+            accel_seq, _, accel_found = checked_build(
+                protocol, request.field, request.n_coils, request.mode, scanner_yaml=request.scanner_yaml, **lines
+            )
             scan_time = accel_seq.duration_s
             seen = {str(v) for v in violations}
             violations += [v for v in accel_found if str(v) not in seen]

@@ -27,6 +27,7 @@ _KINDS: tuple[tuple[str, str], ...] = (
     ("figure.png", "figure"),
     ("summary.json", "summary"),
     ("protocol.yaml", "protocol"),
+    ("scanner.yaml", "scanner"),
     (VIEWER_FILE, "viewer data"),
 )
 

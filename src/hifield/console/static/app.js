@@ -4,7 +4,7 @@
 const $ = (sel) => document.querySelector(sel);
 const state = {
   options: null, parameters: [], card: null, cardSeq: 0, cardTimer: null, pending: false,
-  exam: null, series: {}, slice: 0, window: 1, level: 0.5, zoom: 1, showError: false, knownDone: null,
+  exam: null, series: {}, slice: 0, window: 1, level: 0.5, zoom: 1, showError: false, knownDone: null, scannerYaml: null,
 };
 
 async function api(path, options = {}) {
@@ -45,7 +45,16 @@ function fmtTime(seconds) {
 async function init() {
   state.options = await api("/api/options");
   $("#server-status").textContent = `exams in ${state.options.exams_dir}`;
-  fill($("#scanner"), state.options.scanners, "3T");
+  fill($("#scanner"), [...state.options.scanners, "scanner YAML…"], "3T");
+  $("#scanner").addEventListener("change", () => {
+    $("#scanner-file").hidden = $("#scanner").value !== "scanner YAML…";
+    if (!$("#scanner-file").hidden && !state.scannerYaml) $("#scanner-file").click();
+  });
+  $("#scanner-file").addEventListener("change", async () => {
+    const file = $("#scanner-file").files[0];
+    state.scannerYaml = file ? await file.text() : null;
+    scheduleCard();
+  });
   fill($("#phantom"), state.options.phantoms, "brain");
   fill($("#protocol"), state.options.protocols.map((p) => p.name), "gre_t1_2d");
   fill($("#mode"), state.options.modes, "normal");
@@ -112,8 +121,10 @@ function cardBody() {
   }
   const recons = [...document.querySelectorAll("#recons input:checked")].map((i) => i.value);
   const accel = Number($("#acceleration").value), ncal = Number($("#n_calibration").value);
+  const custom = $("#scanner").value === "scanner YAML…";
   return {
-    protocol: $("#protocol").value, field: $("#scanner").value, phantom: $("#phantom").value,
+    protocol: $("#protocol").value, field: custom ? "3T" : $("#scanner").value,
+    scanner_yaml: custom ? state.scannerYaml || "" : null, phantom: $("#phantom").value,
     mode: $("#mode").value, pattern: $("#pattern").value, params, recons,
     acceleration: isNaN(accel) ? $("#acceleration").value : accel,
     n_calibration: isNaN(ncal) ? $("#n_calibration").value : ncal,
