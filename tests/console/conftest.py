@@ -123,3 +123,19 @@ def console_tools() -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(free_port=free_port, save_screenshot=save_screenshot)
+
+
+@pytest.fixture
+def failing_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The console whose every job fails one step in (a stub runner), for the queue's failure display."""
+    from hifield.console.app import create_app
+    from hifield.errors import ConfigError
+
+    def runner(job: Any, reporter: Any) -> None:
+        with reporter.step("Building protocol and checking it against the scanner"):
+            time.sleep(0.5)
+        raise ConfigError("the phantom file is damaged; make it again with hifield phantom")
+
+    app = create_app(exams_dir=tmp_path / "exams", runner=runner)
+    with LiveServer(app) as live:
+        yield live

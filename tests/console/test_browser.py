@@ -256,3 +256,18 @@ def test_token_is_required_off_loopback(chromium: Any, tmp_path: Path, console_t
         process.wait(timeout=20)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_a_failing_job_shows_its_one_line_reason(chromium: Any, failing_server: Any) -> None:
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        open_console(page, failing_server.url)
+        page.click("#start")
+        page.click("#start")  # a second job queues behind the first
+        page.wait_for_function("() => document.querySelectorAll('#jobs li[data-state=\"failed\"]').length === 2")
+        item = page.inner_text("#jobs li")
+        assert "the phantom file is damaged; make it again with hifield phantom" in item
+    finally:
+        context.close()
