@@ -18,12 +18,15 @@ from hifield.console.app import create_app
 from hifield.console.exams import save_viewer_data
 from hifield.errors import ConfigError
 
+LOCAL = "http://127.0.0.1:8765"
+"""The console serves loopback Host names only when it has no token."""
+
 SMALL_SCAN = {"params": {"matrix": 64}, "acceleration": 2, "n_calibration": 12}
 
 
 @pytest.fixture
 def client(exams_dir: Path) -> Any:
-    with TestClient(create_app(exams_dir=exams_dir)) as test_client:
+    with TestClient(create_app(exams_dir=exams_dir), base_url=LOCAL) as test_client:
         yield test_client
         test_client.app.state.queue.stop()
 
@@ -144,7 +147,7 @@ def test_failing_job_shows_its_one_line_reason(exams_dir: Path) -> None:
         time.sleep(0.4)
         raise ConfigError("phantom file is\nbroken; make it again")
 
-    with TestClient(create_app(exams_dir=exams_dir, runner=runner)) as client:
+    with TestClient(create_app(exams_dir=exams_dir, runner=runner), base_url=LOCAL) as client:
         client.post("/api/jobs", json={})
         client.post("/api/jobs", json={})  # several jobs queue
         with client.stream("GET", "/api/events", params={"until_idle": True}) as stream:
@@ -161,7 +164,7 @@ def test_progress_is_pushed_step_by_step(exams_dir: Path) -> None:
             with reporter.step(name):
                 time.sleep(0.3)
 
-    with TestClient(create_app(exams_dir=exams_dir, runner=runner)) as client:
+    with TestClient(create_app(exams_dir=exams_dir, runner=runner), base_url=LOCAL) as client:
         client.post("/api/jobs", json={"recons": ["fft"]})
         with client.stream("GET", "/api/events", params={"until_idle": True}) as stream:
             events = [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: ")]
@@ -263,6 +266,14 @@ def test_token_is_required_when_set(exams_dir: Path) -> None:
 def test_no_token_needed_on_loopback(client: TestClient) -> None:
     assert client.get("/").status_code == 200
     assert client.get("/static/app.js").status_code == 200
+    assert client.get("/api/options", headers={"host": "localhost:8765"}).status_code == 200
+    assert client.get("/api/options", headers={"host": "[::1]:8765"}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.evil.example", "10.0.0.5:8765"])
+def test_without_token_other_host_names_are_refused(client: TestClient, host: str) -> None:
+    response = client.get("/api/options", headers={"host": host})
+    assert response.status_code == 403 and "loopback" in response.json()["error"]
 
 
 @pytest.fixture

@@ -136,6 +136,12 @@ def create_app(*, exams_dir: str | Path, token: str | None = None, runner: Runne
     @app.middleware("http")
     async def require_token(request: Request, call_next: Any) -> Any:
         if token is None:
+            # without a token the console serves loopback only: a page elsewhere that points a name of its own at
+            # 127.0.0.1 (DNS rebinding) sends its own Host header and is turned away
+            host = request.headers.get("host", "")
+            name = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+            if name not in LOOPBACK_HOSTS:
+                return _error(403, f"host {host!r} is not this console's loopback address; open http://127.0.0.1/")
             return await call_next(request)
         auth = request.headers.get("authorization", "")
         offered = (
