@@ -348,3 +348,15 @@ def test_a_job_on_an_uploaded_scanner_keeps_its_yaml_in_the_exam(client: TestCli
     exam = client.get(f"/api/exams/{state['exam']}").json()
     assert exam["summary"]["scanner"] == "lab 2.9T" and exam["summary"]["n_coils"] == 4
     assert client.get(f"/api/exams/{state['exam']}/files/scanner.yaml").text == lab
+
+
+def test_gradient_amplitude_refusal_offers_a_field_of_view_that_passes(client: TestClient) -> None:
+    params = {"fov_mm": 20, "te_ms": 20, "tr_ms": 100, "readout_bandwidth_hz_per_pixel": 2000}
+    card = client.post("/api/card", json={"params": params}).json()
+    assert not card["ok"]
+    error = card["errors"][0]
+    assert error["key"] == "fov_mm" and error["limit"] == "gradient amplitude on x"
+    assert error["message"].startswith("refused: gradient amplitude on x is ")
+    assert error["passing"] > 20
+    fixed = client.post("/api/card", json={"params": {**params, "fov_mm": error["passing"]}}).json()
+    assert not any("gradient amplitude" in e["message"] for e in fixed["errors"]), fixed["errors"]

@@ -336,38 +336,82 @@ def _pattern_picture(pattern: Any) -> list[list[int]]:
     return [[int(v) for v in row] for row in mask]
 
 
-def passing_value(protocol: Any, scanner: Any, key: str, *, mode: str, tries: int = 6) -> float | None:
-    """A value of ``key`` (``tr_ms`` up, ``flip_angle_deg`` down) with which the protocol passes every check.
+def passing_value(
+    protocol: Any,
+    scanner: Any,
+    key: str,
+    *,
+    mode: str,
+    ratio: float,
+    up: bool,
+    power: float = 1.0,
+    clears: str = "",
+    tries: int = 6,
+) -> float | None:
+    """A value of parameter ``key`` with which the protocol builds and no limit whose name contains ``clears`` is
+    broken any more (every limit with ``clears=""``), or None.
 
-    SAR scales with 1/TR and with the square of the flip angle, so the first guess is computed from the worst
-    violation's ratio; each guess is then built and checked, and raised (TR) or lowered (flip) by 10 % until it
-    passes. Returns None when no value within the allowed range passes in ``tries`` builds.
+    ``ratio`` is how far over its limit the quantity is (value / limit) and the quantity scales with the parameter to
+    the power ``-power`` (``up``: SAR with 1/TR, gradient amplitude with 1/FOV) or ``power`` (not ``up``: RF peak
+    with the flip angle). The first guess follows that law; each guess is then built and checked with the library and
+    moved by 10 % until it passes. None when no value within the allowed range passes in ``tries`` builds.
     """
     from hifield.sequence import check
 
     specs = {s.key: (a, s) for a, s in protocol.SPECS.items()}
-    if key not in specs:
+    if key not in specs or not math.isfinite(ratio) or ratio <= 0:
         return None
     attr, spec = specs[key]
     current = float(getattr(protocol, attr)) * spec.scale
-    violations = check(protocol.build(scanner), scanner, mode=mode)
-    if not violations:
-        return current
-    ratio = max(v.value / v.maximum for v in violations if v.maximum > 0)
-    up = key.startswith("tr")
-    value = current * ratio if up else current / math.sqrt(ratio)
+    value = current * ratio**power if up else current / ratio**power
     for _ in range(tries):
         value = min(max(value, spec.low), spec.high)
-        shown = math.ceil(value) if up else math.floor(value * 10) / 10
+        shown = math.ceil(value * 10) / 10 if up else math.floor(value * 10) / 10
+        if spec.integer:
+            shown = math.ceil(value) if up else math.floor(value)
         try:
             candidate = protocol.with_changes(**{attr: shown / spec.scale})
-            if not check(candidate.build(scanner), scanner, mode=mode):
+            if not any(clears in v.limit for v in check(candidate.build(scanner), scanner, mode=mode)):
                 return float(shown)
         except HifieldError:
             pass
         if (up and value >= spec.high) or (not up and value <= spec.low):
             return None
         value = value * 1.1 if up else value / 1.1
+    return None
+
+
+_OVER = re.compile(
+    r"(?P<limit>[^:;]+?) is (?P<value>[0-9.eE+-]+) (?P<unit>\S+), above the limit of (?P<maximum>[0-9.eE+-]+)"
+)
+"""A violation as :class:`~hifield.sequence.Violation` words it (``gradient amplitude on x is 92 mT/m, above ...``)."""
+
+_REMEDIES: tuple[tuple[str, str, bool, float], ...] = (
+    # (words in the limit's name, parameter, raise it?, power of the scaling law)
+    ("SAR", "tr_ms", True, 1.0),
+    ("gradient RMS", "tr_ms", True, 2.0),
+    ("RF peak", "flip_angle_deg", False, 1.0),
+    ("gradient amplitude on x", "fov_mm", True, 1.0),
+    ("gradient amplitude on y", "fov_mm", True, 1.0),
+    ("gradient amplitude on z", "slice_thickness_mm", True, 1.0),
+)
+"""Which parameter the card offers a passing value of, for each kind of limit."""
+
+
+def remedy(limit: str, keys: list[str]) -> tuple[str, bool, float, str] | None:
+    """``(parameter key, raise it?, power, words of the limits it clears)`` for a limit's name, when the protocol
+    has that parameter.
+
+    Examples
+    --------
+    >>> remedy("head SAR (6 min) in normal mode", ["tr_ms", "te_ms"])
+    ('tr_ms', True, 1.0, 'SAR')
+    >>> remedy("PNS in normal mode", ["tr_ms"]) is None
+    True
+    """
+    for words, key, up, power in _REMEDIES:
+        if words in limit and key in keys:
+            return key, up, power, words
     return None
 
 
@@ -410,7 +454,21 @@ def evaluate(request: CardRequest) -> CardResult:
         result.errors.append({"key": key, "message": str(error), "limit": limit, "passing": passing})
         return result
     except HifieldError as error:
-        result.errors.append({"key": _key_in(str(error), keys), "message": str(error), "limit": None, "passing": None})
+        entry: dict[str, Any] = {
+            "key": _key_in(str(error), keys),
+            "message": str(error),
+            "limit": None,
+            "passing": None,
+        }
+        over = _OVER.search(str(error).removeprefix("refused: "))
+        fix = remedy(over.group("limit"), keys) if over else None
+        if over and fix:
+            ratio = float(over.group("value")) / float(over.group("maximum"))
+            entry.update(key=fix[0], limit=over.group("limit").strip())
+            entry["passing"] = passing_value(
+                protocol, scanner, fix[0], mode=request.mode, ratio=ratio, up=fix[1], power=fix[2], clears=fix[3]
+            )
+        result.errors.append(entry)
         return result
 
     result.rows = report_rows(report)
@@ -432,15 +490,17 @@ def evaluate(request: CardRequest) -> CardResult:
     except HifieldError as error:
         result.errors.append({"key": None, "message": str(error), "limit": None, "passing": None})
 
-    sar_or_rf = any("SAR" in v.limit or "RF peak" in v.limit or "RMS" in v.limit for v in violations)
+    offered: dict[str, float | None] = {}
     for v in violations:
-        key, passing = None, None
-        if sar_or_rf and "SAR" in v.limit and "tr_ms" in keys:
-            key = "tr_ms"
-            passing = passing_value(protocol, scanner, "tr_ms", mode=request.mode)
-        elif "RF peak" in v.limit and "flip_angle_deg" in keys:
-            key = "flip_angle_deg"
-            passing = passing_value(protocol, scanner, "flip_angle_deg", mode=request.mode)
+        fix = remedy(v.limit, keys)
+        key, passing = (fix[0], None) if fix else (None, None)
+        if fix is not None:
+            if key not in offered:
+                worst = max(w.value / w.maximum for w in violations if remedy(w.limit, keys) == fix and w.maximum > 0)
+                offered[fix[0]] = passing_value(
+                    protocol, scanner, fix[0], mode=request.mode, ratio=worst, up=fix[1], power=fix[2], clears=fix[3]
+                )
+            passing = offered[fix[0]]
         result.errors.append({"key": key, "message": str(v), "limit": v.limit, "passing": passing, "kind": v.kind})
     if violations:
         try:
