@@ -48,6 +48,7 @@ from hifield.errors import ConfigError, SequenceError, check_memory
 from hifield.sim.engines.fast_echoes import contrast_groups, select_slice
 from hifield.sim.engines.timeline import Timeline, read_timeline, readout_kspace
 from hifield.sim.noise import correlated_noise, kspace_noise_std
+from hifield.sim.pattern import recorded_sampling
 
 if TYPE_CHECKING:
     from hifield.hardware import Scanner
@@ -320,21 +321,17 @@ def simulate_fast(
         cov = scanner.receive.noise_covariance
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
         noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
-    mask = acquired_mask[:, :, np.newaxis]
-    acquired: NDArray[np.complex64] = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
-
-    n_acquired = int(np.count_nonzero(acquired_mask))
-    full = n if n_z_fine == 1 else int(coarse_shape[0] * n)
-    acceleration = full / max(n_acquired, 1)
+    sampling = recorded_sampling(sequence, acquired_mask)
+    acquired: NDArray[np.complex64] = np.where(sampling.mask[np.newaxis], kspace, 0).astype(np.complex64)
     header = _header(
         sequence, scanner, phantom, fine_shape, coarse_shape, dwell=dwell, slice_thickness=slice_thickness,
-        acceleration=acceleration, trajectory="cartesian",
+        acceleration=sampling.acceleration, trajectory="cartesian",
     )  # fmt: skip
     return RawData(
         kspace=acquired,
         header=header,
-        mask=None if n_acquired == full else mask,
-        calibration=None,
+        mask=None if sampling.full else sampling.mask,
+        calibration=sampling.calibration,
         noise=noise_scan,
     )
 
