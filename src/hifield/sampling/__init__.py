@@ -2,7 +2,6 @@
 
 from hifield.sampling.caipi import caipirinha
 from hifield.sampling.grid2d import SamplingPattern2D
-from hifield.sampling.noncartesian import GOLDEN_ANGLE_RAD, NonCartesianPattern, golden_angle_radial
 from hifield.sampling.partial_fourier import partial_fourier_lines
 from hifield.sampling.pattern import (
     SamplingPattern,
@@ -22,16 +21,13 @@ from hifield.sampling.registry import (
     make_pattern,
     readout_subset,
 )
-from hifield.sampling.spiral import variable_density_spiral
 from hifield.sampling.validation import SamplingRequest, check_request, partition_calibration
 
 __all__ = [
     "CARTESIAN_PATTERNS",
-    "GOLDEN_ANGLE_RAD",
     "NON_CARTESIAN_PATTERNS",
     "PATTERNS",
     "TABLE",
-    "NonCartesianPattern",
     "SamplingPattern",
     "SamplingPattern2D",
     "SamplingRequest",
@@ -40,7 +36,6 @@ __all__ = [
     "check_request",
     "equispaced_lines",
     "full_lines",
-    "golden_angle_radial",
     "make_pattern",
     "on_grid",
     "partial_fourier_lines",
@@ -49,5 +44,4 @@ __all__ = [
     "readout_subset",
     "undersample",
     "variable_density_lines",
-    "variable_density_spiral",
 ]

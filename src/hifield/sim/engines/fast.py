@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError, check_memory
 from hifield.sim.engines.fast_echoes import contrast_groups, select_slice
-from hifield.sim.engines.timeline import Timeline, read_timeline, readout_kspace
+from hifield.sim.engines.timeline import Timeline, density_weights, read_timeline, readout_kspace
 from hifield.sim.noise import correlated_noise, kspace_noise_std
 from hifield.sim.pattern import recorded_sampling
 
@@ -411,7 +411,6 @@ def _non_cartesian_raw(
 ) -> RawData:
     """Package non-Cartesian readouts ``(coil, n_adc, samples)`` with their trajectory and density compensation."""
     from hifield.data import Trajectory
-    from hifield.ops.nufft import pipe_menon_density
 
     assert k_samples is not None
     protocol: Any = sequence.protocol
@@ -429,10 +428,7 @@ def _non_cartesian_raw(
         cov = scanner.receive.noise_covariance
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
         noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
-    voxel = (slice_thickness, float(protocol.fov_m) / n, float(protocol.fov_m) / n)
-    # trajectory weights are k-space areas [1/m^2]: Pipe-Menon weights (1 at Cartesian Nyquist density) x one cell
-    cell = 1.0 / float(protocol.fov_m) ** 2
-    density = (pipe_menon_density(k_samples, coarse_shape, voxel) * cell).astype(np.float32)
+    density = density_weights(k_samples, matrix=n, fov_m=float(protocol.fov_m), slice_thickness_m=slice_thickness)
     # acceleration: Nyquist spokes (pi / 2 x matrix) or interleaves needed over those played
     nyquist = float(getattr(protocol, "n_interleaves", 0) or np.pi / 2 * n)
     acceleration = max(nyquist / max(timeline.n_adc, 1), 1.0)
