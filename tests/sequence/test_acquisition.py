@@ -30,7 +30,8 @@ def test_2d_protocol_is_accelerated_along_k1(scanner: Scanner) -> None:
     built = acquisition.accelerated
     assert built.pattern_axis == "k1" and acquisition.pattern is built.pattern
     assert sorted(set(built.phase_encode_lines.tolist())) == sorted(built.pattern.order.tolist())
-    assert built.pattern.calibration_lines == 8 and acquisition.full.pattern is None
+    assert built.pattern.calibration_lines == 8
+    assert acquisition.full.pattern is not None and acquisition.full.pattern.name == "full"
     assert built.slice_thickness_m == GreProtocol().slice_thickness_m
 
 
@@ -52,9 +53,17 @@ def test_non_cartesian_protocols_play_a_readout_subset(scanner: Scanner, name: s
     built = acquisition.accelerated
     assert built.pattern_axis == "readouts" and built.pattern.calibration_lines == 0
     assert built.phase_encode_lines.tolist() == built.pattern.order.tolist()
-    assert built.pattern.n_lines == acquisition.full.n_lines
+    assert built.pattern.n_lines == acquisition.full.n_lines == acquisition.full.pattern.n_acquired
     if golden:
         assert built.pattern.order.tolist() == list(range(built.n_lines))
+
+
+def test_a_partial_fourier_protocol_carries_the_lines_it_plays(scanner: Scanner) -> None:
+    from hifield.sequence import with_own_pattern
+
+    built = with_own_pattern(GreProtocol(matrix=32, partial_fourier=0.75).build(scanner))
+    assert built.pattern is not None and built.pattern.name == "as built"
+    assert built.pattern.n_acquired == 24 and built.pattern.calibration_lines == 0
 
 
 def test_with_pattern_refuses_a_sequence_that_plays_other_lines(scanner: Scanner) -> None:

@@ -9,6 +9,7 @@ from hifield.sampling.pattern import (
     equispaced_lines,
     full_lines,
     on_grid,
+    played_lines,
     undersample,
     variable_density_lines,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "on_grid",
     "partial_fourier_lines",
     "partition_calibration",
+    "played_lines",
     "poisson_disc",
     "readout_subset",
     "undersample",

@@ -172,6 +172,26 @@ def full_lines(n_lines: int) -> SamplingPattern:
     return _pattern(n_lines, every, every, "full", None, order="linear")
 
 
+def played_lines(n_lines: int, lines: NDArray[np.int64]) -> SamplingPattern:
+    """The pattern of a sequence built without one: the ``lines`` it plays (in that order), no calibration region.
+
+    Examples
+    --------
+    >>> p = played_lines(8, np.array([4, 5, 6, 7, 3, 2]))
+    >>> p.name, p.order.tolist(), p.calibration_lines
+    ('as built', [4, 5, 6, 7, 3, 2], 0)
+    >>> played_lines(4, np.arange(4)).name
+    'full'
+    """
+    check_n_lines(n_lines)
+    _, first = np.unique(np.asarray(lines, dtype=np.int64), return_index=True)
+    order = np.asarray(lines, dtype=np.int64)[np.sort(first)]
+    mask = np.zeros((1, n_lines, 1), dtype=bool)
+    mask[0, order, 0] = True
+    name = "full" if mask.all() else "as built"
+    return SamplingPattern(mask=mask, calibration=np.zeros_like(mask), order=order, name=name)
+
+
 def centre_lines(n_lines: int, n_calibration: int) -> SamplingPattern:
     """Only the ``n_calibration`` central lines, all of them calibration (a coil-calibration prescan).
 

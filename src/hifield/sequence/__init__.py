@@ -10,6 +10,7 @@ from hifield.sequence.acquisition import (
     calibration_prescan,
     check_matrix,
     plan_acquisition,
+    with_own_pattern,
     with_pattern,
 )
 from hifield.sequence.built import BuiltSequence
@@ -71,6 +72,7 @@ __all__ = [
     "raise_for_violations",
     "read_seq",
     "save_protocol",
+    "with_own_pattern",
     "with_pattern",
     "write_seq",
 ]

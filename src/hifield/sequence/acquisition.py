@@ -73,6 +73,25 @@ def with_pattern(built: BuiltSequence, pattern: SamplingPattern, *, axis: str = 
     )
 
 
+def with_own_pattern(built: BuiltSequence) -> BuiltSequence:
+    """``built`` (made by ``protocol.build`` without a pattern) carrying the pattern of the lines it plays.
+
+    Cartesian 2D: its k1 lines; 3D: its partitions (it must play every k1 line); radial and spiral: its readouts.
+    """
+    from hifield.sampling import played_lines
+
+    protocol: Any = built.protocol
+    if built.trajectory != "cartesian":
+        full = int(getattr(protocol, "n_spokes", 0) or getattr(protocol, "n_interleaves", 0) or built.n_lines)
+        return with_pattern(built, played_lines(full, built.phase_encode_lines), axis="readouts")
+    if built.partition_lines is not None:
+        if len(set(built.phase_encode_lines.tolist())) != int(protocol.matrix):
+            raise ConfigError(f"sequence {protocol.name!r} skips k1 lines of its partitions; give it a pattern")
+        pattern = played_lines(int(protocol.n_partitions), built.partition_lines)
+        return with_pattern(built, pattern, axis="k2")
+    return with_pattern(built, played_lines(int(protocol.matrix), built.phase_encode_lines), axis="k1")
+
+
 def build_with_pattern(protocol: Any, scanner: Scanner, pattern: SamplingPattern, *, axis: str) -> BuiltSequence:
     """Build ``protocol`` playing ``pattern`` along ``axis`` and attach the pattern (see :func:`with_pattern`)."""
     lines = [int(i) for i in pattern.order]
@@ -89,7 +108,7 @@ class Acquisition:
     """The fully sampled reference and the accelerated sequence of one exam; the latter carries its pattern."""
 
     full: BuiltSequence
-    """Every line the protocol plays (the reference)."""
+    """Every line the protocol plays (the reference), carrying the pattern of those lines."""
     accelerated: BuiltSequence
     """The lines of the sampling pattern, which it carries (``accelerated.pattern``)."""
     n_calibration_requested: int
@@ -126,7 +145,7 @@ def plan_acquisition(
     """
     from hifield.sampling import make_pattern, partition_calibration
 
-    full = protocol.build(scanner)
+    full = with_own_pattern(protocol.build(scanner))
     if full.trajectory != "cartesian":
         chosen = make_pattern(
             full.trajectory, full.n_lines, acceleration=acceleration, seed=seed, trajectory=full.trajectory
