@@ -92,7 +92,7 @@ def with_own_pattern(built: BuiltSequence) -> BuiltSequence:
     return with_pattern(built, played_lines(int(protocol.matrix), built.phase_encode_lines), axis="k1")
 
 
-def build_with_pattern(protocol: Any, scanner: Scanner, pattern: SamplingPattern, *, axis: str) -> BuiltSequence:
+def build_with_pattern(protocol: Any, scanner: Scanner, pattern: SamplingPattern, *, axis: str = "k1") -> BuiltSequence:
     """Build ``protocol`` playing ``pattern`` along ``axis`` and attach the pattern (see :func:`with_pattern`)."""
     lines = [int(i) for i in pattern.order]
     built = (
