@@ -104,6 +104,8 @@ def test_one_check_one_message_per_rule(kwargs: dict[str, object], message: str)
     with pytest.raises(ConfigError) as info:
         check_request(**kwargs)  # type: ignore[arg-type]
     assert str(info.value).startswith(message)
+
+
 def test_the_acceleration_message_is_written_once() -> None:
     # every refusal of an acceleration below 1 comes from the one check, in the same words
     from pathlib import Path
