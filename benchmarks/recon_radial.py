@@ -5,7 +5,7 @@ golden-angle RF-spoiled GRE, its first ``--spokes`` spokes played) on the brain 
 Biot-Savart head array, simulated by the ``fast`` engine (phase-graph contrast, NUFFT on a grid twice as fine as
 the reconstruction, off-resonance and chemical shift along each spoke, thermal noise of the array). The reference
 is the noise-free fully sampled scan (pi/2 x matrix spokes) by CG-SENSE with the array's true sensitivities.
-``--data analytic``: the golden-angle trajectory of ``hifield.sampling.golden_angle_radial`` over a Shepp-Logan
+``--data analytic``: the golden-angle trajectory the radial protocol plays (``RadialProtocol``) over a Shepp-Logan
 object with smooth coil maps, simulated by NUFFT on a twice finer grid plus complex Gaussian noise (``--noise``),
 reference the object on the reconstruction grid. Both tools get the same data, the same
 density compensation (the trajectory's analytic weights) and the same coil maps (hifield's ESPIRiT from the data),
@@ -36,7 +36,8 @@ from hifield.io.cfl import read_cfl, write_cfl
 from hifield.metrics import nmse, psnr, ssim
 from hifield.ops import NUFFTOp
 from hifield.recon import CsConfig, SenseConfig, estimate_coil_maps, reconstruct
-from hifield.sampling.noncartesian import golden_angle_radial
+from hifield.sequence import RadialProtocol
+from hifield.sim import sequence_trajectory
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -81,8 +82,9 @@ def simulate(n: int, n_spokes: int, n_coils: int, noise: float, fov: float = 0.2
             maps[c, 0] = np.exp(1j * a) / (1 + ((y - 1.3 * np.sin(a)) ** 2 + (x - 1.3 * np.cos(a)) ** 2) / 0.8)
         return maps / np.sqrt(np.sum(np.abs(maps) ** 2, axis=0, keepdims=True))
 
-    pattern = golden_angle_radial(n, fov_m=fov, gradients=Scanner.preset("3T").gradients, n_spokes=n_spokes)
-    k = pattern.trajectory.kspace_m
+    protocol = RadialProtocol(matrix=n, fov_m=fov, n_spokes=n_spokes, readout_oversampling=1)
+    trajectory = sequence_trajectory(protocol.build(Scanner.preset("3T")))
+    k = trajectory.kspace_m
     fine = 2 * n
     op = NUFFTOp(k, (1, fine, fine), (0.005, fov / fine, fov / fine), batch_shape=(n_coils,), eps=1e-8)
     y = op @ (coil_maps(fine) * phantom(fine)[None]) / 2.0
@@ -99,7 +101,7 @@ def simulate(n: int, n_spokes: int, n_coils: int, noise: float, fov: float = 0.2
         trajectory="goldenangle",
     )
     raw = RawData(
-        kspace=y.reshape(n_coils, 1, *k.shape[:-1]).astype(np.complex64), header=header, trajectory=pattern.trajectory
+        kspace=y.reshape(n_coils, 1, *k.shape[:-1]).astype(np.complex64), header=header, trajectory=trajectory
     )
     return raw, np.abs(phantom(n))
 

@@ -40,7 +40,10 @@ def test_scan_accepts_strings_and_returns_images() -> None:
         ({"phantom": "dog"}, ConfigError, "unknown phantom"),
         ({"field": "4T"}, ConfigError, "unknown scanner preset"),
         ({"protocol": "nosuch"}, ConfigError, "unknown protocol"),
-        ({"matrix": 8}, ConfigError, "matrix must be an integer between 16 and 1024"),
+        ({"matrix": 4}, ConfigError, "matrix must be an integer between 8 and 1024; got 4"),
+        ({"matrix": 2048}, ConfigError, "matrix must be an integer between 8 and 1024; got 2048"),
+        ({"n_calibration": -1}, ConfigError, "calibration lines must be an integer >= 0; got -1"),
+        ({"pattern": "zigzag"}, ConfigError, "unknown sampling pattern 'zigzag'"),
     ],
 )
 def test_scan_refuses_bad_options(changes: dict[str, object], error: type[Exception], needle: str) -> None:

@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "save_protocol": "hifield.sequence",
     "protocol_names": "hifield.sequence",
     "get_protocol": "hifield.sequence",
+    "build_with_pattern": "hifield.sequence",
     # sampling
     "SamplingPattern": "hifield.sampling",
     "variable_density_lines": "hifield.sampling",

@@ -82,7 +82,7 @@ def test_recon_writes_a_dicom_series(full_raw: Path, tmp_path: Path) -> None:
         (["recon", "missing.h5", "--out", "x.nii.gz"], "missing.h5"),
         (["recon", "{raw}", "--method", "magic", "--out", "x.nii.gz"], "unknown"),
         (["recon", "{raw}", "--out", "x.txt"], "unknown output type"),
-        (["undersample", "{raw}", "--accel", "0", "--out", "y.h5"], "--accel"),
+        (["undersample", "{raw}", "--accel", "0", "--out", "y.h5"], "acceleration must be a number >= 1"),
         (["undersample", "{raw}", "--accel", "4", "--calib", "500", "--out", "y.h5"], "calibration"),
         (["simulate", "--engine", "nosuch", "--matrix", "32", "--out", "z.h5"], "unknown simulation engine"),
     ],

@@ -11,6 +11,11 @@ from hifield.errors import ConfigError
 from hifield.pipeline import DEFAULT_RECONS, RECON_CHOICES
 from hifield.units import parse_field_strength
 
+PATTERN_HELP = (
+    "variable-density, equispaced, partial-fourier, poisson or caipirinha (3D protocols: along the partitions; "
+    "radial and spiral protocols play a subset of their readouts)."
+)
+
 
 def parse_recons(text: str) -> tuple[str, ...]:
     """Split ``"fft,sense,cs"`` into names."""
@@ -39,27 +44,17 @@ def parse_field(text: str) -> str:
 
 
 def parse_accel(text: str) -> float:
-    """Validate ``--accel``: a number >= 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"--accel must be a number >= 1; got {text!r}") from None
-    if not value >= 1.0 or value == float("inf"):
-        raise ConfigError(f"--accel must be a number >= 1; got {text!r}")
-    return value
+    """Validate ``--accel`` with the one sampling check (:func:`hifield.sampling.check_request`)."""
+    from hifield.sampling import check_request
+
+    return check_request(acceleration=text).acceleration
 
 
 def parse_matrix(text: str | None) -> int | None:
-    """Validate ``--matrix``: a positive integer (16..1024)."""
-    if text is None:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"--matrix must be a positive integer such as 256; got {text!r}") from None
-    if value < 16 or value > 1024:
-        raise ConfigError(f"--matrix must be between 16 and 1024; got {value}")
-    return value
+    """Validate ``--matrix`` against the protocols' own limits (:func:`hifield.sequence.check_matrix`)."""
+    from hifield.sequence import check_matrix
+
+    return None if text is None else check_matrix(text)
 
 
 @handle_errors
@@ -75,7 +70,7 @@ def scan_command(
     matrix: str | None = typer.Option(None, "--matrix", help="In-plane matrix N (N x N); default the protocol's 256."),
     out: Path = typer.Option(Path("hifield_out"), "--out", help="Output folder."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling pattern and the noise."),
-    pattern: str = typer.Option("variable-density", "--pattern", help="variable-density or equispaced."),
+    pattern: str = typer.Option("variable-density", "--pattern", help=PATTERN_HELP),
     calib: int = typer.Option(24, "--calib", help="Fully sampled central calibration lines."),
     coils: int | None = typer.Option(None, "--coils", help="Receive channels (default: the preset's array)."),
     phantom: str = typer.Option("brain", "--phantom", help="brain, shepp-logan, nist, nist-t2 or water-fat."),

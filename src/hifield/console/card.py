@@ -269,37 +269,28 @@ def checked_build(
 
 
 def _sampling(cfg: Any, protocol: Any, full_seq: Any) -> tuple[list[int], dict[str, Any], Any]:
-    """Readouts played, sampling summary and the pattern (as :func:`hifield.pipeline.scan` chooses them)."""
-    from hifield.pipeline import noncartesian_subset
-    from hifield.sampling import make_pattern
+    """Readouts played, sampling summary and the pattern, chosen by :func:`hifield.sequence.choose_pattern` as
+    :func:`hifield.pipeline.scan` chooses them."""
+    from hifield.sequence import choose_pattern
 
-    n_partitions = int(getattr(protocol, "n_partitions", 0) or 0) if full_seq.partition_lines is not None else 0
-    if full_seq.trajectory == "cartesian":
-        n_pe = n_partitions or int(protocol.matrix)
-        n_calibration = min(cfg.n_calibration, n_pe // 4) if n_partitions else cfg.n_calibration
-        pattern = make_pattern(
-            cfg.pattern, n_pe, acceleration=cfg.acceleration, n_calibration=n_calibration, seed=cfg.seed
-        )
-        readouts = [int(i) for i in pattern.order]
-        info = {
-            "pattern": pattern.name,
-            "acceleration": round(pattern.acceleration, 3),
-            "lines_acquired": pattern.n_acquired,
-            "lines_full": n_pe,
-            "calibration_lines": pattern.calibration_lines if pattern.n_acquired < n_pe else 0,
-            "axis": "k2" if n_partitions else "k1",
-        }
-        return readouts, info, pattern
-    readouts = noncartesian_subset(full_seq.n_lines, cfg.acceleration, golden=full_seq.trajectory == "radial")
+    pattern, axis = choose_pattern(
+        protocol,
+        full_seq,
+        pattern=cfg.pattern,
+        acceleration=cfg.acceleration,
+        n_calibration=cfg.n_calibration,
+        seed=cfg.seed,
+    )
+    n_full = int(pattern.mask.size) if axis != "readouts" else int(full_seq.n_lines)
     info = {
-        "pattern": f"{full_seq.trajectory} subset",
-        "acceleration": round(full_seq.n_lines / len(readouts), 3),
-        "lines_acquired": len(readouts),
-        "lines_full": full_seq.n_lines,
-        "calibration_lines": 0,
-        "axis": "readouts",
+        "pattern": pattern.name,
+        "acceleration": round(pattern.acceleration, 3),
+        "lines_acquired": pattern.n_acquired,
+        "lines_full": n_full,
+        "calibration_lines": pattern.calibration_lines if pattern.n_acquired < n_full else 0,
+        "axis": axis,
     }
-    return readouts, info, None
+    return [int(i) for i in pattern.order], info, pattern if axis != "readouts" else None
 
 
 def _pattern_picture(pattern: Any) -> list[list[int]]:

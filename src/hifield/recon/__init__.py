@@ -25,6 +25,10 @@ _EXPORTS: dict[str, str] = {
     "compress_coils": "hifield.recon.compression",
     "estimate_coil_maps": "hifield.recon.coil_maps",
     "prewhiten": "hifield.recon.whitening",
+    "CALIBRATION_PRESCAN_BELOW": "hifield.recon.calibration",
+    "needs_calibration_prescan": "hifield.recon.calibration",
+    "scan_coil_maps": "hifield.recon.calibration",
+    "nyquist_box": "hifield.recon.noncartesian",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -44,6 +48,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hifield.recon.calibration import CALIBRATION_PRESCAN_BELOW as CALIBRATION_PRESCAN_BELOW
+    from hifield.recon.calibration import needs_calibration_prescan as needs_calibration_prescan
+    from hifield.recon.calibration import scan_coil_maps as scan_coil_maps
     from hifield.recon.coil_maps import estimate_coil_maps as estimate_coil_maps
     from hifield.recon.compression import compress_coils as compress_coils
     from hifield.recon.config import CsConfig as CsConfig
@@ -52,6 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hifield.recon.config import PartialFourierConfig as PartialFourierConfig
     from hifield.recon.config import SenseConfig as SenseConfig
     from hifield.recon.config import TvConfig as TvConfig
+    from hifield.recon.noncartesian import nyquist_box as nyquist_box
     from hifield.recon.problem import EncodingProblem as EncodingProblem
     from hifield.recon.problem import build_problem as build_problem
     from hifield.recon.registry import Reconstructor as Reconstructor

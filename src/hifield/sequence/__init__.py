@@ -3,6 +3,17 @@
 pypulseq is imported only when a sequence is built or read, so importing this package stays light.
 """
 
+from hifield.sequence.acquisition import (
+    MATRIX_LIMITS,
+    Acquisition,
+    build_with_pattern,
+    calibration_prescan,
+    check_matrix,
+    choose_pattern,
+    plan_acquisition,
+    with_own_pattern,
+    with_pattern,
+)
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.checks import Violation, check, check_hardware, check_timing, raise_for_violations
 from hifield.sequence.library import (
@@ -41,10 +52,12 @@ from hifield.sequence.safety import SafetyReport, assess, check_safety
 from hifield.sequence.seq_io import built_from_seq, load_seq, read_seq, write_seq
 
 __all__ = [
+    "MATRIX_LIMITS",
     "MATRIX_MAX",
     "MATRIX_MIN",
     "PROTOCOL_KINDS",
     "PROTOCOL_TABLE",
+    "Acquisition",
     "BssfpProtocol",
     "BuiltSequence",
     "EpiProtocol",
@@ -64,14 +77,19 @@ __all__ = [
     "TseProtocol",
     "Violation",
     "assess",
+    "build_with_pattern",
     "built_from_seq",
+    "calibration_prescan",
     "check",
     "check_hardware",
+    "check_matrix",
     "check_safety",
     "check_timing",
+    "choose_pattern",
     "get_protocol",
     "load_protocol",
     "load_seq",
+    "plan_acquisition",
     "protocol_from_dict",
     "protocol_kinds",
     "protocol_names",
@@ -79,5 +97,7 @@ __all__ = [
     "raise_for_violations",
     "read_seq",
     "save_protocol",
+    "with_own_pattern",
+    "with_pattern",
     "write_seq",
 ]

@@ -46,8 +46,9 @@ from numpy.typing import NDArray
 from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError, check_memory
 from hifield.sim.engines.fast_echoes import contrast_groups, select_slice
-from hifield.sim.engines.timeline import Timeline, read_timeline, readout_kspace
+from hifield.sim.engines.timeline import Timeline, density_weights, read_timeline, readout_kspace
 from hifield.sim.noise import correlated_noise, kspace_noise_std
+from hifield.sim.pattern import recorded_sampling
 
 if TYPE_CHECKING:
     from hifield.hardware import Scanner
@@ -320,21 +321,17 @@ def simulate_fast(
         cov = scanner.receive.noise_covariance
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
         noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
-    mask = acquired_mask[:, :, np.newaxis]
-    acquired: NDArray[np.complex64] = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
-
-    n_acquired = int(np.count_nonzero(acquired_mask))
-    full = n if n_z_fine == 1 else int(coarse_shape[0] * n)
-    acceleration = full / max(n_acquired, 1)
+    sampling = recorded_sampling(sequence, acquired_mask)
+    acquired: NDArray[np.complex64] = np.where(sampling.mask[np.newaxis], kspace, 0).astype(np.complex64)
     header = _header(
         sequence, scanner, phantom, fine_shape, coarse_shape, dwell=dwell, slice_thickness=slice_thickness,
-        acceleration=acceleration, trajectory="cartesian",
+        acceleration=sampling.acceleration, trajectory="cartesian",
     )  # fmt: skip
     return RawData(
         kspace=acquired,
         header=header,
-        mask=None if n_acquired == full else mask,
-        calibration=None,
+        mask=None if sampling.full else sampling.mask,
+        calibration=sampling.calibration,
         noise=noise_scan,
     )
 
@@ -414,7 +411,6 @@ def _non_cartesian_raw(
 ) -> RawData:
     """Package non-Cartesian readouts ``(coil, n_adc, samples)`` with their trajectory and density compensation."""
     from hifield.data import Trajectory
-    from hifield.ops.nufft import pipe_menon_density
 
     assert k_samples is not None
     protocol: Any = sequence.protocol
@@ -432,10 +428,7 @@ def _non_cartesian_raw(
         cov = scanner.receive.noise_covariance
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
         noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
-    voxel = (slice_thickness, float(protocol.fov_m) / n, float(protocol.fov_m) / n)
-    # trajectory weights are k-space areas [1/m^2]: Pipe-Menon weights (1 at Cartesian Nyquist density) x one cell
-    cell = 1.0 / float(protocol.fov_m) ** 2
-    density = (pipe_menon_density(k_samples, coarse_shape, voxel) * cell).astype(np.float32)
+    density = density_weights(k_samples, matrix=n, fov_m=float(protocol.fov_m), slice_thickness_m=slice_thickness)
     # acceleration: Nyquist spokes (pi / 2 x matrix) or interleaves needed over those played
     nyquist = protocol.nyquist_readouts
     acceleration = max(nyquist / max(timeline.n_adc, 1), 1.0)
