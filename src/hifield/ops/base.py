@@ -9,8 +9,8 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield.backend import copy, is_tensor
 from hifield.errors import ConfigError, ReconstructionError
-from hifield.ops._backend import copy, is_tensor
 
 Shape = tuple[int, ...]
 Array = NDArray[Any]

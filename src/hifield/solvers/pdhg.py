@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hifield.backend import copy_input, norm, zeros_like
 from hifield.errors import ConfigError
-from hifield.ops._backend import zeros_like
-from hifield.solvers._backend import check_same_kind, copy_input, norm
+from hifield.solvers._checks import check_same_kind
 from hifield.solvers.history import History
 
 Array = TypeVar("Array")
