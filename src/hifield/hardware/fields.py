@@ -22,14 +22,13 @@ Models (physics-safety.md §1.4 and §3.3):
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import hankel2
 
+from hifield.backend import single_threaded_blas
 from hifield.errors import ConfigError
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
@@ -329,22 +328,10 @@ def rf_shim(
     a = a_full[:, msk].T.astype(np.complex128)  # (voxel, channel)
     if a.shape[0] == 0:
         raise ConfigError("mask selects no voxels; give a mask over the object")
-    with _single_threaded_blas():
+    with single_threaded_blas():
         return _rf_shim(
             a, target=target, regularization=regularization, n_iterations=n_iterations, n_starts=n_starts, seed=seed
         )
-
-
-@contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """Limit BLAS to one thread: the shim's products are tiny and threaded BLAS is ~20x slower on a busy machine."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _rf_shim(
