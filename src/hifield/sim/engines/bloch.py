@@ -47,7 +47,7 @@ from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError
 from hifield.sequence.events import readout_lines
 from hifield.sim.engines.bloch_program import OP_FREE, Program, compile_sequence
-from hifield.sim.noise import correlated_noise, kspace_noise_std
+from hifield.sim.noise import add_thermal_noise, kspace_noise_std
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
 if TYPE_CHECKING:
@@ -55,8 +55,6 @@ if TYPE_CHECKING:
     from hifield.phantom import Phantom
     from hifield.sequence import BuiltSequence
 
-NOISE_SCAN_SAMPLES = 256
-"""Samples per coil in the noise scan (no RF, receiver on)."""
 N_BLOCKS = 8
 """Fixed number of voxel blocks summed separately (the result does not depend on the thread count)."""
 RECEIVER_PHASE = complex(0.0, -1.0)
@@ -597,9 +595,7 @@ def simulate_bloch(
     noise_scan = None
     if noise:
         std = kspace_noise_std(b0, dwell_s=dwell * n_ro / n, n_grid=coarse_size, n_averages=n_avg)
-        cov = scanner.receive.noise_covariance
-        kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
-        noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
+        kspace, noise_scan = add_thermal_noise(kspace, scanner.receive.noise_covariance, std, rng)
     mask = np.broadcast_to(acquired[:, :, np.newaxis], coarse_shape)
     kspace_out: NDArray[np.complex64] = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
     n_lines = int(acquired.sum())

@@ -47,15 +47,12 @@ from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError, check_memory
 from hifield.sim.engines.fast_echoes import contrast_groups, select_slice
 from hifield.sim.engines.timeline import Timeline, read_timeline, readout_kspace
-from hifield.sim.noise import correlated_noise, kspace_noise_std
+from hifield.sim.noise import add_thermal_noise, kspace_noise_std
 
 if TYPE_CHECKING:
     from hifield.hardware import Scanner
     from hifield.phantom import Phantom
     from hifield.sequence import BuiltSequence
-
-NOISE_SCAN_SAMPLES = 256
-"""Samples per coil in the noise scan (no RF, receiver on)."""
 
 
 def spoiled_gre_signal(
@@ -317,9 +314,7 @@ def simulate_fast(
     noise_scan = None
     if noise:
         std = kspace_noise_std(b0, dwell_s=dwell, n_grid=coarse_size, n_averages=n_avg)
-        cov = scanner.receive.noise_covariance
-        kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
-        noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
+        kspace, noise_scan = add_thermal_noise(kspace, scanner.receive.noise_covariance, std, rng)
     mask = acquired_mask[:, :, np.newaxis]
     acquired: NDArray[np.complex64] = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
 
@@ -419,7 +414,6 @@ def _non_cartesian_raw(
     assert k_samples is not None
     protocol: Any = sequence.protocol
     n = coarse_shape[-1]
-    n_coils = lines.shape[0]
     kspace = lines[:, np.newaxis]  # (coil, 1, n_adc, samples)
     noise_scan = None
     if noise:
@@ -429,9 +423,7 @@ def _non_cartesian_raw(
             n_grid=int(np.prod(coarse_shape)),
             n_averages=int(getattr(protocol, "n_averages", 1)),
         )
-        cov = scanner.receive.noise_covariance
-        kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
-        noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
+        kspace, noise_scan = add_thermal_noise(kspace, scanner.receive.noise_covariance, std, rng)
     voxel = (slice_thickness, float(protocol.fov_m) / n, float(protocol.fov_m) / n)
     # trajectory weights are k-space areas [1/m^2]: Pipe-Menon weights (1 at Cartesian Nyquist density) x one cell
     cell = 1.0 / float(protocol.fov_m) ** 2
