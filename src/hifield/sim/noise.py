@@ -83,8 +83,8 @@ def correlated_noise(
 
 
 def add_thermal_noise(
-    kspace: NDArray[np.complexfloating], covariance: NDArray[np.complexfloating], std: float, rng: np.random.Generator
-) -> tuple[NDArray[np.complexfloating], NDArray[np.complex64]]:
+    kspace: NDArray[np.complex128], covariance: NDArray[np.complexfloating], std: float, rng: np.random.Generator
+) -> tuple[NDArray[np.complex128], NDArray[np.complex64]]:
     """``kspace`` (coil axis first) plus correlated thermal noise, and the noise scan that goes with it.
 
     Draws the data's noise first, then a noise scan ``(coil, NOISE_SCAN_SAMPLES)`` of the same level and coil
@@ -96,6 +96,6 @@ def add_thermal_noise(
     >>> noisy.shape, scan.shape
     ((2, 1, 4, 4), (2, 256))
     """
-    noisy = kspace + correlated_noise(kspace.shape, covariance, std, rng)
+    noisy: NDArray[np.complex128] = kspace + correlated_noise(kspace.shape, covariance, std, rng)
     scan = correlated_noise((int(np.shape(covariance)[0]), NOISE_SCAN_SAMPLES), covariance, std, rng)
     return noisy, scan
