@@ -46,10 +46,10 @@ from numpy.typing import NDArray
 from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError
 from hifield.sequence.events import readout_lines
+from hifield.sim.engines.acquisition import acquisition_header, check_same_field
 from hifield.sim.engines.bloch_isochromats import isochromat_offsets, lattice_points, lorentzian_offsets, voxel_transfer
 from hifield.sim.engines.bloch_program import Program, compile_sequence
 from hifield.sim.engines.bloch_receive import MAX_TABLE_BYTES, N_BLOCKS, RECEIVER_PHASE, bloch_signal
-from hifield.sim.engines.grid import check_same_field, coarse_affine
 from hifield.sim.noise import add_thermal_noise, kspace_noise_std
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
@@ -355,38 +355,12 @@ def _header(
     acceleration: float,
 ) -> RawHeader:
     """The acquisition header of a Bloch-simulated scan."""
-    protocol: Any = sequence.protocol
-    two_d = grids.two_d
     dwell = float(sequence.readout_dwell_s)
-    affine = coarse_affine(
-        phantom.affine, grids.fine_shape, grids.coarse_shape, slice_thickness_m=grids.slice_thickness if two_d else None
-    )
-    return RawHeader(
-        b0_t=scanner.b0_t,
-        fov_m=(grids.slice_thickness if two_d else grids.fov_fine[0], grids.fov_m, grids.fov_m),
-        matrix=grids.coarse_shape,
-        te_s=float(sequence.te_s),
-        tr_s=float(sequence.tr_s),
-        flip_angle_rad=float(sequence.flip_angle_rad),
-        ti_s=getattr(sequence, "ti_s", None),
-        slice_thickness_m=grids.slice_thickness if two_d else None,
-        pixel_bandwidth_hz=float(1.0 / (dwell * n_ro)),
-        readout_dwell_s=dwell,
-        echo_train_length=int(getattr(sequence, "echo_train_length", 1)),
-        n_averages=n_avg,
-        acceleration=float(acceleration),
-        scan_time_s=float(program.duration_s),
-        scan_time_full_s=float(program.duration_s) * float(acceleration),
-        protocol_name=str(protocol.name),
-        sequence_name=str(getattr(sequence, "sequence_name", protocol.name)),
-        scanning_sequence=str(getattr(sequence, "scanning_sequence", "GR")),
-        sequence_variant=str(getattr(sequence, "sequence_variant", "SP")),
-        acquisition_type="2D" if two_d else "3D",
-        trajectory="cartesian",
-        affine=tuple(tuple(float(v) for v in row) for row in affine),
-        system_model=scanner.name,
-        engine="bloch",
-    )
+    return acquisition_header(
+        sequence, scanner, phantom, grids.fine_shape, grids.coarse_shape, slice_thickness_m=grids.slice_thickness,
+        fov_z_m=grids.fov_fine[0], readout_dwell_s=dwell, pixel_bandwidth_hz=1.0 / (dwell * n_ro), n_averages=n_avg,
+        acceleration=acceleration, scan_time_s=program.duration_s, trajectory="cartesian", engine="bloch",
+    )  # fmt: skip
 
 
 def simulate_bloch(

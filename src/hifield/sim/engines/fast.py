@@ -46,8 +46,8 @@ from numpy.typing import NDArray
 
 from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError, check_memory
+from hifield.sim.engines.acquisition import acquisition_header, check_same_field
 from hifield.sim.engines.fast_echoes import ContrastGroup, contrast_groups, select_slice
-from hifield.sim.engines.grid import check_same_field, coarse_affine
 from hifield.sim.engines.timeline import Timeline, read_timeline, readout_kspace
 from hifield.sim.noise import add_thermal_noise, kspace_noise_std
 
@@ -403,41 +403,14 @@ def _header(
     trajectory: Literal["cartesian", "radial", "spiral", "other"],
 ) -> RawHeader:
     """The acquisition header of a simulated scan."""
-    protocol: Any = sequence.protocol
-    n = coarse_shape[-1]
     n_z_fine = fine_shape[0]
-    fov_fine = [abs(float(np.linalg.norm(phantom.affine[:3, a]))) * fine_shape[a] for a in range(3)]
-    affine = coarse_affine(
-        phantom.affine, fine_shape, coarse_shape, slice_thickness_m=slice_thickness if n_z_fine == 1 else None
-    )
-    return RawHeader(
-        b0_t=scanner.b0_t,
-        fov_m=(
-            slice_thickness if n_z_fine == 1 else fov_fine[0],
-            float(protocol.fov_m),
-            float(protocol.fov_m),
-        ),
-        matrix=coarse_shape,
-        te_s=float(sequence.te_s),
-        tr_s=float(sequence.tr_s),
-        flip_angle_rad=float(sequence.flip_angle_rad),
-        slice_thickness_m=slice_thickness if n_z_fine == 1 else None,
-        pixel_bandwidth_hz=float(1.0 / (dwell * n)),
-        readout_dwell_s=float(dwell),
-        n_averages=int(getattr(protocol, "n_averages", 1)),
-        acceleration=float(acceleration),
-        scan_time_s=float(sequence.duration_s),
-        scan_time_full_s=float(sequence.duration_s) * acceleration,
-        protocol_name=str(protocol.name),
-        sequence_name=str(getattr(sequence, "sequence_name", protocol.name)),
-        scanning_sequence=str(getattr(sequence, "scanning_sequence", "GR")),
-        sequence_variant=str(getattr(sequence, "sequence_variant", "SP")),
-        acquisition_type="2D" if n_z_fine == 1 else "3D",
-        trajectory=trajectory,
-        affine=tuple(tuple(float(v) for v in row) for row in affine),
-        system_model=scanner.name,
-        engine="fast",
-    )
+    fov_z = abs(float(np.linalg.norm(phantom.affine[:3, 0]))) * n_z_fine
+    return acquisition_header(
+        sequence, scanner, phantom, fine_shape, coarse_shape, slice_thickness_m=slice_thickness, fov_z_m=fov_z,
+        readout_dwell_s=dwell, pixel_bandwidth_hz=1.0 / (dwell * coarse_shape[-1]),
+        n_averages=int(getattr(sequence.protocol, "n_averages", 1)), acceleration=acceleration,
+        scan_time_s=sequence.duration_s, trajectory=trajectory, engine="fast",
+    )  # fmt: skip
 
 
 def _trajectory_kind(sequence: BuiltSequence) -> Literal["radial", "spiral", "other"]:
