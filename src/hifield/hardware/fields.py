@@ -30,6 +30,7 @@ from scipy.special import hankel2
 
 from hifield.backend import single_threaded_blas
 from hifield.errors import ConfigError
+from hifield.hardware.coils import checked_grid
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
 EPSILON0_F_PER_M: float = 8.8541878128e-12
@@ -47,12 +48,7 @@ _DIELECTRIC_SIGMA = (0.50, 0.55, 0.60, 0.65, 0.75)
 
 
 def _positions(affine: NDArray[np.float64], shape_zyx: tuple[int, int, int]) -> NDArray[np.float64]:
-    aff = np.asarray(affine, dtype=np.float64)
-    if aff.shape != (4, 4):
-        raise ConfigError(f"affine must be 4 x 4; got {aff.shape}")
-    shape = tuple(int(s) for s in shape_zyx)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ConfigError(f"shape_zyx must be three positive sizes; got {shape_zyx}")
+    aff, shape = checked_grid(affine, shape_zyx)
     idx = np.stack(np.meshgrid(*(np.arange(s, dtype=np.float64) for s in shape), indexing="ij"), axis=-1)
     return idx @ aff[:3, :3].T + aff[:3, 3]
 

@@ -89,10 +89,6 @@ def admm(
         scale = max(norm(ax), norm(z), 1e-30)
         primal = norm(ax - z) / scale
         dual = rho * norm(z - z_old) / scale
-        history.residual.append(primal)
-        if objective is not None:
-            history.objective.append(float(objective(x)))
-        if primal <= tol and dual <= tol:
-            history.converged = True
+        if history.record(primal, x, objective, converged=primal <= tol and dual <= tol):
             break
     return x, history

@@ -88,10 +88,6 @@ def fista(
         z = x_new + ((t_k - 1.0) / t_new) * diff
         x = x_new
         t_k = t_new
-        history.residual.append(rel)
-        if objective is not None:
-            history.objective.append(float(objective(x)))
-        if rel <= tol:
-            history.converged = True
+        if history.record(rel, x, objective, converged=rel <= tol):
             break
     return x, history

@@ -113,10 +113,6 @@ def pdhg(
         norm_new = norm(x_new)
         rel = norm(x_new - x) / norm_new if norm_new > 0 else 0.0
         x = x_new
-        history.residual.append(rel)
-        if objective is not None:
-            history.objective.append(float(objective(x)))
-        if rel <= tol:
-            history.converged = True
+        if history.record(rel, x, objective, converged=rel <= tol):
             break
     return x, history
