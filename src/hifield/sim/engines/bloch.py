@@ -21,9 +21,9 @@ Model
   so the slice profile of the pulse enters the signal.
 * 3D: the phantom is processed in slabs of z planes (coil sensitivities computed per slab) and each tissue's voxels
   in chunks of ``BlochOptions.chunk_voxels`` per kernel call; pulse maps are computed once per class of voxels that
-  share them (same off-resonance, B1+ and slab-select coordinate) in groups bounded by ``_MAX_TABLE_BYTES``, so
-  memory is bounded by the chunk, not the phantom. The kernel runs the isochromats of a voxel as SIMD vectors
-  (:mod:`hifield.sim.engines.bloch_kernel`).
+  share them (same off-resonance, B1+ and slab-select coordinate) in groups bounded by
+  ``bloch_receive.MAX_TABLE_BYTES``, so memory is bounded by the chunk, not the phantom. The kernel runs the
+  isochromats of a voxel as SIMD vectors (:mod:`hifield.sim.engines.bloch_kernel`).
 * Receive: ``Σ_spins weight · sens_c(r) · (Mx + i My)`` at each ADC sample, demodulated by the ADC phase
   (``exp(+i (phase_offset + 2π freq_offset t))``) and a fixed receiver phase of -90° so that an on-resonance
   excitation with RF phase 0 gives a real positive signal. Signal units follow :mod:`hifield.sim.noise` (image
