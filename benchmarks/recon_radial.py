@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hifield.data import RawData, RawHeader
+from hifield.data import CoilMaps, RawData, RawHeader
 from hifield.hardware import Scanner
 from hifield.io.cfl import read_cfl, write_cfl
 from hifield.metrics import nmse, psnr, ssim
@@ -107,12 +107,11 @@ def simulate(n: int, n_spokes: int, n_coils: int, noise: float, fov: float = 0.2
 def simulate_scanner(n: int, n_spokes: int, n_coils: int, seed: int = 7) -> tuple[RawData, np.ndarray]:
     """Radial brain data from hifield's simulator and the reference (noise-free full scan, CG-SENSE, true maps)."""
     import hifield as hf
-    from hifield.data import CoilMaps
-    from hifield.pipeline import make_scan_phantom
+    from hifield.phantom import make_phantom
 
     scanner = Scanner.preset("3T", n_coils=n_coils)
     protocol = hf.get_protocol("radial_gre_2d").with_changes(matrix=n)
-    phantom = make_scan_phantom("brain", b0_t=3.0, matrix=n, fov_m=protocol.fov_m)
+    phantom = make_phantom("brain", b0_t=3.0, matrix=n, fov_m=protocol.fov_m, oversampling=2)
     n_full = int(np.ceil(np.pi / 2 * n))
     full = hf.simulate(phantom, protocol.with_changes(n_spokes=n_full).build(scanner), scanner, noise=False)
     raw = hf.simulate(phantom, protocol.with_changes(n_spokes=n_spokes).build(scanner), scanner, seed=seed)
@@ -125,10 +124,10 @@ def simulate_scanner(n: int, n_spokes: int, n_coils: int, seed: int = 7) -> tupl
 def l1_absolute(raw: RawData, maps: np.ndarray, lambda_rel: float) -> float:
     """hifield's absolute L1 weight ``lambda_rel * max |W E^H y|`` (detail bands), to hand the same one to SigPy."""
     from hifield.ops import WaveletOp
-    from hifield.recon.noncartesian import _Problem, density_weights
+    from hifield.recon import build_problem
 
-    problem = _Problem(raw, maps, density_weights(raw, "trajectory"))
-    aty = problem.aty(problem.samples(raw.kspace))
+    problem = build_problem(raw, coil_maps=CoilMaps(maps=maps), needs_coil_maps=True)
+    aty = problem.adjoint()
     wav = WaveletOp(aty.shape, wavelet=CsConfig().wavelet, level=CsConfig().level)
     return float(lambda_rel * np.abs((wav @ aty)[wav.detail_mask]).max())
 

@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "tissue_properties": "hifield.phantom",
     # sequence
     "Protocol": "hifield.sequence",
+    "ImagingProtocol": "hifield.sequence",
     "GreProtocol": "hifield.sequence",
     "BuiltSequence": "hifield.sequence",
     "Violation": "hifield.sequence",

@@ -11,15 +11,23 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
+from hifield.recon.registry import reconstructor, reconstructor_names
 
-RECON_CHOICES: tuple[str, ...] = ("fft", "sense", "cs")
-"""Reconstructions ``hifield scan`` runs (``--recon``); ``fft`` is zero-filled root-sum-of-squares."""
+if TYPE_CHECKING:
+    from hifield.phantom import Phantom
+    from hifield.sequence import ImagingProtocol
+
+RECON_CHOICES: tuple[str, ...] = tuple(n for n in reconstructor_names() if not reconstructor(n).needs_partial_fourier)
+"""Reconstructions ``hifield scan`` can run (``--recon``): every registered one that needs no partial-Fourier data
+(a scan acquires both sides of k-space); ``fft`` is zero-filled root-sum-of-squares."""
+DEFAULT_RECONS: tuple[str, ...] = ("fft", "sense", "cs")
+"""Reconstructions ``hifield scan`` runs when none are named."""
 
 
 PHANTOMS: tuple[str, ...] = ("brain", "shepp-logan", "nist", "nist-t2", "water-fat")
@@ -60,7 +68,7 @@ class ScanConfig:
     """Phase-encode sampling pattern."""
     n_calibration: int = 24
     """Fully sampled central calibration lines."""
-    recons: tuple[str, ...] = RECON_CHOICES
+    recons: tuple[str, ...] = DEFAULT_RECONS
     """Reconstructions to run."""
     matrix: int | None = None
     """In-plane matrix (None keeps the protocol's, 256 by default)."""
@@ -119,50 +127,19 @@ class ScanResult:
     """Output files by kind."""
 
 
-def make_scan_phantom(
-    kind: str, *, b0_t: float, matrix: int, fov_m: float, n_slices: int = 1, slab_thickness_m: float | None = None
-) -> Any:
-    """The phantom ``kind`` (see :data:`PHANTOMS`) on a grid twice as fine as ``matrix`` over ``fov_m`` [m].
+def phantom_for_protocol(kind: str, protocol: ImagingProtocol, *, b0_t: float) -> Phantom:
+    """:func:`~hifield.phantom.make_phantom` on the protocol's grid, twice as fine as its matrix (no inverse crime):
+    a slice for 2D protocols, the slab's partitions for 3D."""
+    from hifield.phantom import make_phantom
 
-    With ``n_slices > 1`` (a 3D protocol) the brain is a volume of ``n_slices`` planes over ``slab_thickness_m``,
-    the partition grid of the slab.
-    """
-    if kind not in PHANTOMS:
-        raise ConfigError(f"unknown phantom {kind!r}; choose one of {', '.join(PHANTOMS)}")
-    from hifield import phantom as ph
-
-    if n_slices > 1:
-        if kind != "brain" or slab_thickness_m is None:
-            raise ConfigError(f"3D protocols run on the brain phantom (a volume); got --phantom {kind}")
-        return ph.brain_phantom(
-            b0_t=b0_t,
-            matrix=matrix,
-            fov_m=fov_m,
-            oversampling=2,
-            n_slices=n_slices,
-            slice_thickness_m=slab_thickness_m / n_slices,
-        )
-    # Every phantom is made on a grid twice as fine as the reconstruction (no inverse crime).
-    if kind == "brain":
-        return ph.brain_phantom(b0_t=b0_t, matrix=matrix, fov_m=fov_m, oversampling=2)
-    if kind == "shepp-logan":
-        return ph.shepp_logan_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
-    if kind in ("nist", "nist-t2"):
-        array = "t2" if kind == "nist-t2" else "t1"
-        return ph.nist_phantom(b0_t=b0_t, array=array, matrix=matrix * 2, fov_m=fov_m)
-    return ph.water_fat_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
-
-
-def phantom_for_protocol(kind: str, protocol: Any, *, b0_t: float) -> Any:
-    """:func:`make_scan_phantom` on the protocol's grid: a slice for 2D protocols, the slab's partitions for 3D."""
-    n_partitions = int(getattr(protocol, "n_partitions", 1) or 1)
-    return make_scan_phantom(
+    return make_phantom(
         kind,
         b0_t=b0_t,
-        matrix=int(protocol.matrix),
-        fov_m=float(protocol.fov_m),
-        n_slices=n_partitions,
-        slab_thickness_m=getattr(protocol, "slab_thickness_m", None),
+        matrix=protocol.matrix,
+        fov_m=protocol.fov_m,
+        oversampling=2,
+        n_slices=protocol.n_partitions,
+        slab_thickness_m=protocol.slab_thickness_m,
     )
 
 
@@ -203,7 +180,7 @@ def coil_calibration_prescan(
         name="coil_calibration",
         fov_m=float(protocol.fov_m),
         matrix=n,
-        slice_thickness_m=float(getattr(protocol, "slice_thickness_m", 0.005)),
+        slice_thickness_m=protocol.slice_thickness_m or 0.005,
         tr_s=0.012,
         te_s=0.005,
         flip_angle_rad=float(np.radians(10.0)),
@@ -321,7 +298,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             n = int(protocol.matrix)
             full_seq = protocol.build(scanner)
             # 3D protocols are accelerated along the partitions (the outer loop: fewer inversions for MPRAGE)
-            n_partitions = int(getattr(protocol, "n_partitions", 0) or 0) if full_seq.partition_lines is not None else 0
+            n_partitions = protocol.n_partitions if full_seq.partition_lines is not None else 0
             if full_seq.trajectory == "cartesian":
                 n_pe = n_partitions or n
                 n_calibration = min(cfg.n_calibration, n_pe // 4) if n_partitions else cfg.n_calibration
@@ -378,9 +355,10 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         metrics: list[dict[str, Any]] = []
         coil_maps = None
         for method in cfg.recons:
-            label = {"fft": "zero-filled FFT (RSS)", "sense": "CG-SENSE", "cs": "L1-wavelet compressed sensing"}[method]
+            spec = reconstructor(method)
+            label = spec.label
             with timed(f"recon_{method}", f"Reconstructing: {label}"):
-                if method in ("sense", "cs") and coil_maps is None:
+                if spec.needs_coil_maps and coil_maps is None:
                     if pattern is None and nyquist_box(raw) < CALIBRATION_PRESCAN_BELOW:
                         coil_maps, prescan_s = coil_calibration_prescan(
                             phantom, protocol, scanner, engine=cfg.engine, seed=cfg.seed
@@ -389,7 +367,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
                     else:
                         coil_maps = estimate_coil_maps(raw, method="espirit")
                 start = time.perf_counter()
-                image = reconstruct(raw, method=method, coil_maps=coil_maps if method != "fft" else None)
+                image = reconstruct(raw, method=method, coil_maps=coil_maps if spec.needs_coil_maps else None)
                 elapsed = time.perf_counter() - start
             magnitude = np.abs(image.data).reshape(-1, n, n).astype(np.float32)
             images[method] = magnitude
@@ -496,13 +474,13 @@ def _write_outputs(
 
 
 __all__ = [
+    "DEFAULT_RECONS",
     "PHANTOMS",
     "RECON_CHOICES",
     "ScanConfig",
     "ScanResult",
     "StepReporter",
     "load_protocol_spec",
-    "make_scan_phantom",
     "phantom_for_protocol",
     "scan",
 ]

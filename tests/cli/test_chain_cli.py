@@ -148,3 +148,13 @@ def test_recon_whitens_with_the_files_noise_scan(full_raw: Path, tmp_path: Path)
                "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ssim"] > 0.8
+
+
+def test_recon_and_scan_offer_the_registrys_methods() -> None:
+    from hifield.pipeline import RECON_CHOICES
+    from hifield.recon import reconstructor_names
+
+    recon_help = " ".join(run("recon", "--help").stdout.split())
+    scan_help = " ".join(run("scan", "--help").stdout.split())
+    assert f"Reconstruction: {', '.join(reconstructor_names())}." in recon_help.replace("│ ", "").replace(" │", "")
+    assert f"reconstructions: {', '.join(RECON_CHOICES)}." in scan_help.replace("│ ", "").replace(" │", "")

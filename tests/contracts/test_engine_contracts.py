@@ -16,6 +16,7 @@ import hifield as hf
 from hifield.data import RawData, centred_affine
 from hifield.phantom import Phantom
 from hifield.phantom.tissues import tissue_properties
+from hifield.sequence.protocol import SlabProtocol
 from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
 from hifield.sim.engines.fast import simulate_fast
 
@@ -59,14 +60,14 @@ def _phantom(n_z: int, thickness_m: float) -> Phantom:
 
 def _both(name: str, *, noise: bool) -> tuple[RawData, RawData]:
     protocol = hf.get_protocol(name)
-    three_d = hasattr(protocol, "n_partitions")
+    three_d = isinstance(protocol, SlabProtocol)
     changes: dict[str, object] = {"matrix": N, "fov_m": FOV}
     if three_d:
         changes["n_partitions"] = N_PARTITIONS
     protocol = protocol.with_changes(**changes)
     sequence = protocol.build(hf.Scanner.preset("3T"))
     if three_d:
-        phantom = _phantom(N_PARTITIONS, float(protocol.slab_thickness_m))  # type: ignore[attr-defined]
+        phantom = _phantom(N_PARTITIONS, float(protocol.slab_thickness_m or 0.0))
     else:
         phantom = _phantom(1, 0.005)
     scanner = hf.Scanner.preset("3T", n_coils=2)

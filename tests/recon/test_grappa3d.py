@@ -14,7 +14,8 @@ from hifield.ops import fftc, ifftc
 from hifield.phantom.shepp_logan import shepp_logan_kspace
 from hifield.recon import GrappaConfig, reconstruct
 from hifield.recon.calibration import calibration_region
-from hifield.recon.grappa import detect_lattice, grappa_kspace, grappa_plane, grappa_volume
+from hifield.recon.grappa import grappa_kspace, grappa_plane, grappa_volume
+from hifield.recon.grappa_lattice import detect_lattice
 from hifield.sampling import caipirinha, equispaced_lines, undersample, with_calibration
 from hifield.sampling.caipi import caipi_lattice
 from hifield.sampling.grid2d import corner_cut_region

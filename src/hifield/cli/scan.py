@@ -8,13 +8,12 @@ import typer
 
 from hifield.cli._common import ConsoleReporter, handle_errors, print_json
 from hifield.errors import ConfigError
+from hifield.pipeline import DEFAULT_RECONS, RECON_CHOICES
 from hifield.units import parse_field_strength
 
 
 def parse_recons(text: str) -> tuple[str, ...]:
     """Split ``"fft,sense,cs"`` into names."""
-    from hifield.pipeline import RECON_CHOICES
-
     names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
     bad = [n for n in names if n not in RECON_CHOICES]
     if bad or not names:
@@ -70,7 +69,9 @@ def scan_command(
     ),
     field: str = typer.Option("3T", "--field", help="Scanner preset (1.5T, 3T, 5T, 7T) or scanner YAML file."),
     accel: str = typer.Option("4", "--accel", help="Acceleration R >= 1 (1 = fully sampled)."),
-    recon: str = typer.Option("fft,sense,cs", "--recon", help="Comma-separated reconstructions: fft, sense, cs."),
+    recon: str = typer.Option(
+        ",".join(DEFAULT_RECONS), "--recon", help=f"Comma-separated reconstructions: {', '.join(RECON_CHOICES)}."
+    ),
     matrix: str | None = typer.Option(None, "--matrix", help="In-plane matrix N (N x N); default the protocol's 256."),
     out: Path = typer.Option(Path("hifield_out"), "--out", help="Output folder."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling pattern and the noise."),

@@ -105,7 +105,7 @@ def _simulate_seq_file(
     from hifield import sequence as sq
     from hifield.errors import ConfigError
     from hifield.io import write_ismrmrd
-    from hifield.pipeline import make_scan_phantom
+    from hifield.phantom import make_phantom
     from hifield.sim import simulate
 
     built = sq.load_seq(path, scanner_name=scanner.name)  # type: ignore[attr-defined]
@@ -114,7 +114,7 @@ def _simulate_seq_file(
     if geometry.fov_m <= 0:  # type: ignore[attr-defined]
         raise ConfigError(f"{path} has no FOV definition; add 'FOV' to its [DEFINITIONS] (metres)")
     engine_name = engine  # both engines read the file's own RF/ADC events (fast) or its whole program (bloch)
-    obj = make_scan_phantom(phantom, b0_t=scanner.b0_t, matrix=int(geometry.matrix), fov_m=float(geometry.fov_m))  # type: ignore[attr-defined]
+    obj = make_phantom(phantom, b0_t=scanner.b0_t, matrix=geometry.matrix, fov_m=geometry.fov_m, oversampling=2)  # type: ignore[attr-defined]
     raw = simulate(obj, built, scanner, engine=engine_name, noise=noise, seed=seed)  # type: ignore[arg-type]
     write_ismrmrd(raw, out)
     wall = time.perf_counter() - start

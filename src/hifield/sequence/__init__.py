@@ -5,13 +5,29 @@ pypulseq is imported only when a sequence is built or read, so importing this pa
 
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.checks import Violation, check, check_hardware, check_timing, raise_for_violations
-from hifield.sequence.library.bssfp import BssfpProtocol
-from hifield.sequence.library.epi import EpiProtocol
-from hifield.sequence.library.gre3d import Gre3dProtocol, MprageProtocol
-from hifield.sequence.library.radial import RadialProtocol
-from hifield.sequence.library.spiral import SpiralProtocol
-from hifield.sequence.library.tse import IrTseProtocol, SpinEchoProtocol, TseProtocol
-from hifield.sequence.protocol import FieldSpec, GreProtocol, Protocol
+from hifield.sequence.library import (
+    PROTOCOL_KINDS,
+    PROTOCOL_TABLE,
+    BssfpProtocol,
+    EpiProtocol,
+    Gre3dProtocol,
+    GreProtocol,
+    IrTseProtocol,
+    MprageProtocol,
+    RadialProtocol,
+    SpinEchoProtocol,
+    SpiralProtocol,
+    TseProtocol,
+)
+from hifield.sequence.protocol import (
+    MATRIX_MAX,
+    MATRIX_MIN,
+    FieldSpec,
+    ImagingProtocol,
+    Protocol,
+    SlabProtocol,
+    SliceProtocol,
+)
 from hifield.sequence.protocol_io import (
     get_protocol,
     load_protocol,
@@ -25,17 +41,24 @@ from hifield.sequence.safety import SafetyReport, assess, check_safety
 from hifield.sequence.seq_io import built_from_seq, load_seq, read_seq, write_seq
 
 __all__ = [
+    "MATRIX_MAX",
+    "MATRIX_MIN",
+    "PROTOCOL_KINDS",
+    "PROTOCOL_TABLE",
     "BssfpProtocol",
     "BuiltSequence",
     "EpiProtocol",
     "FieldSpec",
     "Gre3dProtocol",
     "GreProtocol",
+    "ImagingProtocol",
     "IrTseProtocol",
     "MprageProtocol",
     "Protocol",
     "RadialProtocol",
     "SafetyReport",
+    "SlabProtocol",
+    "SliceProtocol",
     "SpinEchoProtocol",
     "SpiralProtocol",
     "TseProtocol",

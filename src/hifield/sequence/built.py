@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from hifield.sequence.protocol import Protocol
+    from hifield.sequence.protocol import ImagingProtocol
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class BuiltSequence:
 
     seq: Any = field(repr=False)
     """The ``pypulseq.Sequence``."""
-    protocol: Protocol
+    protocol: ImagingProtocol
     """The protocol it was built from."""
     scanner_name: str
     """Name of the scanner it was designed for."""
@@ -87,7 +87,7 @@ class BuiltSequence:
         Examples
         --------
         >>> from hifield.hardware.scanner import Scanner
-        >>> from hifield.sequence.protocol import GreProtocol
+        >>> from hifield.sequence import GreProtocol
         >>> b = GreProtocol(matrix=32, tr_s=0.02).build(Scanner.preset("3T"))
         >>> round(b.duration_for_lines(16), 3)
         0.32

@@ -134,7 +134,7 @@ def _grids(phantom: Phantom, protocol: Any, scanner: Scanner) -> _Grids:
     n = int(protocol.matrix)
     fine_shape = (int(phantom.shape[0]), int(phantom.shape[1]), int(phantom.shape[2]))
     voxel = phantom.voxel_size_m
-    slice_thickness = float(getattr(protocol, "slice_thickness_m", 0.0) or 0.0)  # 3D protocols have a slab instead
+    slice_thickness = protocol.slice_thickness_m or 0.0  # None for 3D protocols: they have a slab instead
     if fine_shape[0] == 1 and slice_thickness <= 0:
         slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))  # the phantom's own slice
     return _Grids(

@@ -141,8 +141,8 @@ def _check_grid(
                 f"make the phantom with the same FOV and matrix x oversampling"
             )
     check_same_field(phantom, scanner)
-    slab = getattr(protocol, "slab_thickness_m", None)
-    partitions = getattr(protocol, "n_partitions", None)
+    slab = protocol.slab_thickness_m
+    partitions = protocol.n_partitions
     if (
         n_z_fine > 1
         and slab is not None
@@ -326,7 +326,7 @@ def simulate_fast(
     fov_fine = [abs(float(np.linalg.norm(phantom.affine[:3, a]))) * fine_shape[a] for a in range(3)]
     _check_grid(phantom, protocol, scanner, fine_shape, fov_fine, cartesian=cartesian)
     timeline, k_samples, n_ro, dwell = _readouts(sequence, n, fine_shape, fov_fine, cartesian=cartesian)
-    slice_thickness = float(getattr(protocol, "slice_thickness_m", 0.0) or 0.0)
+    slice_thickness = protocol.slice_thickness_m or 0.0
     if n_z_fine == 1 and slice_thickness <= 0:
         slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))
     fine_size = int(np.prod(fine_shape))
@@ -366,7 +366,7 @@ def simulate_fast(
     acquired_mask = counts > 0
     kspace[:, acquired_mask, :] /= counts[acquired_mask][np.newaxis, :, np.newaxis]
 
-    n_avg = int(getattr(protocol, "n_averages", 1))
+    n_avg = protocol.n_averages
     noise_scan = None
     if noise:
         std = kspace_noise_std(b0, dwell_s=dwell, n_grid=coarse_size, n_averages=n_avg)
@@ -408,7 +408,7 @@ def _header(
     return acquisition_header(
         sequence, scanner, phantom, fine_shape, coarse_shape, slice_thickness_m=slice_thickness, fov_z_m=fov_z,
         readout_dwell_s=dwell, pixel_bandwidth_hz=1.0 / (dwell * coarse_shape[-1]),
-        n_averages=int(getattr(sequence.protocol, "n_averages", 1)), acceleration=acceleration,
+        n_averages=sequence.protocol.n_averages, acceleration=acceleration,
         scan_time_s=sequence.duration_s, trajectory=trajectory, engine="fast",
     )  # fmt: skip
 
@@ -448,7 +448,7 @@ def _non_cartesian_raw(
             scanner.b0_t,
             dwell_s=dwell,
             n_grid=int(np.prod(coarse_shape)),
-            n_averages=int(getattr(protocol, "n_averages", 1)),
+            n_averages=protocol.n_averages,
         )
         kspace, noise_scan = add_thermal_noise(kspace, scanner.receive.noise_covariance, std, rng)
     voxel = (slice_thickness, float(protocol.fov_m) / n, float(protocol.fov_m) / n)
@@ -456,7 +456,7 @@ def _non_cartesian_raw(
     cell = 1.0 / float(protocol.fov_m) ** 2
     density = (pipe_menon_density(k_samples, coarse_shape, voxel) * cell).astype(np.float32)
     # acceleration: Nyquist spokes (pi / 2 x matrix) or interleaves needed over those played
-    nyquist = float(getattr(protocol, "n_interleaves", 0) or np.pi / 2 * n)
+    nyquist = protocol.nyquist_readouts
     acceleration = max(nyquist / max(timeline.n_adc, 1), 1.0)
     header = _header(
         sequence, scanner, phantom, fine_shape, coarse_shape, dwell=dwell, slice_thickness=slice_thickness,
