@@ -10,8 +10,8 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
+from hifield.backend import single_threaded_blas
 from hifield.errors import ReconstructionError
-from hifield.recon.coil_maps import _single_threaded_blas
 from hifield.recon.config import GrappaConfig
 from hifield.recon.grappa_lattice import Lattice, detect_lattice, inscribed
 
@@ -39,11 +39,11 @@ def _acceleration(lines: NDArray[np.bool_], acs: slice) -> int:
 
 def _one_blas_thread(func: Callable[P, T]) -> Callable[P, T]:
     """Run ``func`` with single-threaded BLAS: its small dense fits gain nothing from threads that spin on a
-    shared machine (see :func:`hifield.recon.coil_maps._single_threaded_blas`)."""
+    shared machine (see :func:`hifield.backend.single_threaded_blas`)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        with _single_threaded_blas():
+        with single_threaded_blas():
             return func(*args, **kwargs)
 
     return wrapper
