@@ -14,6 +14,9 @@ from hifield.sequence.library.gre3d import Gre3dProtocol
 from hifield.sim.engines import bloch as bloch_module
 from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
 
+# these tests use few isochromats on purpose (speed); the count a sequence needs is tested in test_bloch_isochromats
+pytestmark = pytest.mark.filterwarnings("ignore::hifield.sim.engines.bloch_isochromats.IsochromatWarning")
+
 FOV = 0.16
 
 

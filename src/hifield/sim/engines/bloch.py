@@ -69,8 +69,10 @@ _MAX_TABLE_BYTES = 64 * 1024**2
 class BlochOptions:
     """Options of the ``bloch`` engine."""
 
-    n_isochromats: int = 64
-    """Isochromats per phantom voxel (and per chemical-shift peak)."""
+    n_isochromats: int | None = None
+    """Isochromats per phantom voxel (and per chemical-shift peak); None (default) chooses them from the sequence's
+    spoiler moments and the phantom's T2 (:mod:`hifield.sim.engines.bloch_isochromats`), and a count below that
+    choice warns (``IsochromatWarning``)."""
     through_slice: float = 0.0
     """For 2D: spread isochromats over this many slice thicknesses along z (0: in-plane at the slice centre); their
     weights are scaled by the same factor, so an ideal rectangular profile of the nominal thickness gives the
@@ -386,6 +388,17 @@ def bloch_signal(
     return np.asarray(signal * (program.demod * RECEIVER_PHASE)[np.newaxis, :])
 
 
+def _choose_isochromats(opts: BlochOptions, program: Program, phantom: Phantom, slice_m: float | None) -> int:
+    """The isochromat count to simulate with (:mod:`hifield.sim.engines.bloch_isochromats`)."""
+    from hifield.sim.engines.bloch_isochromats import isochromats_needed, phantom_t2_s, resolve_isochromats
+
+    voxel = phantom.voxel_size_m
+    iso_z = opts.through_slice * slice_m if slice_m is not None else voxel[0]
+    t2 = phantom_t2_s(phantom.tissues, phantom.fractions)
+    need = isochromats_needed(program, (iso_z, voxel[1], voxel[2]) if opts.spread_positions else (0.0, 0.0, 0.0), t2)
+    return resolve_isochromats(opts.n_isochromats, need)
+
+
 def _spin_chunk(n_coils: int, n_isochromats: int) -> int:
     """Voxels per kernel call: at most ~2^16 voxels and ~2^21 isochromats, fewer with many coils."""
     return max(1, min(2**16 // max(1, n_coils // 8), 2**21 // max(1, n_isochromats)))
@@ -478,6 +491,7 @@ def simulate_bloch(
     if two_d and slice_thickness <= 0:
         slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))  # the phantom's own slice
     program = compile_sequence(sequence.seq)
+    n_iso = _choose_isochromats(opts, program, phantom, slice_thickness if two_d else None)
     k1, k2, avg, rev = _adc_lines(sequence.seq, program, n, float(protocol.fov_m), coarse_shape[0], fov_fine[0])
     n_ro = int(program.adc_length[0])
     if np.any(program.adc_length != n_ro):
@@ -491,7 +505,7 @@ def simulate_bloch(
     fine_size = int(np.prod(fine_shape))
     from hifield.phantom.phantom import check_memory
 
-    chunk = _spin_chunk(n_coils, opts.n_isochromats) if opts.chunk_voxels is None else int(opts.chunk_voxels)
+    chunk = _spin_chunk(n_coils, n_iso) if opts.chunk_voxels is None else int(opts.chunk_voxels)
     check_memory(
         min(fine_size, max(chunk, fine_shape[1] * fine_shape[2])) * n_coils * 8.0  # sensitivities of one slab
         + N_BLOCKS * n_coils * program.n_samples * 16.0  # per-block accumulators
@@ -518,7 +532,7 @@ def simulate_bloch(
             continue
         r2p = 1.0 / tissue.t2star_s - 1.0 / tissue.t2_s if tissue.t2star_s < tissue.t2_s else 0.0
         iso_pos, iso_dw, iso_weights = isochromat_offsets(
-            opts.n_isochromats,
+            n_iso,
             iso_voxel,
             r2p,
             spread_positions=opts.spread_positions,
@@ -583,7 +597,7 @@ def simulate_bloch(
         count[avg[j], k2[j], k1[j]] += 1
     acquired = count.max(axis=0) > 0  # (k2, k1)
     kspace = kspace.sum(axis=1) / np.maximum(count.sum(axis=0), 1)[np.newaxis, :, :, np.newaxis]
-    if opts.spread_positions and opts.n_isochromats > 1 and transfers:
+    if opts.spread_positions and n_iso > 1 and transfers:
         # divide out the voxel's encoding response (in-plane; along z too in 3D) so that voxels encode as
         # band-limited samples like the fast engine's FFT; the spins still dephase under spoilers
         fov_axes = (fov_fine[0], float(protocol.fov_m), float(protocol.fov_m))
