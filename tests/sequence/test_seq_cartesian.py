@@ -92,3 +92,11 @@ def test_unlabelled_cartesian_file_simulates_as_the_labelled_one(tmp_path):
     ]
     assert raws[0].trajectory is None and raws[0].header.trajectory == "cartesian"
     np.testing.assert_allclose(raws[0].kspace, raws[1].kspace, rtol=0, atol=1e-6 * np.abs(raws[1].kspace).max())
+
+
+@pytest.mark.parametrize("n", [64, 128])
+def test_larger_matrices_are_detected(tmp_path, n):
+    """With an even sample count kx = 0 falls between the two centre samples, half a step from each."""
+    built = _load(community_flash(n), tmp_path)
+    assert built.trajectory == "cartesian"
+    assert built.phase_encode_lines.tolist() == list(range(n))

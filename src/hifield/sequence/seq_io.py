@@ -148,15 +148,18 @@ def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", 
     lin: list[int] = []
     state: dict[str, int] = {}
     first_adc = None
-    for block_id in seq.block_events:
-        block = seq.get_block(block_id)
-        labels = getattr(block, "label", None) or {}
-        for entry in labels.values() if isinstance(labels, dict) else labels:
-            state[entry.label] = int(entry.value)
-        if block.adc is not None:
-            lin.append(state.get("LIN", 0))
-            if first_adc is None:
+    for block_id, events in seq.block_events.items():
+        # decompressing a block is slow: only blocks with extensions (labels) and the first ADC are read in full
+        has_adc = bool(events[5])
+        if events[6] or (has_adc and first_adc is None):
+            block = seq.get_block(block_id)
+            labels = getattr(block, "label", None) or {}
+            for entry in labels.values() if isinstance(labels, dict) else labels:
+                state[entry.label] = int(entry.value)
+            if first_adc is None and block.adc is not None:
                 first_adc = block.adc
+        if has_adc:
+            lin.append(state.get("LIN", 0))
     if first_adc is None:
         raise SequenceError(f"sequence {name!r} has no ADC event, so nothing would be acquired; add readouts")
     t_exc, _fp, _t_ref, _fp_ref = seq.rf_times()
