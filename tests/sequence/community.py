@@ -32,10 +32,12 @@ def community_flash(
     labels: bool = False,
     order: str = "linear",
     system: pp.Opts | None = None,
+    n_dummy: int = 0,
 ) -> pp.Sequence:
     """2D RF-spoiled FLASH laid out like pypulseq's ``write_gradient_echo`` example.
 
-    ``order``: ``"linear"`` (bottom to top), ``"reversed"`` or ``"centre_out"`` (phase-encode line order).
+    ``order``: ``"linear"`` (bottom to top), ``"reversed"`` or ``"centre_out"`` (phase-encode line order);
+    ``n_dummy``: TRs played first without ADC (same gradients, phase encode 0, RF spoiling continuing).
     """
     system = community_system() if system is None else system
     seq = pp.Sequence(system)
@@ -75,7 +77,8 @@ def community_flash(
     )
     assert delay_te >= 0 and delay_tr >= pp.calc_duration(gx_spoil, gz_spoil)
     rf_phase, rf_inc = 0.0, 0.0
-    for area in phase_areas:
+    for index, area in enumerate(np.concatenate([np.zeros(n_dummy), phase_areas])):
+        dummy = index < n_dummy
         rf.phase_offset = rf_phase / 180 * math.pi
         adc.phase_offset = rf_phase / 180 * math.pi
         rf_inc = (rf_inc + 117.0) % 360.0
@@ -84,7 +87,9 @@ def community_flash(
         gy_pre = pp.make_trapezoid(channel="y", area=area, duration=pp.calc_duration(gx_pre), system=system)
         seq.add_block(gx_pre, gy_pre, gz_reph)
         seq.add_block(pp.make_delay(delay_te))
-        if labels:
+        if dummy:
+            seq.add_block(gx)
+        elif labels:
             line = round(area / delta_k + n / 2)
             seq.add_block(gx, adc, pp.make_label(type="SET", label="LIN", value=line))
         else:
