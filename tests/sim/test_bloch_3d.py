@@ -15,6 +15,9 @@ from hifield.sim.engines import bloch as bloch_module
 from hifield.sim.engines import bloch_receive
 from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
 
+# these tests use few isochromats on purpose (speed); the count a sequence needs is tested in test_bloch_isochromats
+pytestmark = pytest.mark.filterwarnings("ignore::hifield.sim.engines.bloch_isochromat_count.IsochromatWarning")
+
 FOV = 0.16
 
 

@@ -66,8 +66,9 @@ class Protocol:
     """Fraction of the phase-encode lines acquired when no explicit lines are given (0.5 to 1; 1 = full), the
     centre and the upper half always included (Cartesian families only)."""
     gradient_mode: str = "normal"
-    """``"normal"``: gradients slew at most 80 % of the PNS rheobase slew rate, so sequences stay below the PNS
-    limit of the IEC normal mode; ``"fast"``: the scanner's full slew rate (may need first-level mode)."""
+    """``"normal"``: gradients slew no faster than a full-amplitude ramp on two axes at once allows within the PNS
+    limit of the IEC normal mode (77 T/m/s on the 3 T preset, see ``docs/safety/pns.md``); ``"fast"``: the
+    scanner's full slew rate (may need first-level mode)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():

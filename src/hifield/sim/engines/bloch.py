@@ -36,6 +36,7 @@ positive) and fat (``Δf < 0``) towards -x, by ``Δf / (bandwidth per pixel)`` p
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -79,8 +80,10 @@ Tissue = tuple[int, Any, NDArray[np.float64], NDArray[np.float64], NDArray[np.fl
 class BlochOptions:
     """Options of the ``bloch`` engine."""
 
-    n_isochromats: int = 64
-    """Isochromats per phantom voxel (and per chemical-shift peak)."""
+    n_isochromats: int | None = None
+    """Isochromats per phantom voxel (and per chemical-shift peak); None (default) chooses them from the sequence's
+    spoiler moments and the phantom's T2 (:mod:`hifield.sim.engines.bloch_isochromat_count`), and a count below that
+    choice warns (``IsochromatWarning``)."""
     through_slice: float = 0.0
     """For 2D: spread isochromats over this many slice thicknesses along z (0: in-plane at the slice centre); their
     weights are scaled by the same factor, so an ideal rectangular profile of the nominal thickness gives the
@@ -147,6 +150,17 @@ def _grids(phantom: Phantom, protocol: Any, scanner: Scanner) -> _Grids:
         fov_m=float(protocol.fov_m),
         slice_thickness=slice_thickness,
     )
+
+
+def _choose_isochromats(opts: BlochOptions, program: Program, phantom: Phantom, slice_m: float | None) -> int:
+    """The isochromat count to simulate with (:mod:`hifield.sim.engines.bloch_isochromat_count`)."""
+    from hifield.sim.engines.bloch_isochromat_count import isochromats_needed, phantom_t2_s, resolve_isochromats
+
+    voxel = phantom.voxel_size_m
+    iso_z = opts.through_slice * slice_m if slice_m is not None else voxel[0]
+    t2 = phantom_t2_s(phantom.tissues, phantom.fractions)
+    need = isochromats_needed(program, (iso_z, voxel[1], voxel[2]) if opts.spread_positions else (0.0, 0.0, 0.0), t2)
+    return resolve_isochromats(opts.n_isochromats, need)
 
 
 def _spin_chunk(n_coils: int, n_isochromats: int) -> int:
@@ -413,6 +427,8 @@ def simulate_bloch(
     n, coarse_shape = grids.n, grids.coarse_shape
     program = compile_sequence(sequence.seq)
     lines = _adc_lines(sequence.seq, program, n, grids.fov_m, coarse_shape[0], grids.fov_fine[0])
+    n_iso = _choose_isochromats(opts, program, phantom, grids.slice_thickness if grids.two_d else None)
+    opts = dataclasses.replace(opts, n_isochromats=n_iso)  # the resolved count from here on
     n_ro = int(program.adc_length[0])
     if np.any(program.adc_length != n_ro):
         raise SequenceError("the bloch engine needs every ADC of a Cartesian sequence to have the same sample count")
