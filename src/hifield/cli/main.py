@@ -28,6 +28,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("protocols", "hifield.cli.protocols", "protocols_command"),
     ("phantom", "hifield.cli.phantom", "phantom_command"),
     ("coils", "hifield.cli.phantom", "coils_command"),
+    ("study", "hifield.cli.study", "study_command"),
 )
 
 
