@@ -161,10 +161,10 @@ def _resolve(value: Any, base: Path) -> Any:
     return value
 
 
-def _as_list(key: str, value: Any) -> list[Any]:
+def _as_list(key: str, value: Any, source: str) -> list[Any]:
     if isinstance(value, (list, tuple)):
         if not value:
-            raise ConfigError(f"study axis {key!r} is empty; give at least one value")
+            raise ConfigError(f"{source}: axis {key!r} is empty; give at least one value")
         return list(value)
     return [value]
 
@@ -219,7 +219,7 @@ def study_from_dict(spec: dict[str, Any], *, source: str = "study", base: Path |
         raise ConfigError(f"{source}: unknown key {unknown[0]!r}; choose from {', '.join(_STUDY_KEYS)}")
     fixed = dict(spec.get("fixed") or {})
     if "methods" in spec:
-        fixed["recons"] = _as_list("methods", spec["methods"])
+        fixed["recons"] = _as_list("methods", spec["methods"], source)
     axes = dict(spec.get("axes") or {})
     bad_axis = sorted(set(axes) - set(AXES))
     if bad_axis:
@@ -233,7 +233,7 @@ def study_from_dict(spec: dict[str, Any], *, source: str = "study", base: Path |
     option_sets: list[dict[str, Any]] = []
     if axes:
         names = list(axes)
-        for values in itertools.product(*(_as_list(name, axes[name]) for name in names)):
+        for values in itertools.product(*(_as_list(name, axes[name], source) for name in names)):
             option_sets.append({**fixed, **{AXES[n]: v for n, v in zip(names, values, strict=True)}})
     for number, entry in enumerate(explicit, start=1):
         if not isinstance(entry, dict):
