@@ -92,7 +92,7 @@ def _client(scheduler: Any, *, n_workers: int | None, n_exams: int) -> Iterator[
     if not isinstance(address, str):
         raise ConfigError(f"scheduler must be an address like tcp://host:8786, a Client or a Cluster; got {scheduler!r}")
     try:
-        client = Client(address, timeout="20s")
+        client = Client(address)  # waits up to Dask's distributed.comm.timeouts.connect (30 s by default)
     except (OSError, TimeoutError) as error:
         raise ConfigError(f"cannot reach the Dask scheduler at {address} ({error}); check --scheduler") from None
     with client:
