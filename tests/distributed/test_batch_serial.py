@@ -133,8 +133,11 @@ def test_leftovers_of_an_interrupted_exam_are_removed_and_never_count(tmp_path: 
 
 
 def test_retry_failed_runs_refused_exams_again(tmp_path: Path, sar_protocol: str) -> None:
-    spec = {"axes": {"fields": ["7T"]}, "fixed": {"protocol": sar_protocol, "matrix": 64, "n_coils": 2,
-                                                  "write_files": False}, "methods": ["fft"]}
+    spec = {
+        "axes": {"fields": ["7T"]},
+        "fixed": {"protocol": sar_protocol, "matrix": 64, "n_coils": 2, "write_files": False},
+        "methods": ["fft"],
+    }
     first = batch(study_from_dict(spec), out=tmp_path, scheduler=SERIAL, report=False)
     assert first.status.counts == {"failed": 1}
     assert batch(study_from_dict(spec), out=tmp_path, scheduler=SERIAL, report=False).ran == 0

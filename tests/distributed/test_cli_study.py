@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -45,6 +46,17 @@ def test_study_run_serial_then_status_then_resume(tmp_path: Path, tiny: Any) -> 
     assert again.returncode == 0, again.stderr
     assert "running 0 of 2 exams" in again.stderr or "nothing to run" in again.stderr
     assert "2/2 exams done" in again.stdout
+
+
+def test_study_run_starts_a_local_cluster_by_default_and_prints_its_dashboard(tmp_path: Path, tiny: Any) -> None:
+    study = write_study(tmp_path / "s.yaml", tiny(axes={"fields": ["3T"], "accelerations": [2]}, methods=["fft"]))
+    run = hifield("study", "run", str(study), "--out", str(tmp_path / "out"), "--workers", "1")
+    assert run.returncode == 0, run.stderr
+    assert "running 1 of 1 exams (0 already done) on a LocalCluster of 1 worker processes" in run.stderr
+    dashboard = "Dask dashboard: http://" if importlib.util.find_spec("bokeh") else "Dask dashboard: none"
+    assert dashboard in run.stderr
+    assert "exams" in run.stderr and "1/1" in run.stderr and "ETA" in run.stderr
+    assert "1/1 exams done (1 ok)" in run.stdout
 
 
 @pytest.mark.parametrize(

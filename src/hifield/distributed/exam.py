@@ -124,7 +124,8 @@ def run_exam(exam: Exam, root: str | Path) -> dict[str, Any]:
             summary = dict(result.summary)
             summary.pop("output_dir", None)
             record["summary"] = summary
-            np.savez_compressed(work / IMAGES, truth=result.truth, **result.images)
+            arrays: dict[str, Any] = {"truth": result.truth, **result.images}
+            np.savez_compressed(work / IMAGES, **arrays)
         except HifieldError as error:
             record.update(status="failed", reason=_one_line(error))
         except Exception as error:  # an unexpected failure: recorded, and retried on the next run

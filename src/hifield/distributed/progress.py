@@ -59,6 +59,8 @@ class RichProgress:
         self.console.print(f"running {total - done} of {total} exams ({done} already done) on {where}")
         if dashboard:
             self.console.print(f"Dask dashboard: {dashboard}")
+        elif where.startswith(("a LocalCluster", "the cluster")):
+            self.console.print("Dask dashboard: none (the scheduler needs bokeh>=3.1 installed to serve one)")
         self._progress = Progress(
             TextColumn("exams"),
             BarColumn(),
@@ -74,14 +76,21 @@ class RichProgress:
 
     def advance(self, record: dict[str, Any]) -> None:
         """Advance the bar by one exam and print a line for a failed one."""
+        from rich.markup import escape
+
         status = str(record.get("status"))
         self._counts[status] = self._counts.get(status, 0) + 1
         counts = "  ".join(f"{k} {v}" for k, v in self._counts.items() if v)
         if self._progress is not None:
             self._progress.update(self._task, advance=1, counts=counts)
         if status != "ok":
-            self.console.print(f"[yellow]{status}[/yellow] {record.get('label', record.get('exam_id'))}: "
-                               f"{record.get('reason')}")
+            self.console.print(
+                f"[yellow]{status}[/yellow] "
+                + escape(f"{record.get('label', record.get('exam_id'))}: {record.get('reason')}"),
+                no_wrap=True,
+                overflow="ellipsis",
+                markup=True,
+            )
 
     def close(self) -> None:
         """Stop the bar."""

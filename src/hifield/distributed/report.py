@@ -174,7 +174,7 @@ def write_study_report(root: str | os.PathLike[str], rows: list[dict[str, Any]],
     exams: dict[str, str] = {}
     for r in rows:
         exams.setdefault(str(r["exam_id"]), str(r.get("status")))
-    counts = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     for status in exams.values():
         counts[status] += 1
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
@@ -215,7 +215,8 @@ def write_study_report(root: str | os.PathLike[str], rows: list[dict[str, Any]],
         f"<h1>{html.escape(title)}</h1>",
         "<p>"
         + html.escape(
-            f"{len(exams)} exams: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+            f"{len(exams)} exams: "
+            + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
             + f"; {len(rows)} rows in "
         )
         + '<a href="results.csv">results.csv</a> (and results.parquet).</p>',
@@ -240,5 +241,11 @@ def write_study_report(root: str | os.PathLike[str], rows: list[dict[str, Any]],
     return path
 
 
-__all__ = ["SSIM_VS_R", "TIME_VS_QUALITY", "WORST_CASES", "plot_ssim_vs_r", "plot_time_vs_quality",
-           "write_study_report"]
+__all__ = [
+    "SSIM_VS_R",
+    "TIME_VS_QUALITY",
+    "WORST_CASES",
+    "plot_ssim_vs_r",
+    "plot_time_vs_quality",
+    "write_study_report",
+]

@@ -56,7 +56,7 @@ def _as_study(study: Study | str | os.PathLike[str] | Sequence[Exam], out: str |
     if isinstance(study, Study):
         result = study
     elif isinstance(study, (str, os.PathLike)):
-        result = load_study(study)
+        result = load_study(Path(study))
     else:
         exams = list(study)
         if not exams or not all(isinstance(e, Exam) for e in exams):
@@ -86,11 +86,13 @@ def _client(scheduler: Any, *, n_workers: int | None, n_exams: int) -> Iterator[
             yield client, f"a LocalCluster of {workers} worker processes", _dashboard(client)
         return
     if isinstance(scheduler, Client):
-        yield scheduler, f"the cluster at {scheduler.scheduler.address}", _dashboard(scheduler)
+        yield scheduler, f"the cluster at {scheduler.scheduler_info().get('address', '?')}", _dashboard(scheduler)
         return
     address = getattr(scheduler, "scheduler_address", scheduler)  # a Cluster object (SLURMCluster, ...) or a string
     if not isinstance(address, str):
-        raise ConfigError(f"scheduler must be an address like tcp://host:8786, a Client or a Cluster; got {scheduler!r}")
+        raise ConfigError(
+            f"scheduler must be an address like tcp://host:8786, a Client or a Cluster; got {scheduler!r}"
+        )
     try:
         client = Client(address)  # waits up to Dask's distributed.comm.timeouts.connect (30 s by default)
     except (OSError, TimeoutError) as error:
@@ -100,19 +102,19 @@ def _client(scheduler: Any, *, n_workers: int | None, n_exams: int) -> Iterator[
 
 
 def _has_bokeh() -> bool:
-    try:
-        import bokeh  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether bokeh, which Dask's dashboard needs, is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
 
 
 def _dashboard(client: Any) -> str | None:
-    if not _has_bokeh():
-        return None
+    """The dashboard link when the scheduler serves one (it needs bokeh where the scheduler runs)."""
     try:
+        if "dashboard" not in client.scheduler_info().get("services", {}):
+            return None
         return str(client.dashboard_link)
-    except (AttributeError, KeyError):  # pragma: no cover - scheduler without a dashboard
+    except (AttributeError, KeyError):  # pragma: no cover - a scheduler that reports no services
         return None
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,10 +157,9 @@ class StudyStatus:
         """One line: ``name: 12/16 exams done (11 ok, 1 failed), 4 to run``."""
         parts = [f"{self.counts[k]} {k}" for k in ("ok", "failed", "error") if self.counts.get(k)]
         todo = self.total - self.done
-        return (
-            f"{self.name}: {self.done}/{self.total} exams done ({', '.join(parts) or 'none yet'}), "
-            f"{todo} to run" + (" (complete)" if todo == 0 else "")
-        )
+        complete = " (complete)" if todo == 0 else ""
+        counts = ", ".join(parts) or "none yet"
+        return f"{self.name}: {self.done}/{self.total} exams done ({counts}), {todo} to run{complete}"
 
 
 def study_status(root: str | Path) -> StudyStatus:
@@ -175,8 +175,12 @@ def study_status(root: str | Path) -> StudyStatus:
     entries = list(manifest.get("exams", []))
     records = gather_records(root, entries)
     counts = Counter(str(r.get("status")) for r in records)
-    failures = [(r["exam_id"], r["status"], str(r.get("reason"))) for r in records if r["status"] in ("failed", "error")]
-    return StudyStatus(name=str(manifest.get("name", root.name)), total=len(entries), counts=dict(counts), failures=failures)
+    failures = [
+        (r["exam_id"], r["status"], str(r.get("reason"))) for r in records if r["status"] in ("failed", "error")
+    ]
+    return StudyStatus(
+        name=str(manifest.get("name", root.name)), total=len(entries), counts=dict(counts), failures=failures
+    )
 
 
 def write_table(root: Path, rows: list[dict[str, Any]]) -> dict[str, Path]:
@@ -217,7 +221,12 @@ def read_table(root: str | Path) -> list[dict[str, Any]]:
     if pq is not None and (root / f"{TABLE}.parquet").is_file():
         return list(pq.read_table(root / f"{TABLE}.parquet").to_pylist())
     kinds = dict(COLUMNS)
-    convert = {"float64": float, "int64": int, "bool": lambda v: v == "True", "string": str}
+    convert: dict[str, Callable[[str], Any]] = {
+        "float64": float,
+        "int64": int,
+        "bool": lambda v: v == "True",
+        "string": str,
+    }
     with open(root / f"{TABLE}.csv", newline="") as handle:
         return [
             {k: (None if v == "" else convert[kinds[k]](v)) for k, v in row.items()} for row in csv.DictReader(handle)
