@@ -139,13 +139,13 @@ def run_exam(exam: Exam, root: str | Path) -> dict[str, Any]:
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         if record["status"] == "error":
-            _write_json(root / ERRORS_DIR / f"{exam_id}.json", record)
+            write_json(root / ERRORS_DIR / f"{exam_id}.json", record)
             record["folder"] = None
             return record
         work.mkdir(parents=True, exist_ok=True)
         target = exam_folder(root, exam_id)
         record["folder"] = str(Path(EXAMS_DIR) / exam_id)
-        _write_json(work / RECORD, record)
+        write_json(work / RECORD, record)
         try:
             os.rename(work, target)  # atomic: the exam folder appears complete or not at all
         except OSError:  # another attempt of the same exam finished first: keep its folder
@@ -160,11 +160,22 @@ def run_exam(exam: Exam, root: str | Path) -> dict[str, Any]:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file beside it (atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     os.replace(tmp, path)
 
 
-__all__ = ["ERRORS_DIR", "EXAMS_DIR", "IMAGES", "PARTIAL_DIR", "RECORD", "exam_folder", "read_record", "run_exam"]
+__all__ = [
+    "ERRORS_DIR",
+    "EXAMS_DIR",
+    "IMAGES",
+    "PARTIAL_DIR",
+    "RECORD",
+    "exam_folder",
+    "read_record",
+    "run_exam",
+    "write_json",
+]

@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hifield.distributed.exam import EXAMS_DIR, PARTIAL_DIR, exam_folder, read_record, run_exam
+from hifield.distributed.exam import (
+    ERRORS_DIR,
+    EXAMS_DIR,
+    PARTIAL_DIR,
+    exam_folder,
+    read_record,
+    run_exam,
+    write_json,
+)
 from hifield.distributed.progress import RichProgress, SilentProgress, StudyProgress
 from hifield.distributed.study import Exam, Study, load_study
 from hifield.distributed.table import gather_records, rows_from_record, study_status, write_manifest, write_table
@@ -142,7 +150,9 @@ def _run_dask(client: Any, exams: list[Exam], root: Path, progress: StudyProgres
                     "options": exam.options(),
                     "status": "error",
                     "reason": f"{type(error).__name__}: {' '.join(str(error).split())}",
+                    "folder": None,
                 }
+                write_json(root / ERRORS_DIR / f"{exam.exam_id}.json", record)  # rerun next time
             future.release()
             progress.advance(record)
     except BaseException:  # Ctrl-C or a lost scheduler: stop the tasks; finished exam folders stay
