@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -87,7 +88,11 @@ def _client(scheduler: Any, *, n_workers: int | None, n_exams: int) -> Iterator[
         dashboard = ":0" if _has_bokeh() else None
         with (
             LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=dashboard
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=dashboard,
+                silence_logs=logging.ERROR,  # not the nanny's warnings when Ctrl-C stops busy workers
             ) as cluster,
             Client(cluster) as client,
         ):
