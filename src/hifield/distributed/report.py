@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from hifield.distributed.exam import EXAMS_DIR, IMAGES
+from hifield.distributed.study import short_name
 
 SSIM_VS_R = "ssim_vs_r.png"
 """Mean SSIM against the achieved acceleration, one panel per field, one line per method."""
@@ -141,7 +142,7 @@ def plot_worst_cases(root: Path, rows: list[dict[str, Any]], path: Path, *, n: i
             ax.set_xticks([])
             ax.set_yticks([])
         line[0].set_ylabel(
-            f"{Path(str(row['protocol'])).stem}\n{row['field']} R{row['acceleration_achieved']:.1f}\n"
+            f"{short_name(str(row['protocol']))}\n{row['field']} R{row['acceleration_achieved']:.1f}\n"
             f"{row['pattern']}\n{row['phantom']} s{row['seed']}",
             fontsize="x-small",
         )
@@ -199,7 +200,7 @@ def write_study_report(root: str | os.PathLike[str], rows: list[dict[str, Any]],
             failed[r["exam_id"]] = [
                 r["exam_id"],
                 r["status"],
-                Path(str(r["protocol"])).stem,
+                short_name(str(r["protocol"])),
                 r["field"],
                 r["acceleration"],
                 r["reason"],

@@ -120,9 +120,15 @@ class Exam:
         return ScanConfig(out=out, **{name: getattr(self, name) for name in EXAM_OPTIONS})
 
     def label(self) -> str:
-        """A short human-readable name (``gre_t1_2d 7T R4 variable-density brain seed 0``)."""
+        """A short human-readable name.
+
+        Examples
+        --------
+        >>> Exam(field="1.5T", acceleration=4, protocol="protocols/my_gre.yaml").label()
+        'my_gre 1.5T R4 variable-density brain seed 0'
+        """
         return (
-            f"{Path(self.protocol).stem} {Path(self.field).stem} R{self.acceleration:g} {self.pattern} "
+            f"{short_name(self.protocol)} {short_name(self.field)} R{self.acceleration:g} {self.pattern} "
             f"{self.phantom} seed {self.seed}"
         )
 
@@ -144,6 +150,11 @@ class Study:
         if not isinstance(self.out, Path):
             object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "exams", tuple(self.exams))
+
+
+def short_name(spec: str) -> str:
+    """A preset or protocol name as it is; a YAML file by its stem."""
+    return Path(spec).stem if spec.endswith((".yaml", ".yml")) else spec
 
 
 def _version() -> str:
@@ -286,4 +297,4 @@ def load_study(path: str | Path) -> Study:
     return study_from_dict(spec, source=path.name, base=path.resolve().parent)
 
 
-__all__ = ["AXES", "EXAM_OPTIONS", "STUDY_FORMAT", "Exam", "Study", "load_study", "study_from_dict"]
+__all__ = ["AXES", "EXAM_OPTIONS", "STUDY_FORMAT", "Exam", "Study", "load_study", "short_name", "study_from_dict"]
