@@ -213,6 +213,21 @@ def batch(
         For a bad study, an unreachable scheduler, or Dask missing (``pip install "hifield[dask]"``).
     KeyboardInterrupt
         After stopping the tasks and writing the table of what finished; the next call resumes.
+
+    Notes
+    -----
+    A LocalCluster starts its workers as new Python processes that import the calling script, so a script calls
+    ``batch()`` under ``if __name__ == "__main__":``.
+
+    Examples
+    --------
+    >>> import hifield as hf
+    >>> from hifield.distributed import study_from_dict
+    >>> study = study_from_dict({"axes": {"fields": ["3T", "7T"], "accelerations": [2, 4]},
+    ...                          "fixed": {"matrix": 64, "n_coils": 4}, "methods": ["fft", "sense"]})
+    >>> result = hf.batch(study, out="study_out", progress=True)  # doctest: +SKIP
+    >>> result.status.line()  # doctest: +SKIP
+    'study: 4/4 exams done (4 ok), 0 to run (complete)'
     """
     spec = _as_study(study, out)
     root = spec.out.expanduser().resolve()
