@@ -143,3 +143,13 @@ def test_retry_failed_runs_refused_exams_again(tmp_path: Path, sar_protocol: str
     assert batch(study_from_dict(spec), out=tmp_path, scheduler=SERIAL, report=False).ran == 0
     again = batch(study_from_dict(spec), out=tmp_path, scheduler=SERIAL, report=False, retry_failed=True)
     assert again.ran == 1 and again.status.counts == {"failed": 1}
+
+
+def test_the_csv_copy_reads_back_to_the_same_rows_without_pyarrow(
+    finished: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    root, result = finished
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # as without the extra: read the CSV
+    assert read_table(root) == result.rows

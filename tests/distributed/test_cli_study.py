@@ -42,6 +42,8 @@ def test_study_run_serial_then_status_then_resume(tmp_path: Path, tiny: Any) -> 
     assert Path(summary["files"]["parquet"]).is_file() and Path(summary["files"]["report"]).is_file()
     status = hifield("study", "status", str(out))
     assert status.returncode == 0 and status.stdout.startswith("tiny: 2/2 exams done (2 ok), 0 to run (complete)")
+    as_json = hifield("study", "status", str(out), "--json")
+    assert json.loads(as_json.stdout) == {"name": "tiny", "total": 2, "done": 2, "counts": {"ok": 2}}
     again = hifield("study", "run", str(study), "--out", str(out), "--scheduler", "serial")
     assert again.returncode == 0, again.stderr
     assert "running 0 of 2 exams" in again.stderr or "nothing to run" in again.stderr

@@ -14,8 +14,12 @@ ACTIONS = ("run", "status")
 
 @handle_errors
 def study_command(
-    action: str = typer.Argument(..., help="run: run a study file (resumes what is missing); status: how far."),
-    target: Path = typer.Argument(..., help="run: the study YAML file; status: the study folder."),
+    action: str = typer.Argument(
+        ..., metavar="ACTION", help="run: run a study file (resumes what is missing); status: how far."
+    ),
+    target: Path = typer.Argument(
+        ..., metavar="STUDY.yaml|DIR", help="run: the study YAML file; status: the study folder."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Study folder (default: the study file's `out`)."),
     scheduler: str | None = typer.Option(
         None,
