@@ -150,6 +150,8 @@ def test_the_csv_copy_reads_back_to_the_same_rows_without_pyarrow(
 ) -> None:
     import sys
 
-    root, result = finished
+    root, _ = finished
+    from_parquet = read_table(root)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # as without the extra: read the CSV
-    assert read_table(root) == result.rows
+    from_csv = read_table(root)
+    assert from_csv == from_parquet and len(from_csv) >= 8
