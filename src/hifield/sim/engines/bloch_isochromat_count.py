@@ -3,7 +3,8 @@
 Isochromats spread over a voxel on a regular grid (the rank-1 lattice of
 :func:`~hifield.sim.engines.bloch_isochromats.lattice_points`) cancel a coherence pathway dephased by ``k`` whole
 cycles across the voxel exactly unless ``k`` is a multiple of their number ``n``.
-A sequence that adds ``c`` cycles per voxel between RF pulses (its spoiler and readout moments) creates pathways of ``m c`` cycles after ``m`` intervals, and
+A sequence that adds ``c`` cycles per voxel between RF pulses (its spoiler and readout moments) creates pathways
+of ``m c`` cycles after ``m`` intervals, and
 pathways live about ``T2 / interval`` intervals. With too few isochromats the high-order pathways alias back onto
 the echo: spoiled gradient echo with 64 isochromats is off by tens of percent for CSF-like T2 (see
 ``tests/sim/test_bloch_isochromats.py``). The rule used here,
