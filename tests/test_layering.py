@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "ops": {"backend", "data", "errors"},
     "hardware": {"backend", "errors", "units"},  # backend: the one BLAS-thread helper (DESIGN's row says units)
     # sim: ops for the NUFFT of non-Cartesian readouts in the fast engine (DESIGN's row lists no ops)
-    "sim": {"backend", "data", "errors", "hardware", "ops", "phantom", "sequence", "units"},
+    "sim": {"backend", "data", "errors", "hardware", "ops", "phantom", "sampling", "sequence", "units"},
     "metrics": {"data", "errors"},
     "report": {"data", "errors", "metrics"},
 }

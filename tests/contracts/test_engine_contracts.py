@@ -20,6 +20,9 @@ from hifield.sequence.protocol import SlabProtocol
 from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
 from hifield.sim.engines.fast import simulate_fast
 
+# few isochromats on purpose (speed): what a sequence needs is tested in tests/sim/test_bloch_isochromats.py
+pytestmark = pytest.mark.filterwarnings("ignore::hifield.sim.engines.bloch_isochromat_count.IsochromatWarning")
+
 N = 16
 FOV = 0.24
 N_PARTITIONS = 8

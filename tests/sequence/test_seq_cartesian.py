@@ -76,11 +76,11 @@ def test_non_cartesian_file_stays_non_cartesian(tmp_path, spiral):
 
 def test_unlabelled_cartesian_file_simulates_as_the_labelled_one(tmp_path):
     """The fast engine takes the Cartesian path for both, with identical k-space."""
-    from hifield.pipeline import make_scan_phantom
+    from hifield.phantom import make_phantom
     from hifield.sim import simulate
 
     scanner = Scanner.preset("3T").with_receive_coils(2)
-    phantom = make_scan_phantom("shepp-logan", b0_t=3.0, matrix=32, fov_m=0.256)
+    phantom = make_phantom("shepp-logan", b0_t=3.0, matrix=32, fov_m=0.256, oversampling=2)
     raws = [
         simulate(
             phantom,

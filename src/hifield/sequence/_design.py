@@ -82,8 +82,12 @@ or raise the bandwidth
     if requested_s < minimum_s - 1e-9:
         if not strict:
             return minimum_s
+        # the minimum is shown rounded UP to 4 significant digits, so that the value the message names passes
+        minimum_ms = minimum_s * 1e3
+        step = 10.0 ** (math.floor(math.log10(minimum_ms)) - 3) if minimum_ms > 0 else 1.0
+        shown = math.ceil(minimum_ms / step - 1e-9) * step
         raise SequenceError(
-            f"{what} = {requested_s * 1e3:.4g} ms is below the minimum {minimum_s * 1e3:.4g} ms for this design: {hint}"
+            f"{what} = {requested_s * 1e3:.4g} ms is below the minimum {shown:.4g} ms for this design: {hint}"
         )
     return requested_s
 
