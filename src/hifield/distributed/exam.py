@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import resource
@@ -10,13 +9,13 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hifield.backend import single_threaded_blas
 from hifield.distributed.study import Exam
 from hifield.errors import HifieldError
 
@@ -53,18 +52,6 @@ def _worker_name() -> str:
         return str(get_worker().address)
     except (ImportError, ValueError):  # not inside a Dask worker: run serially in this process
         return f"serial:{socket.gethostname()}:{os.getpid()}"
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """One BLAS thread while an exam runs (as in a Dask worker), so serial and distributed runs agree bit for bit."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-image's dependencies
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _one_line(error: BaseException) -> str:
@@ -118,7 +105,7 @@ def run_exam(exam: Exam, root: str | Path) -> dict[str, Any]:
         try:
             from hifield.pipeline import scan
 
-            with _one_blas_thread():
+            with single_threaded_blas():  # as in a Dask worker: serial and distributed runs agree bit for bit
                 result = scan(exam.scan_config(work))
             work.mkdir(parents=True, exist_ok=True)
             summary = dict(result.summary)
