@@ -84,6 +84,9 @@ class ScanConfig:
     """Output folder (a string is accepted and converted)."""
     write_files: bool = True
     """Write raw data, DICOM, NIfTI, figure and summary (False: compute only)."""
+    adapt: bool = False
+    """When the protocol exceeds a SAR limit, apply the least change that passes (recorded in summary.json as
+    ``sar_adaptation``) instead of refusing it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.out, Path):
@@ -297,6 +300,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
                 protocol = protocol.with_changes(matrix=cfg.matrix)
             n = int(protocol.matrix)
             full_seq = protocol.build(scanner)
+            protocol, full_seq, sar_adaptation = sq.limit_sar(protocol, full_seq, scanner, adapt=cfg.adapt)
             # 3D protocols are accelerated along the partitions (the outer loop: fewer inversions for MPRAGE)
             n_partitions = protocol.n_partitions if full_seq.partition_lines is not None else 0
             if full_seq.trajectory == "cartesian":
@@ -406,6 +410,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             "scan_time_s": round(accel_seq.duration_s, 4),
             "scan_time_full_s": round(full_seq.duration_s, 4),
             "seed": cfg.seed,
+            "sar_adaptation": sar_adaptation,
             "reconstructions": metrics,
             "timings_s": timings,
         }

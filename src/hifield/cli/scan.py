@@ -83,6 +83,9 @@ def scan_command(
     pacs: str | None = typer.Option(None, "--pacs", help="Send the DICOM series to a PACS at HOST:PORT."),
     called_aet: str = typer.Option("ORTHANC", "--called-aet", help="AE title of the PACS."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on standard output."),
+    adapt: bool = typer.Option(
+        False, "--adapt", help="Over a SAR limit: apply the least change that passes (TR, flip angle or slices)."
+    ),
 ) -> None:
     """Run a whole virtual exam: sequence, safety checks, simulation, undersampling, reconstruction, DICOM/NIfTI."""
     from hifield.pipeline import ScanConfig, scan
@@ -102,6 +105,7 @@ def scan_command(
         n_coils=coils,
         seed=seed,
         out=out,
+        adapt=adapt,
     )
     address = None
     if pacs is not None:
@@ -121,6 +125,12 @@ def scan_command(
     if as_json:
         print_json(summary)
         return
+    adaptation = summary.get("sar_adaptation")
+    if isinstance(adaptation, dict):
+        reporter.console.print(
+            f"{adaptation['limit']} was {adaptation['value_w_per_kg']:.1f} W/kg > {adaptation['limit_w_per_kg']:.1f} "
+            f"W/kg: adapted ({adaptation['applied']}), now {adaptation['sar_after_w_per_kg']:.1f} W/kg"
+        )
     _print_table(reporter, summary)
 
 

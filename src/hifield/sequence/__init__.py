@@ -38,6 +38,7 @@ from hifield.sequence.protocol_io import (
     save_protocol,
 )
 from hifield.sequence.safety import SafetyReport, assess, check_safety
+from hifield.sequence.sar_limits import limit_sar
 from hifield.sequence.seq_io import built_from_seq, load_seq, read_seq, write_seq
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "check_safety",
     "check_timing",
     "get_protocol",
+    "limit_sar",
     "load_protocol",
     "load_seq",
     "protocol_from_dict",
