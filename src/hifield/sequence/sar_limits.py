@@ -100,14 +100,15 @@ def suggest_sar_changes(protocol: ImagingProtocol, built: BuiltSequence, excess:
     >>> p = get_protocol("tse_t2_2d").with_changes(matrix=32, echo_train_length=8, te_s=0.048, n_slices=20)
     >>> built = p.build(Scanner.preset("7T"))
     >>> [s.text for s in suggest_sar_changes(p, built, SarExcess("head SAR (6 min)", 6.4, 3.2))]
-    ['raise TR to 8 s', 'lower the refocusing flip angle to 123 deg', 'scan 10 slices']
+    ['raise TR to 8.0 s', 'lower the refocusing flip angle to 123 deg', 'scan 10 slices']
     """
     ratio = excess.ratio
     out: list[SarSuggestion] = []
     specs = type(protocol).SPECS
     tr_new = _round_up_tr(protocol.tr_s * ratio)
     if tr_new * 1e3 <= specs["tr_s"].high:
-        out.append(SarSuggestion("tr_s", tr_new, tr_new / protocol.tr_s - 1.0, f"raise TR to {tr_new:g} s"))
+        shown = f"{tr_new:.1f} s" if tr_new >= 1.0 else f"{tr_new * 1e3:.0f} ms"
+        out.append(SarSuggestion("tr_s", tr_new, tr_new / protocol.tr_s - 1.0, f"raise TR to {shown}"))
     energy = rf_energy_by_use(built.seq)
     total = sum(energy.values())
     if hasattr(protocol, "refocusing_angle_rad"):
