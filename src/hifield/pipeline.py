@@ -158,6 +158,23 @@ def load_protocol_spec(spec: str) -> Any:
     return sq.get_protocol(spec)
 
 
+def field_tuned_protocol(spec: str, b0_t: float) -> tuple[Any, list[dict[str, Any]]]:
+    """:func:`load_protocol_spec`, with a library protocol's per-field defaults at ``b0_t`` (the TI that nulls its
+    tissue: FLAIR CSF, STIR fat) and a record of each; a protocol file is used as written."""
+    from hifield.phantom.tissues import tissue_properties
+    from hifield.sequence.field_tuning import tune_for_field
+
+    protocol = load_protocol_spec(spec)
+    if spec.endswith((".yaml", ".yml")) or os.path.sep in spec:
+        return protocol, []
+
+    def t1_of(tissue: str) -> tuple[float, str]:
+        props = tissue_properties(tissue, b0_t)
+        return props.t1_s, props.source
+
+    return tune_for_field(protocol, t1_of)
+
+
 CALIBRATION_PRESCAN_BELOW = 16
 """A non-Cartesian scan whose k-space centre is Nyquist-covered over fewer cells than this gets its coil maps from a
 separate calibration prescan (as scanners do before accelerated spiral scans)."""
@@ -295,7 +312,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             scanner = Scanner.resolve(cfg.field)
             if cfg.n_coils is not None:
                 scanner = scanner.with_receive_coils(cfg.n_coils)
-            protocol = load_protocol_spec(cfg.protocol)
+            protocol, field_defaults = field_tuned_protocol(cfg.protocol, scanner.b0_t)
             if cfg.matrix is not None:
                 protocol = protocol.with_changes(matrix=cfg.matrix)
             n = int(protocol.matrix)
@@ -411,6 +428,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             "scan_time_full_s": round(full_seq.duration_s, 4),
             "seed": cfg.seed,
             "sar_adaptation": sar_adaptation,
+            "field_defaults": field_defaults,
             "reconstructions": metrics,
             "timings_s": timings,
         }

@@ -35,3 +35,19 @@ def test_7t_tse_stack_refused_then_adapted(hifield_cli: Runner, tmp_path: Path) 
     assert record["limit"] == "head SAR (6 min)" and record["sar_after_w_per_kg"] <= 3.2
     assert record["applied"] in record["suggestions"]
     assert "adapted (lower the" in adapted.stdout + adapted.stderr
+
+
+def test_protocols_lists_per_field_defaults_with_sources(hifield_cli: Runner) -> None:
+    entries = {}
+    for field in ("1.5T", "7T"):
+        done = hifield_cli("protocols", "--scanner", field, "--json")
+        assert done.returncode == 0, done.stderr
+        entries[field] = {e["name"]: e for e in json.loads(done.stdout)}
+    for field, by_name in entries.items():
+        for name, tissue in (("flair_2d", "csf"), ("stir_2d", "fat")):
+            (note,) = by_name[name]["field_defaults"]
+            assert note["parameter"] == "ti_ms" and note["value"] == by_name[name]["ti_ms"], field
+            assert f"nulls {tissue}" in note["reason"] and note["source"]
+    assert entries["7T"]["stir_2d"]["ti_ms"] > entries["1.5T"]["stir_2d"]["ti_ms"] + 30  # fat T1 343 -> 423 ms
+    text = hifield_cli("protocols", "--scanner", "7T").stdout
+    assert "stir_2d: ti_ms = " in text and "de Bazelaire" in text
