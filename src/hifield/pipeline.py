@@ -58,8 +58,8 @@ class ScanConfig:
     ('3T', 4.0, ('fft', 'sense', 'cs'))
     """
 
-    protocol: str = "gre_t1_2d"
-    """Protocol name (``hifield protocols``) or path of a protocol YAML file."""
+    protocol: str | ImagingProtocol = "gre_t1_2d"
+    """Protocol name (``hifield protocols``), path of a protocol YAML file, or a protocol object."""
     field: str = "3T"
     """Scanner preset (1.5T, 3T, 5T, 7T) or a scanner YAML file (see ``Scanner.load``)."""
     acceleration: float = 4.0

@@ -57,6 +57,7 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
     """
     from hifield import sequence as sq
     from hifield.data import Image
+    from hifield.errors import ConfigError
     from hifield.hardware import Scanner
     from hifield.metrics import nmse, psnr, ssim
     from hifield.pipeline import (
@@ -67,6 +68,7 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
         field_tuned_protocol,
         with_slices,
     )
+    from hifield.sequence.protocol import SliceProtocol
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -79,6 +81,8 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
         if cfg.matrix is not None:
             protocol = protocol.with_changes(matrix=cfg.matrix)
         stack_seq = protocol.build(scanner)
+        if not isinstance(protocol, SliceProtocol):  # with_slices has refused 3D protocols already
+            raise ConfigError(f"a slice stack needs a 2D protocol; {protocol.name} is a 3D slab")
         protocol, stack_seq, sar_adaptation = sq.limit_sar(protocol, stack_seq, scanner, adapt=cfg.adapt)
         sq.raise_for_violations(sq.check(stack_seq, scanner))
         safety = sq.assess(stack_seq, scanner)

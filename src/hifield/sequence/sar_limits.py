@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from hifield.sequence.built import BuiltSequence
     from hifield.sequence.protocol import ImagingProtocol
     from hifield.sequence.safety import SafetyReport
+
+P = TypeVar("P", bound="ImagingProtocol")
 
 _SAR_QUANTITIES: tuple[tuple[str, str], ...] = (
     ("head SAR (6 min)", "sar_head_6min_w_per_kg"),
@@ -146,13 +148,13 @@ def sar_refusal_message(excess: SarExcess, suggestions: list[SarSuggestion]) -> 
 
 
 def limit_sar(
-    protocol: ImagingProtocol,
+    protocol: P,
     built: BuiltSequence,
     scanner: Scanner,
     *,
     adapt: bool = False,
     mode: str = "normal",
-) -> tuple[ImagingProtocol, BuiltSequence, dict[str, Any] | None]:
+) -> tuple[P, BuiltSequence, dict[str, Any] | None]:
     """Refuse a protocol whose whole sequence (every slice) exceeds a SAR limit, or adapt it.
 
     Parameters
