@@ -22,6 +22,7 @@ from hifield.recon.registry import reconstructor, reconstructor_names
 if TYPE_CHECKING:
     from hifield.phantom import Phantom
     from hifield.sequence import ImagingProtocol
+    from hifield.sim.field_effects import FieldEffects
 
 RECON_CHOICES: tuple[str, ...] = tuple(n for n in reconstructor_names() if not reconstructor(n).needs_partial_fourier)
 """Reconstructions ``hifield scan`` can run (``--recon``): every registered one that needs no partial-Fourier data
@@ -84,6 +85,21 @@ class ScanConfig:
     """Output folder (a string is accepted and converted)."""
     write_files: bool = True
     """Write raw data, DICOM, NIfTI, figure and summary (False: compute only)."""
+    rf_shim: str = "cp"
+    """Transmit mode: ``none`` (uniform B1+), ``cp`` (quadrature, the scanner's default) or ``pTx`` (8-channel shim)."""
+    b0_shim: str = "2nd-order"
+    """Prescan B0 shim: ``none`` (centre frequency only), ``linear`` or ``2nd-order``."""
+    ideal: bool = False
+    """No high-field effects (uniform B1+, the phantom's own off-resonance): the images before issue 14."""
+
+    @property
+    def field_effects(self) -> FieldEffects:
+        """The :class:`~hifield.sim.field_effects.FieldEffects` these options select."""
+        from hifield.sim.field_effects import FieldEffects
+
+        if self.ideal:
+            return FieldEffects.ideal()
+        return FieldEffects(rf_shim=self.rf_shim, b0_shim=self.b0_shim)
 
     def __post_init__(self) -> None:
         if not isinstance(self.out, Path):
@@ -108,6 +124,7 @@ class ScanConfig:
             )
         if self.phantom not in PHANTOMS:
             raise ConfigError(f"unknown phantom {self.phantom!r}; choose one of {', '.join(PHANTOMS)}")
+        self.field_effects  # noqa: B018 (validates the shim names)
         if self.n_calibration < 0:
             raise ConfigError(f"calibration lines must be >= 0; got {self.n_calibration}")
         return self
@@ -273,6 +290,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
     from hifield.recon.noncartesian import nyquist_box
     from hifield.sampling import make_pattern, with_calibration
     from hifield.sim import simulate
+    from hifield.sim.field_effects import apply_field_effects
     from hifield.units import rad_to_deg
 
     cfg = (config or ScanConfig()).validated()
@@ -332,6 +350,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
 
         with timed("phantom", f"Making the {cfg.phantom} phantom at {scanner.b0_t:g} T"):
             phantom = phantom_for_protocol(cfg.phantom, protocol, b0_t=scanner.b0_t)
+            phantom, field_report = apply_field_effects(phantom, cfg.field_effects, head=cfg.phantom == "brain")
 
         with timed("simulate", f"Simulating {scanner.receive.n_coils}-coil k-space ({cfg.engine} engine)"):
             reference = simulate(phantom, full_seq, scanner, engine=cfg.engine, noise=False, seed=cfg.seed)
@@ -406,6 +425,9 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             "scan_time_s": round(accel_seq.duration_s, 4),
             "scan_time_full_s": round(full_seq.duration_s, 4),
             "seed": cfg.seed,
+            "field_effects": field_report,
+            "b1_cov": field_report.get("b1_cov"),
+            "b0_residual_range_hz": field_report.get("b0_residual_range_hz"),
             "reconstructions": metrics,
             "timings_s": timings,
         }

@@ -107,7 +107,7 @@ def head_susceptibility(voxel_mm: float = 4.0) -> HeadSusceptibility:
     tpl = _template()
     centre_lps_mm = _ras_to_lps(tpl.head_centre_ras_mm)
     # grid: a 256 mm cube (z, y, x) centred on the head centre
-    n = int(round(256.0 / voxel_mm))
+    n = round(256.0 / voxel_mm)
     idx = (np.arange(n) - (n - 1) / 2.0) * voxel_mm
     zz, yy, xx = np.meshgrid(idx, idx, idx, indexing="ij")
     lps_mm = np.stack([zz, yy, xx], axis=-1) + centre_lps_mm  # MNI LPS (z, y, x) [mm]
@@ -115,8 +115,14 @@ def head_susceptibility(voxel_mm: float = 4.0) -> HeadSusceptibility:
     m = tpl.ras_to_index
     ijk = np.tensordot(m[:3, :3], ras, axes=(1, 0)) + m[:3, 3].reshape(3, 1, 1, 1)
     dist = ndimage.map_coordinates(tpl.dist_mm, ijk / _COARSE + _PAD, order=1, mode="nearest", output=np.float32)
-    dist = np.where(ndimage.map_coordinates(np.ones(tpl.dist_mm.shape, np.float32), ijk / _COARSE + _PAD, order=0,
-                                            mode="constant", cval=0.0) > 0, dist, np.float32(1e3))
+    dist = np.where(
+        ndimage.map_coordinates(
+            np.ones(tpl.dist_mm.shape, np.float32), ijk / _COARSE + _PAD, order=0, mode="constant", cval=0.0
+        )
+        > 0,
+        dist,
+        np.float32(1e3),
+    )
     chi_air = SUSCEPTIBILITY_PPM["air"]
     brain = dist <= 0.0
     chi = np.where(brain, SUSCEPTIBILITY_PPM["wm"] - chi_air, 0.0)

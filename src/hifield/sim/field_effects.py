@@ -196,7 +196,10 @@ def apply_field_effects(
         scale = ndimage.map_coordinates(magnitude, np.stack([zz, yy, xx]), order=1, mode="nearest")
         changes["b1_scale"] = np.maximum(scale, 0.0).astype(np.float32)
         report["b1_cov"] = round(fields.coefficient_of_variation(changes["b1_scale"], mask), 4)
-        report["b1_range"] = [round(float(changes["b1_scale"][mask].min()), 3), round(float(changes["b1_scale"][mask].max()), 3)]
+        report["b1_range"] = [
+            round(float(changes["b1_scale"][mask].min()), 3),
+            round(float(changes["b1_scale"][mask].max()), 3),
+        ]
     else:
         report["b1_cov"] = 0.0 if np.any(mask) else None
     report["time_s"] = round(time.perf_counter() - start, 3)
