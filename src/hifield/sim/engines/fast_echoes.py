@@ -387,8 +387,11 @@ def contrast_groups(
     else:
         # B1+ scales every flip angle per voxel: phase graphs on a grid of scales (at most B1_MAX_BINS, one
         # vectorised pass over all of them), linear interpolation between
-        step = max(B1_STEP, float(b1.max() - b1.min()) / B1_MAX_BINS)
-        edges = np.arange(np.floor(b1.min() / step), np.ceil(b1.max() / step) + 1) * step
+        # only voxels with tissue matter (the map may be extreme in empty space, e.g. next to the coil elements)
+        occupied = b1[fractions.sum(axis=0) > 0]
+        lo, hi = (float(occupied.min()), float(occupied.max())) if occupied.size else (1.0, 1.0)
+        step = max(B1_STEP, (hi - lo) / B1_MAX_BINS)
+        edges = np.arange(np.floor(lo / step), np.ceil(hi / step) + 1) * step
         n_t = len(tissues)
         amplitudes, tau = echo_amplitudes(
             timeline,
