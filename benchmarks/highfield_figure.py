@@ -55,7 +55,9 @@ def main() -> None:
             ax = axes[row, col]
             ax.imshow(images[name], cmap="gray", vmin=0, vmax=1.3 * vmax)
             s = summaries[name]
-            extra = "" if name == "ideal" else f"\nB1+ CoV {s['b1_cov']:.3f}, B0 range {s['b0_residual_range_hz']:.0f} Hz"
+            extra = ""
+            if name != "ideal":
+                extra = f"\nB1+ CoV {s['b1_cov']:.3f}, B0 range {s['b0_residual_range_hz']:.0f} Hz"
             ax.set_title(f"{field} {name}{extra}", fontsize=9)
         # the maps the phantom carried
         scanner = hf.Scanner.preset(field)
