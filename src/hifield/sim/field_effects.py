@@ -172,7 +172,9 @@ def apply_field_effects(
         air = cavity_fraction(phantom.positions_m())
         changes["fractions"] = (phantom.fractions * (1.0 - air)[np.newaxis]).astype(np.float32)
         off = head_off_resonance_hz(phantom, b0_shim=effects.b0_shim)
-        changes["off_resonance_hz"] = off
+        # no spins, no signal: zero the field in empty voxels (air), so the engines' frequency segmentation
+        # spans only the range that tissue sees
+        changes["off_resonance_hz"] = np.where(changes["fractions"].sum(axis=0) > 0, off, 0.0).astype(np.float32)
         mask = mask & (air < 0.5)
     if np.any(mask):
         values = np.asarray(changes.get("off_resonance_hz", phantom.off_resonance_hz))[mask]
