@@ -87,7 +87,11 @@ def scan_command(
         "cp", "--shim", help="Transmit (B1+) mode: none (uniform), cp (quadrature, default) or pTx (8-channel shim)."
     ),
     b0_shim: str = typer.Option("2nd-order", "--b0-shim", help="Prescan B0 shim: none, linear or 2nd-order."),
-    ideal: bool = typer.Option(False, "--ideal", help="No high-field effects: uniform B1+, the phantom's own smooth off-resonance (no sinuses)."),
+    ideal: bool = typer.Option(
+        False,
+        "--ideal",
+        help="No high-field effects: uniform B1+, the phantom's own smooth off-resonance (no sinuses).",
+    ),
 ) -> None:
     """Run a whole virtual exam: sequence, safety checks, simulation, undersampling, reconstruction, DICOM/NIfTI."""
     from hifield.pipeline import ScanConfig, scan
