@@ -23,6 +23,7 @@ from hifield.recon.registry import reconstructor, reconstructor_names
 if TYPE_CHECKING:
     from hifield.phantom import Phantom
     from hifield.sequence import ImagingProtocol
+    from hifield.sim.field_effects import FieldEffects
 
 RECON_CHOICES: tuple[str, ...] = tuple(n for n in reconstructor_names() if not reconstructor(n).needs_partial_fourier)
 """Reconstructions ``hifield scan`` can run (``--recon``): every registered one that needs no partial-Fourier data
@@ -94,6 +95,21 @@ class ScanConfig:
     adapt: bool = False
     """When the protocol exceeds a SAR limit, apply the least change that passes (recorded in summary.json as
     ``sar_adaptation``) instead of refusing it."""
+    rf_shim: str = "cp"
+    """Transmit mode: ``none`` (uniform B1+), ``cp`` (quadrature, the scanner's default) or ``pTx`` (8-channel shim)."""
+    b0_shim: str = "2nd-order"
+    """Prescan B0 shim: ``none`` (centre frequency only), ``linear`` or ``2nd-order``."""
+    ideal: bool = False
+    """No high-field effects (uniform B1+, the phantom's own off-resonance): the images before issue 14."""
+
+    @property
+    def field_effects(self) -> FieldEffects:
+        """The :class:`~hifield.sim.field_effects.FieldEffects` these options select."""
+        from hifield.sim.field_effects import FieldEffects
+
+        if self.ideal:
+            return FieldEffects.ideal()
+        return FieldEffects(rf_shim=self.rf_shim, b0_shim=self.b0_shim)
 
     def __post_init__(self) -> None:
         if not isinstance(self.out, Path):
@@ -117,6 +133,7 @@ class ScanConfig:
             )
         if self.phantom not in PHANTOMS:
             raise ConfigError(f"unknown phantom {self.phantom!r}; choose one of {', '.join(PHANTOMS)}")
+        self.field_effects  # noqa: B018 (validates the shim names)
         return dataclasses.replace(self, acceleration=request.acceleration)
 
 
@@ -364,6 +381,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
     from hifield.metrics import nmse, psnr, ssim
     from hifield.recon import reconstruct, scan_coil_maps
     from hifield.sim import simulate
+    from hifield.sim.field_effects import apply_field_effects
     from hifield.units import rad_to_deg
 
     cfg = (config or ScanConfig()).validated()
@@ -394,6 +412,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             phantom = phantom_for_protocol(
                 cfg.phantom, protocol, b0_t=scanner.b0_t, slice_position_m=cfg.slice_position_m
             )
+            phantom, field_report = apply_field_effects(phantom, cfg.field_effects, head=cfg.phantom == "brain")
 
         with timed("simulate", f"Simulating {scanner.receive.n_coils}-coil k-space ({cfg.engine} engine)"):
             reference = simulate(phantom, acquisition.full, scanner, engine=cfg.engine, noise=False, seed=cfg.seed)
@@ -458,6 +477,9 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             "seed": cfg.seed,
             "sar_adaptation": exam.sar_adaptation,
             "field_defaults": exam.field_defaults,
+            "field_effects": field_report,
+            "b1_cov": field_report.get("b1_cov"),
+            "b0_residual_range_hz": field_report.get("b0_residual_range_hz"),
             "reconstructions": metrics,
             "timings_s": timings,
         }

@@ -85,6 +85,15 @@ def scan_command(
     adapt: bool = typer.Option(
         False, "--adapt", help="Over a SAR limit: apply the least change that passes (TR, flip angle or slices)."
     ),
+    shim: str = typer.Option(
+        "cp", "--shim", help="Transmit (B1+) mode: none (uniform), cp (quadrature, default) or pTx (8-channel shim)."
+    ),
+    b0_shim: str = typer.Option("2nd-order", "--b0-shim", help="Prescan B0 shim: none, linear or 2nd-order."),
+    ideal: bool = typer.Option(
+        False,
+        "--ideal",
+        help="No high-field effects: uniform B1+, the phantom's own smooth off-resonance (no sinuses).",
+    ),
 ) -> None:
     """Run a whole virtual exam: sequence, safety checks, simulation, undersampling, reconstruction, DICOM/NIfTI."""
     from hifield.pipeline import ScanConfig, scan
@@ -107,6 +116,9 @@ def scan_command(
         adapt=adapt,
         n_slices=slices,
         slice_thickness_m=None if slice_thickness is None else slice_thickness * 1e-3,
+        rf_shim=shim,
+        b0_shim=b0_shim,
+        ideal=ideal,
     )
     address = None
     if pacs is not None:
@@ -151,5 +163,12 @@ def _print_table(reporter: ConsoleReporter, summary: dict[str, object]) -> None:
         f"scan time {summary['scan_time_s']:.1f} s at R = {summary['acceleration']:.2f} "
         f"(fully sampled {summary['scan_time_full_s']:.1f} s); output in {summary.get('output_dir', '-')}"
     )
+    fe = summary.get("field_effects")
+    if isinstance(fe, dict) and not fe.get("ideal"):
+        b1 = f"B1+ CoV {fe.get('b1_cov')}" + (f" (CP {fe['b1_cov_cp']})" if "b1_cov_ptx" in fe else "")
+        console.print(
+            f"field effects: {fe.get('rf_shim')} transmit, {b1}; B0 shim {fe.get('b0_shim')}, "
+            f"residual range {fe.get('b0_residual_range_hz')} Hz"
+        )
     if "pacs" in summary:
         console.print(f"PACS: {summary['pacs']}")

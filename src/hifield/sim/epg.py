@@ -10,23 +10,35 @@ leading shape and are shared with the ``fast`` engine's phase graphs (:mod:`hifi
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 
 def rf_transition(
-    fp: NDArray[np.complex128], fm: NDArray[np.complex128], z: NDArray[np.complex128], alpha_rad: float, phi_rad: float
+    fp: NDArray[np.complex128],
+    fm: NDArray[np.complex128],
+    z: NDArray[np.complex128],
+    alpha_rad: float | NDArray[np.float64],
+    phi_rad: float,
 ) -> tuple[NDArray[np.complex128], NDArray[np.complex128], NDArray[np.complex128]]:
     """The RF transition of flip ``alpha_rad`` and phase ``phi_rad`` on states ``F+, F-, Z`` of any shape ``(..., k)``.
 
-    Returns the new ``(F+, F-, Z)``; the one EPG pulse of the project (this module's trains and the ``fast``
-    engine's phase graphs).
+    ``alpha_rad`` is one flip angle, or an array that broadcasts against the states (e.g. one flip per tissue row,
+    shape ``(tissue, 1)``, for a B1+ scale per row). Returns the new ``(F+, F-, Z)``; the one EPG pulse of the
+    project (this module's trains and the ``fast`` engine's phase graphs).
     """
-    c2 = math.cos(alpha_rad / 2) ** 2
-    s2 = math.sin(alpha_rad / 2) ** 2
-    sa = math.sin(alpha_rad)
-    ca = math.cos(alpha_rad)
+    if isinstance(alpha_rad, np.ndarray):
+        c2: Any = np.cos(alpha_rad / 2) ** 2
+        s2: Any = np.sin(alpha_rad / 2) ** 2
+        sa: Any = np.sin(alpha_rad)
+        ca: Any = np.cos(alpha_rad)
+    else:
+        c2 = math.cos(alpha_rad / 2) ** 2
+        s2 = math.sin(alpha_rad / 2) ** 2
+        sa = math.sin(alpha_rad)
+        ca = math.cos(alpha_rad)
     e = complex(math.cos(phi_rad), math.sin(phi_rad))
     ec = e.conjugate()
     new_fp = c2 * fp + e * e * s2 * fm - 1j * e * sa * z

@@ -54,6 +54,7 @@ def echo_amplitudes(
     t2_s: NDArray[np.floating],
     *,
     steady_state: bool = True,
+    flip_scale: NDArray[np.floating] | None = None,
 ) -> tuple[NDArray[np.complex128], NDArray[np.float64]]:
     """Echo amplitude of every readout for every tissue, per unit M0, and each readout's dephasing time.
 
@@ -67,6 +68,9 @@ def echo_amplitudes(
         Start the recorded pass in the sequence's own steady state: the sequence is first played (without
         recording) for at least five times the longest T1, as preparation (dummy) scans would. ``False`` starts
         from full relaxation, transients included.
+    flip_scale
+        Relative B1+ of each tissue row, shape ``(n_tissue,)``: every flip angle of that row is scaled by it
+        (rows can be one tissue at several B1+ scales). ``None``: nominal flip angles.
 
     Returns
     -------
@@ -93,6 +97,9 @@ def echo_amplitudes(
     t2 = np.asarray(t2_s, dtype=np.float64).reshape(-1)
     n_tissue = t1.size
     spin_echo = timeline.has_refocusing
+    row_scale = None if flip_scale is None else np.asarray(flip_scale, dtype=np.float64).reshape(-1, 1)
+    if row_scale is not None and row_scale.shape[0] != n_tissue:
+        raise ConfigError(f"flip_scale has {row_scale.shape[0]} rows for {n_tissue} tissues; give one per tissue")
 
     # events in time order: (time, kind, index); kinds 0-2 are RF kinds, 3 is a readout
     times = np.concatenate((timeline.rf_time_s, timeline.adc_time_s))
@@ -151,7 +158,8 @@ def echo_amplitudes(
                 phi = float(timeline.rf_phase_rad[i])
                 if kind == RF_EXCITATION and not record and exc_phase is not None:
                     phi = exc_phase(int(exc_ordinal[i]) + shift)
-                fp, fm, z = rf_transition(fp, fm, z, float(timeline.rf_flip_rad[i]), phi)
+                flip = float(timeline.rf_flip_rad[i])
+                fp, fm, z = rf_transition(fp, fm, z, flip if row_scale is None else flip * row_scale, phi)
                 if kind == RF_EXCITATION:
                     tau = 0.0
                 elif kind == RF_REFOCUSING:
@@ -245,6 +253,8 @@ def bssfp_signal(
 
 B1_STEP = 0.02
 """Spacing of the B1+ scale grid on which phase graphs are run when the phantom carries a B1+ map."""
+B1_MAX_BINS = 16
+"""Most B1+ scale bins: the spacing grows beyond :data:`B1_STEP` for wide B1+ ranges (memory: one map per bin)."""
 
 
 def select_slice(timeline: Timeline, slice_index: int = 0) -> Timeline:
@@ -316,20 +326,30 @@ def contrast_groups(
     t1 = np.array([t.t1_s for _, t in tissues])
     t2 = np.array([t.t2_s for _, t in tissues])
     r2p = np.array([max(1.0 / t.t2star_s - 1.0 / t.t2_s, 0.0) for _, t in tissues])
+    b1_step = B1_STEP
     if b1 is None:
         amplitudes, tau = echo_amplitudes(timeline, t1, t2, steady_state=steady_state)
         amplitudes = amplitudes * np.exp(-np.abs(tau)[:, np.newaxis] * r2p[np.newaxis, :])
         columns: list[tuple[int, tuple[int, float] | None]] = [(k, None) for k in range(len(tissues))]
     else:
-        # B1+ scales every flip angle per voxel: phase graphs on a grid of scales, linear interpolation between
-        edges = np.arange(np.floor(b1.min() / B1_STEP), np.ceil(b1.max() / B1_STEP) + 1) * B1_STEP
-        blocks = []
-        for scale in edges:
-            scaled = dataclasses.replace(timeline, rf_flip_rad=timeline.rf_flip_rad * scale)
-            a, tau = echo_amplitudes(scaled, t1, t2, steady_state=steady_state)
-            blocks.append(a * np.exp(-np.abs(tau)[:, np.newaxis] * r2p[np.newaxis, :]))
-        amplitudes = np.concatenate(blocks, axis=1)  # column = bin * n_tissue + tissue
-        columns = [(k, (j, float(scale))) for j, scale in enumerate(edges) for k in range(len(tissues))]
+        # B1+ scales every flip angle per voxel: phase graphs on a grid of scales (at most B1_MAX_BINS, one
+        # vectorised pass over all of them), linear interpolation between
+        # only voxels with tissue matter (the map may be extreme in empty space, e.g. next to the coil elements)
+        occupied = b1[fractions.sum(axis=0) > 0]
+        lo, hi = (float(occupied.min()), float(occupied.max())) if occupied.size else (1.0, 1.0)
+        step = max(B1_STEP, (hi - lo) / B1_MAX_BINS)
+        edges = np.arange(np.floor(lo / step), np.ceil(hi / step) + 1) * step
+        n_t = len(tissues)
+        amplitudes, tau = echo_amplitudes(
+            timeline,
+            np.tile(t1, edges.size),
+            np.tile(t2, edges.size),
+            steady_state=steady_state,
+            flip_scale=np.repeat(edges, n_t),
+        )  # column = bin * n_tissue + tissue
+        amplitudes = amplitudes * np.exp(-np.abs(tau)[:, np.newaxis] * np.tile(r2p, edges.size)[np.newaxis, :])
+        columns = [(k, (j, float(scale))) for j, scale in enumerate(edges) for k in range(n_t)]
+        b1_step = step
 
     by_spectrum: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
     for c, (k, _) in enumerate(columns):
@@ -343,7 +363,7 @@ def contrast_groups(
             index, tissue = tissues[k]
             weight = fractions[index].astype(np.float64) * tissue.pd
             if b1_bin is not None and b1 is not None:
-                weight = weight * np.clip(1.0 - np.abs(b1 - b1_bin[1]) / B1_STEP, 0.0, None)
+                weight = weight * np.clip(1.0 - np.abs(b1 - b1_bin[1]) / b1_step, 0.0, None)
             maps[m] = weight
         peaks = tuple(GAMMA_BAR_HZ_PER_T * b0_t * ppm * 1e-6 for ppm in shifts_ppm)
         groups.append(ContrastGroup(maps, amplitudes[:, cols], peaks, tuple(peak_amps)))
