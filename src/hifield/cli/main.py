@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from hifield.cli._common import EXIT_BAD_INPUT, error_line
+from hifield.cli._common import EXIT_BAD_INPUT, boundary, error_line, interrupt_of
 
 app = typer.Typer(
     name="hifield",
@@ -29,8 +29,6 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("phantom", "hifield.cli.phantom", "phantom_command"),
     ("coils", "hifield.cli.phantom", "coils_command"),
 )
-
-
 
 def _show_version(value: bool) -> None:
     if value:
@@ -73,24 +71,33 @@ def _click_kind(error: BaseException) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns (and exits with) 0 ok, 1 bad input, 2 refused by a check, 3 external service failed."""
+def _run(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, standalone_mode=False, prog_name="hifield")
     except Exception as error:
+        interrupt = interrupt_of(error)  # typer turns Ctrl-C (and our SIGTERM) into Exit(130) or Abort
+        if interrupt is not None:
+            raise interrupt from None
         kind = _click_kind(error)
         if kind == "UsageError":
             error_line(error.format_message())  # type: ignore[attr-defined]
-            code = EXIT_BAD_INPUT
-        elif kind == "Abort":
+            return EXIT_BAD_INPUT
+        if kind == "Abort":
             error_line("aborted")
-            code = EXIT_BAD_INPUT
-        elif kind == "Exit":
-            code = int(getattr(error, "exit_code", 0) or 0)
-        else:
-            raise
-    else:
-        code = result if isinstance(result, int) else 0
+            return EXIT_BAD_INPUT
+        if kind == "Exit":
+            return int(getattr(error, "exit_code", 0) or 0)
+        raise  # the boundary decides: one of ours, an interrupt, or a bug to report
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns (and exits with) 0 ok, 1 bad input, 2 refused by a check, 3 external service failed.
+
+    An interrupt (Ctrl-C, SIGTERM) exits 130/143 after removing partial outputs; an unexpected error (a bug) prints
+    one line with "please report" and the path of its saved traceback, and exits 1.
+    """
+    code = boundary(lambda: _run(argv))
     if argv is None:
         sys.exit(code)
     return code

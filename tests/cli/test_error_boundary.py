@@ -1,0 +1,111 @@
+"""The CLI's one error boundary: our errors are one line and their exit code, bugs say "please report", kills clean up."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hifield.cli import main as cli_main
+from hifield.cli._common import strict_json
+
+
+def _errors(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def test_unexpected_error_is_one_line_with_a_saved_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hifield.sequence as sq
+
+    def broken() -> list[str]:
+        raise RuntimeError("an internal bug")
+
+    monkeypatch.setattr(sq, "protocol_names", broken)
+    monkeypatch.setenv("HIFIELD_CRASH_DIR", str(tmp_path))
+    code = cli_main.main(["protocols"])
+    err = capsys.readouterr().err
+    assert code == 1
+    lines = _errors(err)
+    assert len(lines) == 1, err
+    assert "please report" in lines[0] and "RuntimeError: an internal bug" in lines[0]
+    saved = list(tmp_path.glob("hifield-crash-*.txt"))
+    assert len(saved) == 1 and str(saved[0]) in lines[0]
+    assert "Traceback" in saved[0].read_text() and "an internal bug" in saved[0].read_text()
+
+
+def test_full_disk_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import hifield.sequence as sq
+
+    def full(*_args: object, **_kwargs: object) -> list[str]:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/out/raw.h5")
+
+    monkeypatch.setattr(sq, "protocol_names", full)
+    code = cli_main.main(["protocols"])
+    lines = _errors(capsys.readouterr().err)
+    assert code == 1
+    assert lines == ["hifield: error: no space left on the device writing '/data/out/raw.h5'; free some space and run again"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["scan", "--seed", "abc"],
+        ["scna"],
+        ["scan", "--matrix"],
+        ["simulate"],
+        ["recon"],
+    ],
+)
+def test_option_parsing_errors_are_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli_main.main(args)
+    lines = _errors(capsys.readouterr().err)
+    assert code == 1
+    assert len(lines) == 1 and lines[0].startswith("hifield: error:"), lines
+
+
+def test_json_is_strict() -> None:
+    import json
+
+    data = strict_json({"psnr": float("inf"), "rows": [float("nan"), 1.5], "name": "x"})
+    assert json.loads(json.dumps(data, allow_nan=False)) == {"psnr": None, "rows": [None, 1.5], "name": "x"}
+
+
+def _start_scan(out: Path, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hifield.cli.main", "scan", "--matrix", "32", "--calib", "8", "--accel", "2"]
+        + ["--recon", "fft,sense", "--out", str(out)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_kill_during_scan_leaves_nothing_half_written(sig: int, tmp_path: Path) -> None:
+    out = tmp_path / "exam"
+    proc = _start_scan(out, tmp_path)
+    # wait until the scan is past the imports (its first step is reported), then kill it
+    deadline = time.monotonic() + 60
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        if list(tmp_path.glob(".exam*")):
+            break
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # finished before the signal arrived: a whole result
+        assert (out / "summary.json").is_file()
+    else:
+        assert proc.returncode == 128 + sig, err
+        assert "Traceback" not in err
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["exam"] if proc.returncode == 0 else [])
