@@ -1,4 +1,4 @@
-"""The CLI's one error boundary: our errors are one line and their exit code, bugs say "please report", kills clean up."""
+"""The CLI's error boundary: our errors are one line and their exit code, bugs say "please report", kills clean up."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def test_full_disk_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     code = cli_main.main(["protocols"])
     lines = _errors(capsys.readouterr().err)
     assert code == 1
-    assert lines == ["hifield: error: no space left on the device writing '/data/out/raw.h5'; free some space and run again"]
+    assert lines == [
+        "hifield: error: no space left on the device writing '/data/out/raw.h5'; free some space and run again"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -78,10 +80,12 @@ def test_json_is_strict() -> None:
     assert json.loads(json.dumps(data, allow_nan=False)) == {"psnr": None, "rows": [None, 1.5], "name": "x"}
 
 
+_SCAN_ARGS = ("--matrix", "32", "--calib", "8", "--accel", "2", "--recon", "fft,sense")
+
+
 def _start_scan(out: Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "hifield.cli.main", "scan", "--matrix", "32", "--calib", "8", "--accel", "2"]
-        + ["--recon", "fft,sense", "--out", str(out)],
+        [sys.executable, "-m", "hifield.cli.main", "scan", *_SCAN_ARGS, "--out", str(out)],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -30,6 +30,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("coils", "hifield.cli.phantom", "coils_command"),
 )
 
+
 def _show_version(value: bool) -> None:
     if value:
         from hifield import __version__
