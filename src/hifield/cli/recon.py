@@ -7,13 +7,14 @@ from pathlib import Path
 import typer
 
 from hifield.cli._common import handle_errors, print_json
+from hifield.cli.options import out_path_option
 from hifield.errors import ConfigError
 
 
 @handle_errors
 def recon_command(
     raw_in: Path = typer.Argument(..., help="Raw data: ISMRMRD or fastMRI HDF5."),
-    out: Path = typer.Option(..., "--out", help="Output: .nii/.nii.gz (NIfTI), .npy, or a folder (DICOM series)."),
+    out: Path = out_path_option(..., "Output: .nii/.nii.gz (NIfTI), .npy, or a folder (DICOM series)."),
     method: str = typer.Option("sense", "--method", help="fft, sense, cs, tv, grappa, pocs or homodyne."),
     coil_maps: str = typer.Option("espirit", "--coil-maps", help="espirit or walsh (for sense/cs)."),
     reference: Path | None = typer.Option(
