@@ -16,6 +16,7 @@ from hifield.errors import FileFormatError, SequenceError
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.events import ROLE_THRESHOLD_RAD, rf_facts
 from hifield.sequence.protocol import FieldSpec, Protocol
+from hifield.sequence.seq_validate import validate_seq_file
 
 SUPPORTED_VERSIONS: tuple[tuple[int, int], ...] = ((1, 4), (1, 5))
 """Pulseq file format versions (major, minor) that read in."""
@@ -56,6 +57,7 @@ def read_seq(path: str | os.PathLike[str]) -> Any:
     if (major, minor) not in SUPPORTED_VERSIONS:
         allowed = ", ".join(f"{a}.{b}" for a, b in SUPPORTED_VERSIONS)
         raise FileFormatError(f"{str(path)!r} is Pulseq format {major}.{minor}; supported: {allowed}")
+    validate_seq_file(path)  # pypulseq trusts its input: a cut or oversized file could hang it or exhaust memory
     seq = pp.Sequence()
     failure: str | None = None
     # pypulseq leaves the file open when it fails: let it close quietly when the traceback is dropped
