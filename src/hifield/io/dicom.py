@@ -13,6 +13,7 @@ ImagePositionPatient is the centre of voxel ``(k, 0, 0)`` in mm, and PixelSpacin
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 import math
@@ -236,8 +237,15 @@ def write_dicom_series(
     if not (magnitude or phase):
         raise ConfigError("write_dicom_series needs magnitude=True or phase=True; nothing to write")
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     data = np.asarray(image.data)
+    n_bad = int(np.count_nonzero(~np.isfinite(data)))
+    if n_bad:
+        raise FileFormatError(
+            f"the image holds {n_bad} NaN or infinite values, which DICOM cannot store; nothing was written to "
+            f"{str(folder)!r} (replace them, e.g. with 0, first)"
+        )
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
     nz, ny, nx = data.shape[-3:]
     volumes = data.reshape(-1, nz, ny, nx)
     geo = _geometry(np.asarray(image.header.affine, dtype=np.float64))
@@ -311,14 +319,17 @@ def write_dicom_series(
                     ds.PixelData = np.ascontiguousarray(pixels).tobytes()
                     final = folder / f"MR_{number:04d}_{instance:04d}.dcm"
                     tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+                    written.append((tmp, final))  # before writing: a failed write is removed too
                     ds.save_as(tmp, enforce_file_format=True)
-                    written.append((tmp, final))
         for tmp, final in written:
             os.replace(tmp, final)
-    finally:
+    except BaseException:
         for tmp, _ in written:
-            if tmp.exists():
-                tmp.unlink()
+            tmp.unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty: the folder this call created
+        raise
     return [final for _, final in written]
 
 

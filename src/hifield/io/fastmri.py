@@ -63,7 +63,8 @@ def read_fastmri(path: str | os.PathLike[str], *, remove_readout_oversampling: b
     """
     import ismrmrd.xsd as X
 
-    from hifield.io.ismrmrd import _crop_readout, _header_from_xml
+    from hifield.io.mrd_header import header_from_xml
+    from hifield.io.readout import crop_readout
 
     path = Path(path)
     with _open(path) as f:
@@ -91,7 +92,7 @@ def read_fastmri(path: str | os.PathLike[str], *, remove_readout_oversampling: b
     except Exception as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FileFormatError(f"{path}: 'ismrmrd_header' does not parse ({msg})") from None
-    header, _ = _header_from_xml(header_xml)
+    header, _ = header_from_xml(header_xml, path=path)
     n_h, n_w = kspace.shape[-2:]
     data = np.ascontiguousarray(np.swapaxes(kspace, -1, -2)).astype(np.complex64)[:, :, None]  # (s, c, 1, W, H)
     if file_mask is not None:
@@ -102,7 +103,7 @@ def read_fastmri(path: str | os.PathLike[str], *, remove_readout_oversampling: b
         columns = np.abs(kspace).reshape(-1, n_h, n_w).max(axis=(0, 1)) > 0
     mask = None if columns.all() else np.ascontiguousarray(np.broadcast_to(columns[None, :, None], (1, n_w, n_h)))
     if remove_readout_oversampling and n_h > header.matrix[2]:
-        data = _crop_readout(data, header.matrix[2])
+        data = crop_readout(data, header.matrix[2])
         if mask is not None:
             mask = np.ascontiguousarray(mask[..., : data.shape[-1]])
     changes: dict[str, Any] = {

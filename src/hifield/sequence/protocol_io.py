@@ -147,6 +147,10 @@ def protocol_from_dict(data: dict[str, Any], *, source: str = "protocol") -> Pro
         raise ConfigError(f"{source}: {error}") from None
 
 
+MAX_YAML_BYTES = 1024 * 1024
+"""Largest protocol YAML file read [bytes]."""
+
+
 def load_protocol(path: str | os.PathLike[str]) -> Protocol:
     """Read a protocol YAML file.
 
@@ -161,12 +165,20 @@ def load_protocol(path: str | os.PathLike[str]) -> Protocol:
 
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise FileFormatError(
+                f"protocol file {str(path)!r} is larger than {MAX_YAML_BYTES // 1024} KiB; is it YAML?"
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read protocol file {str(path)!r}: {error.strerror}; check the path") from None
+    except UnicodeDecodeError as error:
+        raise FileFormatError(
+            f"protocol file {str(path)!r} is not UTF-8 text (byte {error.start}); pass a YAML protocol file"
+        ) from None
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, RecursionError, ValueError) as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
         raise FileFormatError(f"protocol file {str(path)!r} is not valid YAML{line}; fix its syntax") from None
