@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hifield.cli import main as cli_main
-from hifield.cli._common import strict_json
+from hifield.io.exam import strict_json
 
 
 def _errors(err: str) -> list[str]:
@@ -113,3 +113,39 @@ def test_kill_during_scan_leaves_nothing_half_written(sig: int, tmp_path: Path) 
         assert "Traceback" not in err
         assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == (["exam"] if proc.returncode == 0 else [])
+
+
+@pytest.mark.parametrize("after_steps", [0, 1, 2, 3, 4, 5])
+def test_sigterm_at_each_stage_keeps_the_old_result_or_replaces_it_wholly(after_steps: int, tmp_path: Path) -> None:
+    """SIGTERM after the k-th reported step of ``scan`` (5: while writing): old result intact or new one whole."""
+    out = tmp_path / "exam"
+    out.mkdir()
+    (out / "summary.json").write_text('{"old": true}')
+    (out / "only_in_old.txt").write_text("old")
+    proc = _start_scan(out, tmp_path)
+    assert proc.stderr is not None
+    seen = 0
+    stderr = []
+    if after_steps == 0:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".exam.partial-*")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    else:
+        for line in proc.stderr:
+            stderr.append(line)
+            seen += "✓" in line
+            if seen >= after_steps:
+                break
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)[1], None
+    err = "".join(stderr) + (rest or "")
+    assert "Traceback" not in err
+    if proc.returncode == 0:
+        assert not (out / "only_in_old.txt").exists()
+        assert "old" not in (out / "summary.json").read_text()
+        assert (out / "raw.h5").is_file() and (out / "figure.png").is_file()
+    else:
+        assert proc.returncode == 143, err
+        assert "terminated" in err
+        assert sorted(p.name for p in out.iterdir()) == ["only_in_old.txt", "summary.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["exam"]

@@ -111,3 +111,15 @@ def test_export_of_a_dicom_without_pixel_data_is_refused(tmp_path: Path, capsys:
     del ds.PixelData
     ds.save_as(files[0])
     _refused(["export", str(files[0])], capsys, "without pixel data")
+
+
+def test_recon_with_a_bad_reference_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hifield.io import write_ismrmrd
+
+    from ..io.conftest import make_raw
+
+    write_ismrmrd(make_raw(np.random.default_rng(0)), tmp_path / "raw.h5")
+    (tmp_path / "ref.h5").write_bytes(b"not hdf5 at all")
+    out = tmp_path / "r.nii.gz"
+    _refused(["recon", str(tmp_path / "raw.h5"), "--method", "fft", "--out", str(out), "--reference", "ref.h5"], capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.h5", "ref.h5"]

@@ -6,7 +6,6 @@ import contextlib
 import errno
 import functools
 import json
-import math
 import os
 import signal
 import sys
@@ -195,17 +194,8 @@ class ConsoleReporter:
         self.console.print(f"[green]✓[/green] {description} [dim]({time.perf_counter() - start:.1f} s)[/dim]")
 
 
-def strict_json(data: Any) -> Any:
-    """``data`` with every non-finite float replaced by None, so that it serialises as strict JSON."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {key: strict_json(value) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [strict_json(value) for value in data]
-    return data
-
-
 def print_json(data: Any) -> None:
     """Print a machine-readable summary to standard output as strict JSON (infinite or NaN numbers become null)."""
+    from hifield.io.exam import strict_json
+
     print(json.dumps(strict_json(data), indent=2, allow_nan=False))

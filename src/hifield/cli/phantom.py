@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
 
+from hifield._atomic import atomic_path
 from hifield.cli._common import handle_errors, print_json
 from hifield.cli.options import out_file_option
 from hifield.errors import ConfigError
@@ -41,18 +41,9 @@ def _field(text: str) -> float:
     return check_field(value)
 
 
-def _tmp(out: Path, suffix: str) -> Path:
-    return out.with_name(f".{out.name[: -len(suffix)]}.{os.getpid()}.tmp{suffix}")
-
-
 def _save_png(fig: Any, out: Path) -> None:
-    tmp = _tmp(out, ".png")
-    try:
+    with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _save_nifti(volume: NDArray[np.float32], affine: NDArray[np.float64], out: Path, suffix: str) -> None:
@@ -64,13 +55,8 @@ def _save_nifti(volume: NDArray[np.float32], affine: NDArray[np.float64], out: P
     data = np.ascontiguousarray(np.transpose(volume, (2, 1, 0, 3)).astype(np.float32))
     img = nib.Nifti1Image(data, lps_zyx_to_ras_affine(affine))
     img.header.set_xyzt_units("mm")
-    tmp = _tmp(out, suffix)
-    try:
+    with atomic_path(out) as tmp:
         nib.save(img, str(tmp))
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def phantom_maps(phantom: Phantom) -> tuple[tuple[str, ...], NDArray[np.float32]]:

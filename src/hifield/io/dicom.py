@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield._atomic import temporary_name
 from hifield.data import Image
 from hifield.errors import ConfigError, FileFormatError
 from hifield.io.dicom_read import read_dicom_series  # re-exported: the reader lives beside the writer
@@ -316,7 +317,7 @@ def write_dicom_series(
                     ds.WindowWidth = _ds(width)
                     ds.PixelData = np.ascontiguousarray(pixels).tobytes()
                     final = folder / f"MR_{number:04d}_{instance:04d}.dcm"
-                    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+                    tmp = temporary_name(final)
                     written.append((tmp, final))  # before writing: a failed write is removed too
                     ds.save_as(tmp, enforce_file_format=True)
         for tmp, final in written:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield._atomic import atomic_path
 from hifield.data import Image, RawData, centred_affine
 from hifield.errors import FileFormatError
 
@@ -157,16 +158,10 @@ def write_fastmri_reconstruction(
     data = np.abs(np.asarray(image.data)).astype(np.float32)
     planes = data.reshape(-1, *data.shape[-2:])
     out = np.ascontiguousarray(np.swapaxes(planes, -1, -2))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset(name, data=out)
-            f.attrs["max"] = float(out.max()) if out.size else 0.0
-            f.attrs["norm"] = float(np.linalg.norm(out))
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset(name, data=out)
+        f.attrs["max"] = float(out.max()) if out.size else 0.0
+        f.attrs["norm"] = float(np.linalg.norm(out))
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
     return path

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield._atomic import atomic_path
 from hifield.data import RawData, RawHeader, Trajectory, centred_affine
 from hifield.errors import FileFormatError, check_memory
 from hifield.io.mrd_header import PREFIX, build_xml, header_from_json, header_from_xml, user_parameters
@@ -270,16 +271,10 @@ def write_ismrmrd(raw: RawData, path: str | os.PathLike[str]) -> None:
         head["flags"][-1] |= np.uint64(_bit(_LAST_IN_MEASUREMENT))
     records["head"] = head
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            group = f.create_group("dataset")
-            group.create_dataset("xml", shape=(1,), dtype=h5py.special_dtype(vlen=bytes), data=[xml.encode()])
-            group.create_dataset("data", data=records, maxshape=(None,), chunks=True)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        group = f.create_group("dataset")
+        group.create_dataset("xml", shape=(1,), dtype=h5py.special_dtype(vlen=bytes), data=[xml.encode()])
+        group.create_dataset("data", data=records, maxshape=(None,), chunks=True)
 
 
 def _with_affine(header: RawHeader, head: NDArray[Any]) -> RawHeader:

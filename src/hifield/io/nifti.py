@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield._atomic import atomic_path, atomic_write_text
 from hifield.data import Image, ImageHeader, RawHeader
 from hifield.errors import FileFormatError
 from hifield.units import GAMMA_BAR_HZ_PER_T
@@ -50,12 +51,6 @@ def lps_zyx_to_ras_affine(affine: NDArray[np.float64]) -> NDArray[np.float64]:
 def ras_to_lps_zyx_affine(affine: NDArray[np.float64]) -> NDArray[np.float64]:
     """Inverse of :func:`lps_zyx_to_ras_affine`."""
     return _REVERSE @ np.linalg.inv(_M_TO_MM) @ _LPS_TO_RAS @ np.asarray(affine, dtype=np.float64) @ _REVERSE
-
-
-def _tmp_name(path: Path) -> Path:
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    stem = path.name[: -len(suffix)] if suffix else path.name
-    return path.with_name(f".{stem}.{os.getpid()}.tmp{suffix}")
 
 
 def write_nifti(image: Image, path: str | os.PathLike[str], *, sidecar: bool = True) -> Path:
@@ -94,16 +89,10 @@ def write_nifti(image: Image, path: str | os.PathLike[str], *, sidecar: bool = T
     img.header.set_data_dtype(np.float32)
     text = image.header.description or image.header.recon_method
     img.header["descrip"] = text.encode("ascii", "replace")[:79]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
+    with atomic_path(path) as tmp:
         nib.save(img, tmp)
         if sidecar:
             write_bids_sidecar(image, _sidecar_path(path))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -158,15 +147,7 @@ def bids_sidecar(image: Image) -> dict[str, Any]:
 
 def write_bids_sidecar(image: Image, path: str | os.PathLike[str]) -> Path:
     """Write :func:`bids_sidecar` as JSON to ``path`` (temporary name, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(bids_sidecar(image), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write_text(Path(path), json.dumps(bids_sidecar(image), indent=2, sort_keys=True) + "\n")
 
 
 def read_nifti(path: str | os.PathLike[str]) -> Image:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hifield._atomic import atomic_write_text
 from hifield.errors import ConfigError, FileFormatError
 from hifield.sequence.protocol import GreProtocol, Protocol
 
@@ -200,7 +201,4 @@ def save_protocol(protocol: Protocol, path: str | os.PathLike[str]) -> Path:
 
     path = Path(path)
     text = yaml.safe_dump(protocol_to_dict(protocol), sort_keys=False)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, text)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hifield._atomic import atomic_path
 from hifield.errors import FileFormatError, SequenceError
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.events import ROLE_THRESHOLD_RAD, rf_facts
@@ -102,13 +103,8 @@ def write_seq(built: BuiltSequence | Any, path: str | os.PathLike[str], *, check
         path = path.with_name(path.name + ".seq")
     if check_timing:
         run_check_timing(seq)
-    tmp = path.with_name(f".{path.stem}.partial.seq")
-    try:
+    with atomic_path(path) as tmp:
         seq.write(str(tmp), create_signature=True, check_timing=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
