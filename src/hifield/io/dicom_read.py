@@ -24,6 +24,8 @@ from hifield.units import GAMMA_BAR_HZ_PER_T
 __all__ = ["read_dicom_series"]
 
 _ENHANCED_MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
+_MAX_MM = 1e6
+"""Largest coordinate, spacing or thickness accepted from a file [mm] (1 km: anything larger is corrupt)."""
 
 
 def _files(folder_or_files: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> tuple[list[Path], bool]:
@@ -43,6 +45,34 @@ def _float(ds: Any, keyword: str, default: float | None = None) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return default
+
+
+def _numbers(ds: Any, keyword: str, count: int, default: Sequence[float], source: str) -> NDArray[np.float64]:
+    """A multi-valued numeric tag as ``count`` finite floats (``default`` when absent); refused naming the tag."""
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return np.asarray(default, dtype=np.float64)
+    items = (
+        list(value)
+        if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(value, str))
+        else [value]
+    )
+    try:
+        numbers = np.asarray([float(v) for v in items], dtype=np.float64)
+    except (TypeError, ValueError):
+        numbers = np.asarray([], dtype=np.float64)
+    if numbers.size != count or not np.all(np.abs(numbers) <= _MAX_MM):
+        raise FileFormatError(
+            f"{source}: DICOM {keyword} = {str(value)[:60]!r} is not {count} numbers within +-{_MAX_MM:g} mm"
+        )
+    return numbers
+
+
+def _size(ds: Any, keyword: str, source: str) -> int:
+    value = ds.get(keyword, None)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise FileFormatError(f"{source}: DICOM {keyword} = {value!r} is not an image size 1..65535")
+    return int(value)
 
 
 def _multi(ds: Any, keyword: str, default: str) -> str:
@@ -105,23 +135,31 @@ def _acquisition_from(ds: Any, matrix: tuple[int, int, int], fov_m: tuple[float,
 def _read_one_series(datasets: Sequence[Any], source: str) -> tuple[NDArray[np.float64], NDArray[np.float64], Any]:
     """Stack one series into (volumes, z, y, x) rescaled values and its (z, y, x) LPS affine [m]."""
     first = datasets[0]
-    rows, cols = int(first.Rows), int(first.Columns)
+    rows, cols = _size(first, "Rows", source), _size(first, "Columns", source)
     for ds in datasets:
-        if (int(ds.Rows), int(ds.Columns)) != (rows, cols):
+        if (_size(ds, "Rows", source), _size(ds, "Columns", source)) != (rows, cols):
             raise FileFormatError(f"{source}: slices of different sizes ({ds.Rows}x{ds.Columns} vs {rows}x{cols})")
-    orient = np.array([float(v) for v in first.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
+    unit = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    orient = _numbers(first, "ImageOrientationPatient", 6, unit, source)
+    if (
+        min(np.linalg.norm(orient[:3]), np.linalg.norm(orient[3:])) < 0.5
+        or np.linalg.norm(np.cross(orient[:3], orient[3:])) < 0.5
+    ):
+        raise FileFormatError(f"{source}: DICOM ImageOrientationPatient {list(orient)} is not two orthogonal unit axes")
     for ds in datasets:
-        other = np.array([float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
+        other = _numbers(ds, "ImageOrientationPatient", 6, unit, source)
         if not np.allclose(other, orient, atol=1e-3):
             raise FileFormatError(
                 f"{source}: slices have different orientations (e.g. a radial localizer); read them one file at a time"
             )
     row, col = orient[:3], orient[3:]
     normal = np.cross(row, col)
-    spacing = [float(v) for v in first.get("PixelSpacing", [1.0, 1.0])]
+    spacing = _numbers(first, "PixelSpacing", 2, (1.0, 1.0), source)
+    if np.any(spacing <= 0):
+        raise FileFormatError(f"{source}: DICOM PixelSpacing {list(spacing)} must be positive")
 
     def position(ds: Any) -> NDArray[np.float64]:
-        return np.array([float(v) for v in ds.get("ImagePositionPatient", [0.0, 0.0, 0.0])])
+        return _numbers(ds, "ImagePositionPatient", 3, (0.0, 0.0, 0.0), source)
 
     groups: dict[int, list[Any]] = {}
     for ds in datasets:
@@ -153,6 +191,10 @@ def _read_one_series(datasets: Sequence[Any], source: str) -> tuple[NDArray[np.f
                 )
             slope = _float(ds, "RescaleSlope", 1.0) or 1.0
             intercept = _float(ds, "RescaleIntercept", 0.0) or 0.0
+            if not (math.isfinite(slope) and math.isfinite(intercept)):
+                raise FileFormatError(f"{source}: DICOM RescaleSlope/RescaleIntercept are not finite numbers")
+            if pixels.shape != (rows, cols):
+                raise FileFormatError(f"{source}: pixel data of {pixels.shape} does not match Rows x Columns")
             slices.append(pixels * slope + intercept)
         volumes.append(np.stack(slices))
     stack = np.stack(volumes)
@@ -161,7 +203,11 @@ def _read_one_series(datasets: Sequence[Any], source: str) -> tuple[NDArray[np.f
         step = (positions[-1] - positions[0]) / (nz - 1)
     else:
         thickness = _float(first, "SpacingBetweenSlices") or _float(first, "SliceThickness") or 1.0
+        if not 0 < thickness <= _MAX_MM:
+            thickness = 1.0
         step = normal * thickness
+    if not np.linalg.norm(step) > 0:
+        raise FileFormatError(f"{source}: slices share one ImagePositionPatient; the series geometry is corrupt")
     affine = np.eye(4)
     affine[:3, 0] = step[::-1] * 1e-3
     affine[:3, 1] = col[::-1] * spacing[0] * 1e-3
