@@ -195,7 +195,13 @@ def _read_one_series(datasets: Sequence[Any], source: str) -> tuple[NDArray[np.f
                 raise FileFormatError(f"{source}: DICOM RescaleSlope/RescaleIntercept are not finite numbers")
             if pixels.shape != (rows, cols):
                 raise FileFormatError(f"{source}: pixel data of {pixels.shape} does not match Rows x Columns")
-            slices.append(pixels * slope + intercept)
+            with np.errstate(over="ignore", invalid="ignore"):
+                values = pixels * slope + intercept
+            if not np.all(np.isfinite(values)):
+                raise FileFormatError(
+                    f"{source}: RescaleSlope {slope:g} / RescaleIntercept {intercept:g} overflow the pixel values"
+                )
+            slices.append(values)
         volumes.append(np.stack(slices))
     stack = np.stack(volumes)
     nz = stack.shape[1]

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from hifield._atomic import atomic_path
 from hifield.data import Image, RawData, centred_affine
-from hifield.errors import FileFormatError
+from hifield.errors import FileFormatError, check_memory
 
 __all__ = ["read_fastmri", "read_fastmri_reconstruction", "write_fastmri_reconstruction"]
 
@@ -34,7 +34,7 @@ def _open(path: Path) -> Any:
         return h5py.File(path, "r")
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such fastMRI file; check the path") from None
-    except OSError as err:
+    except (OSError, RuntimeError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FileFormatError(f"{path} is not a readable HDF5 file ({msg}); it may be truncated") from None
 
@@ -62,6 +62,7 @@ def read_fastmri(path: str | os.PathLike[str], *, remove_readout_oversampling: b
         If the file is not HDF5, is truncated, or lacks ``kspace``/``ismrmrd_header``, or ``kspace`` has the
         wrong rank.
     """
+    import h5py
     import ismrmrd.xsd as X
 
     from hifield.io.mrd_header import header_from_xml
@@ -69,16 +70,24 @@ def read_fastmri(path: str | os.PathLike[str], *, remove_readout_oversampling: b
 
     path = Path(path)
     with _open(path) as f:
-        if "kspace" not in f:
+        try:
+            names = set(f.keys())
+        except (OSError, RuntimeError, KeyError, ValueError) as err:
+            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise FileFormatError(f"{path} is not a readable HDF5 file ({msg}); it may be truncated") from None
+        if "kspace" not in names:
             raise FileFormatError(f"{path} has no 'kspace' dataset; is it a fastMRI file?")
-        if "ismrmrd_header" not in f:
+        if "ismrmrd_header" not in names:
             raise FileFormatError(f"{path} has no 'ismrmrd_header' dataset; is it a fastMRI file?")
         try:
+            for name in ("kspace", "mask", "ismrmrd_header"):
+                if name in f and isinstance(f[name], h5py.Dataset):
+                    check_memory(float(f[name].size) * f[name].dtype.itemsize, what=f"reading {path} ({name})")
             kspace = np.asarray(f["kspace"][()])
             xml = f["ismrmrd_header"][()]
             file_mask = np.asarray(f["mask"][()]) if "mask" in f else None
             attrs = dict(f.attrs)
-        except (OSError, KeyError, ValueError) as err:
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
             msg = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise FileFormatError(f"{path}: fastMRI data unreadable ({msg}); the file may be truncated") from None
     if kspace.ndim == 3:

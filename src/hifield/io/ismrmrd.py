@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from hifield._atomic import atomic_path
 from hifield.data import RawData, RawHeader, Trajectory, centred_affine
-from hifield.errors import FileFormatError, check_memory
+from hifield.errors import FileFormatError, HifieldError, check_memory
 from hifield.io.mrd_header import PREFIX, build_xml, header_from_json, header_from_xml, user_parameters
 from hifield.io.readout import crop_readout
 
@@ -320,9 +320,13 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
         with h5py.File(path, "r") as f:
             if "dataset" not in f or "xml" not in f["dataset"]:
                 raise FileFormatError(f"{path} is HDF5 but has no ISMRMRD 'dataset/xml' header; is it an MRD v1 file?")
+            for name in ("xml", "data"):
+                if name in f["dataset"] and isinstance(f["dataset"][name], h5py.Dataset):
+                    item = f["dataset"][name]
+                    check_memory(float(item.size) * max(item.dtype.itemsize, 64), what=f"reading {path} ({name})")
             xml = f["dataset/xml"][0]
             records = f["dataset/data"][()] if "data" in f["dataset"] else None
-    except FileFormatError:
+    except HifieldError:
         raise
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such ISMRMRD file; check the path") from None

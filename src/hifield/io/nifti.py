@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from hifield._atomic import atomic_path, atomic_write_text
 from hifield.data import Image, ImageHeader, RawHeader
-from hifield.errors import FileFormatError
+from hifield.errors import FileFormatError, HifieldError, check_memory
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
 __all__ = [
@@ -166,7 +166,13 @@ def read_nifti(path: str | os.PathLike[str]) -> Image:
     path = Path(path)
     try:
         img: Any = nib.load(path)
+        shape = tuple(int(n) for n in img.shape)
+        if len(shape) > 7 or any(n < 1 for n in shape):
+            raise FileFormatError(f"{path}: NIfTI header dimensions {shape} are invalid; the file is corrupt")
+        check_memory(4.0 * math.prod(shape), what=f"reading {path}", hint="its header dimensions may be corrupt")
         array = np.asarray(img.dataobj, dtype=np.float32)
+    except HifieldError:
+        raise
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such NIfTI file; check the path") from None
     except Exception as err:
@@ -181,17 +187,23 @@ def read_nifti(path: str | os.PathLike[str]) -> Image:
     volumes = np.transpose(array, (3, 2, 1, 0))  # (volume, z, y, x)
     n = volumes.shape[0]
     data = volumes.reshape(n, 1, *volumes.shape[1:]) if n > 1 else volumes
-    affine = ras_to_lps_zyx_affine(np.asarray(img.affine, dtype=np.float64))
+    ras = np.asarray(img.affine, dtype=np.float64)
+    if ras.shape != (4, 4) or not np.all(np.isfinite(ras)) or abs(float(np.linalg.det(ras[:3, :3]))) < 1e-12:
+        raise FileFormatError(f"{path}: NIfTI affine (sform/qform) is not a finite, invertible 4 x 4; it is corrupt")
+    affine = ras_to_lps_zyx_affine(ras)
     acquisition = None
     description = ""
     recon = ""
     sidecar = _sidecar_path(path)
     if sidecar.exists():
         try:
-            meta = json.loads(sidecar.read_text())
-        except json.JSONDecodeError as err:
-            raise FileFormatError(f"{sidecar} is not valid JSON ({err.msg}); fix or remove it") from None
-        acquisition = _acquisition_from_sidecar(meta, data.shape[-3:], affine)
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            reason = getattr(err, "msg", None) or type(err).__name__
+            raise FileFormatError(f"{sidecar} is not valid JSON ({reason}); fix or remove it") from None
+        if not isinstance(meta, dict):
+            raise FileFormatError(f"{sidecar} is not a JSON object; fix or remove it")
+        acquisition = _acquisition_from_sidecar(meta, data.shape[-3:], affine, source=sidecar)
         description = str(meta.get("ImageComments", ""))
         recon = str(meta.get("ReconMethod", ""))
     header = ImageHeader(affine=affine, acquisition=acquisition, recon_method=recon, description=description)
@@ -199,33 +211,40 @@ def read_nifti(path: str | os.PathLike[str]) -> Image:
 
 
 def _acquisition_from_sidecar(
-    meta: dict[str, Any], shape: tuple[int, ...], affine: NDArray[np.float64]
+    meta: dict[str, Any], shape: tuple[int, ...], affine: NDArray[np.float64], *, source: Path | str = "<sidecar>"
 ) -> RawHeader | None:
+    from hifield.io.mrd_header import validate_raw_header
+
     if "MagneticFieldStrength" not in meta:
         return None
     voxel = np.linalg.norm(affine[:3, :3], axis=0)
     fov = tuple(float(v * n) for v, n in zip(voxel, shape, strict=True))
     thickness = meta.get("SliceThickness")
-    return RawHeader(
-        b0_t=float(meta["MagneticFieldStrength"]),
-        fov_m=(fov[0], fov[1], fov[2]),
-        matrix=(int(shape[0]), int(shape[1]), int(shape[2])),
-        te_s=float(meta.get("EchoTime", 0.0)),
-        tr_s=float(meta.get("RepetitionTime", 0.0)),
-        ti_s=float(meta["InversionTime"]) if "InversionTime" in meta else None,
-        flip_angle_rad=math.radians(float(meta.get("FlipAngle", 0.0))),
-        slice_thickness_m=float(thickness) * 1e-3 if thickness else None,
-        pixel_bandwidth_hz=float(meta.get("PixelBandwidth", 0.0)),
-        echo_train_length=int(meta.get("EchoTrainLength", 1)),
-        n_averages=int(meta.get("NumberOfAverages", 1)),
-        acceleration=float(meta.get("ParallelReductionFactorInPlane", 1.0)),
-        scan_time_s=float(meta.get("AcquisitionDuration", 0.0)),
-        protocol_name=str(meta.get("ProtocolName", "")),
-        sequence_name=str(meta.get("SequenceName", "")),
-        scanning_sequence=str(meta.get("ScanningSequence", "GR")),
-        sequence_variant=str(meta.get("SequenceVariant", "SP")),
-        acquisition_type="3D" if meta.get("MRAcquisitionType") == "3D" else "2D",
-        system_vendor=str(meta.get("Manufacturer", "")),
-        system_model=str(meta.get("ManufacturersModelName", "")),
-        affine=tuple(tuple(float(v) for v in row) for row in affine),
-    )
+    values = {  # BIDS values as found; validated below, then converted (FlipAngle deg, SliceThickness mm)
+        "b0_t": meta["MagneticFieldStrength"],
+        "fov_m": fov,
+        "matrix": tuple(int(n) for n in shape[:3]),
+        "te_s": meta.get("EchoTime", 0.0),
+        "tr_s": meta.get("RepetitionTime", 0.0),
+        "ti_s": meta.get("InversionTime"),
+        "flip_angle_rad": meta.get("FlipAngle", 0.0),
+        "slice_thickness_m": thickness if thickness else None,
+        "pixel_bandwidth_hz": meta.get("PixelBandwidth", 0.0),
+        "echo_train_length": meta.get("EchoTrainLength", 1),
+        "n_averages": meta.get("NumberOfAverages", 1),
+        "acceleration": meta.get("ParallelReductionFactorInPlane", 1.0),
+        "scan_time_s": meta.get("AcquisitionDuration", 0.0),
+        "protocol_name": str(meta.get("ProtocolName", "")),
+        "sequence_name": str(meta.get("SequenceName", "")),
+        "scanning_sequence": str(meta.get("ScanningSequence", "GR")),
+        "sequence_variant": str(meta.get("SequenceVariant", "SP")),
+        "acquisition_type": "3D" if meta.get("MRAcquisitionType") == "3D" else "2D",
+        "system_vendor": str(meta.get("Manufacturer", "")),
+        "system_model": str(meta.get("ManufacturersModelName", "")),
+        "affine": tuple(tuple(float(v) for v in row) for row in affine),
+    }
+    checked = validate_raw_header(values, path=source)
+    checked["flip_angle_rad"] = math.radians(checked["flip_angle_rad"])
+    if checked.get("slice_thickness_m") is not None:
+        checked["slice_thickness_m"] *= 1e-3
+    return RawHeader(**checked)
