@@ -73,6 +73,23 @@ def test_option_parsing_errors_are_one_line(args: list[str], capsys: pytest.Capt
     assert len(lines) == 1 and lines[0].startswith("hifield: error:"), lines
 
 
+def test_max_memory_refuses_a_step_naming_size_and_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hifield.errors import memory_limit
+
+    monkeypatch.chdir(tmp_path)
+    code = cli_main.main(
+        ["--max-memory", "1M", "scan", "--matrix", "64", "--calib", "8", "--recon", "fft", "--out", "exam"]
+    )
+    lines = [line for line in _errors(capsys.readouterr().err) if line.startswith("hifield:")]
+    assert code == 1 and len(lines) == 1
+    assert "needs about" in lines[0] and "more than the --max-memory limit of 1.0 MiB" in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+    assert "half of this machine" in memory_limit()[1]  # the limit held for that command only
+    assert cli_main.main(["--max-memory", "lots", "protocols"]) == 1
+
+
 def test_json_is_strict() -> None:
     import json
 

@@ -44,8 +44,16 @@ def _root(
     version: bool = typer.Option(
         False, "--version", help="Print hifield's version and exit.", is_eager=True, callback=_show_version
     ),
+    max_memory: str | None = typer.Option(
+        None,
+        "--max-memory",
+        help="Refuse any step estimated to need more memory than this (e.g. 4G, 512M); default half the RAM.",
+    ),
 ) -> None:
     """hifield: a software-defined high-field MRI scanner. Start with `hifield scan`."""
+    from hifield.errors import parse_size, set_memory_limit
+
+    set_memory_limit(parse_size(max_memory) if max_memory is not None else None)
 
 
 for _name, _module, _function in _COMMANDS:
@@ -98,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     An interrupt (Ctrl-C, SIGTERM) exits 130/143 after removing partial outputs; an unexpected error (a bug) prints
     one line with "please report" and the path of its saved traceback, and exits 1.
     """
-    code = boundary(lambda: _run(argv))
+    from hifield.errors import set_memory_limit
+
+    try:
+        code = boundary(lambda: _run(argv))
+    finally:
+        set_memory_limit(None)  # --max-memory holds for this command only (main() may run again in-process)
     if argv is None:
         sys.exit(code)
     return code

@@ -258,6 +258,8 @@ def read_dicom_series(
         try:
             ds = pydicom.dcmread(f)
             _ = ds.SOPClassUID
+            for _element in ds.iterall():  # pydicom decodes lazily: decode every element now, inside this check
+                pass
         except InvalidDicomError:
             if from_folder:
                 continue
