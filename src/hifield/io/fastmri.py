@@ -103,6 +103,9 @@ def read_fastmri(path: str | os.PathLike[str], *, remove_readout_oversampling: b
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FileFormatError(f"{path}: 'ismrmrd_header' does not parse ({msg})") from None
     header, _ = header_from_xml(header_xml, path=path)
+    n_bad = int(np.count_nonzero(~np.isfinite(kspace)))
+    if n_bad:
+        raise FileFormatError(f"{path}: 'kspace' holds {n_bad} NaN or infinite values; the file is corrupt")
     n_h, n_w = kspace.shape[-2:]
     data = np.ascontiguousarray(np.swapaxes(kspace, -1, -2)).astype(np.complex64)[:, :, None]  # (s, c, 1, W, H)
     if file_mask is not None:

@@ -114,6 +114,8 @@ def _check_acquisitions(path: Path | str, records: NDArray[Any]) -> None:
                 f"{path}: acquisition {i} holds {np.asarray(data).size // 2} complex values, but number_of_samples "
                 f"{samples[i]} x active_channels {channels[i]} = {samples[i] * channels[i]}; the file is corrupt or cut"
             )
+        if not np.all(np.isfinite(data)):
+            raise FileFormatError(f"{path}: acquisition {i} holds NaN or infinite samples; the file is corrupt")
         if dims[i] and np.asarray(traj).size != dims[i] * samples[i]:
             raise FileFormatError(
                 f"{path}: acquisition {i} has {np.asarray(traj).size} trajectory values for {samples[i]} samples of "

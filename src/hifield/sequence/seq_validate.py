@@ -29,6 +29,8 @@ MAX_SHAPE_SAMPLES = 2**24
 """Most samples of one (decompressed) shape."""
 MAX_DURATION_S = 24 * 3600.0
 """Longest sequence [s]."""
+MAX_MAGNITUDE = 1e12
+"""Largest magnitude of any number in an event table or shape (gradients are ~1e6 Hz/m; more is corrupt)."""
 RASTER_RANGE_S = (1e-9, 1e-3)
 """Allowed range of every raster time definition [s]."""
 
@@ -105,6 +107,8 @@ def _number(reader: _Reader, line: int, token: str, what: str) -> float:
         raise reader.fail(line, f"{what} {token[:40]!r} is not a number") from None
     if not math.isfinite(value):
         raise reader.fail(line, f"{what} is {token!r}, not a finite number")
+    if abs(value) > MAX_MAGNITUDE:
+        raise reader.fail(line, f"{what} {token[:40]!r} exceeds +-{MAX_MAGNITUDE:g}")
     return value
 
 
