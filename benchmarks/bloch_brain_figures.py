@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 import hifield as hf
-from hifield.pipeline import make_scan_phantom
+from hifield.phantom import make_phantom
 from hifield.sim.engines.bloch import BlochOptions
 from hifield.sim.engines.bloch_program import compile_sequence
 
@@ -69,7 +69,7 @@ def run_case(name: str, matrix: int, scanner: Any, n_iso: int, method: str) -> d
     protocol = hf.get_protocol(name).with_changes(matrix=matrix)
     built = protocol.build(scanner)
     hf.raise_for_violations(hf.check(built, scanner))
-    phantom = make_scan_phantom("brain", b0_t=scanner.b0_t, matrix=matrix, fov_m=float(protocol.fov_m))
+    phantom = make_phantom("brain", b0_t=scanner.b0_t, matrix=matrix, fov_m=float(protocol.fov_m), oversampling=2)
     program = compile_sequence(built.seq)
     spins, steps = _spin_steps(phantom, program, n_iso)
     load = os.getloadavg()[0]

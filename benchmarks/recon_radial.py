@@ -5,7 +5,7 @@ golden-angle RF-spoiled GRE, its first ``--spokes`` spokes played) on the brain 
 Biot-Savart head array, simulated by the ``fast`` engine (phase-graph contrast, NUFFT on a grid twice as fine as
 the reconstruction, off-resonance and chemical shift along each spoke, thermal noise of the array). The reference
 is the noise-free fully sampled scan (pi/2 x matrix spokes) by CG-SENSE with the array's true sensitivities.
-``--data analytic``: the golden-angle trajectory of ``hifield.sampling.golden_angle_radial`` over a Shepp-Logan
+``--data analytic``: the golden-angle trajectory the radial protocol plays (``RadialProtocol``) over a Shepp-Logan
 object with smooth coil maps, simulated by NUFFT on a twice finer grid plus complex Gaussian noise (``--noise``),
 reference the object on the reconstruction grid. Both tools get the same data, the same
 density compensation (the trajectory's analytic weights) and the same coil maps (hifield's ESPIRiT from the data),
@@ -30,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hifield.data import RawData, RawHeader
+from hifield.data import CoilMaps, RawData, RawHeader
 from hifield.hardware import Scanner
 from hifield.io.cfl import read_cfl, write_cfl
 from hifield.metrics import nmse, psnr, ssim
 from hifield.ops import NUFFTOp
 from hifield.recon import CsConfig, SenseConfig, estimate_coil_maps, reconstruct
-from hifield.sampling.noncartesian import golden_angle_radial
+from hifield.sequence import RadialProtocol
+from hifield.sim import sequence_trajectory
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -81,8 +82,9 @@ def simulate(n: int, n_spokes: int, n_coils: int, noise: float, fov: float = 0.2
             maps[c, 0] = np.exp(1j * a) / (1 + ((y - 1.3 * np.sin(a)) ** 2 + (x - 1.3 * np.cos(a)) ** 2) / 0.8)
         return maps / np.sqrt(np.sum(np.abs(maps) ** 2, axis=0, keepdims=True))
 
-    pattern = golden_angle_radial(n, fov_m=fov, gradients=Scanner.preset("3T").gradients, n_spokes=n_spokes)
-    k = pattern.trajectory.kspace_m
+    protocol = RadialProtocol(matrix=n, fov_m=fov, n_spokes=n_spokes, readout_oversampling=1)
+    trajectory = sequence_trajectory(protocol.build(Scanner.preset("3T")))
+    k = trajectory.kspace_m
     fine = 2 * n
     op = NUFFTOp(k, (1, fine, fine), (0.005, fov / fine, fov / fine), batch_shape=(n_coils,), eps=1e-8)
     y = op @ (coil_maps(fine) * phantom(fine)[None]) / 2.0
@@ -99,7 +101,7 @@ def simulate(n: int, n_spokes: int, n_coils: int, noise: float, fov: float = 0.2
         trajectory="goldenangle",
     )
     raw = RawData(
-        kspace=y.reshape(n_coils, 1, *k.shape[:-1]).astype(np.complex64), header=header, trajectory=pattern.trajectory
+        kspace=y.reshape(n_coils, 1, *k.shape[:-1]).astype(np.complex64), header=header, trajectory=trajectory
     )
     return raw, np.abs(phantom(n))
 
@@ -107,12 +109,11 @@ def simulate(n: int, n_spokes: int, n_coils: int, noise: float, fov: float = 0.2
 def simulate_scanner(n: int, n_spokes: int, n_coils: int, seed: int = 7) -> tuple[RawData, np.ndarray]:
     """Radial brain data from hifield's simulator and the reference (noise-free full scan, CG-SENSE, true maps)."""
     import hifield as hf
-    from hifield.data import CoilMaps
-    from hifield.pipeline import make_scan_phantom
+    from hifield.phantom import make_phantom
 
     scanner = Scanner.preset("3T", n_coils=n_coils)
     protocol = hf.get_protocol("radial_gre_2d").with_changes(matrix=n)
-    phantom = make_scan_phantom("brain", b0_t=3.0, matrix=n, fov_m=protocol.fov_m)
+    phantom = make_phantom("brain", b0_t=3.0, matrix=n, fov_m=protocol.fov_m, oversampling=2)
     n_full = int(np.ceil(np.pi / 2 * n))
     full = hf.simulate(phantom, protocol.with_changes(n_spokes=n_full).build(scanner), scanner, noise=False)
     raw = hf.simulate(phantom, protocol.with_changes(n_spokes=n_spokes).build(scanner), scanner, seed=seed)
@@ -125,10 +126,10 @@ def simulate_scanner(n: int, n_spokes: int, n_coils: int, seed: int = 7) -> tupl
 def l1_absolute(raw: RawData, maps: np.ndarray, lambda_rel: float) -> float:
     """hifield's absolute L1 weight ``lambda_rel * max |W E^H y|`` (detail bands), to hand the same one to SigPy."""
     from hifield.ops import WaveletOp
-    from hifield.recon.noncartesian import _Problem, density_weights
+    from hifield.recon import build_problem
 
-    problem = _Problem(raw, maps, density_weights(raw, "trajectory"))
-    aty = problem.aty(problem.samples(raw.kspace))
+    problem = build_problem(raw, coil_maps=CoilMaps(maps=maps), needs_coil_maps=True)
+    aty = problem.adjoint()
     wav = WaveletOp(aty.shape, wavelet=CsConfig().wavelet, level=CsConfig().level)
     return float(lambda_rel * np.abs((wav @ aty)[wav.detail_mask]).max())
 

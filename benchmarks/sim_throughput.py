@@ -31,7 +31,7 @@ import numpy as np
 
 from hifield.hardware.scanner import Scanner
 from hifield.phantom import brain_phantom, shepp_logan_phantom
-from hifield.sequence.protocol import GreProtocol
+from hifield.sequence import GreProtocol
 from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
 from hifield.sim.engines.bloch_program import OP_RF, compile_sequence
 

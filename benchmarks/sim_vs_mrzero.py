@@ -45,7 +45,7 @@ import numpy as np
 
 from hifield.hardware.scanner import Scanner
 from hifield.phantom import brain_phantom
-from hifield.sequence.protocol import GreProtocol
+from hifield.sequence import GreProtocol
 from hifield.sim.engines import fast as fast_engine
 from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
 from hifield.sim.engines.fast import simulate_fast

@@ -34,7 +34,9 @@ def _seq_files(out: Path) -> None:
         for name in protocol_names():
             protocol = get_protocol(name)
             if name in {"gre_t1_3d", "mprage_3d"}:
-                built = protocol.build(scanner, phase_encode_lines=range(0, protocol.matrix, 16), partition_lines=[0, 10])
+                built = protocol.build(
+                    scanner, phase_encode_lines=range(0, protocol.matrix, 16), partition_lines=[0, 10]
+                )
             else:
                 built = protocol.build(scanner)
             write_seq(built, out / f"{name}_{field}.seq", check_timing=False)

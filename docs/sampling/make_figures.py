@@ -16,11 +16,10 @@ import numpy as np
 from hifield.hardware import Scanner
 from hifield.sampling import equispaced_lines, variable_density_lines
 from hifield.sampling.caipi import caipirinha
-from hifield.sampling.noncartesian import NonCartesianPattern, golden_angle_radial
 from hifield.sampling.partial_fourier import partial_fourier_lines
 from hifield.sampling.pattern import SamplingPattern
 from hifield.sampling.poisson import poisson_disc
-from hifield.sampling.spiral import variable_density_spiral
+from hifield.sequence import RadialProtocol, SpiralProtocol
 
 OUT = Path(__file__).parent
 DPI = 72
@@ -59,46 +58,39 @@ def plane_figure(p: SamplingPattern, title: str, stem: str) -> None:
     ROWS.append(f"| {title} | {p.acceleration:.2f} | {p.calibration_lines} points | {p.psf_peak_sidelobe():.3f} |")
 
 
-def trajectory_figure(p: NonCartesianPattern, title: str, stem: str, *, n_show: int) -> None:
-    gmax = Scanner.preset("3T").gradients
-    fig, ax = plt.subplots(1, 3, figsize=(9.6, 3.0), dpi=DPI)
-    k = p.trajectory.kspace_m
-    k = k[k.shape[0] // 2] if k.ndim == 4 else k
+def trajectory_figure(protocol: object, acceleration: float, title: str, stem: str, *, n_show: int) -> None:
+    """The readouts a radial or spiral protocol plays at ``acceleration`` (the pattern ``hifield scan`` uses)."""
+    from hifield.ops import NUFFTOp
+    from hifield.sampling import make_pattern
+    from hifield.sequence import build_with_pattern
+    from hifield.sim import sequence_trajectory
+
+    scanner = Scanner.preset("3T")
+    full = protocol.build(scanner)  # type: ignore[attr-defined]
+    pattern = make_pattern(full.trajectory, full.n_lines, acceleration=acceleration, trajectory=full.trajectory)
+    built = build_with_pattern(protocol, scanner, pattern, axis="readouts")
+    trajectory = sequence_trajectory(built)
+    k = trajectory.kspace_m
+    fig, ax = plt.subplots(1, 2, figsize=(6.4, 3.0), dpi=DPI)
     for i in range(min(n_show, k.shape[0])):
         ax[0].plot(k[i, :, 2], k[i, :, 1], lw=0.6)
-    circle = plt.Circle((0, 0), p.calibration_radius_m, fill=False, ls="--", color="k", lw=0.8)
-    ax[0].add_patch(circle)
-    ax[0].set(title=f"{title}: R = {p.acceleration:.2f}", xlabel="kx [1/m]", ylabel="ky [1/m]", aspect="equal")
-    psf = p.psf()
+    ax[0].set(title=f"{title}: R = {pattern.acceleration:.2f}", xlabel="kx [1/m]", ylabel="ky [1/m]", aspect="equal")
+    n, fov = int(protocol.matrix), float(protocol.fov_m)  # type: ignore[attr-defined]
+    op = NUFFTOp(k, (1, n, n), (0.005, fov / n, fov / n))
+    psf = np.abs(np.asarray(op.H @ trajectory.density.astype(np.complex128)))[0]
+    psf = psf / psf.max()
     im = ax[1].imshow(_db(psf), cmap="magma", vmin=-40, vmax=0)
-    ax[1].set(title=f"PSF (dB), side lobe {p.psf_peak_sidelobe():.2f}", xlabel="x", ylabel="y")
+    yy, xx = np.indices(psf.shape)
+    lobe = float(psf[np.hypot(yy - n // 2, xx - n // 2) > 2.0].max())  # beyond the main lobe
+    ax[1].set(title="PSF (dB)", xlabel="x", ylabel="y")
     fig.colorbar(im, ax=ax[1], shrink=0.8)
-    g = p.waveform(0, 0)
-    t_ms = np.arange(g.shape[0]) * p.raster_time_s * 1e3
-    ax[2].plot(t_ms, g[:, 2] * 1e3, lw=0.7, label="Gx")
-    ax[2].plot(t_ms, g[:, 1] * 1e3, lw=0.7, label="Gy")
-    slew = np.abs(np.diff(g, axis=0)).max(axis=1) / p.raster_time_s
-    ax[2].plot(
-        t_ms[1:],
-        slew / gmax.max_slew_t_per_m_per_s * gmax.max_grad_t_per_m * 1e3,
-        lw=0.5,
-        color="0.6",
-        label="|slew| (scaled to Smax = Gmax)",
-    )
-    ax[2].axhline(gmax.max_grad_t_per_m * 1e3, color="r", lw=0.8, ls="--")
-    ax[2].axhline(-gmax.max_grad_t_per_m * 1e3, color="r", lw=0.8, ls="--")
-    ax[2].set(title="shot 1 waveform, 3T limits", xlabel="t [ms]", ylabel="G [mT/m]")
-    ax[2].legend(fontsize=6, loc="lower right")
     fig.tight_layout()
     fig.savefig(OUT / f"{stem}.png")
     plt.close(fig)
-    ROWS.append(
-        f"| {title} | {p.acceleration:.2f} | r <= {p.calibration_radius_m:.0f} 1/m | {p.psf_peak_sidelobe():.3f} |"
-    )
+    ROWS.append(f"| {title} | {pattern.acceleration:.2f} | none | {lobe:.3f} |")
 
 
 def main() -> None:
-    grads = Scanner.preset("3T").gradients
     lines_figure(equispaced_lines(256, acceleration=4, n_calibration=24), "equispaced + ACS", "equispaced")
     lines_figure(
         variable_density_lines(256, acceleration=4, n_calibration=24, seed=0), "variable-density", "variable_density"
@@ -115,18 +107,8 @@ def main() -> None:
     )
     plane_figure(caipirinha((96, 96), ry=3, rz=2, shift=1, calibration=(16, 16)), "CAIPIRINHA 3x2 shift 1", "caipi")
     plane_figure(caipirinha((96, 96), ry=3, rz=2, shift=0, calibration=(16, 16)), "lattice 3x2", "lattice")
-    trajectory_figure(
-        golden_angle_radial(128, fov_m=0.24, gradients=grads, acceleration=4),
-        "golden-angle radial",
-        "radial",
-        n_show=50,
-    )
-    trajectory_figure(
-        variable_density_spiral(128, fov_m=0.24, gradients=grads, n_interleaves=4, acceleration=3),
-        "VD spiral, 4 interleaves",
-        "spiral",
-        n_show=4,
-    )
+    trajectory_figure(RadialProtocol(matrix=128), 4.0, "golden-angle radial (radial_gre_2d)", "radial", n_show=50)
+    trajectory_figure(SpiralProtocol(matrix=128), 4.0, "VD spiral (spiral_vd_2d)", "spiral", n_show=4)
     print("| pattern | effective R | calibration | PSF peak side lobe |")
     print("|---|---|---|---|")
     print("\n".join(ROWS))

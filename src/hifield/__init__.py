@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "tissue_properties": "hifield.phantom",
     # sequence
     "Protocol": "hifield.sequence",
+    "ImagingProtocol": "hifield.sequence",
     "GreProtocol": "hifield.sequence",
     "BuiltSequence": "hifield.sequence",
     "Violation": "hifield.sequence",
@@ -47,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "save_protocol": "hifield.sequence",
     "protocol_names": "hifield.sequence",
     "get_protocol": "hifield.sequence",
+    "build_with_pattern": "hifield.sequence",
     # sampling
     "SamplingPattern": "hifield.sampling",
     "variable_density_lines": "hifield.sampling",

@@ -1,23 +1,32 @@
-"""``scan()``: the whole virtual exam for one protocol — build, check, simulate, undersample, reconstruct, export."""
+"""``scan()``: the whole virtual exam for one protocol — build, check, simulate, reconstruct, score, write."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
 from hifield.io.exam import commit_exam, discard_staging, stage_exam, write_exam
+from hifield.recon.registry import reconstructor, reconstructor_names
 
-RECON_CHOICES: tuple[str, ...] = ("fft", "sense", "cs")
-"""Reconstructions ``hifield scan`` runs (``--recon``); ``fft`` is zero-filled root-sum-of-squares."""
+if TYPE_CHECKING:
+    from hifield.phantom import Phantom
+    from hifield.sequence import ImagingProtocol
+
+RECON_CHOICES: tuple[str, ...] = tuple(n for n in reconstructor_names() if not reconstructor(n).needs_partial_fourier)
+"""Reconstructions ``hifield scan`` can run (``--recon``): every registered one that needs no partial-Fourier data
+(a scan acquires both sides of k-space); ``fft`` is zero-filled root-sum-of-squares."""
+DEFAULT_RECONS: tuple[str, ...] = ("fft", "sense", "cs")
+"""Reconstructions ``hifield scan`` runs when none are named."""
 
 
 PHANTOMS: tuple[str, ...] = ("brain", "shepp-logan", "nist", "nist-t2", "water-fat")
@@ -58,7 +67,7 @@ class ScanConfig:
     """Phase-encode sampling pattern."""
     n_calibration: int = 24
     """Fully sampled central calibration lines."""
-    recons: tuple[str, ...] = RECON_CHOICES
+    recons: tuple[str, ...] = DEFAULT_RECONS
     """Reconstructions to run."""
     matrix: int | None = None
     """In-plane matrix (None keeps the protocol's, 256 by default)."""
@@ -82,15 +91,14 @@ class ScanConfig:
             object.__setattr__(self, "recons", tuple(r.strip() for r in self.recons.split(",")))
 
     def validated(self) -> ScanConfig:
-        """Check every option and return self; raises a one-line ConfigError naming the bad option."""
-        if (
-            not isinstance(self.acceleration, (int, float))
-            or not np.isfinite(self.acceleration)
-            or self.acceleration < 1
-        ):
-            raise ConfigError(f"acceleration must be a number >= 1; got {self.acceleration!r}")
-        if self.matrix is not None and (not isinstance(self.matrix, int) or self.matrix < 16 or self.matrix > 1024):
-            raise ConfigError(f"matrix must be an integer between 16 and 1024; got {self.matrix!r}")
+        """Check every option and return the config (acceleration as a float); a one-line ConfigError names the bad
+        option. The sampling options go through the one check of :func:`hifield.sampling.check_request`."""
+        from hifield.sampling import check_request
+        from hifield.sequence import check_matrix
+
+        request = check_request(self.pattern, acceleration=self.acceleration, n_calibration=self.n_calibration)
+        if self.matrix is not None:
+            check_matrix(self.matrix)  # the protocols' own limits
         unknown = [r for r in self.recons if r not in RECON_CHOICES]
         if unknown or not self.recons:
             raise ConfigError(
@@ -98,9 +106,7 @@ class ScanConfig:
             )
         if self.phantom not in PHANTOMS:
             raise ConfigError(f"unknown phantom {self.phantom!r}; choose one of {', '.join(PHANTOMS)}")
-        if self.n_calibration < 0:
-            raise ConfigError(f"calibration lines must be >= 0; got {self.n_calibration}")
-        return self
+        return dataclasses.replace(self, acceleration=request.acceleration)
 
 
 @dataclass
@@ -117,50 +123,19 @@ class ScanResult:
     """Output files by kind."""
 
 
-def make_scan_phantom(
-    kind: str, *, b0_t: float, matrix: int, fov_m: float, n_slices: int = 1, slab_thickness_m: float | None = None
-) -> Any:
-    """The phantom ``kind`` (see :data:`PHANTOMS`) on a grid twice as fine as ``matrix`` over ``fov_m`` [m].
+def phantom_for_protocol(kind: str, protocol: ImagingProtocol, *, b0_t: float) -> Phantom:
+    """:func:`~hifield.phantom.make_phantom` on the protocol's grid, twice as fine as its matrix (no inverse crime):
+    a slice for 2D protocols, the slab's partitions for 3D."""
+    from hifield.phantom import make_phantom
 
-    With ``n_slices > 1`` (a 3D protocol) the brain is a volume of ``n_slices`` planes over ``slab_thickness_m``,
-    the partition grid of the slab.
-    """
-    if kind not in PHANTOMS:
-        raise ConfigError(f"unknown phantom {kind!r}; choose one of {', '.join(PHANTOMS)}")
-    from hifield import phantom as ph
-
-    if n_slices > 1:
-        if kind != "brain" or slab_thickness_m is None:
-            raise ConfigError(f"3D protocols run on the brain phantom (a volume); got --phantom {kind}")
-        return ph.brain_phantom(
-            b0_t=b0_t,
-            matrix=matrix,
-            fov_m=fov_m,
-            oversampling=2,
-            n_slices=n_slices,
-            slice_thickness_m=slab_thickness_m / n_slices,
-        )
-    # Every phantom is made on a grid twice as fine as the reconstruction (no inverse crime).
-    if kind == "brain":
-        return ph.brain_phantom(b0_t=b0_t, matrix=matrix, fov_m=fov_m, oversampling=2)
-    if kind == "shepp-logan":
-        return ph.shepp_logan_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
-    if kind in ("nist", "nist-t2"):
-        array = "t2" if kind == "nist-t2" else "t1"
-        return ph.nist_phantom(b0_t=b0_t, array=array, matrix=matrix * 2, fov_m=fov_m)
-    return ph.water_fat_phantom(b0_t=b0_t, matrix=matrix * 2, fov_m=fov_m)
-
-
-def phantom_for_protocol(kind: str, protocol: Any, *, b0_t: float) -> Any:
-    """:func:`make_scan_phantom` on the protocol's grid: a slice for 2D protocols, the slab's partitions for 3D."""
-    n_partitions = int(getattr(protocol, "n_partitions", 1) or 1)
-    return make_scan_phantom(
+    return make_phantom(
         kind,
         b0_t=b0_t,
-        matrix=int(protocol.matrix),
-        fov_m=float(protocol.fov_m),
-        n_slices=n_partitions,
-        slab_thickness_m=getattr(protocol, "slab_thickness_m", None),
+        matrix=protocol.matrix,
+        fov_m=protocol.fov_m,
+        oversampling=2,
+        n_slices=protocol.n_partitions,
+        slab_thickness_m=protocol.slab_thickness_m,
     )
 
 
@@ -176,63 +151,82 @@ def load_protocol_spec(spec: str) -> Any:
     return sq.get_protocol(spec)
 
 
-CALIBRATION_PRESCAN_BELOW = 16
-"""A non-Cartesian scan whose k-space centre is Nyquist-covered over fewer cells than this gets its coil maps from a
-separate calibration prescan (as scanners do before accelerated spiral scans)."""
-CALIBRATION_PRESCAN_LINES = 24
-"""Central phase-encode lines of the calibration prescan."""
+@dataclass(frozen=True)
+class Exam:
+    """What an exam plays: the scanner, the protocol and its acquisition (reference and accelerated sequence)."""
+
+    scanner: Any
+    """The :class:`hifield.hardware.Scanner` (with the requested receive array)."""
+    protocol: Any
+    """The protocol (with the requested matrix)."""
+    acquisition: Any
+    """The :class:`hifield.sequence.Acquisition`; ``acquisition.accelerated.pattern`` is the sampling pattern."""
 
 
-def coil_calibration_prescan(
-    phantom: Any, protocol: Any, scanner: Any, *, engine: str = "fast", seed: int = 0
-) -> tuple[Any, float]:
-    """ESPIRiT coil maps from a short Cartesian calibration prescan of the same slice, and the prescan's duration [s].
+def build_exam(config: ScanConfig) -> Exam:
+    """Build step: the scanner, the protocol and its sequences for the sampling request of ``config``.
 
-    The prescan is a low-flip, short-TR 2D spoiled GRE of the same field of view, matrix and slice that plays only
-    :data:`CALIBRATION_PRESCAN_LINES` central phase-encode lines (about 0.3 s at 3 T), with thermal noise.
+    The acceleration goes from here to :func:`hifield.sequence.plan_acquisition`, which makes the pattern with
+    :func:`hifield.sampling.make_pattern` and builds the sequence that carries it.
     """
-    from hifield.recon import estimate_coil_maps
-    from hifield.sequence import GreProtocol
-    from hifield.sim import simulate
+    from hifield import sequence as sq
+    from hifield.hardware import Scanner
 
-    n = int(protocol.matrix)
-    lines = list(range(n // 2 - CALIBRATION_PRESCAN_LINES // 2, n // 2 + CALIBRATION_PRESCAN_LINES // 2))
-    calibration = GreProtocol(
-        name="coil_calibration",
-        fov_m=float(protocol.fov_m),
-        matrix=n,
-        slice_thickness_m=float(getattr(protocol, "slice_thickness_m", 0.005)),
-        tr_s=0.012,
-        te_s=0.005,
-        flip_angle_rad=float(np.radians(10.0)),
-        readout_bandwidth_hz_per_pixel=400.0,
-    ).build(scanner, phase_encode_lines=lines)
-    raw = simulate(phantom, calibration, scanner, engine=engine, noise=True, seed=seed + 1)
-    region = np.zeros((1, n, 1), dtype=bool)
-    region[0, lines, 0] = True
-    maps = estimate_coil_maps(raw.replace(calibration=region), method="espirit")
-    return maps, float(calibration.duration_s)
+    scanner = Scanner.resolve(config.field)
+    if config.n_coils is not None:
+        scanner = scanner.with_receive_coils(config.n_coils)
+    protocol = load_protocol_spec(config.protocol)
+    if config.matrix is not None:
+        protocol = protocol.with_changes(matrix=config.matrix)
+    acquisition = sq.plan_acquisition(
+        protocol,
+        scanner,
+        pattern=config.pattern,
+        acceleration=config.acceleration,
+        n_calibration=config.n_calibration,
+        seed=config.seed,
+    )
+    return Exam(scanner=scanner, protocol=protocol, acquisition=acquisition)
 
 
-def noncartesian_subset(n_readouts: int, acceleration: float, *, golden: bool) -> list[int]:
-    """Readouts (spokes, interleaves) played at ``acceleration``: the first ones of a golden-angle order (each prefix
-    covers k-space almost uniformly), else evenly spaced indices.
+def check_exam(exam: Exam) -> None:
+    """Check step: refuse the exam if either sequence breaks a hardware or safety limit of the scanner."""
+    from hifield import sequence as sq
 
-    Examples
-    --------
-    >>> noncartesian_subset(16, 4.0, golden=False)
-    [0, 4, 8, 12]
-    >>> len(noncartesian_subset(402, 4.0, golden=True))
-    100
+    for built in (exam.acquisition.full, exam.acquisition.accelerated):
+        sq.raise_for_violations(sq.check(built, exam.scanner))
+
+
+def sampling_summary(acquisition: Any) -> dict[str, Any]:
+    """The summary's sampling entries, read from the pattern the accelerated sequence carries."""
+    pattern = acquisition.pattern
+    return {
+        "pattern": pattern.name,
+        "acceleration": round(pattern.acceleration, 4),
+        "calibration_lines_requested": acquisition.n_calibration_requested,
+        "calibration_lines": pattern.calibration_lines,
+        "lines_acquired": pattern.n_acquired,
+    }
+
+
+def reference_image(reference: Any, scanner: Any) -> Any:
+    """The truth image of the noise-free fully sampled scan: FFT (Cartesian), else CG-SENSE with the true maps.
+
+    Gridding of even a fully sampled spiral or radial scan keeps its aliasing swirls, so the non-Cartesian truth
+    is CG-SENSE with the array's true sensitivities (normalised like root-sum-of-squares).
     """
-    keep = max(1, min(n_readouts, round(n_readouts / acceleration)))
-    if golden:
-        return list(range(keep))
-    return sorted({int(i) for i in np.floor(np.arange(keep) * n_readouts / keep)})
+    from hifield.data import CoilMaps
+    from hifield.recon import reconstruct
+
+    if reference.trajectory is None:
+        return reconstruct(reference, method="fft")
+    true_maps = scanner.receive.sensitivities(reference.header.affine_array(), reference.header.matrix)
+    true_maps = true_maps / np.maximum(np.sqrt(np.sum(np.abs(true_maps) ** 2, axis=0)), 1e-12)
+    return reconstruct(reference, method="sense", coil_maps=CoilMaps(maps=true_maps[np.newaxis].astype(np.complex64)))
 
 
 def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = None) -> ScanResult:
-    """Run one virtual exam end to end.
+    """Run one virtual exam end to end: build -> check -> simulate -> reconstruct -> score -> write.
 
     Builds the protocol's pypulseq sequence for the scanner, refuses it if it breaks a hardware or safety limit,
     simulates the fully sampled reference and the accelerated acquisition (only the sampled lines are played, so the
@@ -254,12 +248,8 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         When the sequence is refused (exit code 2).
     """
     from hifield import sequence as sq
-    from hifield.data import CoilMaps
-    from hifield.hardware import Scanner
     from hifield.metrics import nmse, psnr, ssim
-    from hifield.recon import estimate_coil_maps, reconstruct
-    from hifield.recon.noncartesian import nyquist_box
-    from hifield.sampling import make_pattern, with_calibration
+    from hifield.recon import reconstruct, scan_coil_maps
     from hifield.sim import simulate
     from hifield.units import rad_to_deg
 
@@ -277,84 +267,37 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
     staging = stage_exam(cfg.out) if cfg.write_files else None
     try:
         with timed("setup", "Building protocol and checking it against the scanner"):
-            scanner = Scanner.resolve(cfg.field)
-            if cfg.n_coils is not None:
-                scanner = scanner.with_receive_coils(cfg.n_coils)
-            protocol = load_protocol_spec(cfg.protocol)
-            if cfg.matrix is not None:
-                protocol = protocol.with_changes(matrix=cfg.matrix)
-            n = int(protocol.matrix)
-            full_seq = protocol.build(scanner)
-            # 3D protocols are accelerated along the partitions (the outer loop: fewer inversions for MPRAGE)
-            n_partitions = int(getattr(protocol, "n_partitions", 0) or 0) if full_seq.partition_lines is not None else 0
-            if full_seq.trajectory == "cartesian":
-                n_pe = n_partitions or n
-                n_calibration = min(cfg.n_calibration, n_pe // 4) if n_partitions else cfg.n_calibration
-                pattern = make_pattern(
-                    cfg.pattern, n_pe, acceleration=cfg.acceleration, n_calibration=n_calibration, seed=cfg.seed
-                )
-                readouts: list[int] = [int(i) for i in pattern.order]
-                sampling = {
-                    "pattern": pattern.name,
-                    "acceleration": round(pattern.acceleration, 4),
-                    "calibration_lines": pattern.calibration_lines,
-                    "lines_acquired": pattern.n_acquired,
-                }
-            else:  # radial spokes / spiral interleaves: play fewer of them (no calibration region)
-                pattern = None
-                readouts = noncartesian_subset(
-                    full_seq.n_lines, cfg.acceleration, golden=full_seq.trajectory == "radial"
-                )
-                sampling = {
-                    "pattern": f"{full_seq.trajectory} subset",
-                    "acceleration": round(full_seq.n_lines / len(readouts), 4),
-                    "calibration_lines": 0,
-                    "lines_acquired": len(readouts),
-                }
-            if n_partitions:
-                accel_seq = protocol.build(scanner, partition_lines=readouts)
-            else:
-                accel_seq = protocol.build(scanner, phase_encode_lines=readouts)
-            for built in (full_seq, accel_seq):
-                sq.raise_for_violations(sq.check(built, scanner))
+            exam = build_exam(cfg)
+            check_exam(exam)
+        scanner, protocol, acquisition = exam.scanner, exam.protocol, exam.acquisition
+        n = int(protocol.matrix)
+        sampling = sampling_summary(acquisition)
 
         with timed("phantom", f"Making the {cfg.phantom} phantom at {scanner.b0_t:g} T"):
             phantom = phantom_for_protocol(cfg.phantom, protocol, b0_t=scanner.b0_t)
 
         with timed("simulate", f"Simulating {scanner.receive.n_coils}-coil k-space ({cfg.engine} engine)"):
-            reference = simulate(phantom, full_seq, scanner, engine=cfg.engine, noise=False, seed=cfg.seed)
-            raw = simulate(phantom, accel_seq, scanner, engine=cfg.engine, noise=True, seed=cfg.seed)
-            if pattern is not None:
-                raw = with_calibration(raw, pattern, axis="k2" if n_partitions else "k1")
-            if pattern is not None:
-                truth_image = reconstruct(reference, method="fft")
-            else:
-                # gridding of even a fully sampled spiral/radial scan keeps its aliasing swirls: the truth is the
-                # noise-free full scan by CG-SENSE with the array's true sensitivities (normalised like RSS)
-                true_maps = scanner.receive.sensitivities(reference.header.affine_array(), reference.header.matrix)
-                true_maps = true_maps / np.maximum(np.sqrt(np.sum(np.abs(true_maps) ** 2, axis=0)), 1e-12)
-                truth_image = reconstruct(
-                    reference, method="sense", coil_maps=CoilMaps(maps=true_maps[np.newaxis].astype(np.complex64))
-                )
-            truth = np.abs(truth_image.data).reshape(-1, n, n).astype(np.float32)
+            reference = simulate(phantom, acquisition.full, scanner, engine=cfg.engine, noise=False, seed=cfg.seed)
+            raw = simulate(phantom, acquisition.accelerated, scanner, engine=cfg.engine, noise=True, seed=cfg.seed)
+            truth = np.abs(reference_image(reference, scanner).data).reshape(-1, n, n).astype(np.float32)
+
+        def prescan() -> Any:
+            built = sq.calibration_prescan(protocol, scanner)
+            sampling["calibration_prescan_s"] = round(float(built.duration_s), 4)
+            return simulate(phantom, built, scanner, engine=cfg.engine, noise=True, seed=cfg.seed + 1)
 
         images: dict[str, NDArray[np.float32]] = {}
         recon_images: dict[str, Any] = {}
         metrics: list[dict[str, Any]] = []
         coil_maps = None
         for method in cfg.recons:
-            label = {"fft": "zero-filled FFT (RSS)", "sense": "CG-SENSE", "cs": "L1-wavelet compressed sensing"}[method]
+            spec = reconstructor(method)
+            label = spec.label
             with timed(f"recon_{method}", f"Reconstructing: {label}"):
-                if method in ("sense", "cs") and coil_maps is None:
-                    if pattern is None and nyquist_box(raw) < CALIBRATION_PRESCAN_BELOW:
-                        coil_maps, prescan_s = coil_calibration_prescan(
-                            phantom, protocol, scanner, engine=cfg.engine, seed=cfg.seed
-                        )
-                        sampling["calibration_prescan_s"] = round(prescan_s, 4)
-                    else:
-                        coil_maps = estimate_coil_maps(raw, method="espirit")
+                if spec.needs_coil_maps and coil_maps is None:
+                    coil_maps, _ = scan_coil_maps(raw, prescan=prescan)
                 start = time.perf_counter()
-                image = reconstruct(raw, method=method, coil_maps=coil_maps if method != "fft" else None)
+                image = reconstruct(raw, method=method, coil_maps=coil_maps if spec.needs_coil_maps else None)
                 elapsed = time.perf_counter() - start
             magnitude = np.abs(image.data).reshape(-1, n, n).astype(np.float32)
             images[method] = magnitude
@@ -387,11 +330,12 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             "pattern": sampling["pattern"],
             "acceleration_requested": cfg.acceleration,
             "acceleration": sampling["acceleration"],
+            "calibration_lines_requested": sampling["calibration_lines_requested"],
             "calibration_lines": sampling["calibration_lines"],
             "lines_acquired": sampling["lines_acquired"],
             "calibration_prescan_s": sampling.get("calibration_prescan_s"),
-            "scan_time_s": round(accel_seq.duration_s, 4),
-            "scan_time_full_s": round(full_seq.duration_s, 4),
+            "scan_time_s": round(acquisition.accelerated.duration_s, 4),
+            "scan_time_full_s": round(acquisition.full.duration_s, 4),
             "seed": cfg.seed,
             "reconstructions": metrics,
             "timings_s": timings,
@@ -455,13 +399,18 @@ def _write_outputs(
 
 
 __all__ = [
+    "DEFAULT_RECONS",
     "PHANTOMS",
     "RECON_CHOICES",
+    "Exam",
     "ScanConfig",
     "ScanResult",
     "StepReporter",
+    "build_exam",
+    "check_exam",
     "load_protocol_spec",
-    "make_scan_phantom",
     "phantom_for_protocol",
+    "reference_image",
+    "sampling_summary",
     "scan",
 ]

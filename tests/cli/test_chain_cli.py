@@ -82,7 +82,7 @@ def test_recon_writes_a_dicom_series(full_raw: Path, tmp_path: Path) -> None:
         (["recon", "missing.h5", "--out", "x.nii.gz"], "missing.h5"),
         (["recon", "{raw}", "--method", "magic", "--out", "x.nii.gz"], "unknown"),
         (["recon", "{raw}", "--out", "x.txt"], "unknown output type"),
-        (["undersample", "{raw}", "--accel", "0", "--out", "y.h5"], "--accel"),
+        (["undersample", "{raw}", "--accel", "0", "--out", "y.h5"], "acceleration must be a number >= 1"),
         (["undersample", "{raw}", "--accel", "4", "--calib", "500", "--out", "y.h5"], "calibration"),
         (["simulate", "--engine", "nosuch", "--matrix", "32", "--out", "z.h5"], "unknown simulation engine"),
     ],
@@ -148,3 +148,13 @@ def test_recon_whitens_with_the_files_noise_scan(full_raw: Path, tmp_path: Path)
                "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ssim"] > 0.8
+
+
+def test_recon_and_scan_offer_the_registrys_methods() -> None:
+    from hifield.pipeline import RECON_CHOICES
+    from hifield.recon import reconstructor_names
+
+    recon_help = " ".join(run("recon", "--help").stdout.split())
+    scan_help = " ".join(run("scan", "--help").stdout.split())
+    assert f"Reconstruction: {', '.join(reconstructor_names())}." in recon_help.replace("│ ", "").replace(" │", "")
+    assert f"reconstructions: {', '.join(RECON_CHOICES)}." in scan_help.replace("│ ", "").replace(" │", "")

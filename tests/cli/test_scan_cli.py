@@ -94,10 +94,12 @@ def test_console_shows_progress_and_table(hifield_cli: Runner, tmp_path: Path) -
         (["--protocol", "nosuch"], "unknown protocol"),
         (["--field", "4T"], "unknown --field"),
         (["--recon", "magic"], "unknown --recon"),
-        (["--accel", "0.5"], "--accel must be a number >= 1"),
-        (["--accel", "abc"], "--accel must be a number >= 1"),
-        (["--matrix", "-5"], "--matrix"),
-        (["--matrix", "abc"], "--matrix must be a positive integer"),
+        (["--accel", "0.5"], "acceleration must be a number >= 1; got '0.5'"),
+        (["--accel", "abc"], "acceleration must be a number >= 1; got 'abc'"),
+        (["--matrix", "-5"], "matrix must be an integer between 8 and 1024; got '-5'"),
+        (["--matrix", "abc"], "matrix must be an integer between 8 and 1024; got 'abc'"),
+        (["--matrix", "2048"], "matrix must be an integer between 8 and 1024; got '2048'"),
+        (["--pattern", "zigzag"], "unknown sampling pattern 'zigzag'"),
     ],
 )
 def test_bad_input_one_line_exit_1(hifield_cli: Runner, tmp_path: Path, args: list[str], needle: str) -> None:

@@ -14,8 +14,9 @@ from hifield.ops import fftc, ifftc
 from hifield.phantom.shepp_logan import shepp_logan_kspace
 from hifield.recon import GrappaConfig, reconstruct
 from hifield.recon.calibration import calibration_region
-from hifield.recon.grappa import detect_lattice, grappa_kspace, grappa_plane, grappa_volume
-from hifield.sampling import caipirinha, equispaced_lines, undersample, with_calibration
+from hifield.recon.grappa import grappa_kspace, grappa_plane, grappa_volume
+from hifield.recon.grappa_lattice import detect_lattice
+from hifield.sampling import caipirinha, equispaced_lines, on_grid, undersample
 from hifield.sampling.caipi import caipi_lattice
 from hifield.sampling.grid2d import corner_cut_region
 
@@ -229,11 +230,11 @@ def test_config_rejects_nonsense(bad: dict[str, float]) -> None:
 
 
 def test_prospective_raw_marked_with_calibration(raw3d: RawData, grappa_2x2: tuple) -> None:
-    # a scan acquired with the pattern (mask only), its ACS marked by sampling.with_calibration as the pipeline does
+    # a scan acquired with the pattern: mask and ACS region on the grid, as the simulator writes them from it
     pattern = caipirinha(SHAPE[:2], ry=2, rz=2, shift=0, calibration=(16, 16))
-    mask = np.broadcast_to(pattern.mask, (*SHAPE[:2], 1)).copy()
-    prospective = raw3d.replace(kspace=(raw3d.kspace * mask).astype(np.complex64), mask=mask)
-    image = reconstruct(with_calibration(prospective, pattern), method="grappa")
+    mask, calibration = on_grid(pattern, axis="k1", grid=SHAPE[:2])
+    prospective = raw3d.replace(kspace=(raw3d.kspace * mask).astype(np.complex64), mask=mask, calibration=calibration)
+    image = reconstruct(prospective, method="grappa")
     _, filled = grappa_2x2  # the same data undersampled retrospectively
     rss = np.sqrt(np.sum(np.abs(ifftc(filled)) ** 2, axis=0))
     np.testing.assert_allclose(np.abs(image.data[0]), rss, rtol=1e-4, atol=1e-6 * rss.max())

@@ -13,15 +13,18 @@ from hifield.hardware import Scanner
 from hifield.metrics import nmse, ssim
 from hifield.ops import NUFFTOp
 from hifield.recon import CsConfig, FftConfig, SenseConfig, estimate_coil_maps, reconstruct
-from hifield.sampling.noncartesian import golden_angle_radial
+from hifield.sequence import RadialProtocol, SpiralProtocol
+from hifield.sim import sequence_trajectory
 
 
 def _radial_raw(simdata: ModuleType, n: int, n_spokes: int, *, n_coils: int = 6, noise: float = 0.002):
     fov = 0.2
     img = simdata.phantom_image(n)
     maps = simdata.smooth_coil_maps(n_coils, (n, n))
-    pattern = golden_angle_radial(n, fov_m=fov, gradients=Scanner.preset("3T").gradients, n_spokes=n_spokes)
-    k = pattern.trajectory.kspace_m
+    # the trajectory the radial protocol plays (golden angle, no readout oversampling)
+    protocol = RadialProtocol(matrix=n, fov_m=fov, n_spokes=n_spokes, readout_oversampling=1)
+    trajectory = sequence_trajectory(protocol.build(Scanner.preset("3T")))
+    k = trajectory.kspace_m
     # simulate on a grid twice as fine (upsampled object) to avoid committing the inverse crime
     fine = 2 * n
     img_f = simdata.phantom_image(fine)
@@ -44,7 +47,7 @@ def _radial_raw(simdata: ModuleType, n: int, n_spokes: int, *, n_coils: int = 6,
         trajectory="goldenangle",
     )
     raw = RawData(
-        kspace=y.reshape(n_coils, 1, *k.shape[:-1]).astype(np.complex64), header=header, trajectory=pattern.trajectory
+        kspace=y.reshape(n_coils, 1, *k.shape[:-1]).astype(np.complex64), header=header, trajectory=trajectory
     )
     return raw, img, maps
 
@@ -96,12 +99,11 @@ def test_missing_density_and_bad_layout_raise(simdata: ModuleType) -> None:
         reconstruct(bad, method="fft")
 
 
-def test_spiral_density_units_match_pipe_menon_and_sense_works(simdata: ModuleType) -> None:
-    from hifield.sampling.spiral import variable_density_spiral
-
+def test_spiral_gridding_keeps_units_and_sense_works(simdata: ModuleType) -> None:
     n, fov, n_coils = 48, 0.2, 4
-    pattern = variable_density_spiral(n, fov_m=fov, gradients=Scanner.preset("3T").gradients, n_interleaves=12)
-    k = pattern.trajectory.kspace_m
+    spiral = SpiralProtocol(matrix=n, fov_m=fov, n_interleaves=12, density=1.0)  # uniform density: Nyquist
+    trajectory = sequence_trajectory(spiral.build(Scanner.preset("3T")))
+    k = trajectory.kspace_m
     img = simdata.phantom_image(n)
     maps = simdata.smooth_coil_maps(n_coils, (n, n))
     op = NUFFTOp(k, (1, n, n), (0.005, fov / n, fov / n), batch_shape=(n_coils,), eps=1e-6)
@@ -116,7 +118,7 @@ def test_spiral_density_units_match_pipe_menon_and_sense_works(simdata: ModuleTy
         trajectory="spiral",
     )
     raw = RawData(
-        kspace=y.reshape(n_coils, 1, *k.shape[:-1]).astype(np.complex64), header=header, trajectory=pattern.trajectory
+        kspace=y.reshape(n_coils, 1, *k.shape[:-1]).astype(np.complex64), header=header, trajectory=trajectory
     )
     inside = np.abs(img[0]) > 0.1
     grids = [reconstruct(raw, method="fft", config=FftConfig(density=d)).data for d in ("trajectory", "pipe-menon")]

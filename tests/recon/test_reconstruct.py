@@ -10,7 +10,7 @@ import pytest
 from hifield.data import CoilMaps
 from hifield.errors import ConfigError, ReconstructionError
 from hifield.metrics import nmse, ssim
-from hifield.recon import CsConfig, SenseConfig, TvConfig, estimate_coil_maps, recon_methods, reconstruct
+from hifield.recon import CsConfig, SenseConfig, TvConfig, estimate_coil_maps, reconstruct, reconstructor_names
 
 
 def _mag(image: np.ndarray) -> np.ndarray:
@@ -18,7 +18,7 @@ def _mag(image: np.ndarray) -> np.ndarray:
 
 
 def test_registry_lists_methods() -> None:
-    assert {"fft", "sense", "cs", "tv"} <= set(recon_methods())
+    assert {"fft", "sense", "cs", "tv"} <= set(reconstructor_names())
 
 
 def test_fft_fully_sampled_single_coil_is_exact(simdata: ModuleType) -> None:

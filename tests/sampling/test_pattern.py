@@ -82,6 +82,8 @@ def test_unknown_pattern_name() -> None:
         make_pattern("zigzag", 64, acceleration=2)
     with pytest.raises(ConfigError, match="non-Cartesian"):
         make_pattern("spiral", 64, acceleration=2)
+    with pytest.raises(ConfigError, match="unknown sampling pattern 'zigzag'"):
+        make_pattern("zigzag", 64, acceleration=1)  # R = 1 is the full pattern, but only for a known name
 
 
 def _raw(n: int = 32) -> RawData:
@@ -116,25 +118,31 @@ def test_undersample_zeroes_unacquired_lines_and_scales_time() -> None:
         undersample(raw, variable_density_lines(64, acceleration=2, seed=0))
 
 
-def test_with_calibration_marks_the_acs_lines_of_prospective_data() -> None:
-    from hifield.sampling import with_calibration
+def test_on_grid_places_a_k1_pattern_on_every_partition() -> None:
+    from hifield.sampling import on_grid
 
     pattern = variable_density_lines(32, acceleration=2, n_calibration=8, seed=1)
-    raw = with_calibration(_raw(), pattern)
-    assert raw.calibration is not None and raw.calibration.shape == (1, 32, 1)
-    np.testing.assert_array_equal(raw.calibration[0, :, 0], pattern.calibration[0, :, 0])
-    assert with_calibration(_raw(), variable_density_lines(32, acceleration=2, n_calibration=0)).calibration is None
+    mask, calibration = on_grid(pattern, axis="k1", grid=(1, 32))
+    assert mask.shape == calibration.shape == (1, 32, 1)
+    np.testing.assert_array_equal(mask, pattern.mask)
+    np.testing.assert_array_equal(calibration, pattern.calibration)
 
 
-def test_with_calibration_marks_partitions_of_a_3d_pattern() -> None:
-    from hifield.sampling import with_calibration
+def test_on_grid_places_a_partition_pattern_on_whole_planes() -> None:
+    from hifield.sampling import on_grid
 
-    header = RawHeader(b0_t=3.0, fov_m=(0.1, 0.2, 0.2), matrix=(16, 8, 8), te_s=0.005, tr_s=0.01, flip_angle_rad=0.2)
-    raw = RawData(kspace=np.zeros((1, 16, 8, 8), np.complex64), header=header)
     pattern = equispaced_lines(16, acceleration=2, n_calibration=4)
-    marked = with_calibration(raw, pattern, axis="k2").calibration
-    assert marked is not None
+    mask, marked = on_grid(pattern, axis="k2", grid=(16, 8))
+    assert np.array_equal(mask[:, :, 0].all(axis=1), pattern.mask.reshape(-1))
     assert np.array_equal(marked[:, :, 0].any(axis=1), pattern.calibration.reshape(-1))
     assert marked[pattern.calibration.reshape(-1)].all()  # every k1 line of a calibration partition
-    with pytest.raises(ConfigError, match="cannot mark the 16 partitions"):
-        with_calibration(raw, equispaced_lines(8, acceleration=2, n_calibration=2), axis="k2")
+    with pytest.raises(ConfigError, match="cannot sample the 16 partitions"):
+        on_grid(equispaced_lines(8, acceleration=2, n_calibration=2), axis="k2", grid=(16, 8))
+
+
+def test_centre_lines_are_all_calibration() -> None:
+    from hifield.sampling import centre_lines
+
+    pattern = centre_lines(64, 24)
+    assert pattern.n_acquired == pattern.calibration_lines == 24
+    assert pattern.order.tolist() == list(range(20, 44))

@@ -11,7 +11,7 @@ from hifield.data.geometry import centred_affine
 from hifield.errors import SequenceError
 from hifield.hardware.scanner import Scanner
 from hifield.phantom import Phantom, tissue_properties
-from hifield.sequence.protocol import GreProtocol
+from hifield.sequence import GreProtocol
 from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
 from hifield.sim.engines.bloch_program import compile_sequence
 from hifield.units import GAMMA_BAR_HZ_PER_T

@@ -28,6 +28,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("protocols", "hifield.cli.protocols", "protocols_command"),
     ("phantom", "hifield.cli.phantom", "phantom_command"),
     ("coils", "hifield.cli.phantom", "coils_command"),
+    ("console", "hifield.cli.console", "console_command"),
 )
 
 

@@ -10,14 +10,17 @@ from hifield._atomic import atomic_path
 from hifield.cli._common import handle_errors, print_json
 from hifield.cli.options import out_path_option
 from hifield.errors import ConfigError
+from hifield.recon import reconstructor, reconstructor_names
+
+_MAP_USERS = ", ".join(n for n in reconstructor_names() if reconstructor(n).needs_coil_maps)
 
 
 @handle_errors
 def recon_command(
     raw_in: Path = typer.Argument(..., help="Raw data: ISMRMRD or fastMRI HDF5."),
     out: Path = out_path_option(..., "Output: .nii/.nii.gz (NIfTI), .npy, or a folder (DICOM series)."),
-    method: str = typer.Option("sense", "--method", help="fft, sense, cs, tv, grappa, pocs or homodyne."),
-    coil_maps: str = typer.Option("espirit", "--coil-maps", help="espirit or walsh (for sense/cs)."),
+    method: str = typer.Option("sense", "--method", help=f"Reconstruction: {', '.join(reconstructor_names())}."),
+    coil_maps: str = typer.Option("espirit", "--coil-maps", help=f"espirit or walsh (for {_MAP_USERS})."),
     reference: Path | None = typer.Option(
         None, "--reference", help="Fully sampled raw file: report NMSE/PSNR/SSIM against its RSS image."
     ),
@@ -34,6 +37,7 @@ def recon_command(
     from hifield.io import read_raw, write_dicom_series, write_nifti
     from hifield.recon import estimate_coil_maps, prewhiten, reconstruct
 
+    spec = reconstructor(method)  # an unknown name is refused before the file is read
     raw = read_raw(raw_in, remove_readout_oversampling=True)
     # the reference is read before anything is written: a bad reference leaves no output behind
     ref_raw = read_raw(reference, remove_readout_oversampling=True) if reference is not None else None
@@ -41,7 +45,7 @@ def recon_command(
     if whiten:
         raw = prewhiten(raw)
     maps = None
-    if method in ("sense", "cs", "tv"):  # the methods that use coil maps; grappa/pocs/homodyne/fft do not
+    if spec.needs_coil_maps:
         if coil_maps not in ("espirit", "walsh"):
             raise ConfigError(f"unknown --coil-maps {coil_maps!r}; choose espirit or walsh")
         maps = estimate_coil_maps(raw, method=coil_maps)  # type: ignore[arg-type]

@@ -9,30 +9,26 @@ import typer
 from hifield.cli._common import ConsoleReporter, handle_errors, print_json
 from hifield.cli.options import out_dir_option, parse_field, parse_recons, seed_option
 from hifield.errors import ConfigError
+from hifield.pipeline import DEFAULT_RECONS, RECON_CHOICES
+
+PATTERN_HELP = (
+    "variable-density, equispaced, partial-fourier, poisson or caipirinha (3D protocols: along the partitions; "
+    "radial and spiral protocols play a subset of their readouts)."
+)
 
 
 def parse_accel(text: str) -> float:
-    """Validate ``--accel``: a number >= 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"--accel must be a number >= 1; got {text!r}") from None
-    if not value >= 1.0 or value == float("inf"):
-        raise ConfigError(f"--accel must be a number >= 1; got {text!r}")
-    return value
+    """Validate ``--accel`` with the one sampling check (:func:`hifield.sampling.check_request`)."""
+    from hifield.sampling import check_request
+
+    return check_request(acceleration=text).acceleration
 
 
 def parse_matrix(text: str | None) -> int | None:
-    """Validate ``--matrix``: a positive integer (16..1024)."""
-    if text is None:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"--matrix must be a positive integer such as 256; got {text!r}") from None
-    if value < 16 or value > 1024:
-        raise ConfigError(f"--matrix must be between 16 and 1024; got {value}")
-    return value
+    """Validate ``--matrix`` against the protocols' own limits (:func:`hifield.sequence.check_matrix`)."""
+    from hifield.sequence import check_matrix
+
+    return None if text is None else check_matrix(text)
 
 
 @handle_errors
@@ -42,11 +38,13 @@ def scan_command(
     ),
     field: str = typer.Option("3T", "--field", help="Scanner preset (1.5T, 3T, 5T, 7T) or scanner YAML file."),
     accel: str = typer.Option("4", "--accel", help="Acceleration R >= 1 (1 = fully sampled)."),
-    recon: str = typer.Option("fft,sense,cs", "--recon", help="Comma-separated reconstructions: fft, sense, cs."),
+    recon: str = typer.Option(
+        ",".join(DEFAULT_RECONS), "--recon", help=f"Comma-separated reconstructions: {', '.join(RECON_CHOICES)}."
+    ),
     matrix: str | None = typer.Option(None, "--matrix", help="In-plane matrix N (N x N); default the protocol's 256."),
     out: Path = out_dir_option(Path("hifield_out"), "Output folder (replaced as a whole if it exists)."),
     seed: int = seed_option("Seed of the sampling pattern and the noise."),
-    pattern: str = typer.Option("variable-density", "--pattern", help="variable-density or equispaced."),
+    pattern: str = typer.Option("variable-density", "--pattern", help=PATTERN_HELP),
     calib: int = typer.Option(24, "--calib", help="Fully sampled central calibration lines."),
     coils: int | None = typer.Option(None, "--coils", help="Receive channels (default: the preset's array)."),
     phantom: str = typer.Option("brain", "--phantom", help="brain, shepp-logan, nist, nist-t2 or water-fat."),

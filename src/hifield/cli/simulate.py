@@ -9,7 +9,7 @@ import typer
 
 from hifield.cli._common import handle_errors, print_json
 from hifield.cli.options import out_file_option, parse_field, seed_option
-from hifield.cli.scan import parse_accel, parse_matrix
+from hifield.cli.scan import PATTERN_HELP, parse_accel, parse_matrix
 
 
 @handle_errors
@@ -24,7 +24,7 @@ def simulate_command(
     matrix: str | None = typer.Option(None, "--matrix", help="In-plane matrix N."),
     engine: str = typer.Option("fast", "--engine", help="Simulation engine."),
     accel: str = typer.Option("1", "--accel", help="Prospective acceleration R (1 = fully sampled)."),
-    pattern: str = typer.Option("variable-density", "--pattern", help="variable-density or equispaced."),
+    pattern: str = typer.Option("variable-density", "--pattern", help=PATTERN_HELP),
     calib: int = typer.Option(24, "--calib", help="Fully sampled central calibration lines."),
     coils: int | None = typer.Option(None, "--coils", help="Receive channels (default: the preset's array)."),
     seed: int = seed_option("Seed of the pattern and the noise."),
@@ -32,19 +32,17 @@ def simulate_command(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Simulate multi-coil k-space of a protocol on a phantom; writes ISMRMRD HDF5."""
-    from hifield import sequence as sq
     from hifield.hardware import Scanner
     from hifield.io import write_ismrmrd
-    from hifield.pipeline import load_protocol_spec, phantom_for_protocol
-    from hifield.sampling import make_pattern, with_calibration
+    from hifield.pipeline import ScanConfig, build_exam, check_exam, phantom_for_protocol
     from hifield.sim import simulate
 
     start = time.perf_counter()
     field_name = parse_field(field)
-    scanner = Scanner.resolve(field_name)
-    if coils is not None:
-        scanner = scanner.with_receive_coils(coils)
     if seq_file is not None:
+        scanner = Scanner.resolve(field_name)
+        if coils is not None:
+            scanner = scanner.with_receive_coils(coils)
         _simulate_seq_file(
             seq_file,
             scanner,
@@ -57,35 +55,45 @@ def simulate_command(
             start=start,
         )
         return
-    proto = load_protocol_spec(protocol)
-    size = parse_matrix(matrix)
-    if size is not None:
-        proto = proto.with_changes(matrix=size)
-    n = int(proto.matrix)
-    pat = make_pattern(pattern, n, acceleration=parse_accel(accel), n_calibration=calib, seed=seed)
-    built = proto.build(scanner, phase_encode_lines=pat.order)
-    sq.raise_for_violations(sq.check(built, scanner))
-    obj = phantom_for_protocol(phantom, proto, b0_t=scanner.b0_t)
-    raw = simulate(obj, built, scanner, engine=engine, noise=noise, seed=seed)
-    if pat.acceleration > 1:
-        raw = with_calibration(raw, pat)
+    # the same build and check steps as `hifield scan`, then the accelerated sequence alone is simulated
+    config = ScanConfig(
+        protocol=protocol,
+        field=field_name,
+        acceleration=parse_accel(accel),
+        pattern=pattern,
+        n_calibration=calib,
+        matrix=parse_matrix(matrix),
+        phantom=phantom,
+        engine=engine,
+        n_coils=coils,
+        seed=seed,
+        write_files=False,
+    ).validated()
+    exam = build_exam(config)
+    check_exam(exam)
+    built = exam.acquisition.accelerated
+    obj = phantom_for_protocol(phantom, exam.protocol, b0_t=exam.scanner.b0_t)
+    raw = simulate(obj, built, exam.scanner, engine=engine, noise=noise, seed=seed)
     write_ismrmrd(raw, out)
     wall = time.perf_counter() - start
+    pattern_used = exam.acquisition.pattern
     summary = {
         "out": str(out),
-        "protocol": proto.name,
-        "field_t": scanner.b0_t,
+        "protocol": exam.protocol.name,
+        "field_t": exam.scanner.b0_t,
         "engine": engine,
         "shape": list(raw.kspace.shape),
-        "acceleration": round(pat.acceleration, 4),
+        "pattern": pattern_used.name,
+        "acceleration": round(pattern_used.acceleration, 4),
         "scan_time_s": round(built.duration_s, 4),
         "wall_time_s": round(wall, 3),
     }
     if as_json:
         print_json(summary)
     else:
+        n = int(exam.protocol.matrix)
         print(
-            f"wrote {out}: {raw.n_coils} coils x {n} x {n}, R = {pat.acceleration:.2f}, "
+            f"wrote {out}: {raw.n_coils} coils x {n} x {n}, R = {pattern_used.acceleration:.2f}, "
             f"simulated scan time {built.duration_s:.2f} s, wall time {wall:.2f} s"
         )
 
@@ -106,7 +114,7 @@ def _simulate_seq_file(
     from hifield import sequence as sq
     from hifield.errors import ConfigError
     from hifield.io import write_ismrmrd
-    from hifield.pipeline import make_scan_phantom
+    from hifield.phantom import make_phantom
     from hifield.sim import simulate
 
     built = sq.load_seq(path, scanner_name=scanner.name)  # type: ignore[attr-defined]
@@ -115,7 +123,7 @@ def _simulate_seq_file(
     if geometry.fov_m <= 0:  # type: ignore[attr-defined]
         raise ConfigError(f"{path} has no FOV definition; add 'FOV' to its [DEFINITIONS] (metres)")
     engine_name = engine  # both engines read the file's own RF/ADC events (fast) or its whole program (bloch)
-    obj = make_scan_phantom(phantom, b0_t=scanner.b0_t, matrix=int(geometry.matrix), fov_m=float(geometry.fov_m))  # type: ignore[attr-defined]
+    obj = make_phantom(phantom, b0_t=scanner.b0_t, matrix=geometry.matrix, fov_m=geometry.fov_m, oversampling=2)  # type: ignore[attr-defined]
     raw = simulate(obj, built, scanner, engine=engine_name, noise=noise, seed=seed)  # type: ignore[arg-type]
     write_ismrmrd(raw, out)
     wall = time.perf_counter() - start

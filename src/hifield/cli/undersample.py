@@ -25,14 +25,17 @@ def undersample_command(
     seed: int = seed_option("Seed of the pattern."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
-    """Undersample fully sampled raw data with a seeded pattern and write the result as ISMRMRD."""
+    """Undersample fully sampled raw data with a seeded pattern and write the result as ISMRMRD.
+
+    The pattern comes from the same table and check as the one ``hifield scan`` plays (retrospectively here).
+    """
     from hifield.io import read_raw, write_ismrmrd
-    from hifield.sampling import make_any_pattern, undersample
+    from hifield.sampling import make_pattern, undersample
 
     raw = read_raw(raw_in)
     n_k2, n_k1 = raw.kspace.shape[-3], raw.kspace.shape[-2]
     shape: int | tuple[int, int] = (n_k2, n_k1) if n_k2 > 1 else n_k1
-    pat = make_any_pattern(pattern, shape, acceleration=parse_accel(accel), n_calibration=calib, seed=seed)
+    pat = make_pattern(pattern, shape, acceleration=parse_accel(accel), n_calibration=calib, seed=seed)
     result = undersample(raw, pat)
     write_ismrmrd(result, out)
     summary = {

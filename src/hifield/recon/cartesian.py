@@ -1,4 +1,4 @@
-"""Cartesian reconstructions of one k-space frame ``(coil, k2, k1, k0)``: zero-filled RSS, CG-SENSE, L1-wavelet CS."""
+"""Cartesian encoding pieces and the solvers every encoding shares: CG-SENSE, L1-wavelet CS (FISTA), TV (PDHG)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.ops import (
-    CartesianSenseNormalOp,
     FFTOp,
     FiniteDifferenceOp,
     LinearOperator,
     MaskOp,
     SensitivityOp,
     WaveletOp,
-    ifftc,
 )
 from hifield.recon.config import CsConfig, SenseConfig, TvConfig
 from hifield.solvers import conjugate_gradient, fista, pdhg, soft_threshold
@@ -47,13 +45,9 @@ def combine_maps(x: Complex) -> Complex:
     return (mag * phase)[None].astype(np.complex64)
 
 
-def recon_fft(kspace: Complex) -> Complex:
-    """Zero-filled inverse FFT; RSS over coils (complex image kept for one coil). Returns ``(1, z, y, x)``."""
-    images = ifftc(kspace)
-    if images.shape[0] == 1:
-        return images.astype(np.complex64)
-    rss = np.sqrt(np.sum(images.real**2 + images.imag**2, axis=0, dtype=np.float64))
-    return rss[None].astype(np.complex64)
+def rss(images: Complex) -> Complex:
+    """Root-sum-of-squares over coils ``(coil, z, y, x)`` -> ``(1, z, y, x)`` (real, stored as complex64)."""
+    return np.sqrt(np.sum(images.real**2 + images.imag**2, axis=0, dtype=np.float64))[None].astype(np.complex64)
 
 
 Normal = Callable[[Complex], Complex]
@@ -132,21 +126,3 @@ def solve_tv(normal: Normal, aty: Complex, lipschitz: float, config: TvConfig) -
         tol=config.tol,
     )
     return x
-
-
-def recon_sense(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: SenseConfig) -> Complex:
-    """CG-SENSE on the normal equations with Tikhonov weight ``config.lambda_rel``; returns ``(maps, z, y, x)``."""
-    aty = encoding_operator(maps, mask).H @ kspace
-    return solve_sense(CartesianSenseNormalOp(maps, mask).apply, aty, config)
-
-
-def recon_cs(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: CsConfig) -> Complex:
-    """L1-wavelet CS by FISTA (step ``1 / ||E^H E||``); returns ``(maps, z, y, x)`` in the units of the data."""
-    aty = encoding_operator(maps, mask).H @ kspace
-    return solve_cs(CartesianSenseNormalOp(maps, mask).apply, aty, lipschitz_bound(maps), config)
-
-
-def recon_tv(kspace: Complex, mask: NDArray[np.bool_], maps: Complex, config: TvConfig) -> Complex:
-    """Isotropic TV-regularised SENSE by primal-dual iterations (Condat-Vu); returns ``(maps, z, y, x)``."""
-    aty = encoding_operator(maps, mask).H @ kspace
-    return solve_tv(CartesianSenseNormalOp(maps, mask).apply, aty, lipschitz_bound(maps), config)

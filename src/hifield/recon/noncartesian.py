@@ -1,8 +1,6 @@
-"""Non-Cartesian reconstructions through the NUFFT: gridding, CG-SENSE, L1-wavelet CS and TV, and coil maps."""
+"""Non-Cartesian data: k-space layout, density compensation, centre coverage and Cartesian calibration k-space."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -10,8 +8,6 @@ from numpy.typing import NDArray
 from hifield.data import RawData
 from hifield.errors import ReconstructionError
 from hifield.ops import NUFFTOp, fftc, pipe_menon_density
-from hifield.recon.cartesian import solve_cs, solve_sense, solve_tv
-from hifield.recon.config import CsConfig, SenseConfig, TvConfig
 
 Complex = NDArray[np.complex64]
 
@@ -61,77 +57,6 @@ def density_weights(raw: RawData, method: str) -> NDArray[np.float32]:
     if ndim_traj == 3 and raw.trajectory.kspace_m.ndim == 4:
         cell *= fov[0]  # stack of stars: in-plane weights, partitions Cartesian
     return (np.asarray(traj.density, dtype=np.float64) / cell).astype(np.float32)
-
-
-class _Problem:
-    """Weighted least-squares pieces ``E = sqrt(W) A S`` for one frame of non-Cartesian data."""
-
-    def __init__(self, raw: RawData, maps: Complex | None, weights: NDArray[np.float32]) -> None:
-        assert raw.trajectory is not None
-        self.shape = check_layout(raw)
-        n_coils = raw.kspace.shape[-4]
-        self.op = NUFFTOp(
-            raw.trajectory.kspace_m,
-            self.shape,
-            raw.header.voxel_size_m,
-            batch_shape=(n_coils,),
-            eps=1e-4,
-            n_threads=NUFFT_THREADS,
-        )
-        self.weights = weights.reshape(self.op.sample_shape).astype(np.float32)
-        self.maps = maps
-        self.n_coils = n_coils
-
-    def samples(self, frame: Complex) -> Complex:
-        return frame.reshape(self.n_coils, *self.op.sample_shape).astype(np.complex64)
-
-    def grid(self, y: Complex) -> Complex:
-        """Coil images ``A^H W y``."""
-        return self.op.apply_adjoint((y * self.weights).astype(np.complex64))
-
-    def aty(self, y: Complex) -> Complex:
-        assert self.maps is not None
-        coil = self.grid(y)
-        return np.einsum("mc...,c...->m...", np.conj(self.maps), coil).astype(np.complex64)
-
-    def normal(self, x: Complex) -> Complex:
-        assert self.maps is not None
-        coil = np.einsum("mc...,m...->c...", self.maps, x)
-        k = self.op.apply(coil.astype(np.complex64))
-        back = self.op.apply_adjoint((k * self.weights).astype(np.complex64))
-        return np.einsum("mc...,c...->m...", np.conj(self.maps), back).astype(np.complex64)
-
-    def lipschitz(self, n_iter: int = 15) -> float:
-        """``||E^H E||`` by power iteration (seeded), with a 5 % margin."""
-        assert self.maps is not None
-        x = np.random.default_rng(0).standard_normal((self.maps.shape[0], *self.shape)).astype(np.complex64)
-        value = 1.0
-        for _ in range(n_iter):
-            y = self.normal(x)
-            value = float(np.linalg.norm(y)) / max(float(np.linalg.norm(x)), 1e-30)
-            x = (y / max(float(np.linalg.norm(y)), 1e-30)).astype(np.complex64)
-        return 1.05 * value
-
-
-def reconstruct_frame(
-    raw: RawData, frame: Complex, method: str, maps: Complex | None, config: Any, weights: NDArray[np.float32]
-) -> Complex:
-    """One frame ``(coil, *samples)`` -> image ``(maps or 1, z, y, x)``."""
-    problem = _Problem(raw, maps, weights)
-    y = problem.samples(frame)
-    if method == "fft":
-        images = problem.grid(y)
-        if images.shape[0] == 1:
-            return images
-        return np.sqrt(np.sum(np.abs(images) ** 2, axis=0))[None].astype(np.complex64)
-    aty = problem.aty(y)
-    if isinstance(config, SenseConfig):
-        return solve_sense(problem.normal, aty, config)
-    if isinstance(config, CsConfig):
-        return solve_cs(problem.normal, aty, problem.lipschitz(), config)
-    if isinstance(config, TvConfig):
-        return solve_tv(problem.normal, aty, problem.lipschitz(), config)
-    raise ReconstructionError(f"method {method!r} does not support non-Cartesian data; use fft, sense, cs or tv")
 
 
 def nyquist_box(raw: RawData, *, largest: int = 64) -> int:

@@ -7,6 +7,7 @@ from numpy.typing import NDArray
 
 from hifield.errors import ReconstructionError
 from hifield.ops import fftc, ifftc
+from hifield.recon.cartesian import rss
 from hifield.recon.config import PartialFourierConfig
 
 Complex = NDArray[np.complex64]
@@ -70,14 +71,11 @@ def recon_pocs(kspace: Complex, mask: NDArray[np.bool_], config: PartialFourierC
         img = ifftc(k)
         img = (np.abs(img) * phase).astype(np.complex64)
         k = np.where(mask, kspace, fftc(img)).astype(np.complex64)
-    images = ifftc(k)
-    rss = np.sqrt(np.sum(images.real**2 + images.imag**2, axis=0, dtype=np.float64))
-    return rss[None].astype(np.complex64)
+    return rss(ifftc(k))
 
 
 def recon_homodyne(kspace: Complex, mask: NDArray[np.bool_], config: PartialFourierConfig) -> Complex:
     """Homodyne detection per coil: ramp-weighted k-space, phase-demodulated real part; RSS ``(1, z, y, x)``."""
     phase, weights, _, _, _ = _phase_and_weights(kspace, mask, config)
     real = np.real(ifftc(kspace * weights) * np.conj(phase))
-    rss = np.sqrt(np.sum(real**2, axis=0, dtype=np.float64))
-    return rss[None].astype(np.complex64)
+    return np.sqrt(np.sum(real**2, axis=0, dtype=np.float64))[None].astype(np.complex64)

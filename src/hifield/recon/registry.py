@@ -1,154 +1,197 @@
-"""The reconstruction registry: ``reconstruct(raw, method=...)`` dispatches to one method per name."""
+"""The ``Reconstructor`` registry: one entry per method, each solving an :class:`EncodingProblem` with its config.
+
+The CLI, the pipeline and the console read the choices from here (:func:`reconstructor_names`); ``reconstruct``
+builds the encoding problem once and runs the chosen entry on every frame. This module imports no numerical code
+until a reconstruction runs, so reading the names is cheap.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from hifield.data import CoilMaps, Image, ImageHeader, RawData
 from hifield.errors import ConfigError, ReconstructionError
-from hifield.recon import cartesian
-from hifield.recon.coil_maps import estimate_coil_maps
 from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, PartialFourierConfig, SenseConfig, TvConfig
 
+if TYPE_CHECKING:  # pragma: no cover
+    from hifield.data import CoilMaps, Image, RawData
+    from hifield.recon.problem import EncodingProblem
+
+Complex = NDArray[np.complex64]
 MethodConfig = FftConfig | SenseConfig | CsConfig | TvConfig | GrappaConfig | PartialFourierConfig
 
 
 @dataclass(frozen=True)
-class _Method:
-    run: Callable[[NDArray[np.complex64], NDArray[np.bool_], NDArray[np.complex64] | None, Any], NDArray[Any]]
-    config_type: type
-    needs_maps: bool
+class Reconstructor:
+    """A reconstruction method: what it is called, what it needs, and how it solves one frame.
+
+    ``run(problem, config)`` reconstructs the current frame of ``problem`` (:class:`EncodingProblem`) and returns
+    ``(maps or 1, z, y, x)`` in the units of the data; :func:`reconstruct` combines map sets and stacks frames.
+    """
+
+    name: str
+    """Name used by ``reconstruct(method=...)``, ``hifield recon --method`` and ``hifield scan --recon``."""
+    label: str
+    """Short human-readable name (reports, progress lines, the console)."""
     description: str
+    """One line: what the method does."""
+    config_type: type
+    """Its frozen configuration dataclass (:mod:`hifield.recon.config`)."""
+    run: Callable[[EncodingProblem, Any], Complex]
+    """Solves the problem's current frame with a ``config_type`` instance."""
+    needs_coil_maps: bool = False
+    """Uses coil sensitivities (estimated from the calibration region when none are given)."""
+    needs_calibration: bool = False
+    """Needs a fully sampled calibration (ACS) box in the data."""
+    cartesian_only: bool = False
+    """Reconstructs Cartesian data only (no NUFFT path)."""
+    needs_partial_fourier: bool = False
+    """Needs partial-Fourier data: one side of k1 or k0 not acquired."""
 
 
-def _pf() -> Any:
-    from hifield.recon import partial_fourier
+def _fft(problem: EncodingProblem, config: FftConfig) -> Complex:
+    from hifield.recon.cartesian import rss
 
-    return partial_fourier
-
-
-def _grappa_needs_acs(*_: Any) -> NDArray[Any]:
-    raise AssertionError("GRAPPA runs through reconstruct(), which finds its calibration block")
+    images = problem.coil_images()
+    return images if images.shape[0] == 1 else rss(images)
 
 
-_METHODS: dict[str, _Method] = {
-    "fft": _Method(
-        lambda k, m, s, c: cartesian.recon_fft(k),
-        FftConfig,
-        False,
-        "zero-filled inverse FFT, root-sum-of-squares over coils",
-    ),
-    "sense": _Method(
-        lambda k, m, s, c: cartesian.recon_sense(k, m, s, c),  # type: ignore[arg-type]
-        SenseConfig,
-        True,
-        "CG-SENSE with ESPIRiT maps and Tikhonov regularisation",
-    ),
-    "cs": _Method(
-        lambda k, m, s, c: cartesian.recon_cs(k, m, s, c),  # type: ignore[arg-type]
-        CsConfig,
-        True,
-        "L1-wavelet compressed sensing (FISTA, random wavelet shifts)",
-    ),
-    "grappa": _Method(
-        _grappa_needs_acs,
-        GrappaConfig,
-        False,
-        "GRAPPA k-space interpolation from the ACS block, root-sum-of-squares",
-    ),
-    "pocs": _Method(
-        lambda k, m, s, c: _pf().recon_pocs(k, m, c),
-        PartialFourierConfig,
-        False,
-        "partial Fourier by POCS (low-resolution phase), root-sum-of-squares",
-    ),
-    "homodyne": _Method(
-        lambda k, m, s, c: _pf().recon_homodyne(k, m, c),
-        PartialFourierConfig,
-        False,
-        "partial Fourier by homodyne detection, root-sum-of-squares",
-    ),
-    "tv": _Method(
-        lambda k, m, s, c: cartesian.recon_tv(k, m, s, c),  # type: ignore[arg-type]
-        TvConfig,
-        True,
-        "total-variation regularised SENSE (primal-dual)",
-    ),
+def _sense(problem: EncodingProblem, config: SenseConfig) -> Complex:
+    from hifield.recon.cartesian import solve_sense
+
+    return solve_sense(problem.normal, problem.adjoint(), config)
+
+
+def _cs(problem: EncodingProblem, config: CsConfig) -> Complex:
+    from hifield.recon.cartesian import solve_cs
+
+    return solve_cs(problem.normal, problem.adjoint(), problem.lipschitz(), config)
+
+
+def _tv(problem: EncodingProblem, config: TvConfig) -> Complex:
+    from hifield.recon.cartesian import solve_tv
+
+    return solve_tv(problem.normal, problem.adjoint(), problem.lipschitz(), config)
+
+
+def _grappa(problem: EncodingProblem, config: GrappaConfig) -> Complex:
+    from hifield.recon.grappa import recon_grappa
+
+    assert problem.mask is not None
+    return recon_grappa(problem.y, problem.mask, problem.calibration, config)
+
+
+def _pocs(problem: EncodingProblem, config: PartialFourierConfig) -> Complex:
+    from hifield.recon.partial_fourier import recon_pocs
+
+    assert problem.mask is not None
+    return recon_pocs(problem.y, problem.mask, config)
+
+
+def _homodyne(problem: EncodingProblem, config: PartialFourierConfig) -> Complex:
+    from hifield.recon.partial_fourier import recon_homodyne
+
+    assert problem.mask is not None
+    return recon_homodyne(problem.y, problem.mask, config)
+
+
+_REGISTRY: dict[str, Reconstructor] = {
+    r.name: r
+    for r in (
+        Reconstructor(
+            "fft",
+            "zero-filled FFT (RSS)",
+            "zero-filled inverse FFT (gridding for non-Cartesian data), root-sum-of-squares over coils",
+            FftConfig,
+            _fft,
+        ),
+        Reconstructor(
+            "sense",
+            "CG-SENSE",
+            "CG-SENSE with ESPIRiT maps and Tikhonov regularisation",
+            SenseConfig,
+            _sense,
+            needs_coil_maps=True,
+        ),
+        Reconstructor(
+            "cs",
+            "L1-wavelet compressed sensing",
+            "L1-wavelet compressed sensing (FISTA, random wavelet shifts)",
+            CsConfig,
+            _cs,
+            needs_coil_maps=True,
+        ),
+        Reconstructor(
+            "grappa",
+            "GRAPPA",
+            "GRAPPA k-space interpolation from the ACS block, root-sum-of-squares",
+            GrappaConfig,
+            _grappa,
+            needs_calibration=True,
+            cartesian_only=True,
+        ),
+        Reconstructor(
+            "pocs",
+            "partial Fourier (POCS)",
+            "partial Fourier by POCS (low-resolution phase), root-sum-of-squares",
+            PartialFourierConfig,
+            _pocs,
+            cartesian_only=True,
+            needs_partial_fourier=True,
+        ),
+        Reconstructor(
+            "homodyne",
+            "partial Fourier (homodyne)",
+            "partial Fourier by homodyne detection, root-sum-of-squares",
+            PartialFourierConfig,
+            _homodyne,
+            cartesian_only=True,
+            needs_partial_fourier=True,
+        ),
+        Reconstructor(
+            "tv",
+            "TV-regularised SENSE",
+            "total-variation regularised SENSE (primal-dual)",
+            TvConfig,
+            _tv,
+            needs_coil_maps=True,
+        ),
+    )
 }
 
 
-def recon_methods() -> tuple[str, ...]:
-    """Names accepted by :func:`reconstruct`'s ``method``.
+def reconstructor_names() -> tuple[str, ...]:
+    """Names of every registered reconstructor, as :func:`reconstruct`'s ``method`` accepts them.
 
     Examples
     --------
-    >>> "sense" in recon_methods()
+    >>> "sense" in reconstructor_names() and "grappa" in reconstructor_names()
     True
     """
-    return tuple(_METHODS)
+    return tuple(_REGISTRY)
 
 
-def describe_method(method: str) -> str:
-    """One-line description of a reconstruction method."""
-    return _lookup(method).description
+def reconstructor(name: str) -> Reconstructor:
+    """The registered reconstructor ``name`` (its label, needs, config type and solver).
 
+    Raises
+    ------
+    ConfigError
+        For an unknown name; the message lists the registered ones.
 
-def method_config(method: str) -> type:
-    """The configuration dataclass of a method (instantiate it with keyword arguments)."""
-    return _lookup(method).config_type
-
-
-def _lookup(method: str) -> _Method:
+    Examples
+    --------
+    >>> reconstructor("sense").needs_coil_maps, reconstructor("grappa").cartesian_only
+    (True, True)
+    """
     try:
-        return _METHODS[method]
+        return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"unknown reconstruction method {method!r}; choose one of: {', '.join(_METHODS)}") from None
-
-
-def _check_maps(maps: NDArray[np.complex64], kspace_shape: tuple[int, ...]) -> NDArray[np.complex64]:
-    maps = np.asarray(maps)
-    if maps.ndim == 4:
-        maps = maps[None]
-    expected = tuple(kspace_shape[-4:])
-    if maps.ndim != 5 or maps.shape[1:] != expected:
-        raise ReconstructionError(
-            f"coil maps of shape {maps.shape} do not match k-space (coil, k2, k1, k0) = {expected}; "
-            "estimate maps from this data or pass maps shaped (maps, coil, z, y, x)"
-        )
-    return maps.astype(np.complex64, copy=False)
-
-
-def _reconstruct_noncartesian(
-    raw: RawData, method: str, spec: _Method, coil_maps: CoilMaps | None, config: Any
-) -> Image:
-    from hifield.recon import noncartesian
-
-    shape = noncartesian.check_layout(raw)
-    if method not in ("fft", "sense", "cs", "tv"):
-        raise ReconstructionError(
-            f"method {method!r} reconstructs Cartesian data only; "
-            f"for {raw.header.trajectory} data use fft, sense, cs or tv"
-        )
-    weights = noncartesian.density_weights(raw, getattr(config, "density", "trajectory"))
-    maps: NDArray[np.complex64] | None = None
-    if spec.needs_maps:
-        if coil_maps is None:
-            coil_maps = estimate_coil_maps(raw, method=getattr(config, "coil_method", "espirit"))
-        maps = _check_maps(coil_maps.maps, (raw.kspace.shape[-4], *shape))
-    kspace = np.asarray(raw.kspace)
-    frames = kspace.reshape((-1, *kspace.shape[-4:])).astype(np.complex64, copy=False)
-    out = np.empty((frames.shape[0], 1, *shape), dtype=np.complex64)
-    for i, frame in enumerate(frames):
-        x = noncartesian.reconstruct_frame(raw, frame, method, maps, config, weights)
-        out[i] = cartesian.combine_maps(np.asarray(x, dtype=np.complex64))
-    data = out.reshape((*kspace.shape[:-4], 1, *shape))
-    header = ImageHeader(affine=raw.header.affine_array(), acquisition=raw.header, recon_method=method)
-    return Image(data=data, header=header)
+        raise ConfigError(f"unknown reconstruction method {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
 
 
 def reconstruct(
@@ -158,15 +201,15 @@ def reconstruct(
     coil_maps: CoilMaps | None = None,
     config: MethodConfig | None = None,
 ) -> Image:
-    """Reconstruct Cartesian raw data into an image in the units of the input (no hidden normalisation).
+    """Reconstruct raw data into an image in the units of the input (no hidden normalisation).
 
     Parameters
     ----------
     raw
         K-space ``(*other, coil, k2, k1, k0)`` on the full grid with zeros where not acquired, its mask and header.
     method
-        One of :func:`recon_methods`: ``"fft"`` (zero-filled RSS), ``"sense"`` (CG-SENSE), ``"cs"`` (L1-wavelet),
-        ``"tv"`` (total variation).
+        One of :func:`reconstructor_names`: ``"fft"`` (zero-filled RSS), ``"sense"`` (CG-SENSE), ``"cs"``
+        (L1-wavelet), ``"tv"`` (total variation), ``"grappa"``, ``"pocs"`` or ``"homodyne"`` (partial Fourier).
     coil_maps
         Sensitivities ``(maps, coil, z, y, x)``; estimated with ``config.coil_method`` (ESPIRiT by default) from
         the calibration region when None and the method needs them. The same maps serve every ``other`` index.
@@ -187,10 +230,14 @@ def reconstruct(
     ConfigError
         Unknown method, or a config of another method's type.
     ReconstructionError
-        NaN or infinite k-space, missing calibration for coil maps, maps that do not match the data, or
-        non-Cartesian data without density compensation weights.
+        NaN or infinite k-space, missing calibration for coil maps or GRAPPA, maps that do not match the data,
+        non-Cartesian data for a Cartesian-only method, or non-Cartesian data without density compensation weights.
     """
-    spec = _lookup(method)
+    from hifield.data import Image, ImageHeader
+    from hifield.recon.cartesian import combine_maps
+    from hifield.recon.problem import build_problem
+
+    spec = reconstructor(method)
     if config is None:
         config = spec.config_type()
     elif not isinstance(config, spec.config_type):
@@ -198,37 +245,29 @@ def reconstruct(
             f"method {method!r} takes a {spec.config_type.__name__}, got a {type(config).__name__}; "
             f"pass {spec.config_type.__name__}(...) or None"
         )
-    kspace = np.asarray(raw.kspace)
-    if not np.all(np.isfinite(kspace)):
+    if not np.all(np.isfinite(np.asarray(raw.kspace))):
         raise ReconstructionError("k-space contains NaN or infinite values; check the data source or simulation")
-    if raw.trajectory is not None:
-        return _reconstruct_noncartesian(raw, method, spec, coil_maps, config)
-    mask = np.asarray(raw.sampling_mask)
-    maps: NDArray[np.complex64] | None = None
-    if spec.needs_maps:
-        if coil_maps is None:
-            coil_maps = estimate_coil_maps(raw, method=getattr(config, "coil_method", "espirit"))
-        maps = _check_maps(coil_maps.maps, kspace.shape)
-    acs = None
-    if method == "grappa":
-        from hifield.recon.calibration import calibration_region
-
-        acs = calibration_region(raw)
-        if acs is None:
-            raise ReconstructionError(
-                "no fully sampled calibration (ACS) region found for GRAPPA; acquire ACS lines or use --recon fft"
-            )
-    frames = kspace.reshape((-1, *kspace.shape[-4:])).astype(np.complex64, copy=False)
-    out = np.empty((frames.shape[0], 1, *kspace.shape[-3:]), dtype=np.complex64)
-    for i, frame in enumerate(frames):
-        y = np.where(mask, frame, np.complex64(0))
-        if acs is not None:
-            from hifield.recon.grappa import recon_grappa
-
-            x = recon_grappa(y, mask, acs, config)  # type: ignore[arg-type]
-        else:
-            x = spec.run(y, mask, maps, config)
-        out[i] = cartesian.combine_maps(np.asarray(x, dtype=np.complex64))
-    data = out.reshape((*kspace.shape[:-4], 1, *kspace.shape[-3:]))
+    if spec.cartesian_only and raw.trajectory is not None:
+        usable = ", ".join(r.name for r in _REGISTRY.values() if not r.cartesian_only)
+        raise ReconstructionError(
+            f"method {method!r} reconstructs Cartesian data only; for {raw.header.trajectory} data use {usable}"
+        )
+    problem = build_problem(
+        raw,
+        coil_maps=coil_maps,
+        needs_coil_maps=spec.needs_coil_maps,
+        needs_calibration=spec.needs_calibration,
+        coil_method=getattr(config, "coil_method", "espirit"),
+        density=getattr(config, "density", "trajectory"),
+    )
+    if spec.needs_calibration and problem.calibration is None:
+        raise ReconstructionError(
+            f"no fully sampled calibration (ACS) region found for {spec.label}; acquire ACS lines or use --recon fft"
+        )
+    out = np.empty((problem.n_frames, 1, *problem.shape), dtype=np.complex64)
+    for i in range(problem.n_frames):
+        x = spec.run(problem if i == 0 else problem.at(i), config)
+        out[i] = combine_maps(np.asarray(x, dtype=np.complex64))
+    data = out.reshape((*problem.other_shape, 1, *problem.shape))
     header = ImageHeader(affine=raw.header.affine_array(), acquisition=raw.header, recon_method=method)
     return Image(data=data, header=header)

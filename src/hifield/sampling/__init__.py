@@ -1,47 +1,49 @@
-"""Undersampling patterns (seeded, reproducible) built into the acquisition order, and retrospective undersampling."""
+"""Undersampling patterns (seeded, reproducible): one name -> generator table, one validation, retrospective use."""
 
 from hifield.sampling.caipi import caipirinha
 from hifield.sampling.grid2d import SamplingPattern2D
-from hifield.sampling.noncartesian import GOLDEN_ANGLE_RAD, NonCartesianPattern, golden_angle_radial
 from hifield.sampling.partial_fourier import partial_fourier_lines
 from hifield.sampling.pattern import (
-    PATTERNS,
     SamplingPattern,
+    centre_lines,
     equispaced_lines,
     full_lines,
-    make_pattern,
+    on_grid,
+    played_lines,
     undersample,
     variable_density_lines,
-    with_calibration,
 )
 from hifield.sampling.poisson import poisson_disc
 from hifield.sampling.registry import (
     CARTESIAN_PATTERNS,
     NON_CARTESIAN_PATTERNS,
-    make_any_pattern,
-    make_noncartesian_pattern,
+    PATTERNS,
+    TABLE,
+    make_pattern,
+    readout_subset,
 )
-from hifield.sampling.spiral import variable_density_spiral
+from hifield.sampling.validation import SamplingRequest, check_request, partition_calibration
 
 __all__ = [
     "CARTESIAN_PATTERNS",
-    "GOLDEN_ANGLE_RAD",
     "NON_CARTESIAN_PATTERNS",
     "PATTERNS",
-    "NonCartesianPattern",
+    "TABLE",
     "SamplingPattern",
     "SamplingPattern2D",
+    "SamplingRequest",
     "caipirinha",
+    "centre_lines",
+    "check_request",
     "equispaced_lines",
     "full_lines",
-    "golden_angle_radial",
-    "make_any_pattern",
-    "make_noncartesian_pattern",
     "make_pattern",
+    "on_grid",
     "partial_fourier_lines",
+    "partition_calibration",
+    "played_lines",
     "poisson_disc",
+    "readout_subset",
     "undersample",
     "variable_density_lines",
-    "variable_density_spiral",
-    "with_calibration",
 ]

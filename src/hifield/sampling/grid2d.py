@@ -166,14 +166,3 @@ def make_pattern_2d(
         order_2d=pairs,
         requested_acceleration=float(requested_acceleration),
     )
-
-
-def check_acceleration(acceleration: float) -> float:
-    """Validate a requested acceleration (a finite number >= 1)."""
-    try:
-        value = float(acceleration)
-    except (TypeError, ValueError):
-        raise ConfigError(f"acceleration must be a number >= 1; got {acceleration!r}") from None
-    if not np.isfinite(value) or value < 1.0:
-        raise ConfigError(f"acceleration must be a number >= 1; got {acceleration!r}")
-    return value

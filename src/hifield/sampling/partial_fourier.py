@@ -9,6 +9,13 @@ from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
 from hifield.sampling.pattern import SamplingPattern
+from hifield.sampling.validation import (
+    check_acceleration,
+    check_calibration,
+    check_integer_acceleration,
+    check_lines_left,
+    check_n_lines,
+)
 
 PF_KINDS: tuple[str, ...] = ("full", "variable-density", "equispaced")
 """How the lines inside the partial-Fourier window are chosen."""
@@ -26,8 +33,7 @@ def partial_fourier_window(n_lines: int, fraction: float, *, side: str = "high")
     >>> int(w[0]), int(w[-1]), w.size
     (6, 15, 10)
     """
-    if not isinstance(n_lines, (int, np.integer)) or n_lines < 2:
-        raise ConfigError(f"number of phase-encode lines must be an integer >= 2; got {n_lines!r}")
+    check_n_lines(n_lines)
     if not np.isfinite(fraction) or not 0.5 <= fraction <= 1.0:
         raise ConfigError(f"partial-Fourier fraction must be in [0.5, 1] (e.g. 5/8 = 0.625); got {fraction!r}")
     if side not in ("high", "low"):
@@ -93,12 +99,12 @@ def partial_fourier_lines(
     0
     """
     window = partial_fourier_window(n_lines, fraction, side=side)
-    if not np.isfinite(acceleration) or acceleration < 1.0:
-        raise ConfigError(f"acceleration must be a number >= 1; got {acceleration!r}")
+    check_acceleration(acceleration)
     if kind not in PF_KINDS:
         raise ConfigError(f"unknown partial-Fourier line choice {kind!r}; choose one of {', '.join(PF_KINDS)}")
     if order not in ("linear", "centre-out"):
         raise ConfigError(f"unknown acquisition order {order!r}; choose linear or centre-out")
+    check_calibration(n_calibration)
     centre = n_lines // 2
     calib = np.arange(centre - n_calibration // 2, centre - n_calibration // 2 + n_calibration, dtype=np.int64)
     if n_calibration < 0 or (calib.size and (calib[0] < window[0] or calib[-1] > window[-1])):
@@ -106,13 +112,7 @@ def partial_fourier_lines(
             f"calibration region of {n_calibration} lines does not fit the {fraction:g} partial-Fourier window of "
             f"{window.size} lines (k1 {window[0]}..{window[-1]}); use fewer calibration lines or a larger fraction"
         )
-    n_target = round(window.size / acceleration)
-    if n_target < max(calib.size, 1):
-        max_r = window.size / max(calib.size, 1)
-        raise ConfigError(
-            f"acceleration {acceleration:g} leaves {n_target} lines, fewer than the {calib.size} calibration lines; "
-            f"use an acceleration <= {max_r:.3g} or fewer calibration lines"
-        )
+    n_target = check_lines_left(window.size, acceleration, calib.size)
     if kind == "full":
         if acceleration != 1.0:
             raise ConfigError(
@@ -120,9 +120,7 @@ def partial_fourier_lines(
             )
         chosen = window
     elif kind == "equispaced":
-        if int(acceleration) != acceleration:
-            raise ConfigError(f"equispaced acceleration must be an integer; got {acceleration:g}")
-        step = int(acceleration)
+        step = check_integer_acceleration(acceleration, pattern="equispaced")
         regular = window[(window - centre) % step == 0]
         chosen = np.union1d(calib, regular)
     else:

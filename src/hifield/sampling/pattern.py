@@ -1,4 +1,4 @@
-"""Cartesian phase-encode sampling patterns (seeded, reproducible) and retrospective undersampling."""
+"""The sampling pattern container, the 1D phase-encode line generators and retrospective undersampling."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ from numpy.typing import NDArray
 
 from hifield.data import RawData
 from hifield.errors import ConfigError
+from hifield.sampling.validation import (
+    check_acceleration,
+    check_calibration,
+    check_integer_acceleration,
+    check_lines_left,
+    check_n_lines,
+)
 
 
 @dataclass(frozen=True)
@@ -69,23 +76,10 @@ class SamplingPattern:
 
 
 def _check_request(n_lines: int, acceleration: float, n_calibration: int) -> int:
-    if not isinstance(n_lines, (int, np.integer)) or n_lines < 2:
-        raise ConfigError(f"number of phase-encode lines must be an integer >= 2; got {n_lines!r}")
-    if not np.isfinite(acceleration) or acceleration < 1.0:
-        raise ConfigError(f"acceleration must be a number >= 1; got {acceleration!r}")
-    if n_calibration < 0 or n_calibration > n_lines:
-        raise ConfigError(
-            f"calibration region of {n_calibration} lines does not fit a matrix of {n_lines} lines; "
-            f"use 0..{n_lines} calibration lines"
-        )
-    n_target = round(n_lines / acceleration)
-    if n_target < max(n_calibration, 1):
-        max_r = n_lines / max(n_calibration, 1)
-        raise ConfigError(
-            f"acceleration {acceleration:g} leaves {n_target} lines, fewer than the {n_calibration} calibration lines; "
-            f"use an acceleration <= {max_r:.3g} or fewer calibration lines"
-        )
-    return n_target
+    check_n_lines(n_lines)
+    value = check_acceleration(acceleration)
+    check_calibration(n_calibration, n_lines)
+    return check_lines_left(n_lines, value, n_calibration)
 
 
 def _centre_block(n_lines: int, n_calibration: int) -> NDArray[np.int64]:
@@ -164,9 +158,8 @@ def equispaced_lines(n_lines: int, *, acceleration: int, n_calibration: int = 24
     >>> equispaced_lines(128, acceleration=4, n_calibration=0).n_acquired
     32
     """
-    if int(acceleration) != acceleration or acceleration < 1:
-        raise ConfigError(f"equispaced acceleration must be an integer >= 1; got {acceleration!r}")
-    _check_request(n_lines, float(acceleration), n_calibration)
+    _check_request(n_lines, acceleration, n_calibration)
+    check_integer_acceleration(acceleration, pattern="equispaced")
     calib = _centre_block(n_lines, n_calibration)
     offset = (n_lines // 2) % int(acceleration)
     regular = np.arange(offset, n_lines, int(acceleration), dtype=np.int64)
@@ -179,73 +172,70 @@ def full_lines(n_lines: int) -> SamplingPattern:
     return _pattern(n_lines, every, every, "full", None, order="linear")
 
 
-PATTERNS: tuple[str, ...] = (
-    "variable-density",
-    "equispaced",
-    "partial-fourier",
-    "poisson",
-    "caipirinha",
-    "radial",
-    "stack-of-stars",
-    "spiral",
-)
-"""Names of the Cartesian phase-encode patterns ``make_pattern`` accepts."""
-
-
-def make_pattern(
-    name: str, n_lines: int, *, acceleration: float, n_calibration: int = 24, seed: int = 0
-) -> SamplingPattern:
-    """Build a phase-encode pattern by name for ``n_lines`` lines (see :data:`PATTERNS`); R = 1 gives the full pattern.
-
-    ``"variable-density"`` and ``"equispaced"`` are made here; the other Cartesian names go through
-    :func:`hifield.sampling.registry.make_any_pattern`; non-Cartesian names raise a one-line ConfigError.
-    """
-    if acceleration == 1:
-        return full_lines(n_lines)
-    if name in ("partial-fourier", "poisson", "caipirinha", "caipi", "radial", "stack-of-stars", "spiral"):
-        from hifield.sampling.registry import make_any_pattern
-
-        return make_any_pattern(name, n_lines, acceleration=acceleration, n_calibration=n_calibration, seed=seed)
-    if name in ("variable-density", "vd", "random"):
-        return variable_density_lines(n_lines, acceleration=acceleration, n_calibration=n_calibration, seed=seed)
-    if name == "equispaced":
-        if int(acceleration) != acceleration:
-            raise ConfigError(f"equispaced acceleration must be an integer; got {acceleration:g}")
-        return equispaced_lines(n_lines, acceleration=int(acceleration), n_calibration=n_calibration)
-    raise ConfigError(f"unknown sampling pattern {name!r}; choose one of {', '.join(PATTERNS)}")
-
-
-def with_calibration(raw: RawData, pattern: SamplingPattern, *, axis: str = "k1") -> RawData:
-    """Raw data acquired prospectively with ``pattern``, marked with the pattern's calibration (ACS) region.
-
-    The simulator knows which lines were played, not which of them the pattern meant as calibration; this adds it
-    (None when the pattern has no calibration lines). ``axis="k2"``: the pattern ran over the partitions of a 3D
-    acquisition (every k1 line of a calibration partition is calibration).
+def played_lines(n_lines: int, lines: NDArray[np.int64]) -> SamplingPattern:
+    """The pattern of a sequence built without one: the ``lines`` it plays (in that order), no calibration region.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hifield.data import RawData, RawHeader
-    >>> header = RawHeader(b0_t=3.0, fov_m=(0.1, 0.2, 0.2), matrix=(16, 8, 8), te_s=0.005, tr_s=0.01,
-    ...                    flip_angle_rad=0.2)
-    >>> raw = RawData(kspace=np.zeros((1, 16, 8, 8), np.complex64), header=header)
-    >>> pattern = equispaced_lines(16, acceleration=2, n_calibration=4)
-    >>> marked = with_calibration(raw, pattern, axis="k2")
-    >>> marked.calibration.shape, int(marked.calibration.sum())
-    ((16, 8, 1), 32)
+    >>> p = played_lines(8, np.array([4, 5, 6, 7, 3, 2]))
+    >>> p.name, p.order.tolist(), p.calibration_lines
+    ('as built', [4, 5, 6, 7, 3, 2], 0)
+    >>> played_lines(4, np.arange(4)).name
+    'full'
     """
-    n_k2, n_k1 = raw.kspace.shape[-3], raw.kspace.shape[-2]
-    lines = np.asarray(pattern.calibration).reshape(-1)
+    check_n_lines(n_lines)
+    _, first = np.unique(np.asarray(lines, dtype=np.int64), return_index=True)
+    order = np.asarray(lines, dtype=np.int64)[np.sort(first)]
+    mask = np.zeros((1, n_lines, 1), dtype=bool)
+    mask[0, order, 0] = True
+    name = "full" if mask.all() else "as built"
+    return SamplingPattern(mask=mask, calibration=np.zeros_like(mask), order=order, name=name)
+
+
+def centre_lines(n_lines: int, n_calibration: int) -> SamplingPattern:
+    """Only the ``n_calibration`` central lines, all of them calibration (a coil-calibration prescan).
+
+    Examples
+    --------
+    >>> centre_lines(64, 24).order[[0, -1]].tolist(), centre_lines(64, 24).calibration_lines
+    ([20, 43], 24)
+    """
+    check_n_lines(n_lines)
+    check_calibration(n_calibration, n_lines)
+    block = _centre_block(n_lines, n_calibration)
+    return _pattern(n_lines, block, block, "calibration", None, order="linear")
+
+
+def on_grid(
+    pattern: SamplingPattern, *, axis: str, grid: tuple[int, int]
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """The pattern's mask and calibration region on the ``(k2, k1, 1)`` grid of a Cartesian acquisition.
+
+    ``axis="k1"``: the pattern is over k1 lines (or a (k2, k1) plane) and broadcasts over k2; ``axis="k2"``: it is
+    over the partitions of a slab, and every k1 line of an acquired (calibration) partition is acquired
+    (calibration).
+
+    Examples
+    --------
+    >>> mask, calibration = on_grid(equispaced_lines(16, acceleration=2, n_calibration=4), axis="k2", grid=(16, 8))
+    >>> mask.shape, int(mask.sum()), int(calibration.sum())
+    ((16, 8, 1), 80, 32)
+    """
+    n_k2, n_k1 = grid
     if axis == "k1":
+        mask = np.broadcast_to(pattern.mask, (n_k2, n_k1, 1)).copy()
         calibration = np.broadcast_to(pattern.calibration, (n_k2, n_k1, 1)).copy()
     elif axis == "k2":
+        lines, calib = pattern.mask.reshape(-1), pattern.calibration.reshape(-1)
         if lines.size != n_k2:
-            raise ConfigError(f"a pattern over {lines.size} lines cannot mark the {n_k2} partitions of this raw data")
-        calibration = np.zeros((n_k2, n_k1, 1), dtype=bool)
-        calibration[lines] = True
+            raise ConfigError(f"a pattern over {lines.size} lines cannot sample the {n_k2} partitions of this grid")
+        mask = np.zeros((n_k2, n_k1, 1), dtype=bool)
+        calibration = np.zeros_like(mask)
+        mask[lines] = True
+        calibration[calib] = True
     else:
-        raise ConfigError(f"axis {axis!r} is not k1 or k2")
-    return raw.replace(calibration=calibration if calibration.any() else None)
+        raise ConfigError(f"pattern axis {axis!r} is not k1 or k2")
+    return mask, calibration
 
 
 def undersample(raw: RawData, pattern: SamplingPattern) -> RawData:

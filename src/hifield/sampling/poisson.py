@@ -12,12 +12,12 @@ from hifield.errors import ConfigError
 from hifield.sampling.grid2d import (
     SamplingPattern2D,
     calibration_region,
-    check_acceleration,
     check_shape,
     corner_cut_region,
     make_pattern_2d,
     normalised_radius,
 )
+from hifield.sampling.validation import check_acceleration, check_lines_left
 
 
 def _kernel() -> Callable[..., Any]:
@@ -156,12 +156,7 @@ def poisson_disc(
             f"acceleration {accel:g} is below what the corner-cut {n2}x{n1} matrix reaches "
             f"({total / n_allowed:.3g}); ask for R >= {total / n_allowed:.3g} or switch the corner cut off"
         )
-    if n_target < max(n_calib, 1):
-        max_r = total / max(n_calib, 1)
-        raise ConfigError(
-            f"acceleration {accel:g} leaves {n_target} points, fewer than the {n_calib} calibration points; "
-            f"use an acceleration <= {max_r:.3g} or a smaller calibration region"
-        )
+    check_lines_left(total, accel, n_calib, unit="points")
     rng = np.random.default_rng(seed)
     kernel_seed = int(rng.integers(0, 2**31 - 1))
     rho = normalised_radius((n2, n1))

@@ -1,21 +1,52 @@
-"""Every sampling pattern by name: Cartesian (1D lines, 2D (k2, k1) plane) and non-Cartesian trajectories."""
+"""Every sampling pattern by name, in one table: 1D lines, (k2, k1) planes and non-Cartesian readout subsets."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
 
 from hifield.errors import ConfigError
 from hifield.sampling.caipi import caipirinha
-from hifield.sampling.noncartesian import GradientLimits, NonCartesianPattern, golden_angle_radial
 from hifield.sampling.partial_fourier import partial_fourier_lines
-from hifield.sampling.pattern import SamplingPattern, full_lines, make_pattern
+from hifield.sampling.pattern import SamplingPattern, equispaced_lines, full_lines, variable_density_lines
 from hifield.sampling.poisson import poisson_disc
 
-CARTESIAN_PATTERNS: tuple[str, ...] = ("variable-density", "equispaced", "partial-fourier", "poisson", "caipirinha")
-"""Names :func:`make_any_pattern` accepts."""
 
-NON_CARTESIAN_PATTERNS: tuple[str, ...] = ("radial", "stack-of-stars", "spiral")
-"""Names :func:`make_noncartesian_pattern` accepts."""
+@dataclass(frozen=True)
+class PatternRequest:
+    """What a generator of the table receives (already validated by :func:`check_request`)."""
+
+    n2: int
+    """k2 lines (1 for a pattern over the k1 lines of a 2D scan, or over readouts)."""
+    n1: int
+    """k1 lines (or readouts: spokes, interleaves)."""
+    acceleration: float
+    """Acceleration R > 1 (R = 1 never reaches a generator: it is the full pattern)."""
+    n_calibration: int
+    """Calibration lines (a ``n x n`` block in a plane, clipped to ``n2``)."""
+    seed: int
+    """Seed of the random patterns."""
+    partial_fourier: float
+    """Fraction of k1 acquired by ``"partial-fourier"``."""
+    corner_cut: bool
+    """Elliptical corner cut of the plane patterns."""
+    order: str
+    """``"linear"`` or ``"centre-out"``."""
+
+
+@dataclass(frozen=True)
+class PatternKind:
+    """One entry of the table: the generator and the encoding it samples."""
+
+    generate: Callable[[PatternRequest], SamplingPattern]
+    """Makes the pattern."""
+    encoding: str
+    """``"lines"`` (k1 of a 2D scan), ``"any"`` (k1 lines or a (k2, k1) plane) or ``"readouts"`` (non-Cartesian)."""
+    description: str
+    """One line for ``--help`` and the docs."""
 
 
 def caipi_factors(acceleration: int) -> tuple[int, int]:
@@ -30,147 +61,208 @@ def caipi_factors(acceleration: int) -> tuple[int, int]:
     return acceleration // rz, rz
 
 
-def make_any_pattern(
+def readout_subset(n_readouts: int, *, acceleration: float, golden: bool) -> SamplingPattern:
+    """The readouts (radial spokes, spiral interleaves) played at ``acceleration``, as a pattern over readouts.
+
+    Golden-angle designs play their first ``round(n / R)`` readouts (each prefix covers k-space almost uniformly);
+    others play evenly spaced indices. The mask has shape ``(1, n_readouts, 1)``; there is no calibration region.
+
+    Examples
+    --------
+    >>> readout_subset(16, acceleration=4.0, golden=False).order.tolist()
+    [0, 4, 8, 12]
+    >>> readout_subset(402, acceleration=4.0, golden=True).n_acquired
+    100
+    """
+    keep = max(1, min(n_readouts, round(n_readouts / acceleration)))
+    if golden:
+        chosen = np.arange(keep, dtype=np.int64)
+    else:
+        chosen = np.array(sorted({int(i) for i in np.floor(np.arange(keep) * n_readouts / keep)}), dtype=np.int64)
+    mask = np.zeros((1, n_readouts, 1), dtype=bool)
+    mask[0, chosen, 0] = True
+    name = "radial subset" if golden else "spiral subset"
+    return SamplingPattern(mask=mask, calibration=np.zeros_like(mask), order=chosen, name=name)
+
+
+def _variable_density(r: PatternRequest) -> SamplingPattern:
+    return variable_density_lines(r.n1, acceleration=r.acceleration, n_calibration=r.n_calibration, seed=r.seed)
+
+
+def _equispaced(r: PatternRequest) -> SamplingPattern:
+    return equispaced_lines(r.n1, acceleration=int(r.acceleration), n_calibration=r.n_calibration)
+
+
+def _partial_fourier(r: PatternRequest) -> SamplingPattern:
+    fraction = r.partial_fourier
+    if r.acceleration * fraction < 1.0 - 1e-9:
+        raise ConfigError(
+            f"partial Fourier {fraction:g} alone gives R = {1 / fraction:.3g}; ask for an acceleration >= "
+            f"{1 / fraction:.3g}"
+        )
+    inner = max(1.0, r.acceleration * fraction)
+    return partial_fourier_lines(
+        r.n1,
+        fraction=fraction,
+        acceleration=inner,
+        n_calibration=r.n_calibration,
+        seed=r.seed,
+        order=r.order,
+        kind="full" if inner == 1.0 else "variable-density",
+    )
+
+
+def _poisson(r: PatternRequest) -> SamplingPattern:
+    calibration = (min(r.n_calibration, r.n2), r.n_calibration)
+    return poisson_disc(
+        (r.n2, r.n1),
+        acceleration=r.acceleration,
+        calibration=calibration,
+        corner_cut=r.corner_cut,
+        seed=r.seed,
+        order=r.order,
+    )
+
+
+def _caipirinha(r: PatternRequest) -> SamplingPattern:
+    ry, rz = caipi_factors(int(r.acceleration)) if r.n2 > 1 else (int(r.acceleration), 1)
+    return caipirinha(
+        (r.n2, r.n1),
+        ry=ry,
+        rz=rz,
+        shift=1 if (rz > 1 and ry > 1) else 0,
+        calibration=(min(r.n_calibration, r.n2), r.n_calibration),
+        corner_cut=r.corner_cut,
+        order=r.order,
+    )
+
+
+def _radial(r: PatternRequest) -> SamplingPattern:
+    return readout_subset(r.n1, acceleration=r.acceleration, golden=True)
+
+
+def _spiral(r: PatternRequest) -> SamplingPattern:
+    return readout_subset(r.n1, acceleration=r.acceleration, golden=False)
+
+
+TABLE: dict[str, PatternKind] = {
+    "variable-density": PatternKind(_variable_density, "lines", "random k1 lines, denser at the centre, with ACS"),
+    "equispaced": PatternKind(_equispaced, "lines", "every R-th k1 line plus ACS (integer R)"),
+    "partial-fourier": PatternKind(_partial_fourier, "lines", "5/8 of k1, variable density inside it"),
+    "poisson": PatternKind(_poisson, "any", "variable-density Poisson disc (k2, k1 for 3D)"),
+    "caipirinha": PatternKind(_caipirinha, "any", "shifted ry x rz lattice (integer R)"),
+    "radial": PatternKind(_radial, "readouts", "the first N/R golden-angle spokes"),
+    "spiral": PatternKind(_spiral, "readouts", "N/R evenly spaced interleaves"),
+}
+"""The name -> generator table of every sampling pattern."""
+
+ALIASES: dict[str, str] = {"vd": "variable-density", "random": "variable-density", "caipi": "caipirinha"}
+"""Other accepted spellings."""
+
+PATTERNS: tuple[str, ...] = tuple(TABLE)
+"""Every pattern name :func:`make_pattern` accepts."""
+
+CARTESIAN_PATTERNS: tuple[str, ...] = tuple(k for k, v in TABLE.items() if v.encoding != "readouts")
+"""Patterns of Cartesian phase encoding."""
+
+NON_CARTESIAN_PATTERNS: tuple[str, ...] = tuple(k for k, v in TABLE.items() if v.encoding == "readouts")
+"""Patterns of non-Cartesian readouts (spokes, interleaves)."""
+
+INTEGER_PATTERNS: tuple[str, ...] = ("equispaced", "caipirinha")
+"""Regular lattices: their acceleration must be a whole number."""
+
+
+def canonical_name(name: str) -> str:
+    """The table's name for ``name`` (aliases resolved); a one-line ConfigError for an unknown one."""
+    key = ALIASES.get(name, name)
+    if key not in TABLE:
+        raise ConfigError(f"unknown sampling pattern {name!r}; choose one of {', '.join(PATTERNS)}")
+    return key
+
+
+def make_pattern(
     name: str,
     shape: int | tuple[int, int],
     *,
     acceleration: float,
     n_calibration: int = 24,
     seed: int = 0,
+    trajectory: str = "cartesian",
     partial_fourier: float = 5 / 8,
     corner_cut: bool = False,
     order: str = "linear",
 ) -> SamplingPattern:
-    """Build any Cartesian pattern by name, for a 2D scan (``shape = n_k1``) or a 3D scan (``(n_k2, n_k1)``).
+    """Build any sampling pattern by name: the one way into :mod:`hifield.sampling`.
 
-    ``acceleration`` is always the effective one (grid lines / acquired lines, so the factor the scan time
-    falls by): for ``"partial-fourier"`` the lines inside the ``partial_fourier`` window are undersampled by
-    ``acceleration * partial_fourier``; for ``"caipirinha"`` it must be an integer, split by
-    :func:`caipi_factors` with a shift of 1 (the calibration block lowers the achieved R a little). R = 1 gives the
-    fully sampled pattern.
+    ``acceleration`` is always the effective one (grid lines / acquired lines, the factor the scan time falls by):
+    for ``"partial-fourier"`` the lines inside the ``partial_fourier`` window are undersampled by
+    ``acceleration * partial_fourier``; for ``"caipirinha"`` it is split by :func:`caipi_factors` with a shift of 1
+    (the calibration block lowers the achieved R a little). R = 1 gives the fully sampled pattern for every name.
 
     Parameters
     ----------
     name
-        One of :data:`CARTESIAN_PATTERNS` (``"vd"``/``"random"`` for variable-density, ``"caipi"`` accepted).
+        One of :data:`PATTERNS` (aliases in :data:`ALIASES`).
     shape
-        k1 lines (2D scan) or ``(n_k2, n_k1)`` (3D scan; ``n_k2 = 1`` is allowed).
+        k1 lines of a 2D scan (``n``), ``(n_k2, n_k1)`` of a 3D scan, or the readouts of a non-Cartesian design.
     acceleration
         Effective acceleration R >= 1.
     n_calibration
-        Fully sampled central lines (2D) or a ``n x n`` block (3D, clipped to ``n_k2``).
+        Fully sampled central lines (2D) or a ``n x n`` block (3D, clipped to ``n_k2``); unused for readouts.
     seed
         Seed of the random patterns.
+    trajectory
+        ``"cartesian"`` or the non-Cartesian kind (``"radial"``, ``"spiral"``) of the sequence to be sampled.
     partial_fourier
         Fraction of k1 acquired by ``"partial-fourier"``.
     corner_cut
-        Elliptical corner cut of the 3D patterns.
+        Elliptical corner cut of the (k2, k1) patterns.
     order
         ``"linear"`` or ``"centre-out"``.
 
     Raises
     ------
     ConfigError
-        For unknown names, non-Cartesian names (they need a radial or spiral protocol), and every bad request the
-        generators refuse.
+        For an unknown name, a pattern that does not suit the trajectory or the grid, and every rule of
+        :func:`check_request` and of the generators.
 
     Examples
     --------
-    >>> p = make_any_pattern("partial-fourier", 256, acceleration=4, n_calibration=16)
-    >>> round(p.acceleration, 2)
+    >>> make_pattern("partial-fourier", 256, acceleration=4, n_calibration=16).acceleration
     4.0
-    >>> make_any_pattern("poisson", (64, 48), acceleration=4, n_calibration=12).mask.shape
+    >>> make_pattern("poisson", (64, 48), acceleration=4, n_calibration=12).mask.shape
     (64, 48, 1)
+    >>> make_pattern("radial", 402, acceleration=4, trajectory="radial").n_acquired
+    100
     """
-    key = {"vd": "variable-density", "random": "variable-density", "caipi": "caipirinha"}.get(name, name)
-    if key in NON_CARTESIAN_PATTERNS:
-        raise ConfigError(
-            f"{key} is a non-Cartesian pattern and this protocol is Cartesian; use a radial or spiral protocol "
-            f"or one of {', '.join(CARTESIAN_PATTERNS)}"
-        )
-    if key not in CARTESIAN_PATTERNS:
-        raise ConfigError(f"unknown sampling pattern {name!r}; choose one of {', '.join(CARTESIAN_PATTERNS)}")
-    n2, n1 = (1, shape) if isinstance(shape, int) else (int(shape[0]), int(shape[1]))
-    if key in ("variable-density", "equispaced"):
-        if n2 != 1:
-            raise ConfigError(f"{key} lines are a 2D-scan pattern; use poisson or caipirinha for a {n2}x{n1} plane")
-        return make_pattern(key, n1, acceleration=acceleration, n_calibration=n_calibration, seed=seed)
-    if key == "partial-fourier":
-        if n2 != 1:
-            raise ConfigError(f"partial Fourier here is along k1 of a 2D scan; got a {n2}x{n1} plane")
-        if not math.isfinite(acceleration) or acceleration * partial_fourier < 1.0 - 1e-9:
+    from hifield.sampling.validation import check_request
+
+    n2, n1 = (1, int(shape)) if isinstance(shape, (int, np.integer)) else (int(shape[0]), int(shape[1]))
+    request = check_request(name, acceleration=acceleration, n_calibration=n_calibration)
+    key = request.pattern
+    kind = TABLE[key]
+    if (kind.encoding == "readouts") != (trajectory != "cartesian"):
+        if trajectory == "cartesian":
             raise ConfigError(
-                f"partial Fourier {partial_fourier:g} alone gives R = {1 / partial_fourier:.3g}; "
-                f"ask for an acceleration >= {1 / partial_fourier:.3g}"
+                f"{key} is a non-Cartesian pattern and this protocol is Cartesian; use a radial or spiral protocol "
+                f"or one of {', '.join(CARTESIAN_PATTERNS)}"
             )
-        inner = max(1.0, acceleration * partial_fourier)
-        return partial_fourier_lines(
-            n1,
-            fraction=partial_fourier,
-            acceleration=inner,
-            n_calibration=n_calibration,
+        raise ConfigError(f"a {trajectory} protocol plays a subset of its readouts; use the pattern {trajectory!r}")
+    if kind.encoding == "lines" and n2 != 1:
+        raise ConfigError(f"{key} lines are a 2D-scan pattern; use poisson or caipirinha for a {n2}x{n1} plane")
+    if request.acceleration == 1 and kind.encoding != "readouts":
+        if n2 == 1:
+            return full_lines(n1)
+        return poisson_disc((n2, n1), acceleration=1.0, calibration=(0, 0), corner_cut=False, order=order)
+    return kind.generate(
+        PatternRequest(
+            n2=n2,
+            n1=n1,
+            acceleration=request.acceleration,
+            n_calibration=request.n_calibration,
             seed=seed,
+            partial_fourier=partial_fourier,
+            corner_cut=corner_cut,
             order=order,
-            kind="full" if inner == 1.0 else "variable-density",
         )
-    if acceleration == 1:
-        return (
-            full_lines(n1)
-            if n2 == 1
-            else poisson_disc((n2, n1), acceleration=1.0, calibration=(0, 0), corner_cut=False, order=order)
-        )
-    calib = (min(n_calibration, n2), n_calibration)
-    if key == "poisson":
-        return poisson_disc(
-            (n2, n1), acceleration=acceleration, calibration=calib, corner_cut=corner_cut, seed=seed, order=order
-        )
-    if int(acceleration) != acceleration:
-        raise ConfigError(f"CAIPIRINHA acceleration must be an integer (ry x rz); got {acceleration:g}")
-    ry, rz = caipi_factors(int(acceleration)) if n2 > 1 else (int(acceleration), 1)
-    return caipirinha(
-        (n2, n1),
-        ry=ry,
-        rz=rz,
-        shift=1 if (rz > 1 and ry > 1) else 0,
-        calibration=calib,
-        corner_cut=corner_cut,
-        order=order,
     )
-
-
-def make_noncartesian_pattern(
-    name: str,
-    matrix: int,
-    *,
-    fov_m: float,
-    gradients: GradientLimits,
-    acceleration: float,
-    n_interleaves: int = 8,
-    n_partitions: int = 1,
-    fov_z_m: float | None = None,
-) -> NonCartesianPattern:
-    """Build a non-Cartesian pattern by name: ``"radial"``, ``"stack-of-stars"`` or ``"spiral"``.
-
-    Raises
-    ------
-    ConfigError
-        For unknown names and the requests the generators refuse.
-    """
-    from hifield.sampling.spiral import variable_density_spiral
-
-    if name == "radial":
-        return golden_angle_radial(matrix, fov_m=fov_m, gradients=gradients, acceleration=acceleration)
-    if name == "stack-of-stars":
-        return golden_angle_radial(
-            matrix,
-            fov_m=fov_m,
-            gradients=gradients,
-            acceleration=acceleration,
-            n_partitions=n_partitions,
-            fov_z_m=fov_z_m,
-        )
-    if name == "spiral":
-        return variable_density_spiral(
-            matrix, fov_m=fov_m, gradients=gradients, n_interleaves=n_interleaves, acceleration=acceleration
-        )
-    raise ConfigError(f"unknown non-Cartesian pattern {name!r}; choose one of {', '.join(NON_CARTESIAN_PATTERNS)}")

@@ -9,7 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from hifield.sequence.protocol import Protocol
+    from hifield.sampling import SamplingPattern
+    from hifield.sequence.protocol import ImagingProtocol
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class BuiltSequence:
 
     seq: Any = field(repr=False)
     """The ``pypulseq.Sequence``."""
-    protocol: Protocol
+    protocol: ImagingProtocol
     """The protocol it was built from."""
     scanner_name: str
     """Name of the scanner it was designed for."""
@@ -70,6 +71,16 @@ class BuiltSequence:
     """Echo spacing of echo trains (TSE, EPI) [s]."""
     time_per_line_s: float | None = None
     """Scan time each phase-encode line adds [s] (``None``: one TR per line; TR / echo-train length for TSE)."""
+    pattern: SamplingPattern | None = None
+    """The sampling pattern it plays (mask, order, calibration region), attached by
+    :func:`hifield.sequence.with_pattern`; ``None`` for a sequence that carries none (a foreign ``.seq`` file, a
+    protocol built on its own), whose readouts then place the mask."""
+    pattern_axis: str = "k1"
+    """What the pattern's lines index: ``"k1"`` (phase-encode lines), ``"k2"`` (partitions of a slab, every k1 line
+    of an acquired partition is played) or ``"readouts"`` (radial spokes, spiral interleaves)."""
+    slice_thickness_m: float | None = None
+    """Thickness of the slice (2D) [m], with ``slice_positions_m`` the slice geometry; ``None`` for 3D slabs and
+    sequences that carry no pattern."""
 
     @property
     def n_lines(self) -> int:
@@ -87,7 +98,7 @@ class BuiltSequence:
         Examples
         --------
         >>> from hifield.hardware.scanner import Scanner
-        >>> from hifield.sequence.protocol import GreProtocol
+        >>> from hifield.sequence import GreProtocol
         >>> b = GreProtocol(matrix=32, tr_s=0.02).build(Scanner.preset("3T"))
         >>> round(b.duration_for_lines(16), 3)
         0.32

@@ -1,4 +1,4 @@
-"""Typed, validated protocol parameters (SI inside) and the 2D RF-spoiled gradient echo protocol."""
+"""Typed, validated protocol parameters (SI inside): the ``ImagingProtocol`` base shared by every sequence family."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 
 GRADIENT_MODES: tuple[str, ...] = ("normal", "fast")
 """Allowed values of :attr:`Protocol.gradient_mode`."""
+
+MATRIX_MIN: int = 8
+"""Smallest in-plane matrix any protocol (and ``hifield scan --matrix``) accepts."""
+MATRIX_MAX: int = 1024
+"""Largest in-plane matrix any protocol (and ``hifield scan --matrix``) accepts."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Protocol:
     """Base of every protocol: a named, frozen set of validated acquisition parameters in SI units.
 
@@ -102,7 +107,7 @@ class Protocol:
         ConfigError
             For an unknown field or an invalid value.
         """
-        names = {f.name for f in dataclasses.fields(self)}
+        names = {f.name for f in dataclasses.fields(self) if f.init}
         unknown = sorted(set(changes) - names)
         if unknown:
             raise ConfigError(
@@ -117,8 +122,7 @@ class Protocol:
 
 COMMON_SPECS: dict[str, FieldSpec] = {
     "fov_m": FieldSpec("fov_mm", 1e3, 10.0, 600.0, description="field of view"),
-    "matrix": FieldSpec("matrix", 1.0, 8, 1024, integer=True, description="matrix size"),
-    "slice_thickness_m": FieldSpec("slice_thickness_mm", 1e3, 0.5, 50.0, description="slice thickness"),
+    "matrix": FieldSpec("matrix", 1.0, MATRIX_MIN, MATRIX_MAX, integer=True, description="matrix size"),
     "tr_s": FieldSpec("tr_ms", 1e3, 1.0, 20000.0, description="repetition time"),
     "te_s": FieldSpec("te_ms", 1e3, 0.5, 1000.0, description="echo time"),
     "flip_angle_rad": FieldSpec("flip_angle_deg", 180.0 / math.pi, 0.1, 180.0, description="flip angle"),
@@ -129,7 +133,109 @@ COMMON_SPECS: dict[str, FieldSpec] = {
     "rf_duration_s": FieldSpec("rf_duration_ms", 1e3, 0.1, 20.0, description="RF pulse duration"),
     "rf_time_bandwidth": FieldSpec("rf_time_bandwidth", 1.0, 1.0, 20.0, description="RF time-bandwidth product"),
 }
-"""Field specs shared by the protocol families (file key, unit scale, allowed range)."""
+"""Field specs of the :class:`ImagingProtocol` fields (file key, unit scale, allowed range)."""
+
+SLICE_SPECS: dict[str, FieldSpec] = {
+    **COMMON_SPECS,
+    "slice_thickness_m": FieldSpec("slice_thickness_mm", 1e3, 0.5, 50.0, description="slice thickness"),
+}
+"""Field specs of a :class:`SliceProtocol` (2D families)."""
+
+SLAB_SPECS: dict[str, FieldSpec] = {
+    **COMMON_SPECS,
+    "n_partitions": FieldSpec("n_partitions", 1.0, 4, 512, integer=True, description="partitions (k2)"),
+    "slab_thickness_m": FieldSpec("slab_thickness_mm", 1e3, 2.0, 300.0, description="slab thickness"),
+}
+"""Field specs of a :class:`SlabProtocol` (3D families)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImagingProtocol(Protocol):
+    """The geometry and timing every sequence family shares, typed and validated once (SI units inside).
+
+    Families derive from :class:`SliceProtocol` (2D: an excited slice) or :class:`SlabProtocol` (3D: an excited
+    slab phase-encoded in partitions) and set their own defaults; the defaults here are a routine T1-weighted 2D
+    spoiled GRE at 3 T. Every protocol answers the slice geometry questions the same way: ``slice_thickness_m``
+    (``None`` for a slab), ``slab_thickness_m`` (``None`` for slices), ``n_partitions`` (1 for 2D) and ``n_slices``.
+    A family whose sequence fixes one of the shared values (bSSFP: TE = TR/2) declares it ``init=False`` and
+    derives it; such fields are neither arguments nor protocol-file keys.
+
+    Examples
+    --------
+    >>> from hifield.sequence import get_protocol
+    >>> p = get_protocol("mprage_3d")
+    >>> isinstance(p, ImagingProtocol), p.slice_thickness_m, p.n_partitions, round(p.slab_thickness_m, 3)
+    (True, None, 64, 0.16)
+    """
+
+    SPECS: ClassVar[dict[str, FieldSpec]] = COMMON_SPECS
+
+    fov_m: float = 0.24
+    """Square in-plane field of view [m]."""
+    matrix: int = 256
+    """In-plane matrix (readout x phase encode), square."""
+    tr_s: float = 0.250
+    """Repetition time [s]."""
+    te_s: float = 0.0046
+    """Echo time, centre of the excitation to the k-space centre of the readout [s]."""
+    flip_angle_rad: float = math.radians(70.0)
+    """Excitation flip angle [rad]."""
+    readout_bandwidth_hz_per_pixel: float = 260.0
+    """Receiver bandwidth per pixel [Hz] (rounded so the dwell time falls on the ADC raster)."""
+    n_averages: int = 1
+    """Number of averages (each repeats all phase-encode lines)."""
+    rf_duration_s: float = 0.002
+    """Duration of the excitation pulse [s] (rounded to the 10 us gradient raster)."""
+    rf_time_bandwidth: float = 4.0
+    """Time-bandwidth product of the excitation pulse."""
+
+    @property
+    def slice_thickness_m(self) -> float | None:
+        """Excited slice thickness [m]; ``None`` for a 3D slab."""
+        return None
+
+    @property
+    def slab_thickness_m(self) -> float | None:
+        """Excited slab thickness, the field of view along k2 [m]; ``None`` for 2D slices."""
+        return None
+
+    @property
+    def n_partitions(self) -> int:
+        """Partitions (k2 lines) across the slab; 1 for 2D."""
+        return 1
+
+    @property
+    def n_slices(self) -> int:
+        """Slices excited one after another (2D multi-slice); 1 for a single slice or a 3D slab."""
+        return 1
+
+    @property
+    def nyquist_readouts(self) -> float:
+        """Readouts (radial spokes, spiral interleaves) that sample k-space at the Nyquist rate: pi/2 x matrix
+        spokes unless the family says otherwise (the reference of a non-Cartesian acceleration)."""
+        return math.pi / 2 * self.matrix
+
+
+@dataclass(frozen=True, kw_only=True)
+class SliceProtocol(ImagingProtocol):
+    """A 2D family: one excited slice (``n_slices`` where the family supports several)."""
+
+    SPECS: ClassVar[dict[str, FieldSpec]] = SLICE_SPECS
+
+    slice_thickness_m: float = 0.005
+    """Slice thickness [m]."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlabProtocol(ImagingProtocol):
+    """A 3D family: one excited slab, phase encoded in ``n_partitions`` along k2 (z)."""
+
+    SPECS: ClassVar[dict[str, FieldSpec]] = SLAB_SPECS
+
+    n_partitions: int = 48
+    """Partitions (k2 lines) across the slab."""
+    slab_thickness_m: float = 0.096
+    """Slab thickness, the field of view along k2 [m]."""
 
 
 def check_lines(lines: Sequence[int] | None, n_lines: int, *, partial_fourier: float = 1.0) -> list[int]:
@@ -157,96 +263,3 @@ def check_lines(lines: Sequence[int] | None, n_lines: int, *, partial_fourier: f
     if not out:
         raise ConfigError("phase_encode_lines is empty; pass at least one k1 index or None for all lines")
     return out
-
-
-@dataclass(frozen=True)
-class GreProtocol(Protocol):
-    """2D RF-spoiled gradient echo (FLASH), T1-weighted, one slice, Cartesian (readout x, phase encode y).
-
-    Defaults are a clinically typical T1-weighted 2D FLASH at 3 T as run in routine brain protocols: TR 250 ms with a
-    70 degree flip angle (near the Ernst angle of grey/white matter with T1 1.1-1.8 s, which maximises T1 contrast
-    at this TR), TE 4.6 ms (short enough for little T2* weighting and close to the second water/fat in-phase echo at
-    3 T, 4.6 ms), 260 Hz/pixel receiver bandwidth, 240 mm FOV, 256 matrix (0.94 mm pixels), 5 mm slice,
-    117 degree quadratic RF spoiling (Zur et al., MRM 1991;21:251).
-
-    Examples
-    --------
-    >>> p = GreProtocol()
-    >>> round(p.te_s * 1e3, 1), round(p.tr_s * 1e3), round(math.degrees(p.flip_angle_rad))
-    (4.6, 250, 70)
-    >>> GreProtocol(te_s=-1.0)
-    Traceback (most recent call last):
-    ...
-    hifield.errors.ConfigError: echo time te_s = -1 (te_ms = -1000) is outside the allowed range 0.5 to 1000 (te_ms)
-    """
-
-    KIND: ClassVar[str] = "gre_2d"
-    SPECS: ClassVar[dict[str, FieldSpec]] = {
-        **COMMON_SPECS,
-        "rf_spoiling_increment_deg": FieldSpec(
-            "rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling phase increment"
-        ),
-        "n_dummy_scans": FieldSpec("n_dummy_scans", 1.0, 0, 1000, integer=True, description="dummy scans"),
-        "n_slices": FieldSpec("n_slices", 1.0, 1, 256, integer=True, description="number of slices"),
-        "slice_gap_m": FieldSpec("slice_gap_mm", 1e3, 0.0, 100.0, description="gap between slices"),
-    }
-
-    name: str = "gre_t1_2d"
-    """Protocol name."""
-    fov_m: float = 0.24
-    """Square in-plane field of view [m]."""
-    matrix: int = 256
-    """In-plane matrix (readout x phase encode), square."""
-    slice_thickness_m: float = 0.005
-    """Slice thickness [m]."""
-    tr_s: float = 0.250
-    """Repetition time [s]."""
-    te_s: float = 0.0046
-    """Echo time (centre of the RF pulse to the k-space centre of the readout) [s]."""
-    flip_angle_rad: float = math.radians(70.0)
-    """Excitation flip angle [rad]."""
-    readout_bandwidth_hz_per_pixel: float = 260.0
-    """Receiver bandwidth per pixel [Hz] (rounded so the dwell time falls on the ADC raster)."""
-    n_averages: int = 1
-    """Number of averages (each repeats all phase-encode lines)."""
-    rf_spoiling_increment_deg: float = 117.0
-    """Quadratic RF spoiling phase increment [degree] (0 disables RF spoiling)."""
-    rf_duration_s: float = 0.002
-    """Duration of the Hanning-apodised sinc excitation [s] (rounded to the 10 us gradient raster)."""
-    rf_time_bandwidth: float = 4.0
-    """Time-bandwidth product of the sinc excitation."""
-    n_dummy_scans: int = 0
-    """TRs played without ADC before the first line (steady-state preparation)."""
-    n_slices: int = 1
-    """Slices excited one after another within each TR (interleaved order: even, then odd), centred on z = 0."""
-    slice_gap_m: float = 0.0
-    """Gap between neighbouring slices [m] (slice spacing = thickness + gap)."""
-
-    def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
-        """Build the pypulseq sequence on ``scanner``.
-
-        Parameters
-        ----------
-        scanner
-            The scanner; sequence design uses its limits with a small safety margin.
-        phase_encode_lines
-            k1 indices (0..matrix-1, k-space centre at ``matrix // 2``) to acquire, in acquisition order;
-            ``None`` acquires every line in linear order. Only these lines are played, so the duration falls
-            with acceleration.
-
-        Returns
-        -------
-        BuiltSequence
-            The sequence and the facts a simulator, reconstruction and DICOM writer need.
-
-        Raises
-        ------
-        SequenceError
-            If TE or TR is too short for the requested readout, or pypulseq cannot build it.
-        HardwareLimitError
-            If the protocol needs more gradient than the scanner has (e.g. a tiny FOV at a high bandwidth).
-        """
-        from hifield.sequence.library.gre import build_gre_2d
-
-        lines = check_lines(phase_encode_lines, self.matrix, partial_fourier=self.partial_fourier)
-        return build_gre_2d(self, scanner, lines)

@@ -1,4 +1,4 @@
-"""Protocol registry and YAML files with units in the key names (``te_ms``, ``fov_mm``, ``flip_angle_deg``)."""
+"""Protocols by name (from the library's protocol table) and YAML files with units in the keys (``te_ms``)."""
 
 from __future__ import annotations
 
@@ -10,53 +10,28 @@ from typing import Any
 
 from hifield._atomic import atomic_write_text
 from hifield.errors import ConfigError, FileFormatError
-from hifield.sequence.protocol import GreProtocol, Protocol
-
-_KINDS: dict[str, type[Protocol]] = {}
-_DEFAULTS: dict[str, Protocol] = {}
-
-
-def register_kind(cls: type[Protocol]) -> type[Protocol]:
-    """Register a protocol class under its ``KIND`` (the ``kind`` key of protocol files)."""
-    _KINDS[cls.KIND] = cls
-    return cls
-
-
-def register_protocol(protocol: Protocol) -> Protocol:
-    """Register a named default protocol (``get_protocol(protocol.name)`` returns it)."""
-    register_kind(type(protocol))
-    _DEFAULTS[protocol.name] = protocol
-    return protocol
-
-
-register_protocol(GreProtocol())
-
-
-def _ensure_library() -> None:
-    """Import the protocol library so every family registers itself."""
-    import hifield.sequence.library  # noqa: F401
+from hifield.sequence.library import PROTOCOL_KINDS, PROTOCOL_TABLE
+from hifield.sequence.protocol import ImagingProtocol, Protocol
 
 
 def protocol_names() -> tuple[str, ...]:
-    """Names of the registered default protocols.
+    """Names of the default protocols in the library's :data:`~hifield.sequence.library.PROTOCOL_TABLE`.
 
     Examples
     --------
     >>> "gre_t1_2d" in protocol_names()
     True
     """
-    _ensure_library()
-    return tuple(_DEFAULTS)
+    return tuple(PROTOCOL_TABLE)
 
 
 def protocol_kinds() -> tuple[str, ...]:
     """The ``kind`` values protocol files may use."""
-    _ensure_library()
-    return tuple(_KINDS)
+    return tuple(PROTOCOL_KINDS)
 
 
-def get_protocol(name: str) -> Protocol:
-    """The default protocol registered as ``name``.
+def get_protocol(name: str) -> ImagingProtocol:
+    """The default protocol named ``name`` in the library's protocol table.
 
     Raises
     ------
@@ -68,24 +43,44 @@ def get_protocol(name: str) -> Protocol:
     >>> get_protocol("gre_t1_2d").matrix
     256
     """
-    _ensure_library()
     try:
-        return _DEFAULTS[name]
+        factory = PROTOCOL_TABLE[name]
     except KeyError:
-        raise ConfigError(f"unknown protocol {name!r}; choose one of {', '.join(_DEFAULTS)}") from None
+        raise ConfigError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOL_TABLE)}") from None
+    return factory()
+
+
+_FILE_ORDER: tuple[str, ...] = (
+    "name",
+    "partial_fourier",
+    "gradient_mode",
+    "fov_m",
+    "matrix",
+    "slice_thickness_m",
+    "n_partitions",
+    "slab_thickness_m",
+)
+"""Fields written first in a protocol file (then the shared timing and each family's own fields, as declared)."""
+
+
+def _file_order(field: dataclasses.Field[Any]) -> int:
+    return _FILE_ORDER.index(field.name) if field.name in _FILE_ORDER else len(_FILE_ORDER)
 
 
 def protocol_to_dict(protocol: Protocol) -> dict[str, Any]:
-    """The protocol as a file mapping with units in the key names.
+    """The protocol as a file mapping with units in the key names: name and geometry first, then the timing shared
+    by every family, then the family's own fields.
 
     Examples
     --------
-    >>> d = protocol_to_dict(GreProtocol())
+    >>> d = protocol_to_dict(get_protocol("gre_t1_2d"))
     >>> d["kind"], d["te_ms"], d["fov_mm"], d["flip_angle_deg"]
     ('gre_2d', 4.6, 240.0, 70.0)
     """
     out: dict[str, Any] = {"kind": protocol.KIND}
-    for f in dataclasses.fields(protocol):
+    for f in sorted(dataclasses.fields(protocol), key=_file_order):  # stable: declaration order otherwise
+        if not f.init:  # derived from other fields (bSSFP's TE = TR/2): not a file key
+            continue
         value = getattr(protocol, f.name)
         spec = protocol.SPECS.get(f.name)
         if spec is None:
@@ -104,7 +99,7 @@ def _clean(value: float) -> float:
     return float(f"{value:.12g}")
 
 
-def protocol_from_dict(data: dict[str, Any], *, source: str = "protocol") -> Protocol:
+def protocol_from_dict(data: dict[str, Any], *, source: str = "protocol") -> ImagingProtocol:
     """Build a protocol from a file mapping (``kind`` plus keys with units); missing keys take the defaults.
 
     Raises
@@ -112,15 +107,16 @@ def protocol_from_dict(data: dict[str, Any], *, source: str = "protocol") -> Pro
     ConfigError
         For a missing or unknown ``kind``, an unknown key or a value out of range, naming the key, value and range.
     """
-    _ensure_library()
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys to values; got {type(data).__name__}")
     kind = data.get("kind")
-    if kind not in _KINDS:
-        raise ConfigError(f"{source}: kind = {kind!r} is not a protocol kind; choose one of {', '.join(_KINDS)}")
-    cls = _KINDS[kind]
+    if kind not in PROTOCOL_KINDS:
+        raise ConfigError(
+            f"{source}: kind = {kind!r} is not a protocol kind; choose one of {', '.join(PROTOCOL_KINDS)}"
+        )
+    cls = PROTOCOL_KINDS[str(kind)]
     by_key = {spec.key: (attr, spec) for attr, spec in cls.SPECS.items()}
-    plain = {f.name for f in dataclasses.fields(cls)} - set(cls.SPECS)
+    plain = {f.name for f in dataclasses.fields(cls) if f.init} - set(cls.SPECS)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key == "kind":
@@ -152,7 +148,7 @@ MAX_YAML_BYTES = 1024 * 1024
 """Largest protocol YAML file read [bytes]."""
 
 
-def load_protocol(path: str | os.PathLike[str]) -> Protocol:
+def load_protocol(path: str | os.PathLike[str]) -> ImagingProtocol:
     """Read a protocol YAML file.
 
     Raises
@@ -193,7 +189,7 @@ def save_protocol(protocol: Protocol, path: str | os.PathLike[str]) -> Path:
     --------
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     p = save_protocol(GreProtocol(te_s=0.005), Path(d) / "p.yaml")
+    ...     p = save_protocol(get_protocol("gre_t1_2d").with_changes(te_s=0.005), Path(d) / "p.yaml")
     ...     round(load_protocol(p).te_s * 1e3, 6)
     5.0
     """

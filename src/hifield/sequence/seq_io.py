@@ -16,7 +16,7 @@ from hifield._atomic import atomic_path
 from hifield.errors import FileFormatError, SequenceError
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.events import ROLE_THRESHOLD_RAD, rf_facts
-from hifield.sequence.protocol import FieldSpec, Protocol
+from hifield.sequence.protocol import FieldSpec, SliceProtocol
 from hifield.sequence.seq_validate import validate_seq_file
 
 SUPPORTED_VERSIONS: tuple[tuple[int, int], ...] = ((1, 4), (1, 5))
@@ -108,9 +108,13 @@ def write_seq(built: BuiltSequence | Any, path: str | os.PathLike[str], *, check
     return path
 
 
-@dataclass(frozen=True)
-class SeqFileProtocol(Protocol):
-    """A sequence read from a ``.seq`` file (no parameters to build from: it is already built)."""
+@dataclass(frozen=True, kw_only=True)
+class SeqFileProtocol(SliceProtocol):
+    """A sequence read from a ``.seq`` file (no parameters to build from: it is already built).
+
+    :func:`built_from_seq` fills the geometry and timing it can read from the file; the excitation pulse fields
+    (``rf_duration_s``, ``rf_time_bandwidth``) keep their defaults. Nothing is validated against protocol ranges.
+    """
 
     KIND: ClassVar[str] = "seq_file"
     SPECS: ClassVar[dict[str, FieldSpec]] = {}
@@ -124,8 +128,6 @@ class SeqFileProtocol(Protocol):
     """Readout samples of the first ADC, taken as the in-plane matrix."""
     slice_thickness_m: float = 0.005
     """Slice thickness [m], from a ``SliceThickness`` definition when present (5 mm otherwise)."""
-    n_averages: int = 1
-    """Signal averages (the simulator averages repeated ``AVG`` lines)."""
 
 
 def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", path: str = "") -> BuiltSequence:
@@ -188,7 +190,17 @@ def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", 
     thickness = definition("SliceThickness") or 0.005
     return BuiltSequence(
         seq=seq,
-        protocol=SeqFileProtocol(name=name, path=path, fov_m=fov, matrix=n, slice_thickness_m=thickness),
+        protocol=SeqFileProtocol(
+            name=name,
+            path=path,
+            fov_m=fov,
+            matrix=n,
+            slice_thickness_m=thickness,
+            te_s=te,
+            tr_s=tr,
+            flip_angle_rad=flip,
+            readout_bandwidth_hz_per_pixel=1.0 / (n * dwell),
+        ),
         scanner_name=scanner_name,
         duration_s=float(seq.duration()[0]),
         phase_encode_lines=np.asarray(lin, dtype=np.int64),

@@ -1,6 +1,7 @@
 """Simulation: ``simulate(phantom, sequence, scanner)`` through a registry of engines; receive noise models."""
 
 from hifield.sim.engines import engine_names, get_engine, register_engine
+from hifield.sim.engines.timeline import sequence_trajectory
 from hifield.sim.simulate import simulate
 
-__all__ = ["engine_names", "get_engine", "register_engine", "simulate"]
+__all__ = ["engine_names", "get_engine", "register_engine", "sequence_trajectory", "simulate"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -20,15 +20,14 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import COMMON_SPECS, FieldSpec, Protocol, check_lines
-from hifield.sequence.protocol_io import register_protocol
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
 
 
-@dataclass(frozen=True)
-class BssfpProtocol(Protocol):
+@dataclass(frozen=True, kw_only=True)
+class BssfpProtocol(SliceProtocol):
     """2D balanced SSFP: every gradient moment is zero over each TR, RF phase alternates 0/180 degrees, TE = TR/2.
 
     An alpha/2 pulse TR/2 before the train and ``n_dummy_scans`` dummy TRs bring the magnetisation close to the
@@ -39,31 +38,27 @@ class BssfpProtocol(Protocol):
 
     KIND: ClassVar[str] = "bssfp_2d"
     SPECS: ClassVar[dict[str, FieldSpec]] = {
-        **{k: v for k, v in COMMON_SPECS.items() if k != "te_s"},
+        **{k: v for k, v in SLICE_SPECS.items() if k != "te_s"},
         "n_dummy_scans": FieldSpec("n_dummy_scans", 1.0, 0, 1000, integer=True, description="dummy scans"),
     }
 
     name: str = "bssfp_2d"
-    fov_m: float = 0.24
-    """Field of view [m]."""
     matrix: int = 192
-    """Square in-plane matrix."""
     slice_thickness_m: float = 0.006
-    """Slice thickness [m]."""
     tr_s: float = 0.0062
     """Repetition time [s]; TE is TR/2."""
+    te_s: float = field(init=False, default=0.0)
+    """Nominal echo time, TR/2 [s]: set from ``tr_s`` (not an argument, not a protocol-file key)."""
     flip_angle_rad: float = math.radians(35.0)
-    """Flip angle [rad]."""
     readout_bandwidth_hz_per_pixel: float = 1000.0
-    """Receiver bandwidth per pixel [Hz]."""
-    n_averages: int = 1
-    """Averages."""
     rf_duration_s: float = 0.001
-    """Excitation duration [s]."""
     rf_time_bandwidth: float = 2.0
-    """Time-bandwidth product of the sinc."""
     n_dummy_scans: int = 10
     """Dummy TRs after the alpha/2 preparation."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "te_s", self.tr_s / 2)
 
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the pypulseq sequence (see :meth:`hifield.sequence.GreProtocol.build`)."""
@@ -171,6 +166,3 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
         n_averages=p.n_averages,
         n_dummy_scans=p.n_dummy_scans,
     )
-
-
-register_protocol(BssfpProtocol())

@@ -22,15 +22,14 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import COMMON_SPECS, FieldSpec, Protocol, check_lines
-from hifield.sequence.protocol_io import register_protocol
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
 
 
-@dataclass(frozen=True)
-class EpiProtocol(Protocol):
+@dataclass(frozen=True, kw_only=True)
+class EpiProtocol(SliceProtocol):
     """2D blipped Cartesian EPI: after one excitation (per shot) the readout alternates polarity, a y blip between
     readouts steps to the next line. Readouts of negative polarity carry the ``REV`` label: reverse their samples.
 
@@ -43,32 +42,21 @@ class EpiProtocol(Protocol):
 
     KIND: ClassVar[str] = "epi_2d"
     SPECS: ClassVar[dict[str, FieldSpec]] = {
-        **COMMON_SPECS,
+        **SLICE_SPECS,
         "n_shots": FieldSpec("n_shots", 1.0, 1, 64, integer=True, description="EPI segments"),
         "refocusing_duration_s": FieldSpec("refocusing_duration_ms", 1e3, 0.5, 20.0, description="refocusing pulse"),
     }
 
     name: str = "epi_gre_2d"
     fov_m: float = 0.22
-    """Field of view [m]."""
     matrix: int = 64
-    """Square matrix."""
     slice_thickness_m: float = 0.003
-    """Slice thickness [m]."""
     tr_s: float = 2.0
     """Time between shots [s]."""
     te_s: float = 0.040
-    """Echo time to the k-space centre [s]."""
+    """Echo time to the k-space centre line's centre sample [s]."""
     flip_angle_rad: float = math.radians(75.0)
-    """Excitation flip angle [rad]."""
     readout_bandwidth_hz_per_pixel: float = 2232.0
-    """Receiver bandwidth per pixel [Hz]."""
-    n_averages: int = 1
-    """Averages."""
-    rf_duration_s: float = 0.002
-    """Excitation duration [s]."""
-    rf_time_bandwidth: float = 4.0
-    """Time-bandwidth product."""
     n_shots: int = 1
     """Segments (1 = single shot)."""
     spin_echo: bool = False
@@ -245,8 +233,3 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
         echo_spacing_s=float(esp),
         time_per_line_s=float(max(tr, shot_min)) / longest,
     )
-
-
-register_protocol(EpiProtocol())
-register_protocol(EpiProtocol(name="epi_se_2d", spin_echo=True, te_s=0.080, tr_s=3.0, flip_angle_rad=math.pi / 2))
-register_protocol(EpiProtocol(name="epi_gre_segmented_2d", n_shots=4, matrix=128, te_s=0.030, tr_s=0.5))

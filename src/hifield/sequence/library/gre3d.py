@@ -22,22 +22,19 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import COMMON_SPECS, FieldSpec, Protocol, check_lines
-from hifield.sequence.protocol_io import register_protocol
+from hifield.sequence.protocol import SLAB_SPECS, FieldSpec, SlabProtocol, check_lines
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
 
 _3D_SPECS: dict[str, FieldSpec] = {
-    **{k: v for k, v in COMMON_SPECS.items() if k != "slice_thickness_m"},
-    "n_partitions": FieldSpec("n_partitions", 1.0, 4, 512, integer=True, description="partitions (k2)"),
-    "slab_thickness_m": FieldSpec("slab_thickness_mm", 1e3, 2.0, 300.0, description="slab thickness"),
+    **SLAB_SPECS,
     "rf_spoiling_increment_deg": FieldSpec("rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling"),
 }
 
 
-@dataclass(frozen=True)
-class Gre3dProtocol(Protocol):
+@dataclass(frozen=True, kw_only=True)
+class Gre3dProtocol(SlabProtocol):
     """3D RF-spoiled gradient echo (3D FLASH), slab-selective, Cartesian k1 (y) x k2 (z).
 
     Defaults: T1-weighted 3D FLASH at 3 T, TR 10 ms, TE 4.6 ms, flip 15 degrees (above the Ernst angle of white
@@ -49,24 +46,9 @@ class Gre3dProtocol(Protocol):
     SPECS: ClassVar[dict[str, FieldSpec]] = _3D_SPECS
 
     name: str = "gre_t1_3d"
-    fov_m: float = 0.24
-    """In-plane field of view [m]."""
     matrix: int = 192
-    """In-plane matrix (readout x k1)."""
-    n_partitions: int = 48
-    """Partitions (k2 lines) across the slab."""
-    slab_thickness_m: float = 0.096
-    """Slab thickness, the field of view along k2 [m]."""
     tr_s: float = 0.010
-    """Repetition time [s]."""
-    te_s: float = 0.0046
-    """Echo time [s]."""
     flip_angle_rad: float = math.radians(15.0)
-    """Flip angle [rad]."""
-    readout_bandwidth_hz_per_pixel: float = 260.0
-    """Receiver bandwidth per pixel [Hz]."""
-    n_averages: int = 1
-    """Averages."""
     rf_duration_s: float = 0.001
     """Slab-selective sinc duration [s]."""
     rf_time_bandwidth: float = 6.0
@@ -87,7 +69,7 @@ class Gre3dProtocol(Protocol):
         return build_gre_3d(self, scanner, lines, partitions)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MprageProtocol(Gre3dProtocol):
     """3D MPRAGE: a non-selective adiabatic-free 180 degree inversion, then one k1 line train per k2 partition.
 
@@ -107,7 +89,6 @@ class MprageProtocol(Gre3dProtocol):
     }
 
     name: str = "mprage_3d"
-    fov_m: float = 0.24
     matrix: int = 128
     n_partitions: int = 64
     slab_thickness_m: float = 0.16
@@ -257,7 +238,3 @@ def _design(
         partition_lines=np.asarray(partitions, dtype=np.int64),
         time_per_line_s=per_line,
     )
-
-
-register_protocol(Gre3dProtocol())
-register_protocol(MprageProtocol())

@@ -21,8 +21,7 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import COMMON_SPECS, FieldSpec, Protocol, check_lines
-from hifield.sequence.protocol_io import register_protocol
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -31,8 +30,8 @@ GOLDEN_ANGLE_RAD: float = math.pi * (math.sqrt(5.0) - 1.0) / 2.0
 """Golden angle for spokes through the centre, 180 degrees x 0.618 = 111.246 degrees (Winkelmann et al. 2007)."""
 
 
-@dataclass(frozen=True)
-class RadialProtocol(Protocol):
+@dataclass(frozen=True, kw_only=True)
+class RadialProtocol(SliceProtocol):
     """2D golden-angle radial spoiled GRE: spoke i runs through the k-space centre at angle i x 111.246 degrees.
 
     Each spoke has ``matrix * readout_oversampling`` samples with sample ``n // 2`` at k = 0.
@@ -43,33 +42,22 @@ class RadialProtocol(Protocol):
 
     KIND: ClassVar[str] = "radial_2d"
     SPECS: ClassVar[dict[str, FieldSpec]] = {
-        **COMMON_SPECS,
+        **SLICE_SPECS,
         "n_spokes": FieldSpec("n_spokes", 1.0, 1, 100000, integer=True, description="radial spokes"),
         "readout_oversampling": FieldSpec("readout_oversampling", 1.0, 1, 4, integer=True, description="oversampling"),
         "rf_spoiling_increment_deg": FieldSpec("rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling"),
     }
 
     name: str = "radial_gre_2d"
-    fov_m: float = 0.24
-    """Field of view [m]."""
-    matrix: int = 256
-    """Image matrix (samples per spoke before oversampling)."""
-    slice_thickness_m: float = 0.005
-    """Slice thickness [m]."""
     tr_s: float = 0.007
-    """Repetition time [s]."""
     te_s: float = 0.003
     """Echo time (RF centre to the spoke's k = 0 sample) [s]."""
     flip_angle_rad: float = math.radians(10.0)
-    """Flip angle [rad]."""
     readout_bandwidth_hz_per_pixel: float = 500.0
-    """Receiver bandwidth per (image) pixel [Hz]."""
-    n_averages: int = 1
-    """Averages."""
+    """Receiver bandwidth per (image) pixel [Hz]; the matrix is the number of samples per spoke before
+    oversampling."""
     rf_duration_s: float = 0.0008
-    """Excitation duration [s]."""
     rf_time_bandwidth: float = 2.0
-    """Time-bandwidth product."""
     n_spokes: int = 402
     """Number of spokes."""
     readout_oversampling: int = 2
@@ -177,6 +165,3 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
         n_averages=p.n_averages,
         spoke_angles_rad=angles,
     )
-
-
-register_protocol(RadialProtocol())

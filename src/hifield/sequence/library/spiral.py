@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -21,8 +21,7 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import COMMON_SPECS, FieldSpec, Protocol, check_lines
-from hifield.sequence.protocol_io import register_protocol
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -81,8 +80,8 @@ def design_spiral(
     return np.diff(k_grid) / raster_s
 
 
-@dataclass(frozen=True)
-class SpiralProtocol(Protocol):
+@dataclass(frozen=True, kw_only=True)
+class SpiralProtocol(SliceProtocol):
     """2D variable-density spiral-out spoiled GRE: ``n_interleaves`` rotated copies of one spiral, each after its
     own excitation, then an in-plane rewinder and a z spoiler.
 
@@ -93,7 +92,7 @@ class SpiralProtocol(Protocol):
 
     KIND: ClassVar[str] = "spiral_2d"
     SPECS: ClassVar[dict[str, FieldSpec]] = {
-        **{k: v for k, v in COMMON_SPECS.items() if k != "readout_bandwidth_hz_per_pixel"},
+        **{k: v for k, v in SLICE_SPECS.items() if k != "readout_bandwidth_hz_per_pixel"},
         "n_interleaves": FieldSpec("n_interleaves", 1.0, 1, 1024, integer=True, description="spiral interleaves"),
         "density": FieldSpec("density", 1.0, 0.1, 1.0, description="outer/inner supported FOV"),
         "adc_dwell_s": FieldSpec("adc_dwell_us", 1e6, 0.5, 50.0, description="ADC dwell"),
@@ -105,20 +104,15 @@ class SpiralProtocol(Protocol):
     """Field of view at the k-space centre [m]."""
     matrix: int = 256
     """Image matrix (k_max = matrix / (2 FOV))."""
-    slice_thickness_m: float = 0.005
-    """Slice thickness [m]."""
     tr_s: float = 0.020
-    """Repetition time [s]."""
     te_s: float = 0.0025
     """Echo time: RF centre to the first ADC sample (k = 0) [s]."""
     flip_angle_rad: float = math.radians(20.0)
-    """Flip angle [rad]."""
-    n_averages: int = 1
-    """Averages."""
+    readout_bandwidth_hz_per_pixel: float = field(init=False, default=0.0)
+    """Nominal receiver bandwidth per pixel, 1 / (``adc_dwell_s`` x matrix) [Hz]: set from the ADC dwell, which is
+    the spiral's parameter (not an argument, not a protocol-file key)."""
     rf_duration_s: float = 0.001
-    """Excitation duration [s]."""
     rf_time_bandwidth: float = 2.0
-    """Time-bandwidth product."""
     n_interleaves: int = 16
     """Spiral interleaves."""
     density: float = 0.6
@@ -127,6 +121,15 @@ class SpiralProtocol(Protocol):
     """ADC dwell [s]."""
     rf_spoiling_increment_deg: float = 117.0
     """RF spoiling increment [degree]."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "readout_bandwidth_hz_per_pixel", 1.0 / (self.adc_dwell_s * self.matrix))
+
+    @property
+    def nyquist_readouts(self) -> float:
+        """Interleaves that sample k-space at the Nyquist rate of the design: ``n_interleaves``."""
+        return float(self.n_interleaves)
 
     def _validate_relations(self) -> None:
         if self.partial_fourier != 1.0:
@@ -252,6 +255,3 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
         n_averages=p.n_averages,
         spoke_angles_rad=angles,
     )
-
-
-register_protocol(SpiralProtocol())

@@ -22,21 +22,20 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import rf_centre_in_block
-from hifield.sequence.protocol import COMMON_SPECS, FieldSpec, Protocol, check_lines
-from hifield.sequence.protocol_io import register_protocol
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
 
 _SE_SPECS: dict[str, FieldSpec] = {
-    **COMMON_SPECS,
+    **SLICE_SPECS,
     "refocusing_angle_rad": FieldSpec("refocusing_angle_deg", 180.0 / math.pi, 60.0, 180.0, description="refocusing"),
     "refocusing_duration_s": FieldSpec("refocusing_duration_ms", 1e3, 0.5, 20.0, description="refocusing pulse"),
 }
 
 
-@dataclass(frozen=True)
-class SpinEchoProtocol(Protocol):
+@dataclass(frozen=True, kw_only=True)
+class SpinEchoProtocol(SliceProtocol):
     """2D spin echo (90 - 180 - echo), one echo per TR; defaults: T1-weighted SE at 3 T (TR 500 ms, TE 15 ms).
 
     Examples
@@ -49,28 +48,12 @@ class SpinEchoProtocol(Protocol):
     SPECS: ClassVar[dict[str, FieldSpec]] = _SE_SPECS
 
     name: str = "se_t1_2d"
-    fov_m: float = 0.24
-    """Field of view [m]."""
-    matrix: int = 256
-    """Square in-plane matrix."""
-    slice_thickness_m: float = 0.005
-    """Slice thickness [m]."""
     tr_s: float = 0.5
-    """Repetition time [s]."""
     te_s: float = 0.015
-    """Echo time [s]."""
     flip_angle_rad: float = math.pi / 2
-    """Excitation flip angle [rad]."""
+    readout_bandwidth_hz_per_pixel: float = 200.0
     refocusing_angle_rad: float = math.pi
     """Refocusing flip angle [rad]."""
-    readout_bandwidth_hz_per_pixel: float = 200.0
-    """Receiver bandwidth per pixel [Hz]."""
-    n_averages: int = 1
-    """Number of averages."""
-    rf_duration_s: float = 0.002
-    """Excitation pulse duration [s]."""
-    rf_time_bandwidth: float = 4.0
-    """Time-bandwidth product of the sinc pulses."""
     refocusing_duration_s: float = 0.004
     """Refocusing pulse duration [s]."""
 
@@ -78,6 +61,11 @@ class SpinEchoProtocol(Protocol):
     def echo_spacing(self) -> float:
         """Echo spacing [s] (equal to TE for a single echo)."""
         return self.te_s
+
+    @property
+    def echo_train_length(self) -> int:
+        """Echoes per excitation (1 for spin echo)."""
+        return 1
 
     @property
     def inversion_time(self) -> float:
@@ -91,7 +79,7 @@ class SpinEchoProtocol(Protocol):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TseProtocol(SpinEchoProtocol):
     """2D turbo spin echo: CPMG echo train, k-space ordered so the centre line falls on the effective TE.
 
@@ -127,7 +115,7 @@ class TseProtocol(SpinEchoProtocol):
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IrTseProtocol(TseProtocol):
     """Inversion-recovery TSE: a slice-selective 180 degree inversion TI before each echo train (FLAIR, STIR).
 
@@ -190,7 +178,7 @@ def build_spin_echo_train(p: SpinEchoProtocol, scanner: Scanner, lines: list[int
 def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool) -> BuiltSequence:
     import pypulseq as pp
 
-    etl = int(getattr(p, "echo_train_length", 1))
+    etl = int(p.echo_train_length)
     esp = p.echo_spacing
     centre_echo = round(p.te_s / esp) - 1
     seq = pp.Sequence(system=system)
@@ -352,13 +340,3 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
         echo_spacing_s=float(esp_actual),
         time_per_line_s=float(shot_min + tr_delay) / etl,
     )
-
-
-register_protocol(SpinEchoProtocol())
-register_protocol(TseProtocol())
-register_protocol(IrTseProtocol())
-register_protocol(
-    IrTseProtocol(
-        name="stir_2d", tr_s=4.0, ti_s=0.265, te_s=0.048, echo_spacing_s=0.012, readout_bandwidth_hz_per_pixel=250.0
-    )
-)

@@ -48,6 +48,7 @@ from hifield.errors import ConfigError, SequenceError
 from hifield.sequence.events import readout_lines
 from hifield.sim.engines.bloch_program import OP_FREE, Program, compile_sequence
 from hifield.sim.noise import correlated_noise, kspace_noise_std
+from hifield.sim.pattern import recorded_sampling
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
 if TYPE_CHECKING:
@@ -474,7 +475,7 @@ def simulate_bloch(
     voxel = phantom.voxel_size_m
     fov_fine = [voxel[a] * fine_shape[a] for a in range(3)]
     coarse_shape = (fine_shape[0], n, n)
-    slice_thickness = float(getattr(protocol, "slice_thickness_m", 0.0) or 0.0)  # 3D protocols have a slab instead
+    slice_thickness = protocol.slice_thickness_m or 0.0  # None for 3D protocols: they have a slab instead
     if two_d and slice_thickness <= 0:
         slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))  # the phantom's own slice
     program = compile_sequence(sequence.seq)
@@ -600,10 +601,10 @@ def simulate_bloch(
         cov = scanner.receive.noise_covariance
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
         noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
-    mask = np.broadcast_to(acquired[:, :, np.newaxis], coarse_shape)
+    sampling = recorded_sampling(sequence, acquired)
+    mask = np.broadcast_to(sampling.mask, coarse_shape)
     kspace_out: NDArray[np.complex64] = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
-    n_lines = int(acquired.sum())
-    acceleration = coarse_shape[0] * n / max(n_lines, 1) if not two_d else n / max(n_lines, 1)
+    acceleration = sampling.acceleration
     affine = phantom.affine.copy()
     scale = np.array([f / c for f, c in zip(fine_shape, coarse_shape, strict=True)], dtype=np.float64)
     affine[:3, :3] = phantom.affine[:3, :3] * scale[np.newaxis, :]
@@ -637,11 +638,10 @@ def simulate_bloch(
         system_model=scanner.name,
         engine="bloch",
     )
-    full = bool(acquired.all())
     return RawData(
         kspace=kspace_out,
         header=header,
-        mask=None if full else np.ascontiguousarray(mask),
-        calibration=None,
+        mask=None if sampling.full else np.ascontiguousarray(mask),
+        calibration=sampling.calibration,
         noise=noise_scan,
     )

@@ -46,8 +46,9 @@ from numpy.typing import NDArray
 from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError, check_memory
 from hifield.sim.engines.fast_echoes import contrast_groups, select_slice
-from hifield.sim.engines.timeline import Timeline, read_timeline, readout_kspace
+from hifield.sim.engines.timeline import Timeline, density_weights, read_timeline, readout_kspace
 from hifield.sim.noise import correlated_noise, kspace_noise_std
+from hifield.sim.pattern import recorded_sampling
 
 if TYPE_CHECKING:
     from hifield.hardware import Scanner
@@ -195,8 +196,8 @@ def simulate_fast(
             f"phantom is at {phantom.b0_t:g} T but the scanner at {scanner.b0_t:g} T; "
             f"use phantom.at_field({scanner.b0_t:g})"
         )
-    slab = getattr(protocol, "slab_thickness_m", None)
-    partitions = getattr(protocol, "n_partitions", None)
+    slab = protocol.slab_thickness_m
+    partitions = protocol.n_partitions
     if (
         n_z_fine > 1
         and slab is not None
@@ -226,7 +227,7 @@ def simulate_fast(
     n_ro = n if cartesian else int(samples[0])
     oversampling = int(samples[0]) // n if cartesian else 1
     dwell = float(np.median(timeline.adc_dwell_s)) * oversampling  # per stored sample (oversampling removed)
-    slice_thickness = float(getattr(protocol, "slice_thickness_m", 0.0) or 0.0)
+    slice_thickness = protocol.slice_thickness_m or 0.0
     if n_z_fine == 1 and slice_thickness <= 0:
         slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))
     fine_size = int(np.prod(fine_shape))
@@ -313,28 +314,24 @@ def simulate_fast(
     acquired_mask = counts > 0
     kspace[:, acquired_mask, :] /= counts[acquired_mask][np.newaxis, :, np.newaxis]
 
-    n_avg = int(getattr(protocol, "n_averages", 1))
+    n_avg = protocol.n_averages
     noise_scan = None
     if noise:
         std = kspace_noise_std(b0, dwell_s=dwell, n_grid=coarse_size, n_averages=n_avg)
         cov = scanner.receive.noise_covariance
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
         noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
-    mask = acquired_mask[:, :, np.newaxis]
-    acquired: NDArray[np.complex64] = np.where(mask[np.newaxis], kspace, 0).astype(np.complex64)
-
-    n_acquired = int(np.count_nonzero(acquired_mask))
-    full = n if n_z_fine == 1 else int(coarse_shape[0] * n)
-    acceleration = full / max(n_acquired, 1)
+    sampling = recorded_sampling(sequence, acquired_mask)
+    acquired: NDArray[np.complex64] = np.where(sampling.mask[np.newaxis], kspace, 0).astype(np.complex64)
     header = _header(
         sequence, scanner, phantom, fine_shape, coarse_shape, dwell=dwell, slice_thickness=slice_thickness,
-        acceleration=acceleration, trajectory="cartesian",
+        acceleration=sampling.acceleration, trajectory="cartesian",
     )  # fmt: skip
     return RawData(
         kspace=acquired,
         header=header,
-        mask=None if n_acquired == full else mask,
-        calibration=None,
+        mask=None if sampling.full else sampling.mask,
+        calibration=sampling.calibration,
         noise=noise_scan,
     )
 
@@ -375,7 +372,7 @@ def _header(
         slice_thickness_m=slice_thickness if n_z_fine == 1 else None,
         pixel_bandwidth_hz=float(1.0 / (dwell * n)),
         readout_dwell_s=float(dwell),
-        n_averages=int(getattr(protocol, "n_averages", 1)),
+        n_averages=protocol.n_averages,
         acceleration=float(acceleration),
         scan_time_s=float(sequence.duration_s),
         scan_time_full_s=float(sequence.duration_s) * acceleration,
@@ -414,7 +411,6 @@ def _non_cartesian_raw(
 ) -> RawData:
     """Package non-Cartesian readouts ``(coil, n_adc, samples)`` with their trajectory and density compensation."""
     from hifield.data import Trajectory
-    from hifield.ops.nufft import pipe_menon_density
 
     assert k_samples is not None
     protocol: Any = sequence.protocol
@@ -427,17 +423,14 @@ def _non_cartesian_raw(
             scanner.b0_t,
             dwell_s=dwell,
             n_grid=int(np.prod(coarse_shape)),
-            n_averages=int(getattr(protocol, "n_averages", 1)),
+            n_averages=protocol.n_averages,
         )
         cov = scanner.receive.noise_covariance
         kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
         noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
-    voxel = (slice_thickness, float(protocol.fov_m) / n, float(protocol.fov_m) / n)
-    # trajectory weights are k-space areas [1/m^2]: Pipe-Menon weights (1 at Cartesian Nyquist density) x one cell
-    cell = 1.0 / float(protocol.fov_m) ** 2
-    density = (pipe_menon_density(k_samples, coarse_shape, voxel) * cell).astype(np.float32)
+    density = density_weights(k_samples, matrix=n, fov_m=float(protocol.fov_m), slice_thickness_m=slice_thickness)
     # acceleration: Nyquist spokes (pi / 2 x matrix) or interleaves needed over those played
-    nyquist = float(getattr(protocol, "n_interleaves", 0) or np.pi / 2 * n)
+    nyquist = protocol.nyquist_readouts
     acceleration = max(nyquist / max(timeline.n_adc, 1), 1.0)
     header = _header(
         sequence, scanner, phantom, fine_shape, coarse_shape, dwell=dwell, slice_thickness=slice_thickness,

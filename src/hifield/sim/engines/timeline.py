@@ -231,3 +231,36 @@ def readout_kspace(seq: Any, timeline: Timeline) -> NDArray[np.float64]:
     k_adc = np.asarray(seq.calculate_kspace()[0], dtype=np.float64)  # (3, total samples) in x, y, z
     k = k_adc.T.reshape(timeline.n_adc, int(samples[0]), 3)
     return np.ascontiguousarray(k[..., ::-1])
+
+
+def density_weights(kspace_m: NDArray[np.float64], *, matrix: int, fov_m: float, slice_thickness_m: float) -> Any:
+    """Density-compensation weights of a 2D non-Cartesian trajectory as k-space areas [1/m^2].
+
+    Pipe-Menon weights (1 at Cartesian Nyquist density) times one Nyquist cell ``1 / FOV^2``.
+    """
+    from hifield.ops.nufft import pipe_menon_density
+
+    voxel = (slice_thickness_m, fov_m / matrix, fov_m / matrix)
+    cell = 1.0 / fov_m**2
+    return (pipe_menon_density(kspace_m, (1, matrix, matrix), voxel) * cell).astype(np.float32)
+
+
+def sequence_trajectory(sequence: Any) -> Any:
+    """The k-space trajectory of a built 2D radial or spiral sequence, with its density weights.
+
+    The positions are the sequence's own (pypulseq's k-space at every ADC sample), so tests, figures and benchmarks
+    use the trajectory the protocols play.
+
+    Returns
+    -------
+    Trajectory
+        ``kspace_m`` ``(n_readouts, n_samples, 3)`` [1/m] and ``density`` [1/m^2].
+    """
+    from hifield.data import Trajectory
+
+    protocol = sequence.protocol
+    n, fov = int(protocol.matrix), float(protocol.fov_m)
+    timeline = read_timeline(sequence.seq, matrix=n, fov_m=fov, cartesian=False)
+    k = readout_kspace(sequence.seq, timeline)
+    thickness = float(getattr(protocol, "slice_thickness_m", 0.005))
+    return Trajectory(kspace_m=k, density=density_weights(k, matrix=n, fov_m=fov, slice_thickness_m=thickness))
