@@ -38,6 +38,13 @@ def test_negative_seed_is_refused(command: str, tmp_path: Path, capsys: pytest.C
     _refused([command, "--seed", "-1", *extra[command]], capsys, "--seed")
 
 
+@pytest.mark.parametrize("value", ["0", "257", "99999999999999999999"])
+@pytest.mark.parametrize("command", ["scan", "simulate"])
+def test_coils_out_of_range_is_refused(command: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    extra = ["--out", "s.h5"] if command == "simulate" else []
+    _refused([command, "--coils", value, "--matrix", "32", *extra], capsys, "--coils")
+
+
 def test_negative_timeout_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _refused(["export", str(tmp_path), "--timeout", "-1", "--pacs", "localhost:1"], capsys, "--timeout")
 

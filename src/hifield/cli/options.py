@@ -16,6 +16,8 @@ from hifield.units import parse_field_strength
 
 SEED_MAX = 2**32 - 1
 """Largest ``--seed`` (NumPy's seed sequence takes any non-negative integer; 32 bits keeps it portable)."""
+MAX_COILS = 256
+"""Most receive channels (``--coils``), as ``hifield coils --n`` allows."""
 TIMEOUT_MAX_S = 3600.0
 """Largest network ``--timeout`` [s]."""
 
@@ -23,6 +25,11 @@ TIMEOUT_MAX_S = 3600.0
 def seed_option(help: str, default: int = 0) -> Any:
     """A ``--seed`` option: an integer 0..2**32-1 (negative seeds are refused at parse time)."""
     return typer.Option(default, "--seed", min=0, max=SEED_MAX, help=help)
+
+
+def coils_option(help: str) -> Any:
+    """A ``--coils`` option: None (the preset's array) or 1..:data:`MAX_COILS` receive channels."""
+    return typer.Option(None, "--coils", min=1, max=MAX_COILS, help=help)
 
 
 def parse_timeout(value: Any) -> float:
@@ -149,6 +156,7 @@ def _is_number(text: str) -> bool:
 
 
 __all__ = [
+    "coils_option",
     "out_dir_option",
     "out_file_option",
     "out_path_option",

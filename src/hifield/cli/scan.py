@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from hifield.cli._common import ConsoleReporter, handle_errors, print_json
-from hifield.cli.options import out_dir_option, parse_field, parse_recons, seed_option
+from hifield.cli.options import coils_option, out_dir_option, parse_field, parse_recons, seed_option
 from hifield.errors import ConfigError
 from hifield.pipeline import DEFAULT_RECONS, RECON_CHOICES
 
@@ -46,7 +46,7 @@ def scan_command(
     seed: int = seed_option("Seed of the sampling pattern and the noise."),
     pattern: str = typer.Option("variable-density", "--pattern", help=PATTERN_HELP),
     calib: int = typer.Option(24, "--calib", help="Fully sampled central calibration lines."),
-    coils: int | None = typer.Option(None, "--coils", help="Receive channels (default: the preset's array)."),
+    coils: int | None = coils_option("Receive channels, 1-256 (default: the preset's array)."),
     phantom: str = typer.Option("brain", "--phantom", help="brain, shepp-logan, nist, nist-t2 or water-fat."),
     engine: str = typer.Option("fast", "--engine", help="Simulation engine."),
     pacs: str | None = typer.Option(None, "--pacs", help="Send the DICOM series to a PACS at HOST:PORT."),
