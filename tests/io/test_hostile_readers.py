@@ -83,7 +83,9 @@ def test_echo_train_length_list_no_longer_reaches_the_dicom_writer(raw_file: Pat
 
 
 @pytest.mark.parametrize("kind", ["protocol", "scanner"])
-@pytest.mark.parametrize("content", [bytes(range(256)), b"\xff\xfe\x00garbage", b"a: [unclosed", b"- 1\n- 2\n"])
+@pytest.mark.parametrize(
+    "content", [bytes(range(256)), b"\xff\xfe\x00garbage", b"a: [unclosed", b"- 1\n- 2\n", b"0: lab\nb0_t: 3\n"]
+)
 def test_yaml_of_random_bytes(kind: str, content: bytes, tmp_path: Path) -> None:
     from hifield.hardware import Scanner
     from hifield.sequence import load_protocol

@@ -166,7 +166,7 @@ class Scanner:
             raise ConfigError(f"scanner file {str(path)!r} is not valid YAML ({type(error).__name__})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"scanner file {str(path)!r} must be a mapping of key: value")
-        unknown = sorted(set(data) - set(_FILE_KEYS))
+        unknown = sorted(str(key) for key in set(data) - set(_FILE_KEYS))  # YAML keys may be numbers
         if unknown:
             raise ConfigError(f"unknown key {unknown[0]!r} in {path.name}; allowed: {', '.join(_FILE_KEYS)}")
         values: dict[str, float] = {}
