@@ -85,6 +85,13 @@ def test_empty_out_is_refused(args: list[str], tmp_path: Path, capsys: pytest.Ca
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["scan", "simulate", "phantom"])
+def test_overlong_out_is_refused(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = "a" * 300 + (".png" if command == "phantom" else ".h5" if command == "simulate" else "")
+    _refused([command, "--out", name, "--matrix", "32"], capsys, "too long")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(("value", "word"), [("0", "--acceleration"), ("-1", "--acceleration"), ("1000", "coils")])
 def test_coils_acceleration_out_of_range(
     value: str, word: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -135,6 +135,24 @@ def report_unexpected(error: BaseException) -> int:
     return EXIT_BAD_INPUT
 
 
+_USER_OS_ERRORS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOENT,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+    }
+)
+"""Operating-system errors about the user's paths or disk: one line, exit 1 (anything else is reported as a bug)."""
+
+
 def boundary(run: Callable[[], int]) -> int:
     """Run the CLI under the one error boundary; returns the exit status.
 
@@ -154,7 +172,7 @@ def boundary(run: Callable[[], int]) -> int:
     except (KeyboardInterrupt, Terminated) as error:
         return _interrupted(error)
     except OSError as error:
-        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOENT, errno.EISDIR):
+        if error.errno in _USER_OS_ERRORS:
             error_line(os_error_line(error))
             return EXIT_BAD_INPUT
         return report_unexpected(error)

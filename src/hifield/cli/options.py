@@ -6,6 +6,7 @@ naming the option, the value and what is allowed, before any work starts.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ import typer
 from hifield.errors import ConfigError
 from hifield.units import parse_field_strength
 
+NAME_MAX = 255
+"""Longest file or folder name [bytes] (Linux's NAME_MAX)."""
+PATH_MAX = 4096
+"""Longest path [bytes] (Linux's PATH_MAX)."""
 SEED_MAX = 2**32 - 1
 """Largest ``--seed`` (NumPy's seed sequence takes any non-negative integer; 32 bits keeps it portable)."""
 MAX_COILS = 256
@@ -54,6 +59,12 @@ def _path_text(value: Any, option: str) -> str:
         raise typer.BadParameter(f"{option} is empty; give a path")
     if "\x00" in text:
         raise typer.BadParameter(f"{option} {text!r} holds a NUL character")
+    longest = max((len(os.fsencode(part)) for part in Path(text).parts), default=0)
+    if longest > NAME_MAX or len(os.fsencode(text)) > PATH_MAX:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise typer.BadParameter(
+            f"{shown!r} is too long (names up to {NAME_MAX} bytes, paths up to {PATH_MAX}); choose a shorter path"
+        )
     return text
 
 
