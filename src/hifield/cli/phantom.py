@@ -148,11 +148,11 @@ def coils_command(
         raise ConfigError(f"{n} coils is more than 256; choose up to 256")
     if matrix < 8 or matrix > 1024:
         raise ConfigError(f"matrix {matrix} is outside 8-1024")
+    coils = CoilArray.head_array(n, b0_t=b0, layout=layout)
     if acceleration > n:
         raise ConfigError(f"--acceleration {acceleration} exceeds the {n} coils; SENSE needs R <= number of coils")
     if matrix % acceleration:
         raise ConfigError(f"--acceleration {acceleration} does not divide the matrix {matrix}; choose a divisor")
-    coils = CoilArray.head_array(n, b0_t=b0, layout=layout)
     head = brain_phantom(b0_t=b0, matrix=matrix, off_resonance=False)
     sens = coils.sensitivities(head.affine, head.shape)
     mask = head.fractions.sum(axis=0) > 0.5
