@@ -4,7 +4,8 @@ Runs the real command in a fresh process (imports and file writing included) ``-
 ``benchmarks/results/scan_default.json`` and ``.md`` with the median, the spread, the per-step timings of the median
 run and the machine it ran on.
 
-Usage: ``python benchmarks/scan_default.py [--repeats 3]``
+Usage: ``python benchmarks/scan_default.py [--repeats 3] [--slices 24]`` (``--slices``: the whole-brain stack,
+written to ``scan_default_24_slices.json``; the per-step timings then hold ``setup``, ``slices`` and ``write``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def run_once(out: Path) -> tuple[float, dict[str, object]]:
+def run_once(out: Path, extra: tuple[str, ...] = ()) -> tuple[float, dict[str, object]]:
     """Run ``hifield scan --json`` once; return its wall time [s] and summary."""
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "hifield.cli.main", "scan", "--out", str(out), "--json"],
+        [sys.executable, "-m", "hifield.cli.main", "scan", "--out", str(out), "--json", *extra],
         capture_output=True,
         text=True,
         check=False,
@@ -41,11 +42,14 @@ def run_once(out: Path) -> tuple[float, dict[str, object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--slices", type=int, default=1)
     args = parser.parse_args()
+    extra = ("--slices", str(args.slices)) if args.slices > 1 else ()
+    stem = "scan_default" if args.slices == 1 else f"scan_default_{args.slices}_slices"
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(args.repeats):
-            wall, summary = run_once(Path(tmp) / f"run{index}")
+            wall, summary = run_once(Path(tmp) / f"run{index}", extra)
             runs.append((wall, summary))
             print(f"run {index + 1}: {wall:.1f} s", flush=True)
     walls = sorted(w for w, _ in runs)
@@ -65,7 +69,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scan_default.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# `hifield scan` default run",
         "",
@@ -89,7 +93,7 @@ def main() -> None:
         f"Scan time: {result['scan_time_s']} s accelerated, {result['scan_time_full_s']} s fully sampled.",
         "",
     ]
-    (RESULTS / "scan_default.md").write_text("\n".join(lines))
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

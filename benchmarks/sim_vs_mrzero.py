@@ -23,8 +23,26 @@ differ). The orientation of MRzero's image is matched by trying the 8 flips/tran
 MRzero signals are cached by a hash of their inputs (``--mrzero-cache``), so the hifield side can be re-run
 against them.
 
+Two settings (issue 19), ``--setting ordinary accurate`` (the default runs both):
+
+* **(a) ordinary**: a community-style FLASH as a new user writes it (pypulseq ``write_gradient_echo`` layout:
+  28 mT/m, 150 T/m/s, TE 4.3 ms, TR 10 ms, 10 degrees, no labels, no dummy scans), simulated as written; MRzero with
+  its default graph and thresholds on one set of voxels (each voxel takes its dominant tissue's T1/T2/T2', PD the sum
+  over tissues).
+* **(b) accurate**: the same FLASH after ``--dummies`` dummy TRs, MRzero on one voxel set per tissue with the union
+  graph (``compute_graph(..., tissues=...)``) and ``--mrzero-min-signal``.
+
+For both, hifield reads the ``.seq`` file (Cartesian detected from the k-space of its readouts), ``fast`` plays it as
+written (``steady_state=False``) and ``bloch`` with its default isochromat count. Two ratios are reported: the
+simulate call (hifield in-process vs MRzero's phantom build + graph + execution inside its worker) and the whole
+process (``python -m hifield.cli.main simulate --seq ...`` vs the MRzero worker process, imports included, both timed
+from outside). MRzero's torch gets one thread per core. The script refuses to time on a machine whose 1-minute load
+average is above 1.0 (``--force`` overrides; the numbers are then not results). ``--hifield-only`` skips MRzero
+(smoke test of the hifield side).
+
 Run: ``python benchmarks/sim_vs_mrzero.py --mrzero-python /tmp/mrzero_venv/bin/python``.
-Writes ``benchmarks/results/sim_vs_mrzero.json`` and ``.md``.
+Writes ``benchmarks/results/sim_vs_mrzero_settings.json`` and ``.md`` (``--legacy``: the former single setting,
+the hifield GRE protocol with 150 dummies and MRzero's per-tissue union graph, to ``sim_vs_mrzero.json``/``.md``).
 """
 
 from __future__ import annotations
@@ -36,6 +54,7 @@ import inspect
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -91,6 +110,11 @@ if job["mode"] == "combined":
     graph = mr0.compute_graph(seq, data, job["max_states"], job["min_state_mag"], tissues=tissues, threaded=False)
     t1 = time.perf_counter()
     total = mr0.execute_graph(graph, seq, data, job["min_emitted"], job["min_latent"], print_progress=False)
+elif job["mode"] == "default":  # the ordinary use: one voxel set, MRzero's default graph and thresholds
+    data = parts[0]
+    graph = mr0.compute_graph(seq, data)
+    t1 = time.perf_counter()
+    total = mr0.execute_graph(graph, seq, data, print_progress=False)
 else:
     total, t1 = None, 0.0
     for data in parts:
@@ -357,6 +381,207 @@ def run(
     }
 
 
+SETTINGS: dict[str, dict[str, Any]] = {
+    "ordinary": {"dummies": False, "mode": "default", "min_signal": 1e-2},
+    "accurate": {"dummies": True, "mode": "combined", "min_signal": None},
+}
+"""The two settings of issue 19: (a) ordinary and (b) accurate (see the module docstring)."""
+
+
+def community_sequence(n: int, n_dummy: int, path: Path) -> None:
+    """Write the community FLASH of the tests (``tests/sequence/community.py``) to ``path``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sequence"))
+    from community import community_flash  # type: ignore[import-not-found]
+
+    community_flash(n, n_dummy=n_dummy).write(str(path))
+
+
+def write_mrzero_maps(phantom: Phantom, scanner: Scanner, path: Path, *, slice_m: float, dominant: bool) -> None:
+    """MRzero's input maps: one voxel set per tissue, or (``dominant``) one set with each voxel's dominant tissue."""
+    sens = scanner.receive.sensitivities(phantom.affine, phantom.shape)[:, 0]  # (coil, y, x)
+    _, dy, dx = phantom.voxel_size_m
+
+    def xyz(a: np.ndarray) -> np.ndarray:  # (y, x) -> (x, y, 1)
+        return np.ascontiguousarray(a.T[:, :, None])
+
+    keep = [k for k, t in enumerate(phantom.tissues) if t.pd > 0 and phantom.fractions[k].any()]
+    frac = phantom.fractions[:, 0]
+    t1 = np.array([t.t1_s for t in phantom.tissues])
+    t2 = np.array([t.t2_s for t in phantom.tissues])
+    t2dash = np.array([1.0 / max(1.0 / t.t2star_s - 1.0 / t.t2_s, 1e-3) for t in phantom.tissues])
+    pd = np.array([t.pd for t in phantom.tissues])
+    if dominant:
+        weight = frac * pd[:, None, None]
+        top = np.argmax(weight, axis=0)
+        maps = [(weight.sum(axis=0), t1[top], t2[top], t2dash[top])]
+    else:
+        ones = np.ones(frac.shape[1:])
+        maps = [(frac[k] * pd[k], ones * t1[k], ones * t2[k], ones * t2dash[k]) for k in keep]
+    np.savez(
+        path,
+        pd=np.stack([xyz(m[0]) for m in maps]).astype(np.float32),
+        t1=np.stack([xyz(m[1]) for m in maps]).astype(np.float32),
+        t2=np.stack([xyz(m[2]) for m in maps]).astype(np.float32),
+        t2dash=np.stack([xyz(m[3]) for m in maps]).astype(np.float32),
+        b0=xyz(phantom.off_resonance_hz[0]).astype(np.float32),
+        sens=np.ascontiguousarray(np.transpose(sens, (0, 2, 1))[..., None]).astype(np.complex64),
+        affine_mm=np.diag([dx * 1e3, dy * 1e3, slice_m * 1e3, 1.0]).astype(np.float32),
+    )
+
+
+def run_setting(
+    setting: str,
+    n: int,
+    *,
+    mrzero_python: str | None,
+    n_coils: int,
+    n_dummy: int,
+    min_signal: float,
+    tmp: Path,
+    with_bloch: bool,
+) -> dict[str, object]:
+    """One row of the two-setting table: hifield (call and process) and MRzero (call and process) on one .seq."""
+    from hifield.sequence.seq_io import load_seq
+
+    spec = SETTINGS[setting]
+    dummies = n_dummy if spec["dummies"] else 0
+    seq_path = tmp / f"flash_{setting}_{n}.seq"
+    community_sequence(n, dummies, seq_path)
+    scanner = Scanner.preset("3T", n_coils=n_coils)
+    load_start = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    sequence = load_seq(seq_path, scanner_name=scanner.name)
+    t_load = time.perf_counter() - t0
+    fov = float(sequence.protocol.fov_m)
+    brain = brain_phantom(matrix=n, fov_m=fov, b0_t=3.0)
+    tissues = tuple(dataclasses.replace(t, chemical_shift_ppm=(0.0,), peak_amplitudes=(1.0,)) for t in brain.tissues)
+    phantom = brain.replace(tissues=tissues)
+    rng = np.random.default_rng(0)
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fast = simulate_fast(phantom, sequence, scanner, noise=False, rng=rng, steady_state=False)
+        runs.append(time.perf_counter() - t0)
+    t_fast = float(np.median(runs))
+    img_fast = rss_image(fast.kspace[:, 0].astype(np.complex128))
+    img_bloch, t_bloch, n_iso = None, None, None
+    if with_bloch:
+        from hifield.sim.engines.bloch import _choose_isochromats
+        from hifield.sim.engines.bloch_program import compile_sequence
+
+        n_iso = _choose_isochromats(BlochOptions(), compile_sequence(sequence.seq), phantom, 3e-3)
+        t0 = time.perf_counter()
+        bloch = simulate_bloch(phantom, sequence, scanner, noise=False, rng=rng)
+        t_bloch = time.perf_counter() - t0
+        img_bloch = rss_image(bloch.kspace[:, 0].astype(np.complex128))
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hifield.cli.main",
+            "simulate",
+            "--seq",
+            str(seq_path),
+            "--field",
+            "3T",
+            "--phantom",
+            "brain",
+            "--coils",
+            str(n_coils),
+            "--no-noise",
+            "--out",
+            str(tmp / f"hifield_{setting}_{n}.h5"),
+        ],
+        check=True,
+        capture_output=True,
+        env=os.environ,
+    )
+    t_process = time.perf_counter() - t0
+    row: dict[str, Any] = {
+        "setting": setting,
+        "matrix": n,
+        "coils": n_coils,
+        "dummies": dummies,
+        "trajectory_detected": sequence.trajectory,
+        "wall_load_seq_s": t_load,
+        "wall_fast_as_written_s": t_fast,
+        "wall_bloch_s": t_bloch,
+        "bloch_isochromats": n_iso,
+        "wall_hifield_process_s": t_process,
+        "nrmse_fast_vs_bloch": None if img_bloch is None else nrmse_scaled(img_fast, img_bloch),
+        "load_average_1min_start": load_start,
+    }
+    if mrzero_python is None:
+        row["load_average_1min_end"] = os.getloadavg()[0]
+        return row
+    maps_path = tmp / f"maps_{setting}_{n}.npz"
+    write_mrzero_maps(phantom, scanner, maps_path, slice_m=3e-3, dominant=spec["mode"] == "default")
+    options = MrzeroOptions(mode=spec["mode"], min_emitted=spec["min_signal"] or min_signal)
+    options = dataclasses.replace(options, min_latent=options.min_emitted)
+    out_path = tmp / f"mrzero_{setting}_{n}.npy"
+    job = {"maps": str(maps_path), "seq": str(seq_path), "out": str(out_path), "threads": os.cpu_count() or 1}
+    job.update(dataclasses.asdict(options))
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [mrzero_python, "-c", WORKER, json.dumps(job)], capture_output=True, text=True, check=False, timeout=6 * 3600
+    )
+    t_mr_process = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"MRzero worker failed: {proc.stderr.strip().splitlines()[-1:]}")
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    signal = np.load(out_path)  # (samples, coils)
+    n_ro = sequence.n_readout_samples
+    lines = signal.reshape(-1, n_ro, signal.shape[-1])
+    k_mr = np.zeros((signal.shape[-1], n, n_ro), dtype=np.complex128)
+    k_mr[:, sequence.phase_encode_lines, :] = np.transpose(lines, (2, 0, 1))
+    ref, orientation = oriented(rss_image(k_mr), img_fast)
+    row.update(
+        {
+            "wall_mrzero_s": float(report["wall_s"]),
+            "wall_mrzero_process_s": t_mr_process,
+            "mrzero_options": dataclasses.asdict(options),
+            "mrzero_orientation": orientation,
+            "ratio_call_mrzero_over_fast": float(report["wall_s"]) / t_fast,
+            "ratio_process_mrzero_over_hifield": t_mr_process / t_process,
+            "nrmse_fast_as_written_vs_mrzero": nrmse_scaled(img_fast, ref),
+            "nrmse_bloch_vs_mrzero": None if img_bloch is None else nrmse_scaled(img_bloch, ref),
+            "load_average_1min_end": os.getloadavg()[0],
+        }
+    )
+    return row
+
+
+def write_settings_results(rows: list[dict[str, Any]], out_dir: Path) -> None:
+    """Write ``sim_vs_mrzero_settings.json`` and ``.md``: one row per setting and matrix."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"cpu_count": os.cpu_count(), "hifield_commit": os.environ.get("HIFIELD_BENCH_COMMIT")}
+    (out_dir / "sim_vs_mrzero_settings.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    md = [
+        "# hifield vs MRzeroCore: (a) ordinary and (b) accurate settings",
+        "",
+        "`python benchmarks/sim_vs_mrzero.py` (see its docstring). Ratios are MRzero time / hifield time.",
+        "",
+        "| setting | matrix | fast call [s] | MRzero call [s] | call ratio | hifield process [s] | MRzero process [s] "
+        "| process ratio | NRMSE fast vs MRzero | bloch [s] (isochromats) | NRMSE bloch vs MRzero | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        bloch = "—" if r.get("wall_bloch_s") is None else f"{r['wall_bloch_s']:.1f} ({r['bloch_isochromats']})"
+        md.append(
+            f"| {r['setting']} | {r['matrix']} | {r['wall_fast_as_written_s']:.3f} "
+            f"| {_fmt(r.get('wall_mrzero_s'), '.2f')} "
+            f"| {_fmt(r.get('ratio_call_mrzero_over_fast'), '.1f')} | {r['wall_hifield_process_s']:.2f} "
+            f"| {_fmt(r.get('wall_mrzero_process_s'), '.2f')} "
+            f"| {_fmt(r.get('ratio_process_mrzero_over_hifield'), '.1f')} "
+            f"| {_fmt(r.get('nrmse_fast_as_written_vs_mrzero'), '.3f')} | {bloch} "
+            f"| {_fmt(r.get('nrmse_bloch_vs_mrzero'), '.3f')} "
+            f"| {r['load_average_1min_start']:.1f} / {r['load_average_1min_end']:.1f} |"
+        )
+    (out_dir / "sim_vs_mrzero_settings.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mrzero-python", default="/tmp/mrzero_venv/bin/python")
@@ -378,7 +603,40 @@ def main() -> None:
     parser.add_argument("--save-images", default=None, help="path prefix for .npz images (diagnostics)")
     parser.add_argument("--append", action="store_true", help="keep the rows already in the .json")
     parser.add_argument("--markdown-only", action="store_true", help="rewrite the .md from the existing .json")
+    parser.add_argument("--setting", nargs="+", choices=tuple(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--legacy", action="store_true", help="the former single setting (sim_vs_mrzero.md)")
+    parser.add_argument("--hifield-only", action="store_true", help="skip MRzero (smoke test of the hifield side)")
+    parser.add_argument("--no-bloch", action="store_true", help="skip the bloch engine in the two settings")
+    parser.add_argument("--force", action="store_true", help="time even above a load average of 1.0 (not results)")
     args = parser.parse_args()
+    load = os.getloadavg()[0]
+    if load > 1.0 and not (args.force or args.markdown_only):
+        raise SystemExit(f"load average {load:.2f} is above 1.0: the timings would not mean much; rerun when idle")
+    if not args.legacy and not args.markdown_only:
+        if not args.no_bloch:  # Numba compile (or cache load) of the bloch kernel, excluded from the timings
+            warm = Scanner.preset("3T", n_coils=args.coils)
+            tiny_gre = GreProtocol(matrix=8, fov_m=0.24, tr_s=0.02).build(warm)
+            tiny_brain = brain_phantom(matrix=8, fov_m=0.24, b0_t=3.0)
+            simulate_bloch(tiny_brain, tiny_gre, warm, noise=False, rng=np.random.default_rng(0))
+        rows_settings: list[dict[str, Any]] = []
+        with tempfile.TemporaryDirectory() as d:
+            for setting in args.setting:
+                for n in args.matrices:
+                    rows_settings.append(
+                        run_setting(
+                            setting,
+                            n,
+                            mrzero_python=None if args.hifield_only else args.mrzero_python,
+                            n_coils=args.coils,
+                            n_dummy=args.dummies,
+                            min_signal=args.mrzero_min_signal,
+                            tmp=Path(d),
+                            with_bloch=not args.no_bloch and n <= args.bloch_max_matrix,
+                        )
+                    )
+                    print(json.dumps(rows_settings[-1]), flush=True)
+                    write_settings_results(rows_settings, args.results_dir)
+        return
     if args.markdown_only:
         stored = json.loads((args.results_dir / "sim_vs_mrzero.json").read_text())
         write_results(stored["rows"], args.mrzero_python, args.coils, args.results_dir, meta=stored["meta"])

@@ -68,6 +68,8 @@ _EXPORTS: dict[str, str] = {
     "scan": "hifield.pipeline",
     "ScanConfig": "hifield.pipeline",
     "ScanResult": "hifield.pipeline",
+    # studies (Dask, extra `dask`)
+    "batch": "hifield.distributed",
 }
 
 __all__ = sorted(_EXPORTS)

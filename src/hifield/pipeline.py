@@ -57,8 +57,8 @@ class ScanConfig:
     ('3T', 4.0, ('fft', 'sense', 'cs'))
     """
 
-    protocol: str = "gre_t1_2d"
-    """Protocol name (``hifield protocols``) or path of a protocol YAML file."""
+    protocol: str | ImagingProtocol = "gre_t1_2d"
+    """Protocol name (``hifield protocols``), path of a protocol YAML file, or a protocol object."""
     field: str = "3T"
     """Scanner preset (1.5T, 3T, 5T, 7T) or a scanner YAML file (see ``Scanner.load``)."""
     acceleration: float = 4.0
@@ -83,6 +83,15 @@ class ScanConfig:
     """Output folder (a string is accepted and converted)."""
     write_files: bool = True
     """Write raw data, DICOM, NIfTI, figure and summary (False: compute only)."""
+    n_slices: int | None = None
+    """Slices of a 2D protocol's stack (``None`` keeps the protocol's, 1 by default); > 1 scans a slice stack."""
+    slice_thickness_m: float | None = None
+    """Slice thickness of a 2D protocol [m] (``None`` keeps the protocol's)."""
+    slice_position_m: float | None = None
+    """Through-plane position of the slice [m] (set per slice by a stack scan; ``None``: the phantom's default)."""
+    adapt: bool = False
+    """When the protocol exceeds a SAR limit, apply the least change that passes (recorded in summary.json as
+    ``sar_adaptation``) instead of refusing it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.out, Path):
@@ -121,12 +130,31 @@ class ScanResult:
     """Magnitude reconstructions by method, shape (slices, y, x)."""
     files: dict[str, str] = field(default_factory=dict)
     """Output files by kind."""
+    raw: Any = None
+    """The accelerated raw data (``RawData``) of a single-slice or 3D scan."""
+    recon_images: dict[str, Any] = field(default_factory=dict)
+    """Reconstructed ``Image`` by method."""
 
 
-def phantom_for_protocol(kind: str, protocol: ImagingProtocol, *, b0_t: float) -> Phantom:
+def phantom_for_protocol(
+    kind: str, protocol: ImagingProtocol, *, b0_t: float, slice_position_m: float | None = None
+) -> Phantom:
     """:func:`~hifield.phantom.make_phantom` on the protocol's grid, twice as fine as its matrix (no inverse crime):
-    a slice for 2D protocols, the slab's partitions for 3D."""
+    a slice for 2D protocols, the slab's partitions for 3D; with ``slice_position_m``, the brain's slice there (one
+    slice of a stack; the test objects are the same at every position)."""
     from hifield.phantom import make_phantom
+
+    if slice_position_m is not None and kind == "brain":
+        from hifield.phantom.brain import brain_phantom
+
+        return brain_phantom(
+            b0_t=b0_t,
+            matrix=protocol.matrix,
+            fov_m=protocol.fov_m,
+            oversampling=2,
+            slice_position_m=slice_position_m,
+            slice_thickness_m=protocol.slice_thickness_m,
+        )
 
     return make_phantom(
         kind,
@@ -139,16 +167,51 @@ def phantom_for_protocol(kind: str, protocol: ImagingProtocol, *, b0_t: float) -
     )
 
 
-def load_protocol_spec(spec: str) -> Any:
-    """A protocol by name (``hifield protocols``) or from a YAML file path."""
+def load_protocol_spec(spec: Any) -> Any:
+    """A protocol by name (``hifield protocols``), from a YAML file path, or a protocol object as given."""
     from hifield import sequence as sq
 
+    if isinstance(spec, sq.ImagingProtocol):
+        return spec
     if spec.endswith((".yaml", ".yml")) or os.path.sep in spec:
         path = Path(spec)
         if not path.is_file():
             raise ConfigError(f"protocol file {spec!r} does not exist; give a protocol name or an existing YAML file")
         return sq.load_protocol(path)
     return sq.get_protocol(spec)
+
+
+def field_tuned_protocol(spec: Any, b0_t: float) -> tuple[Any, list[dict[str, Any]]]:
+    """:func:`load_protocol_spec`, with a library protocol's per-field defaults at ``b0_t`` (the TI that nulls its
+    tissue: FLAIR CSF, STIR fat) and a record of each; a protocol file is used as written."""
+    from hifield.phantom.tissues import tissue_properties
+    from hifield.sequence.field_tuning import tune_for_field
+
+    protocol = load_protocol_spec(spec)
+    if not isinstance(spec, str) or spec.endswith((".yaml", ".yml")) or os.path.sep in spec:
+        return protocol, []
+
+    def t1_of(tissue: str) -> tuple[float, str]:
+        props = tissue_properties(tissue, b0_t)
+        return props.t1_s, props.source
+
+    return tune_for_field(protocol, t1_of)
+
+
+def with_slices(protocol: Any, cfg: ScanConfig) -> Any:
+    """The protocol with the config's slice count and thickness (2D protocols only)."""
+    from hifield.sequence.protocol import SliceProtocol
+
+    changes: dict[str, Any] = {}
+    if cfg.n_slices is not None:
+        changes["n_slices"] = cfg.n_slices
+    if cfg.slice_thickness_m is not None:
+        changes["slice_thickness_m"] = cfg.slice_thickness_m
+    if not changes:
+        return protocol
+    if not isinstance(protocol, SliceProtocol):
+        raise ConfigError(f"--slices and --slice-thickness apply to 2D protocols; {protocol.name} is a 3D slab")
+    return protocol.with_changes(**changes)
 
 
 @dataclass(frozen=True)
@@ -161,6 +224,10 @@ class Exam:
     """The protocol (with the requested matrix)."""
     acquisition: Any
     """The :class:`hifield.sequence.Acquisition`; ``acquisition.accelerated.pattern`` is the sampling pattern."""
+    field_defaults: list[dict[str, Any]] = field(default_factory=list)
+    """The library protocol's per-field defaults applied at this field (e.g. the TI that nulls CSF), with sources."""
+    sar_adaptation: dict[str, Any] | None = None
+    """The change ``--adapt`` made to meet the SAR limit, or None."""
 
 
 def build_exam(config: ScanConfig) -> Exam:
@@ -175,9 +242,13 @@ def build_exam(config: ScanConfig) -> Exam:
     scanner = Scanner.resolve(config.field)
     if config.n_coils is not None:
         scanner = scanner.with_receive_coils(config.n_coils)
-    protocol = load_protocol_spec(config.protocol)
+    protocol, field_defaults = field_tuned_protocol(config.protocol, scanner.b0_t)
+    protocol = with_slices(protocol, config)
     if config.matrix is not None:
         protocol = protocol.with_changes(matrix=config.matrix)
+    # SAR of the whole sequence: refused with what would pass, or (--adapt) changed as little as needed
+    full = protocol.build(scanner)
+    protocol, full, sar_adaptation = sq.limit_sar(protocol, full, scanner, adapt=config.adapt)
     acquisition = sq.plan_acquisition(
         protocol,
         scanner,
@@ -185,8 +256,15 @@ def build_exam(config: ScanConfig) -> Exam:
         acceleration=config.acceleration,
         n_calibration=config.n_calibration,
         seed=config.seed,
+        full=full,
     )
-    return Exam(scanner=scanner, protocol=protocol, acquisition=acquisition)
+    return Exam(
+        scanner=scanner,
+        protocol=protocol,
+        acquisition=acquisition,
+        field_defaults=field_defaults,
+        sar_adaptation=sar_adaptation,
+    )
 
 
 def check_exam(exam: Exam) -> None:
@@ -255,6 +333,10 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
 
     cfg = (config or ScanConfig()).validated()
     rep: StepReporter = reporter or _SilentReporter()
+    if (cfg.n_slices or 1) > 1:
+        from hifield.pipeline_stack import scan_stack
+
+        return scan_stack(cfg, reporter=rep)
     timings: dict[str, float] = {}
 
     @contextlib.contextmanager
@@ -274,7 +356,9 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         sampling = sampling_summary(acquisition)
 
         with timed("phantom", f"Making the {cfg.phantom} phantom at {scanner.b0_t:g} T"):
-            phantom = phantom_for_protocol(cfg.phantom, protocol, b0_t=scanner.b0_t)
+            phantom = phantom_for_protocol(
+                cfg.phantom, protocol, b0_t=scanner.b0_t, slice_position_m=cfg.slice_position_m
+            )
 
         with timed("simulate", f"Simulating {scanner.receive.n_coils}-coil k-space ({cfg.engine} engine)"):
             reference = simulate(phantom, acquisition.full, scanner, engine=cfg.engine, noise=False, seed=cfg.seed)
@@ -337,10 +421,12 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             "scan_time_s": round(acquisition.accelerated.duration_s, 4),
             "scan_time_full_s": round(acquisition.full.duration_s, 4),
             "seed": cfg.seed,
+            "sar_adaptation": exam.sar_adaptation,
+            "field_defaults": exam.field_defaults,
             "reconstructions": metrics,
             "timings_s": timings,
         }
-        result = ScanResult(summary=summary, truth=truth, images=images)
+        result = ScanResult(summary=summary, truth=truth, images=images, raw=raw, recon_images=recon_images)
         if staging is not None:
             with timed("write", "Writing ISMRMRD, DICOM, NIfTI, figure and summary"):
                 _write_outputs(staging, raw, recon_images, truth, images, metrics, summary, protocol, cfg.out)

@@ -62,6 +62,79 @@ def _label(values: dict[str, float] | None) -> str:
     return "\n".join([" | ".join(parts[:2]), " | ".join(parts[2:] + extra)]).strip()
 
 
+def save_stack_figure(
+    truth: NDArray[np.floating],
+    recon: NDArray[np.floating],
+    path: str | os.PathLike[str],
+    *,
+    worst_slice: int,
+    title: str = "",
+) -> Path:
+    """Save a PNG of a slice stack: a montage of the reconstruction's slices, then the worst slice's truth,
+    reconstruction and ``|truth - recon| x ERROR_GAIN`` (one grey scale: the truth's 99.5th percentile).
+
+    Parameters
+    ----------
+    truth, recon
+        Magnitude stacks ``(slices, y, x)`` of the same shape.
+    path
+        Output ``.png`` (written under a temporary name, then renamed).
+    worst_slice
+        Index of the slice whose error map is shown.
+    title
+        Figure title.
+
+    Raises
+    ------
+    ConfigError
+        For stacks that are not 3D or differ in shape, or a slice index outside the stack.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    t = np.abs(np.asarray(truth)).astype(np.float64)
+    r = np.abs(np.asarray(recon)).astype(np.float64)
+    if t.ndim != 3 or t.shape != r.shape:
+        raise ConfigError(f"truth {t.shape} and recon {r.shape} must be (slices, y, x) stacks of the same shape")
+    if not 0 <= worst_slice < t.shape[0]:
+        raise ConfigError(f"worst_slice {worst_slice} is outside 0..{t.shape[0] - 1}")
+    n = t.shape[0]
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    vmax = float(np.percentile(t, 99.5)) or 1.0
+    fig = Figure(figsize=(2.0 * max(cols, 3), 2.0 * (rows + 1.6)), facecolor="black")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(rows + 2, max(cols, 3) * 2, height_ratios=[1] * rows + [0.15, 1.6])
+    for k in range(n):
+        ax = fig.add_subplot(grid[k // cols, 2 * (k % cols) : 2 * (k % cols) + 2])
+        ax.imshow(r[k], cmap="gray", vmin=0, vmax=vmax)
+        ax.set_axis_off()
+        ax.set_title(f"{k}", color="red" if k == worst_slice else "white", fontsize=8)
+    panels = (
+        (t[worst_slice], f"truth, slice {worst_slice}"),
+        (r[worst_slice], "recon"),
+        (np.abs(t[worst_slice] - r[worst_slice]) * ERROR_GAIN, f"|truth - recon| x{ERROR_GAIN:g}"),
+    )
+    width = max(cols, 3) * 2 // 3
+    for i, (img, label) in enumerate(panels):
+        ax = fig.add_subplot(grid[rows + 1, i * width : (i + 1) * width])
+        ax.imshow(img, cmap="gray", vmin=0, vmax=vmax)
+        ax.set_axis_off()
+        ax.set_title(label, color="white", fontsize=9)
+    if title:
+        fig.suptitle(title, color="white", fontsize=11)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=80, format="png", facecolor=fig.get_facecolor())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def save_comparison_figure(
     truth: NDArray[np.floating],
     recons: dict[str, NDArray[np.floating]],

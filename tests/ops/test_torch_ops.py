@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from hifield.backend import copy, is_tensor, norm, vdot, zeros_like
 from hifield.ops import (
     CartesianSenseNormalOp,
     FFTOp,
@@ -22,7 +23,6 @@ from hifield.ops import (
     fftc,
     ifftc,
 )
-from hifield.ops._backend import copy, is_tensor, norm, vdot, zeros_like
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")

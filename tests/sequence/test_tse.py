@@ -123,3 +123,68 @@ def test_tse_refocusing_pulse_peak_b1_refused_at_7t():
     scanner = Scanner.preset("7T")
     limits = {v.limit for v in check(p.build(scanner, phase_encode_lines=range(16)), scanner)}
     assert "RF peak B1" in limits
+
+
+def _rf_events(built):
+    """(start time [s], frequency offset [Hz], slice-select amplitude [Hz/m]) of every RF pulse."""
+    out, t = [], 0.0
+    for block_id, duration in built.seq.block_durations.items():
+        block = built.seq.get_block(block_id)
+        if block.rf is not None:
+            out.append((t + block.rf.delay, block.rf.freq_offset, block.gz.amplitude))
+        t += duration
+    return np.asarray(out)
+
+
+def test_tse_multi_slice_plays_every_slice_interleaved_within_tr():
+    p = SMALL_TSE.with_changes(n_slices=3, slice_gap_m=0.001, tr_s=1.0)
+    built = p.build(Scanner.preset("3T"), phase_encode_lines=list(range(8)))
+    check_timing(built)
+    assert built.duration_s == pytest.approx(1.0)  # one shot of 8 echoes per slice, all slices within one TR
+    np.testing.assert_allclose(built.slice_positions_m, [-0.006, 0.0, 0.006])
+    slc = [lab["SLC"] for lab in adc_labels(built.seq)]
+    assert slc == [0] * 8 + [2] * 8 + [1] * 8
+    # excitation + 8 refocusing pulses per slice, each shifted in frequency to its slice's z
+    rf = _rf_events(built).reshape(3, 9, 3)
+    z = rf[..., 1] / rf[..., 2]
+    np.testing.assert_allclose(z, np.repeat([[-0.006], [0.006], [0.0]], 9, axis=1), atol=1e-12)
+    # TE holds for every slice: echo 4 (0-based 3) comes TE after each excitation's start (same pulse each time)
+    t_centre = adc_centre_times(built.seq, built.n_readout_samples).reshape(3, 8)
+    np.testing.assert_allclose(np.diff(t_centre[:, 3] - rf[:, 0, 0]), 0.0, atol=1e-9)
+
+
+def test_tse_stack_needs_room_in_tr():
+    with pytest.raises(SequenceError, match=r"repetition time tr_ms = 600 ms .* fewer slices"):
+        SMALL_TSE.with_changes(n_slices=8).build(Scanner.preset("3T"))
+
+
+def test_tse_stack_sar_scales_with_slices():
+    from hifield.sequence.safety import assess
+
+    scanner = Scanner.preset("7T")
+    one = assess(SMALL_TSE.with_changes(tr_s=1.0).build(scanner, phase_encode_lines=list(range(16))), scanner)
+    p3 = SMALL_TSE.with_changes(tr_s=1.0, n_slices=3)
+    three = assess(p3.build(scanner, phase_encode_lines=list(range(16))), scanner)
+    assert three.sar_head_6min_w_per_kg == pytest.approx(3 * one.sar_head_6min_w_per_kg, rel=1e-6)
+
+
+def test_flair_stack_interleaves_inversions_within_ti():
+    """A FLAIR stack: inversions of later slices play during the TI of earlier ones; TI is kept."""
+    p = get_protocol("flair_2d").with_changes(n_slices=6, matrix=32, echo_train_length=8, te_s=0.048, tr_s=4.0)
+    built = p.build(Scanner.preset("3T"), phase_encode_lines=list(range(8)))
+    check_timing(built)
+    assert built.duration_s == pytest.approx(4.0)
+    assert built.ti_s == pytest.approx(2.5, abs=5e-4)  # slot lengths on the 10 us raster, ~20 slots within TI
+    assert sorted({lab["SLC"] for lab in adc_labels(built.seq)}) == list(range(6))
+    rf = _rf_events(built)
+    z = rf[:, 1] / rf[:, 2]
+    inv_amp = rf[0, 2]  # the first pulse is an inversion (thicker slab: lower slice-select amplitude)
+    is_inv = np.isclose(rf[:, 2], inv_amp)
+    assert is_inv.sum() == 6 and rf.shape[0] == 6 * (1 + 1 + 8)
+    for zs in built.slice_positions_m:
+        t_inv = rf[is_inv & np.isclose(z, zs, atol=1e-9), 0]
+        exc = ~is_inv & np.isclose(z, zs, atol=1e-9)
+        t_exc = rf[exc, 0][0]  # the excitation comes first among this slice's pulses
+        assert t_inv.size == 1
+        # inversion start to excitation start: TI, give or take the two pulses' centre offsets (< 5 ms)
+        assert abs((t_exc - t_inv[0]) - built.ti_s) < 0.005

@@ -12,7 +12,11 @@ from hifield.hardware.scanner import Scanner
 from hifield.phantom import Phantom, shepp_logan_phantom, tissue_properties
 from hifield.sequence.library.gre3d import Gre3dProtocol
 from hifield.sim.engines import bloch as bloch_module
+from hifield.sim.engines import bloch_receive
 from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
+
+# these tests use few isochromats on purpose (speed); the count a sequence needs is tested in test_bloch_isochromats
+pytestmark = pytest.mark.filterwarnings("ignore::hifield.sim.engines.bloch_isochromat_count.IsochromatWarning")
 
 FOV = 0.16
 
@@ -131,7 +135,7 @@ def test_pulse_maps_in_small_groups_give_the_same_result(small_3d, monkeypatch) 
     class per group (many groups) changes nothing beyond rounding. The same limit also disables the shared
     free-precession table, so the kernel's direct per-isochromat ``cos``/``sin`` path gives the same k-space."""
     whole = small_3d[3]
-    monkeypatch.setattr(bloch_module, "_MAX_TABLE_BYTES", 1)
+    monkeypatch.setattr(bloch_receive, "MAX_TABLE_BYTES", 1)
     grouped = _simulate(small_3d)
     np.testing.assert_allclose(grouped, whole, rtol=0, atol=1e-6 * np.abs(whole).max())
 

@@ -16,6 +16,9 @@ from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
 from hifield.sim.engines.bloch_program import compile_sequence
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
+# these tests use few isochromats on purpose (speed); the count a sequence needs is tested in test_bloch_isochromats
+pytestmark = pytest.mark.filterwarnings("ignore::hifield.sim.engines.bloch_isochromat_count.IsochromatWarning")
+
 N, OVER, FOV = 16, 2, 0.24
 OPTIONS = BlochOptions(n_isochromats=8)
 

@@ -17,6 +17,9 @@ from hifield.sequence import GreProtocol, build_with_pattern
 from hifield.sim import simulate
 from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
 
+# few isochromats on purpose (speed): what a sequence needs is tested in tests/sim/test_bloch_isochromats.py
+pytestmark = pytest.mark.filterwarnings("ignore::hifield.sim.engines.bloch_isochromat_count.IsochromatWarning")
+
 N, FOV = 16, 0.24
 
 

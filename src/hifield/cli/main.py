@@ -29,6 +29,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("phantom", "hifield.cli.phantom", "phantom_command"),
     ("coils", "hifield.cli.phantom", "coils_command"),
     ("console", "hifield.cli.console", "console_command"),
+    ("study", "hifield.cli.study", "study_command"),
 )
 
 

@@ -51,14 +51,21 @@ def protocols_command(
         scanner_obj = Scanner.resolve(scanner)
     for name in protocol_names():
         protocol = get_protocol(name)
+        notes: list[dict[str, object]] = []
+        if scanner_obj is not None:
+            from hifield.pipeline import field_tuned_protocol
+
+            protocol, notes = field_tuned_protocol(name, scanner_obj.b0_t)
         data = protocol_to_dict(protocol)
         if scanner_obj is not None:
             data["scan_time_s"] = round(protocol.build(scanner_obj).duration_s, 3)
+            data["field_defaults"] = notes
         entries.append(data)
     if as_json:
         print_json(entries)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     columns = ["name", *[c for c in _SHOWN if any(c in e for e in entries)]]
@@ -69,7 +76,14 @@ def protocols_command(
         table.add_column(_HEADERS.get(column, column), no_wrap=True)
     for entry in entries:
         table.add_row(*[_fmt(entry.get(c)) for c in columns])
-    Console(width=160).print(table)
+    console = Console(width=160)
+    console.print(table)
+    for entry in entries:
+        for note in entry.get("field_defaults") or []:
+            line = (
+                f"{entry['name']}: {note['parameter']} = {note['value']:g} ({note['reason']}); source: {note['source']}"
+            )
+            console.print(escape(line))
 
 
 def _fmt(value: object) -> str:

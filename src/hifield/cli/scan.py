@@ -52,6 +52,13 @@ def scan_command(
     pacs: str | None = typer.Option(None, "--pacs", help="Send the DICOM series to a PACS at HOST:PORT."),
     called_aet: str = typer.Option("ORTHANC", "--called-aet", help="AE title of the PACS."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on standard output."),
+    slices: int | None = typer.Option(
+        None, "--slices", help="Slices of a 2D protocol's stack (interleaved, centred on the head); default 1."
+    ),
+    slice_thickness: float | None = typer.Option(None, "--slice-thickness", help="Slice thickness [mm] (2D)."),
+    adapt: bool = typer.Option(
+        False, "--adapt", help="Over a SAR limit: apply the least change that passes (TR, flip angle or slices)."
+    ),
 ) -> None:
     """Run a whole virtual exam: sequence, safety checks, simulation, undersampling, reconstruction, DICOM/NIfTI."""
     from hifield.pipeline import ScanConfig, scan
@@ -71,6 +78,9 @@ def scan_command(
         n_coils=coils,
         seed=seed,
         out=out,
+        adapt=adapt,
+        n_slices=slices,
+        slice_thickness_m=None if slice_thickness is None else slice_thickness * 1e-3,
     )
     address = None
     if pacs is not None:
@@ -90,6 +100,12 @@ def scan_command(
     if as_json:
         print_json(summary)
         return
+    adaptation = summary.get("sar_adaptation")
+    if isinstance(adaptation, dict):
+        reporter.console.print(
+            f"{adaptation['limit']} was {adaptation['value_w_per_kg']:.1f} W/kg > {adaptation['limit_w_per_kg']:.1f} "
+            f"W/kg: adapted ({adaptation['applied']}), now {adaptation['sar_after_w_per_kg']:.1f} W/kg"
+        )
     _print_table(reporter, summary)
 
 

@@ -215,8 +215,9 @@ def scan_config(request: CardRequest, **changes: Any) -> Any:
         raise ConfigError(f"mode {request.mode!r} is not an IEC operating mode; choose one of {', '.join(MODES)}")
     if isinstance(request.n_calibration, bool) or not isinstance(request.n_calibration, int):
         raise ConfigError(f"calibration lines must be a whole number; got {request.n_calibration!r}")
-    if isinstance(request.acceleration, bool) or not isinstance(request.acceleration, (int, float)):
-        raise ConfigError(f"acceleration must be a number >= 1; got {request.acceleration!r}")
+    from hifield.sampling.validation import check_acceleration
+
+    check_acceleration(request.acceleration)
     return ScanConfig(
         protocol=changes.pop("protocol", request.protocol),
         field=changes.pop("field", request.field),

@@ -120,6 +120,26 @@ def _cap_points(n: int, cos_min: float, cos_max: float) -> NDArray[np.float64]:
     return np.stack([cos_t, sin_t * np.sin(phi), sin_t * np.cos(phi)], axis=-1)
 
 
+def checked_grid(
+    affine: NDArray[np.floating], shape_zyx: tuple[int, ...]
+) -> tuple[NDArray[np.float64], tuple[int, int, int]]:
+    """A grid's affine as float64 4 x 4 and its shape as three ints, or :class:`~hifield.errors.ConfigError`.
+
+    Examples
+    --------
+    >>> aff, shape = checked_grid(np.eye(4), (1, 2, 3))
+    >>> aff.dtype, shape
+    (dtype('float64'), (1, 2, 3))
+    """
+    aff = np.asarray(affine, dtype=np.float64)
+    if aff.shape != (4, 4):
+        raise ConfigError(f"affine must be 4 x 4; got {aff.shape}")
+    shape = tuple(int(s) for s in shape_zyx)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ConfigError(f"shape_zyx must be three positive sizes (z, y, x); got {shape_zyx}")
+    return aff, (shape[0], shape[1], shape[2])
+
+
 @dataclass(frozen=True, eq=False)
 class CoilArray:
     """A receive array of circular loop coils around the head.
@@ -321,12 +341,7 @@ class CoilArray:
         >>> round(float(np.sqrt((np.abs(s[:, 0, 32, 32]) ** 2).sum())), 3)
         1.0
         """
-        aff = np.asarray(affine, dtype=np.float64)
-        if aff.shape != (4, 4):
-            raise ConfigError(f"affine must be 4 x 4; got {aff.shape}")
-        shape = tuple(int(s) for s in shape_zyx)
-        if len(shape) != 3 or min(shape) < 1:
-            raise ConfigError(f"shape_zyx must be three positive sizes (z, y, x); got {shape_zyx}")
+        aff, shape = checked_grid(affine, shape_zyx)
         n_bytes = 8.0 * self.n_coils * float(np.prod(shape)) + 24.0 * 6 * float(np.prod(shape))
         _check_memory(n_bytes, what=f"sensitivities of {self.n_coils} coils on a {shape} grid")
         # a scan asks for the same grid several times (reference, accelerated scan, prescan): keep the last one

@@ -22,15 +22,15 @@ Models (physics-safety.md §1.4 and §3.3):
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import hankel2
 
+from hifield.backend import single_threaded_blas
 from hifield.errors import ConfigError
+from hifield.hardware.coils import checked_grid
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
 EPSILON0_F_PER_M: float = 8.8541878128e-12
@@ -48,12 +48,7 @@ _DIELECTRIC_SIGMA = (0.50, 0.55, 0.60, 0.65, 0.75)
 
 
 def _positions(affine: NDArray[np.float64], shape_zyx: tuple[int, int, int]) -> NDArray[np.float64]:
-    aff = np.asarray(affine, dtype=np.float64)
-    if aff.shape != (4, 4):
-        raise ConfigError(f"affine must be 4 x 4; got {aff.shape}")
-    shape = tuple(int(s) for s in shape_zyx)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ConfigError(f"shape_zyx must be three positive sizes; got {shape_zyx}")
+    aff, shape = checked_grid(affine, shape_zyx)
     idx = np.stack(np.meshgrid(*(np.arange(s, dtype=np.float64) for s in shape), indexing="ij"), axis=-1)
     return idx @ aff[:3, :3].T + aff[:3, 3]
 
@@ -329,22 +324,10 @@ def rf_shim(
     a = a_full[:, msk].T.astype(np.complex128)  # (voxel, channel)
     if a.shape[0] == 0:
         raise ConfigError("mask selects no voxels; give a mask over the object")
-    with _single_threaded_blas():
+    with single_threaded_blas():
         return _rf_shim(
             a, target=target, regularization=regularization, n_iterations=n_iterations, n_starts=n_starts, seed=seed
         )
-
-
-@contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """Limit BLAS to one thread: the shim's products are tiny and threaded BLAS is ~20x slower on a busy machine."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _rf_shim(

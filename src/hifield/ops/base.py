@@ -9,8 +9,8 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield.backend import copy, is_tensor
 from hifield.errors import ConfigError, ReconstructionError
-from hifield.ops._backend import copy, is_tensor
 
 Shape = tuple[int, ...]
 Array = NDArray[Any]
@@ -18,6 +18,18 @@ Array = NDArray[Any]
 
 def _as_shape(shape: Sequence[int]) -> Shape:
     return tuple(int(n) for n in shape)
+
+
+def _checked(x: Array, shape: tuple[int, ...], name: str, side: str) -> Array:
+    """``x`` as an array (numpy unless it is a tensor), refused unless its shape is the operator's ``side`` shape."""
+    if not isinstance(x, np.ndarray) and not is_tensor(x):
+        x = np.asarray(x)
+    if tuple(x.shape) != shape:
+        raise ReconstructionError(
+            f"{name}: input shape {tuple(x.shape)} does not match the operator's {side} shape "
+            f"{shape}; reshape the data or build the operator for this shape"
+        )
+    return x
 
 
 class LinearOperator:
@@ -72,25 +84,11 @@ class LinearOperator:
         ``x`` is a numpy array (or anything :func:`numpy.asarray` takes) or a ``torch.Tensor``; the result is of
         the same kind, dtype and device.
         """
-        if not isinstance(x, np.ndarray) and not is_tensor(x):
-            x = np.asarray(x)
-        if tuple(x.shape) != self.ishape:
-            raise ReconstructionError(
-                f"{self.name}: input shape {tuple(x.shape)} does not match the operator's input shape "
-                f"{self.ishape}; reshape the data or build the operator for this shape"
-            )
-        return self._apply(x)
+        return self._apply(_checked(x, self.ishape, self.name, "input"))
 
     def apply_adjoint(self, y: Array) -> Array:
         """Apply the adjoint to ``y`` of shape :attr:`oshape`; returns shape :attr:`ishape` (numpy or torch)."""
-        if not isinstance(y, np.ndarray) and not is_tensor(y):
-            y = np.asarray(y)
-        if tuple(y.shape) != self.oshape:
-            raise ReconstructionError(
-                f"{self.name}^H: input shape {tuple(y.shape)} does not match the operator's output shape "
-                f"{self.oshape}; reshape the data or build the operator for this shape"
-            )
-        return self._adjoint(y)
+        return self._adjoint(_checked(y, self.oshape, f"{self.name}^H", "output"))
 
     def __call__(self, x: Array) -> Array:
         return self.apply(x)

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.fft
 
+from hifield.backend import as_complex, is_tensor, torch_module
 from hifield.errors import ConfigError
-from hifield.ops._backend import as_complex, is_tensor, torch_module
 from hifield.ops.base import Array, LinearOperator
 
 

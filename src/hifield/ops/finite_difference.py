@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hifield.ops._backend import is_tensor, torch_module
+from hifield.backend import is_tensor, torch_module
 from hifield.ops.base import Array, LinearOperator
 
 

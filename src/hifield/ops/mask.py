@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield.backend import TensorCache, is_tensor, torch_module
 from hifield.errors import ConfigError
-from hifield.ops._backend import TensorCache, is_tensor, torch_module
 from hifield.ops.base import Array, LinearOperator
 
 

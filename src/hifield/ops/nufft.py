@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield.backend import from_numpy, is_tensor, to_numpy
 from hifield.errors import ConfigError
-from hifield.ops._backend import from_numpy, is_tensor, to_numpy
 from hifield.ops.base import Array, LinearOperator
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
 
+from hifield.backend import TensorCache, is_tensor, promoted, torch_module
 from hifield.errors import ConfigError
-from hifield.ops._backend import TensorCache, is_tensor, promoted, torch_module
 from hifield.ops.base import Array, LinearOperator
 
 

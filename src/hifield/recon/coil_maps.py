@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield.backend import single_threaded_blas
 from hifield.data import CoilMaps, RawData
 from hifield.errors import ConfigError, ReconstructionError
 from hifield.ops.fft import ifftc
 from hifield.recon.calibration import calibration_data
 
 _CHUNK_BYTES = 192 * 2**20
-
-
-@contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """Run small dense LAPACK calls on one thread when threadpoolctl is available.
-
-    A multi-threaded OpenBLAS eigensolver on a few-hundred-square matrix gains nothing and, on a machine shared
-    with other jobs, its spinning threads can slow it down by two orders of magnitude.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it the call just uses BLAS's own threading
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _power_iteration(g: NDArray[np.complex64], n_iter: int) -> tuple[NDArray[np.complex64], NDArray[np.float32]]:
@@ -77,7 +60,7 @@ def _align_phase(v: NDArray[np.complexfloating], ref: NDArray[np.complexfloating
 def _coil_basis(calib: NDArray[np.complex64]) -> NDArray[np.complex128]:
     """Left singular vectors of the calibration data ``(coil, samples)``: virtual coils, strongest first."""
     flat = calib.reshape(calib.shape[0], -1).astype(np.complex128)
-    with _single_threaded_blas():
+    with single_threaded_blas():
         u, _, _ = np.linalg.svd(flat @ np.conj(flat.T))
     return u
 
@@ -158,7 +141,7 @@ def espirit_maps(
     n_patch = int(np.prod(windows.shape[1:4]))
     a = np.moveaxis(windows, 0, 3).reshape(n_patch, nc * int(np.prod(kernel)))
     gram = np.conj(a.T) @ a
-    with _single_threaded_blas():
+    with single_threaded_blas():
         eigval, eigvec = np.linalg.eigh(gram)
     sigma = np.sqrt(np.maximum(eigval[::-1], 0.0))
     v = eigvec[:, ::-1][:, sigma > threshold * sigma[0]]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
+from hifield.backend import single_threaded_blas
 from hifield.errors import ReconstructionError
-from hifield.recon.coil_maps import _single_threaded_blas
 from hifield.recon.config import GrappaConfig
 from hifield.recon.grappa_lattice import Lattice, detect_lattice, inscribed
 
@@ -35,18 +33,6 @@ def _acceleration(lines: NDArray[np.bool_], acs: slice) -> int:
         return 1
     values, counts = np.unique(gaps, return_counts=True)
     return int(values[np.argmax(counts)])
-
-
-def _one_blas_thread(func: Callable[P, T]) -> Callable[P, T]:
-    """Run ``func`` with single-threaded BLAS: its small dense fits gain nothing from threads that spin on a
-    shared machine (see :func:`hifield.recon.coil_maps._single_threaded_blas`)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        with _single_threaded_blas():
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 def _solve_normal(gram: NDArray[np.complex128], rhs: NDArray[np.complex128], lambda_rel: float) -> NDArray:
@@ -83,7 +69,7 @@ def _patches(kspace: Complex, rows: NDArray[np.intp], offsets: NDArray[np.intp],
     )
 
 
-@_one_blas_thread
+@single_threaded_blas()
 def grappa_plane(kspace: Complex, lines: NDArray[np.bool_], acs: slice, config: GrappaConfig) -> Complex:
     """Fill the missing k1 lines of one ``(coil, k1, k0)`` plane (1D acceleration); acquired lines are kept.
 
@@ -216,7 +202,7 @@ def _displacements(lattice: Lattice, target: tuple[int, int], half: tuple[int, i
     return np.stack([gz[on], gy[on]], axis=-1).astype(np.intp)
 
 
-@_one_blas_thread
+@single_threaded_blas()
 def grappa_volume(
     kspace: Complex, lines: NDArray[np.bool_], acs: tuple[slice, slice, slice], config: GrappaConfig
 ) -> Complex:

@@ -49,6 +49,7 @@ from hifield.sequence.protocol_io import (
     save_protocol,
 )
 from hifield.sequence.safety import SafetyReport, assess, check_safety
+from hifield.sequence.sar_limits import limit_sar
 from hifield.sequence.seq_io import built_from_seq, load_seq, read_seq, write_seq
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "check_timing",
     "choose_pattern",
     "get_protocol",
+    "limit_sar",
     "load_protocol",
     "load_seq",
     "plan_acquisition",

@@ -20,26 +20,33 @@ _RELAXED_GRADIENT_FACTOR: float = 50.0
 
 
 def design_slew_t_per_m_per_s(scanner: Scanner, gradient_mode: str) -> float:
-    """Slew rate [T/m/s] a design may use: 95 % of the hardware's, and in ``"normal"`` gradient mode at most
-    :data:`~hifield.sequence.safety_models.NORMAL_MODE_SLEW_FRACTION` of the PNS rheobase slew rate (a ramp at that
-    slew stays below that fraction of the stimulation threshold whatever its duration)."""
-    from hifield.sequence.safety_models import NORMAL_MODE_SLEW_FRACTION, pns_coil_for
+    """Slew rate [T/m/s] a design may use: 95 % of the hardware's, and in ``"normal"`` gradient mode at most the slew
+    at which a ramp to the design's full gradient amplitude on two axes at once stays within the normal-mode PNS
+    limit (:func:`~hifield.sequence.safety_models.normal_mode_slew_t_per_m_per_s`)."""
+    from hifield.sequence.safety_models import PNS_LIMIT_PERCENT, normal_mode_slew_t_per_m_per_s, pns_coil_for
 
     hardware = scanner.gradients.max_slew_t_per_m_per_s * (1.0 - DESIGN_SAFETY_MARGIN)
     if gradient_mode == "fast":
         return hardware
-    return min(hardware, NORMAL_MODE_SLEW_FRACTION * pns_coil_for(scanner.b0_t).min_slew_t_per_m_per_s)
+    excursion = scanner.gradients.max_grad_t_per_m * (1.0 - DESIGN_SAFETY_MARGIN)
+    pns = normal_mode_slew_t_per_m_per_s(
+        pns_coil_for(scanner.b0_t), excursion, limit_percent=PNS_LIMIT_PERCENT["normal"]
+    )
+    return min(hardware, pns)
 
 
-def design_opts(scanner: Scanner, *, gradient_mode: str = "normal", relaxed: bool = False) -> Any:
+def design_opts(
+    scanner: Scanner, *, gradient_mode: str = "normal", relaxed: bool = False, slew_scale: float = 1.0
+) -> Any:
     """pypulseq ``Opts`` for sequence design: the scanner's limits less :data:`DESIGN_SAFETY_MARGIN`.
 
     In ``"normal"`` gradient mode the slew rate is also kept low enough for the IEC normal-mode PNS limit
-    (:func:`design_slew_t_per_m_per_s`). With ``relaxed=True`` the gradient amplitude limit is lifted so that a
-    protocol asking for too much can still be built, its actual demand measured and reported as a violation.
+    (:func:`design_slew_t_per_m_per_s`), times ``slew_scale``. With ``relaxed=True`` the gradient amplitude limit
+    is lifted so that a protocol asking for too much can still be built, its actual demand measured and reported as
+    a violation.
     """
     opts = scanner.pypulseq_opts(safety_margin=DESIGN_SAFETY_MARGIN)
-    opts.max_slew = design_slew_t_per_m_per_s(scanner, gradient_mode) * opts.gamma
+    opts.max_slew = design_slew_t_per_m_per_s(scanner, gradient_mode) * slew_scale * opts.gamma
     # Gradients whose duration is free (prephasers, spoilers) keep the real design limit in both cases.
     opts.hifield_free_max_grad = opts.max_grad
     if relaxed:
@@ -75,8 +82,12 @@ or raise the bandwidth
     if requested_s < minimum_s - 1e-9:
         if not strict:
             return minimum_s
+        # the minimum is shown rounded UP to 4 significant digits, so that the value the message names passes
+        minimum_ms = minimum_s * 1e3
+        step = 10.0 ** (math.floor(math.log10(minimum_ms)) - 3) if minimum_ms > 0 else 1.0
+        shown = math.ceil(minimum_ms / step - 1e-9) * step
         raise SequenceError(
-            f"{what} = {requested_s * 1e3:.4g} ms is below the minimum {minimum_s * 1e3:.4g} ms for this design: {hint}"
+            f"{what} = {requested_s * 1e3:.4g} ms is below the minimum {shown:.4g} ms for this design: {hint}"
         )
     return requested_s
 
@@ -102,7 +113,10 @@ def build_within_limits(design: Design, scanner: Scanner, *, what: str, gradient
     from hifield.sequence.checks import check_hardware, raise_for_violations
 
     try:
-        return _with_definitions(design(design_opts(scanner, gradient_mode=gradient_mode), True))
+        built = design(design_opts(scanner, gradient_mode=gradient_mode), True)
+        if gradient_mode == "normal":
+            built = _within_normal_mode_pns(design, scanner, built)
+        return _with_definitions(built)
     except HifieldError:
         raise
     except _PYPULSEQ_ERRORS as error:
@@ -126,6 +140,36 @@ def build_within_limits(design: Design, scanner: Scanner, *, what: str, gradient
         raise SequenceError(
             f"pypulseq could not build {what}: {_one_line(first_error)}; check the protocol parameters"
         ) from None
+
+
+NORMAL_MODE_PNS_TARGET: float = 0.97
+"""A normal-mode design whose PNS exceeds the normal-mode limit is rebuilt with a lower slew rate aiming at this
+fraction of the limit."""
+
+_NORMAL_MODE_RETRIES: int = 4
+
+
+def _within_normal_mode_pns(design: Design, scanner: Scanner, built: BuiltSequence) -> BuiltSequence:
+    """``built``, or the design rebuilt at lower slew rates until its PNS is within the normal-mode limit.
+
+    The normal-mode slew rate (:func:`design_slew_t_per_m_per_s`) assumes a full-amplitude ramp on two axes at once;
+    a design with three such ramps together, or with lobes of opposite sign back to back, can exceed the limit, and is
+    then rebuilt with the slew rate scaled by the ratio of the limit to its PNS (a few times at most, as the scanner's
+    own PNS monitor would make the user do). What is still over the limit after that is refused by the safety check.
+    """
+    from hifield.sequence.safety import pns_percent
+    from hifield.sequence.safety_models import PNS_LIMIT_PERCENT, pns_coil_for
+
+    limit = PNS_LIMIT_PERCENT["normal"]
+    coil = pns_coil_for(scanner.b0_t)
+    scale = 1.0
+    for _ in range(_NORMAL_MODE_RETRIES):
+        pns, _axes = pns_percent(built.seq, coil)
+        if pns <= limit:
+            return built
+        scale *= NORMAL_MODE_PNS_TARGET * limit / pns
+        built = design(design_opts(scanner, gradient_mode="normal", slew_scale=scale), True)
+    return built
 
 
 _PYPULSEQ_ERRORS = (ValueError, NotImplementedError, AssertionError, ZeroDivisionError, IndexError, RuntimeError)

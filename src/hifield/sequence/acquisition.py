@@ -174,6 +174,7 @@ def plan_acquisition(
     acceleration: float,
     n_calibration: int = 24,
     seed: int = 0,
+    full: BuiltSequence | None = None,
 ) -> Acquisition:
     """Build the reference and the accelerated sequence of ``protocol`` for a sampling request.
 
@@ -182,12 +183,14 @@ def plan_acquisition(
     play a subset of their spokes or interleaves (the table's ``"radial"`` or ``"spiral"`` entry, whatever
     ``pattern`` says, with no calibration region).
 
+    ``full``, when given, is ``protocol``'s fully sampled sequence already built (it is reused, not built again).
+
     Raises
     ------
     ConfigError
         For a bad request (see :func:`hifield.sampling.make_pattern`).
     """
-    full = with_own_pattern(protocol.build(scanner))
+    full = with_own_pattern(full if full is not None else protocol.build(scanner))
     chosen, axis = choose_pattern(
         protocol, full, pattern=pattern, acceleration=acceleration, n_calibration=n_calibration, seed=seed
     )

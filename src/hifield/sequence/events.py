@@ -128,3 +128,60 @@ def readout_lines(
         "slc": slc if slc is not None else zeros,
         "rev": (rev != 0) if rev is not None else zeros.astype(bool),
     }
+
+
+GRID_TOLERANCE: float = 0.05
+"""How far (in grid steps) a readout sample may lie from its Cartesian grid point and still count as on it."""
+
+
+def cartesian_lines_from_kspace(seq: Any, *, fov_m: float = 0.0) -> tuple[NDArray[np.int64], float] | None:
+    """Phase-encode line of every readout when all readouts lie on one 2D Cartesian grid, else ``None``.
+
+    A sequence is Cartesian when every ADC has the same number of samples; each readout runs along x with uniformly
+    spaced samples (the same step in every readout) and crosses kx = 0 at its centre sample (within a step); ky and
+    kz are constant during each readout; ky is a whole multiple of the phase-encode step 1 / ``fov_m`` (the readout
+    step when ``fov_m`` is 0) and kz is the same for all readouts. Radial and spiral readouts fail these tests and
+    stay non-Cartesian.
+
+    Returns
+    -------
+    (lines, fov_m)
+        The line of each readout, ``round(ky * fov) + matrix // 2`` with ``matrix`` the samples per readout, in
+        acquisition order (the order of the phase-encode areas), and the field of view used [m].
+    """
+    t_adc, _ = seq.adc_times()
+    n_total = int(np.asarray(t_adc).size)
+    samples_of: dict[int, int] = {}  # per ADC event id: decompress one block per distinct ADC only
+    sizes = []
+    for block_id, events in seq.block_events.items():
+        adc_id = int(events[5])
+        if adc_id:
+            if adc_id not in samples_of:
+                samples_of[adc_id] = int(seq.get_block(block_id).adc.num_samples)
+            sizes.append(samples_of[adc_id])
+    if not sizes or len(set(sizes)) != 1 or sizes[0] < 2 or sizes[0] * len(sizes) != n_total:
+        return None
+    n = sizes[0]
+    k = np.asarray(seq.calculate_kspace()[0], dtype=np.float64).reshape(3, len(sizes), n)  # x, y, z [1/m]
+    kx, ky, kz = k[0], k[1], k[2]
+    steps = np.diff(kx, axis=1)
+    step = float(np.median(np.abs(steps)))
+    if step <= 0 or not np.allclose(np.abs(steps), step, rtol=0.01, atol=0.0):
+        return None
+    if np.any(np.min(np.abs(kx), axis=1) > 0.5 * step * (1 + GRID_TOLERANCE)):  # kx = 0 within half a step
+        return None
+    if np.any(np.abs(kx[:, n // 2]) > step * (1 + GRID_TOLERANCE)):  # ... near the centre sample
+        return None
+    fov = fov_m if fov_m > 0 else 1.0 / step
+    pe_step = 1.0 / fov
+    tol = GRID_TOLERANCE * min(step, pe_step)
+    if np.any(np.ptp(ky, axis=1) > tol) or np.any(np.ptp(kz, axis=1) > tol) or np.ptp(kz[:, n // 2]) > tol:
+        return None
+    pos = ky[:, n // 2] / pe_step
+    lines = np.rint(pos)
+    if np.any(np.abs(pos - lines) > GRID_TOLERANCE):
+        return None
+    lines = lines.astype(np.int64) + n // 2
+    if np.any((lines < 0) | (lines >= n)):
+        return None
+    return lines, fov

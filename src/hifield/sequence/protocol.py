@@ -66,8 +66,9 @@ class Protocol:
     """Fraction of the phase-encode lines acquired when no explicit lines are given (0.5 to 1; 1 = full), the
     centre and the upper half always included (Cartesian families only)."""
     gradient_mode: str = "normal"
-    """``"normal"``: gradients slew at most 80 % of the PNS rheobase slew rate, so sequences stay below the PNS
-    limit of the IEC normal mode; ``"fast"``: the scanner's full slew rate (may need first-level mode)."""
+    """``"normal"``: gradients slew no faster than a full-amplitude ramp on two axes at once allows within the PNS
+    limit of the IEC normal mode (77 T/m/s on the 3 T preset, see ``docs/safety/pns.md``); ``"fast"``: the
+    scanner's full slew rate (may need first-level mode)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -138,6 +139,8 @@ COMMON_SPECS: dict[str, FieldSpec] = {
 SLICE_SPECS: dict[str, FieldSpec] = {
     **COMMON_SPECS,
     "slice_thickness_m": FieldSpec("slice_thickness_mm", 1e3, 0.5, 50.0, description="slice thickness"),
+    "n_slices": FieldSpec("n_slices", 1.0, 1, 256, integer=True, description="number of slices"),
+    "slice_gap_m": FieldSpec("slice_gap_mm", 1e3, 0.0, 100.0, description="gap between slices"),
 }
 """Field specs of a :class:`SliceProtocol` (2D families)."""
 
@@ -218,12 +221,49 @@ class ImagingProtocol(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class SliceProtocol(ImagingProtocol):
-    """A 2D family: one excited slice (``n_slices`` where the family supports several)."""
+    """A 2D family: a stack of ``n_slices`` parallel slices, each excited in turn within every TR.
+
+    Slices are centred on z = 0, ``slice_thickness_m + slice_gap_m`` apart, and played in interleaved order
+    (even-numbered slices first, then odd: :func:`interleaved_order`) as scanners do, so neighbouring slices are
+    excited half a TR apart and their imperfect slice profiles do not saturate each other.
+    """
 
     SPECS: ClassVar[dict[str, FieldSpec]] = SLICE_SPECS
 
     slice_thickness_m: float = 0.005
     """Slice thickness [m]."""
+    n_slices: int = 1
+    """Slices excited one after another within each TR (interleaved order), centred on z = 0."""
+    slice_gap_m: float = 0.0
+    """Gap between neighbouring slices [m] (slice spacing = thickness + gap)."""
+
+    @property
+    def slice_spacing_m(self) -> float:
+        """Centre-to-centre distance of neighbouring slices [m]."""
+        return self.slice_thickness_m + self.slice_gap_m
+
+    @property
+    def slice_positions_m(self) -> list[float]:
+        """Centre z of each slice, in slice-index order (inferior to superior), centred on z = 0 [m].
+
+        Examples
+        --------
+        >>> SliceProtocol(n_slices=3, slice_thickness_m=0.004, slice_gap_m=0.001).slice_positions_m
+        [-0.005, 0.0, 0.005]
+        """
+        spacing = self.slice_spacing_m
+        return [(s - (self.n_slices - 1) / 2) * spacing for s in range(self.n_slices)]
+
+
+def interleaved_order(n_slices: int) -> list[int]:
+    """Acquisition order of ``n_slices`` slices within a TR: even indices, then odd (scanners' interleaved mode).
+
+    Examples
+    --------
+    >>> interleaved_order(5)
+    [0, 2, 4, 1, 3]
+    """
+    return list(range(0, n_slices, 2)) + list(range(1, n_slices, 2))
 
 
 @dataclass(frozen=True, kw_only=True)

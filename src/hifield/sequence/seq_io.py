@@ -15,7 +15,7 @@ import numpy as np
 from hifield._atomic import atomic_path
 from hifield.errors import FileFormatError, SequenceError
 from hifield.sequence.built import BuiltSequence
-from hifield.sequence.events import ROLE_THRESHOLD_RAD, rf_facts
+from hifield.sequence.events import ROLE_THRESHOLD_RAD, cartesian_lines_from_kspace, rf_facts
 from hifield.sequence.protocol import FieldSpec, SliceProtocol
 from hifield.sequence.seq_validate import validate_seq_file
 
@@ -133,9 +133,12 @@ class SeqFileProtocol(SliceProtocol):
 def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", path: str = "") -> BuiltSequence:
     """Describe a read (or hand-made) pypulseq sequence as a :class:`BuiltSequence`.
 
-    Readout facts come from the first ADC; ``phase_encode_lines`` from the ``LIN`` label at each ADC (0 when the
-    file has no labels); TE and TR from the file's ``TE``/``TR`` definitions when present, otherwise from the first
-    excitation to the centre of the first ADC and between the first two excitations.
+    Readout facts come from the first ADC; ``phase_encode_lines`` from the ``LIN`` label at each ADC. A file without
+    ``LIN`` labels whose readouts lie on a Cartesian grid (:func:`~hifield.sequence.events.cartesian_lines_from_kspace`)
+    is Cartesian too, its lines from the phase-encode areas; any other file is non-Cartesian (``trajectory`` =
+    ``"unknown"``, simulated through a NUFFT) with line 0 at every ADC. TE and TR come from the file's
+    ``TE``/``TR`` definitions when present, otherwise from the first excitation to the centre of the first ADC and
+    between the first two excitations.
 
     Raises
     ------
@@ -145,15 +148,18 @@ def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", 
     lin: list[int] = []
     state: dict[str, int] = {}
     first_adc = None
-    for block_id in seq.block_events:
-        block = seq.get_block(block_id)
-        labels = getattr(block, "label", None) or {}
-        for entry in labels.values() if isinstance(labels, dict) else labels:
-            state[entry.label] = int(entry.value)
-        if block.adc is not None:
-            lin.append(state.get("LIN", 0))
-            if first_adc is None:
+    for block_id, events in seq.block_events.items():
+        # decompressing a block is slow: only blocks with extensions (labels) and the first ADC are read in full
+        has_adc = bool(events[5])
+        if events[6] or (has_adc and first_adc is None):
+            block = seq.get_block(block_id)
+            labels = getattr(block, "label", None) or {}
+            for entry in labels.values() if isinstance(labels, dict) else labels:
+                state[entry.label] = int(entry.value)
+            if first_adc is None and block.adc is not None:
                 first_adc = block.adc
+        if has_adc:
+            lin.append(state.get("LIN", 0))
     if first_adc is None:
         raise SequenceError(f"sequence {name!r} has no ADC event, so nothing would be acquired; add readouts")
     t_exc, _fp, _t_ref, _fp_ref = seq.rf_times()
@@ -188,6 +194,13 @@ def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", 
     dwell = float(first_adc.dwell)
     fov = definition("FOV") or 0.0
     thickness = definition("SliceThickness") or 0.005
+    trajectory = "cartesian" if "LIN" in state else "unknown"
+    lines = np.asarray(lin, dtype=np.int64)
+    if trajectory == "unknown":
+        found = cartesian_lines_from_kspace(seq, fov_m=fov)
+        if found is not None:
+            lines, fov = found
+            trajectory = "cartesian"
     return BuiltSequence(
         seq=seq,
         protocol=SeqFileProtocol(
@@ -203,13 +216,13 @@ def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", 
         ),
         scanner_name=scanner_name,
         duration_s=float(seq.duration()[0]),
-        phase_encode_lines=np.asarray(lin, dtype=np.int64),
+        phase_encode_lines=lines,
         n_readout_samples=n,
         readout_dwell_s=dwell,
         te_s=te,
         tr_s=tr,
         flip_angle_rad=flip,
-        trajectory="cartesian" if "LIN" in state else "unknown",
+        trajectory=trajectory,
         scanning_sequence="RM",
         sequence_variant="NONE",
         sequence_name=name[:16],

@@ -3,12 +3,62 @@
 Used as the independent reference for the Bloch engine's RF-spoiled gradient echo and spin-echo trains
 (physics-safety.md §3.2). States ``F+_k, F-_k, Z_k`` for ``k = 0 .. n_states - 1``; one unit of dephasing per
 interval. The transition matrix of an RF pulse of flip ``alpha`` and phase ``phi`` is the one in §3.2.
+The transitions (:func:`rf_transition`, :func:`relax_in_place`, :func:`dephase_in_place`) act on states of any
+leading shape and are shared with the ``fast`` engine's phase graphs (:mod:`hifield.sim.engines.fast_echoes`).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
+
+
+def rf_transition(
+    fp: NDArray[np.complex128], fm: NDArray[np.complex128], z: NDArray[np.complex128], alpha_rad: float, phi_rad: float
+) -> tuple[NDArray[np.complex128], NDArray[np.complex128], NDArray[np.complex128]]:
+    """The RF transition of flip ``alpha_rad`` and phase ``phi_rad`` on states ``F+, F-, Z`` of any shape ``(..., k)``.
+
+    Returns the new ``(F+, F-, Z)``; the one EPG pulse of the project (this module's trains and the ``fast``
+    engine's phase graphs).
+    """
+    c2 = math.cos(alpha_rad / 2) ** 2
+    s2 = math.sin(alpha_rad / 2) ** 2
+    sa = math.sin(alpha_rad)
+    ca = math.cos(alpha_rad)
+    e = complex(math.cos(phi_rad), math.sin(phi_rad))
+    ec = e.conjugate()
+    new_fp = c2 * fp + e * e * s2 * fm - 1j * e * sa * z
+    new_fm = ec * ec * s2 * fp + c2 * fm + 1j * ec * sa * z
+    new_z = -0.5j * ec * sa * fp + 0.5j * e * sa * fm + ca * z
+    return new_fp, new_fm, new_z
+
+
+def relax_in_place(
+    fp: NDArray[np.complex128],
+    fm: NDArray[np.complex128],
+    z: NDArray[np.complex128],
+    dt_s: float,
+    t1_s: NDArray[np.floating] | float,
+    t2_s: NDArray[np.floating] | float,
+) -> None:
+    """Relaxation over ``dt_s`` of states ``(..., k)``, in place: F scaled by E2, Z by E1, ``Z_0`` recovering
+    towards 1; ``t1_s``, ``t2_s`` [s] are scalars or one value per leading index (e.g. per tissue)."""
+    e1 = np.exp(-dt_s / np.asarray(t1_s))[..., np.newaxis]
+    e2 = np.exp(-dt_s / np.asarray(t2_s))[..., np.newaxis]
+    fp *= e2
+    fm *= e2
+    z *= e1
+    z[..., 0] += 1.0 - e1[..., 0]
+
+
+def dephase_in_place(fp: NDArray[np.complex128], fm: NDArray[np.complex128]) -> None:
+    """One unit of gradient dephasing of states ``(..., k)``, in place: F+ shifts up, F- down, ``F+_0 = conj(F-_0)``."""
+    fp[..., 1:] = fp[..., :-1].copy()
+    fm[..., :-1] = fm[..., 1:].copy()
+    fm[..., -1] = 0.0
+    fp[..., 0] = np.conj(fm[..., 0])
 
 
 def epg_rf(states: NDArray[np.complex128], alpha_rad: float, phi_rad: float) -> NDArray[np.complex128]:
@@ -21,39 +71,20 @@ def epg_rf(states: NDArray[np.complex128], alpha_rad: float, phi_rad: float) -> 
     >>> bool(np.isclose(abs(out[0, 0]), 1.0)), bool(np.isclose(out[2, 0], 0.0))
     (True, True)
     """
-    c2 = np.cos(alpha_rad / 2) ** 2
-    s2 = np.sin(alpha_rad / 2) ** 2
-    sa = np.sin(alpha_rad)
-    ca = np.cos(alpha_rad)
-    e = np.exp(1j * phi_rad)
-    t = np.array(
-        [
-            [c2, e * e * s2, -1j * e * sa],
-            [np.conj(e) ** 2 * s2, c2, 1j * np.conj(e) * sa],
-            [-0.5j * np.conj(e) * sa, 0.5j * e * sa, ca],
-        ]
-    )
-    return np.asarray(t @ states)
+    return np.stack(rf_transition(states[0], states[1], states[2], alpha_rad, phi_rad))
 
 
 def epg_relax(states: NDArray[np.complex128], dt_s: float, t1_s: float, t2_s: float) -> NDArray[np.complex128]:
     """Relaxation over ``dt_s``: F scaled by E2, Z by E1 with recovery of Z_0 towards 1."""
-    e1 = np.exp(-dt_s / t1_s)
-    e2 = np.exp(-dt_s / t2_s)
     out = states.copy()
-    out[0:2] *= e2
-    out[2] *= e1
-    out[2, 0] += 1.0 - e1
+    relax_in_place(out[0], out[1], out[2], dt_s, t1_s, t2_s)
     return out
 
 
 def epg_dephase(states: NDArray[np.complex128]) -> NDArray[np.complex128]:
     """One unit of gradient dephasing: F+ shifts up, F- down, ``F-_0 = conj(F+_0)``."""
     out = states.copy()
-    out[0, 1:] = states[0, :-1]
-    out[1, :-1] = states[1, 1:]
-    out[1, -1] = 0.0
-    out[0, 0] = np.conj(out[1, 0])
+    dephase_in_place(out[0], out[1])
     return out
 
 

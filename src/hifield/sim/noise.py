@@ -28,6 +28,8 @@ C_REF: float = 0.02
 """Noise constant at the reference field [mm^3 · s^0.5] (see module docstring)."""
 BETA_HEAD: float = 1.65
 """Exponent of SNR versus B0 for head receive arrays (Pohmann 2016)."""
+NOISE_SCAN_SAMPLES = 256
+"""Samples per coil in the noise scan (no RF, receiver on)."""
 
 
 def kspace_noise_std(
@@ -78,3 +80,22 @@ def correlated_noise(
     moved = np.moveaxis(white, coil_axis, -1)
     coloured = moved @ chol.T
     return np.moveaxis(coloured, -1, coil_axis).astype(np.complex64)
+
+
+def add_thermal_noise(
+    kspace: NDArray[np.complex128], covariance: NDArray[np.complexfloating], std: float, rng: np.random.Generator
+) -> tuple[NDArray[np.complex128], NDArray[np.complex64]]:
+    """``kspace`` (coil axis first) plus correlated thermal noise, and the noise scan that goes with it.
+
+    Draws the data's noise first, then a noise scan ``(coil, NOISE_SCAN_SAMPLES)`` of the same level and coil
+    correlation (no RF, receiver on), both from ``rng`` (:func:`correlated_noise`).
+
+    Examples
+    --------
+    >>> noisy, scan = add_thermal_noise(np.zeros((2, 1, 4, 4)), np.eye(2), 0.1, np.random.default_rng(0))
+    >>> noisy.shape, scan.shape
+    ((2, 1, 4, 4), (2, 256))
+    """
+    noisy: NDArray[np.complex128] = kspace + correlated_noise(kspace.shape, covariance, std, rng)
+    scan = correlated_noise((int(np.shape(covariance)[0]), NOISE_SCAN_SAMPLES), covariance, std, rng)
+    return noisy, scan

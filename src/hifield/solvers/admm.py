@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hifield.backend import copy, copy_input, norm, zeros_like
 from hifield.errors import ConfigError
-from hifield.ops._backend import copy, zeros_like
-from hifield.solvers._backend import check_same_kind, copy_input, norm
+from hifield.solvers._checks import check_same_kind
 from hifield.solvers.history import History
 
 Array = TypeVar("Array")
@@ -89,10 +89,6 @@ def admm(
         scale = max(norm(ax), norm(z), 1e-30)
         primal = norm(ax - z) / scale
         dual = rho * norm(z - z_old) / scale
-        history.residual.append(primal)
-        if objective is not None:
-            history.objective.append(float(objective(x)))
-        if primal <= tol and dual <= tol:
-            history.converged = True
+        if history.record(primal, x, objective, converged=primal <= tol and dual <= tol):
             break
     return x, history

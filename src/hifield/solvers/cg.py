@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from hifield.backend import copy, copy_like, norm, vdot, zeros_like
 from hifield.errors import ConfigError
-from hifield.ops._backend import copy, vdot, zeros_like
-from hifield.solvers._backend import check_same_kind, copy_like, norm
+from hifield.solvers._checks import check_same_kind
 from hifield.solvers.history import History
 
 Array = TypeVar("Array")

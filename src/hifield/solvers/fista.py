@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from hifield.backend import copy, copy_input, norm, vdot
 from hifield.errors import ConfigError
-from hifield.ops._backend import copy, vdot
-from hifield.solvers._backend import check_same_kind, copy_input, norm
+from hifield.solvers._checks import check_same_kind
 from hifield.solvers.history import History
 
 Array = TypeVar("Array")
@@ -88,10 +88,6 @@ def fista(
         z = x_new + ((t_k - 1.0) / t_new) * diff
         x = x_new
         t_k = t_new
-        history.residual.append(rel)
-        if objective is not None:
-            history.objective.append(float(objective(x)))
-        if rel <= tol:
-            history.converged = True
+        if history.record(rel, x, objective, converged=rel <= tol):
             break
     return x, history

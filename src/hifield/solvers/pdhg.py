@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hifield.backend import copy_input, norm, zeros_like
 from hifield.errors import ConfigError
-from hifield.ops._backend import zeros_like
-from hifield.solvers._backend import check_same_kind, copy_input, norm
+from hifield.solvers._checks import check_same_kind
 from hifield.solvers.history import History
 
 Array = TypeVar("Array")
@@ -113,10 +113,6 @@ def pdhg(
         norm_new = norm(x_new)
         rel = norm(x_new - x) / norm_new if norm_new > 0 else 0.0
         x = x_new
-        history.residual.append(rel)
-        if objective is not None:
-            history.objective.append(float(objective(x)))
-        if rel <= tol:
-            history.converged = True
+        if history.record(rel, x, objective, converged=rel <= tol):
             break
     return x, history

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from hifield.ops._backend import copy, from_numpy, is_tensor, to_numpy, torch_dtype, torch_module
+from hifield.backend import copy, from_numpy, is_tensor, numpy_dtype, to_numpy, torch_dtype, torch_module
 
 Array = TypeVar("Array")
 """A numpy array or a ``torch.Tensor``: results are of the kind (and device) of the input."""
@@ -36,11 +36,6 @@ def soft_threshold(v: Array, threshold: Any) -> Array:
     return (a * scale.astype(real, copy=False)).astype(np.result_type(a, np.complex64), copy=False)
 
 
-def _numpy_dtype(dtype: Any) -> np.dtype[Any]:
-    """The numpy dtype of a torch dtype (e.g. ``torch.float32`` -> float32)."""
-    return torch_module().empty(0, dtype=dtype).numpy().dtype
-
-
 def _soft_threshold_torch(v: Any, threshold: Any) -> Any:
     """:func:`soft_threshold` of a tensor, promoting types as numpy does (a Python number takes the tensor's type)."""
     torch = torch_module()
@@ -55,7 +50,7 @@ def _soft_threshold_torch(v: Any, threshold: Any) -> Any:
         work = mag.dtype
     else:
         thr_np = np.asarray(threshold)
-        work = torch_dtype(np.result_type(_numpy_dtype(mag.dtype), thr_np))
+        work = torch_dtype(np.result_type(numpy_dtype(mag.dtype), thr_np))
         thr = from_numpy(thr_np, mag)
     mag_w = mag.to(work)
     scale = torch.clamp_min(mag_w - thr, 0.0) / torch.clamp_min(mag_w, float(np.finfo(np.float32).tiny))

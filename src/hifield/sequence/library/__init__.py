@@ -70,7 +70,11 @@ PROTOCOL_TABLE: Mapping[str, Callable[[], ImagingProtocol]] = MappingProxyType(
 )
 """Factory of each named default protocol (``hifield protocols``, ``get_protocol(name)``), in listing order."""
 
+NULLED_TISSUE: Mapping[str, str] = MappingProxyType({"flair_2d": "csf", "stir_2d": "fat"})
+"""Tissue each library inversion-recovery protocol nulls: its TI is set per field from that tissue's T1."""
+
 __all__ = [
+    "NULLED_TISSUE",
     "PROTOCOL_KINDS",
     "PROTOCOL_TABLE",
     "BssfpProtocol",

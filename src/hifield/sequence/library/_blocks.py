@@ -161,3 +161,10 @@ def rf_duration_on_raster(duration_s: float, system: Any) -> float:
     """An RF pulse duration rounded to the gradient raster (its slice-select flat top must lie on that raster)."""
     raster = system.grad_raster_time
     return max(raster, round(duration_s / raster) * raster)
+
+
+def place_on_slice(pp: Any, rf: Any, gz: Any, z_m: float, phase_rad: float) -> None:
+    """Move a slice-selective pulse to the slice centred at ``z_m`` [m]: shift its frequency by the slice-select
+    gradient times ``z_m``, and its phase so that the phase at the pulse centre stays ``phase_rad``."""
+    rf.freq_offset = float(gz.amplitude) * z_m
+    rf.phase_offset = phase_rad - 2 * math.pi * rf.freq_offset * float(pp.calc_rf_center(rf)[0])

@@ -16,11 +16,12 @@ from hifield.sequence.library._blocks import (
     k1_areas,
     labels,
     make_readout,
+    place_on_slice,
     shared_duration,
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -116,16 +117,16 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
     delay_prep = max(round((tr_actual / 2 - prep) / raster) * raster, 0.0)
     cache_rf_shapes(seq, rf, rf_half)
 
-    # alpha/2 preparation, TR/2 before the first alpha, with the opposite phase
-    rf_half.phase_offset = math.pi
-    seq.add_block(rf_half, gz)
-    seq.add_block(gz_reph, pp.make_delay(t_pre + delay_prep))
+    n_sl = p.n_slices
+    positions = p.slice_positions_m
     k = 0
 
     def one_tr(pe_area: float, adc_labels: list[Any] | None) -> None:
         nonlocal k
         phase = math.pi * (k % 2)
         rf.phase_offset = phase
+        if n_sl > 1:
+            place_on_slice(pp, rf, gz, z_now, phase)
         seq.add_block(rf, gz)
         gy = trapezoid(pp, system, "y", pe_area, t_pre)
         seq.add_block(*[g for g in (gx_pre, gy, gz_reph) if g is not None], pp.make_delay(t_pre + delay_a))
@@ -138,11 +139,23 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
         seq.add_block(*[g for g in (gx_rew, gy_r, gz_reph) if g is not None], pp.make_delay(t_pre + delay_b))
         k += 1
 
-    for _ in range(p.n_dummy_scans):
-        one_tr(0.0, None)
-    for avg in range(p.n_averages):
-        for line in lines:
-            one_tr(k1_areas([line], p.matrix, p.fov_m)[0], labels(pp, LIN=line, AVG=avg, SLC=0))
+    # a balanced steady state cannot be shared between slices: scanners play a bSSFP stack slice after slice,
+    # each with its own alpha/2 preparation and dummy scans (interleaved slice order)
+    z_now = 0.0
+    for sl in interleaved_order(n_sl):
+        z_now = positions[sl]
+        k = 0
+        # alpha/2 preparation, TR/2 before the first alpha, with the opposite phase
+        rf_half.phase_offset = math.pi
+        if n_sl > 1:
+            place_on_slice(pp, rf_half, gz, z_now, math.pi)
+        seq.add_block(rf_half, gz)
+        seq.add_block(gz_reph, pp.make_delay(t_pre + delay_prep))
+        for _ in range(p.n_dummy_scans):
+            one_tr(0.0, None)
+        for avg in range(p.n_averages):
+            for line in lines:
+                one_tr(k1_areas([line], p.matrix, p.fov_m)[0], labels(pp, LIN=line, AVG=avg, SLC=sl))
 
     seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
     seq.set_definition("Name", p.name)
@@ -165,4 +178,5 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
         pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
         n_averages=p.n_averages,
         n_dummy_scans=p.n_dummy_scans,
+        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

@@ -17,12 +17,13 @@ from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     k1_areas,
     make_readout,
+    place_on_slice,
     rf_duration_on_raster,
     shared_duration,
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -175,34 +176,46 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
     gx_sp = trapezoid(pp, system, "x", spoil_x, t_sp)
     longest = max(len(shot) for shot in shots)
     shot_min = d_exc + sum(float(pp.calc_duration(*blk)) for blk in refocusing) + pre_duration + longest * esp + t_sp
-    tr = require_time("repetition time tr_ms", p.tr_s, shot_min, "raise tr_ms or shorten the echo train", strict=strict)
+    n_sl = p.n_slices
+    hint_tr = "raise tr_ms or shorten the echo train" + (" or use fewer slices" if n_sl > 1 else "")
+    tr = require_time("repetition time tr_ms", p.tr_s, n_sl * shot_min, hint_tr, strict=strict)
     cache_rf_shapes(seq, rf)
+    positions = p.slice_positions_m
+    exc_phase = float(rf.phase_offset)
+    slice_labels: list[Any] = []
 
     for avg in range(p.n_averages):
         for s, shot in enumerate(shots):
             start = sum(seq.block_durations.values())
-            seq.add_block(rf, gz)
-            for blk in refocusing:
-                seq.add_block(*blk)
-            gy_pre = trapezoid(pp, system, "y", k1_areas([shot[0]], p.matrix, p.fov_m)[0], t_pre)
-            seq.add_block(*[g for g in (gx_pre, gy_pre, pre_block_z) if g is not None], pp.make_delay(pre_duration))
-            for j, line in enumerate(shot):
-                reverse = j % 2 == 1
-                gx = gx_neg if reverse else gx_pos
-                events: list[Any] = [gx, ro.adc, pp.make_delay(esp)]
-                if j + 1 < len(shot):
-                    area = (shot[j + 1] - line) / p.fov_m
-                    blip = pp.make_trapezoid("y", area=area, duration=t_blip, delay=blip_delay, system=system)
-                    events.append(blip)
-                events += [
-                    pp.make_label(label="LIN", type="SET", value=int(line)),
-                    pp.make_label(label="REV", type="SET", value=bool(reverse)),
-                    pp.make_label(label="SEG", type="SET", value=int(s)),
-                    pp.make_label(label="AVG", type="SET", value=int(avg)),
-                ]
-                seq.add_block(*events)
-            gy_rew = trapezoid(pp, system, "y", -k1_areas([shot[-1]], p.matrix, p.fov_m)[0], t_sp)
-            seq.add_block(*[g for g in (gx_sp, gy_rew, gz_sp) if g is not None])
+            for sl in interleaved_order(n_sl):
+                if n_sl > 1:
+                    place_on_slice(pp, rf, gz, positions[sl], exc_phase)
+                    if p.spin_echo:
+                        place_on_slice(pp, rf_ref, gz_ref, positions[sl], 0.0)
+                    slice_labels = [pp.make_label(label="SLC", type="SET", value=int(sl))]
+                seq.add_block(rf, gz)
+                for blk in refocusing:
+                    seq.add_block(*blk)
+                gy_pre = trapezoid(pp, system, "y", k1_areas([shot[0]], p.matrix, p.fov_m)[0], t_pre)
+                seq.add_block(*[g for g in (gx_pre, gy_pre, pre_block_z) if g is not None], pp.make_delay(pre_duration))
+                for j, line in enumerate(shot):
+                    reverse = j % 2 == 1
+                    gx = gx_neg if reverse else gx_pos
+                    events: list[Any] = [gx, ro.adc, pp.make_delay(esp)]
+                    if j + 1 < len(shot):
+                        area = (shot[j + 1] - line) / p.fov_m
+                        blip = pp.make_trapezoid("y", area=area, duration=t_blip, delay=blip_delay, system=system)
+                        events.append(blip)
+                    events += [
+                        pp.make_label(label="LIN", type="SET", value=int(line)),
+                        pp.make_label(label="REV", type="SET", value=bool(reverse)),
+                        pp.make_label(label="SEG", type="SET", value=int(s)),
+                        pp.make_label(label="AVG", type="SET", value=int(avg)),
+                        *slice_labels,
+                    ]
+                    seq.add_block(*events)
+                gy_rew = trapezoid(pp, system, "y", -k1_areas([shot[-1]], p.matrix, p.fov_m)[0], t_sp)
+                seq.add_block(*[g for g in (gx_sp, gy_rew, gz_sp) if g is not None])
             used = sum(seq.block_durations.values()) - start
             fill = round((tr - used) / raster) * raster
             if fill > 0:
@@ -220,7 +233,7 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
         n_readout_samples=ro.n_samples,
         readout_dwell_s=ro.dwell_s,
         te_s=float(te_actual),
-        tr_s=float(ceil_to(max(tr, shot_min), raster)),
+        tr_s=float(ceil_to(max(tr, n_sl * shot_min), raster)),
         flip_angle_rad=float(p.flip_angle_rad),
         readout_oversampling=ro.oversampling,
         trajectory="cartesian",
@@ -231,5 +244,6 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
         n_averages=p.n_averages,
         echo_train_length=longest,
         echo_spacing_s=float(esp),
-        time_per_line_s=float(max(tr, shot_min)) / longest,
+        time_per_line_s=float(max(tr, n_sl * shot_min)) / longest,
+        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

@@ -20,7 +20,7 @@ from hifield.sequence.library._blocks import (
     shared_duration,
     trapezoid,
 )
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -56,8 +56,6 @@ class GreProtocol(SliceProtocol):
             "rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling phase increment"
         ),
         "n_dummy_scans": FieldSpec("n_dummy_scans", 1.0, 0, 1000, integer=True, description="dummy scans"),
-        "n_slices": FieldSpec("n_slices", 1.0, 1, 256, integer=True, description="number of slices"),
-        "slice_gap_m": FieldSpec("slice_gap_mm", 1e3, 0.0, 100.0, description="gap between slices"),
     }
 
     name: str = "gre_t1_2d"
@@ -66,10 +64,6 @@ class GreProtocol(SliceProtocol):
     """Quadratic RF spoiling phase increment [degree] (0 disables RF spoiling)."""
     n_dummy_scans: int = 0
     """TRs played without ADC before the first line (steady-state preparation)."""
-    n_slices: int = 1
-    """Slices excited one after another within each TR (interleaved order: even, then odd), centred on z = 0."""
-    slice_gap_m: float = 0.0
-    """Gap between neighbouring slices [m] (slice spacing = thickness + gap)."""
 
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the pypulseq sequence on ``scanner``.
@@ -180,9 +174,8 @@ def _design_gre_2d(
     te_actual = te_min + te_delay
     tr_actual = tr_min + tr_delay
 
-    spacing = p.slice_thickness_m + p.slice_gap_m
-    positions = [(s - (p.n_slices - 1) / 2) * spacing for s in range(p.n_slices)]
-    order = list(range(0, p.n_slices, 2)) + list(range(1, p.n_slices, 2))
+    positions = p.slice_positions_m
+    order = interleaved_order(p.n_slices)
     rf_centre = float(pp.calc_rf_center(rf)[0])
     cache_rf_shapes(seq, rf)
     n_exc = (p.n_dummy_scans + p.n_averages * len(lines)) * p.n_slices

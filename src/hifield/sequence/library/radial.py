@@ -16,12 +16,13 @@ from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     labels,
     make_readout,
+    place_on_slice,
     rf_spoil_phases,
     shared_duration,
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -116,9 +117,13 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
     te = require_time("echo time te_ms", p.te_s, te_min, "raise te_ms or the bandwidth", strict=strict)
     te_delay = ceil_to(te - te_min, system.block_duration_raster)
     tr_min = d_exc + t_pre + te_delay + d_ro + t_sp
-    tr = require_time("repetition time tr_ms", p.tr_s, tr_min, "raise tr_ms or shorten te_ms", strict=strict)
-    tr_delay = ceil_to(tr - tr_min, system.block_duration_raster)
-    phases = rf_spoil_phases(p.n_averages * len(spokes), p.rf_spoiling_increment_deg)
+    n_sl = p.n_slices
+    hint = "raise tr_ms or shorten te_ms" + (" or use fewer slices" if n_sl > 1 else "")
+    tr = require_time("repetition time tr_ms", p.tr_s, n_sl * tr_min, hint, strict=strict)
+    tr_delay = ceil_to(tr - n_sl * tr_min, system.block_duration_raster)
+    phases = rf_spoil_phases(p.n_averages * len(spokes) * n_sl, p.rf_spoiling_increment_deg)
+    positions = p.slice_positions_m
+    order = interleaved_order(n_sl)
     cache_rf_shapes(seq, rf)
 
     def rotated(grad: Any, angle: float) -> list[Any]:
@@ -135,13 +140,17 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
     k = 0
     for avg in range(p.n_averages):
         for spoke, angle in zip(spokes, angles, strict=True):
-            rf.phase_offset = phases[k]
-            ro.adc.phase_offset = phases[k]
-            seq.add_block(rf, gz)
-            seq.add_block(*rotated(gx_pre, angle), *([gz_reph] if gz_reph else []), pp.make_delay(t_pre + te_delay))
-            seq.add_block(*rotated(ro.gx, angle), ro.adc, *labels(pp, LIN=spoke, AVG=avg, SLC=0))
-            seq.add_block(*rotated(gx_sp, angle), *([gz_sp] if gz_sp else []), pp.make_delay(t_sp + tr_delay))
-            k += 1
+            for sl in order:
+                rf.phase_offset = phases[k]
+                if n_sl > 1:
+                    place_on_slice(pp, rf, gz, positions[sl], phases[k])
+                ro.adc.phase_offset = phases[k]
+                seq.add_block(rf, gz)
+                seq.add_block(*rotated(gx_pre, angle), *([gz_reph] if gz_reph else []), pp.make_delay(t_pre + te_delay))
+                seq.add_block(*rotated(ro.gx, angle), ro.adc, *labels(pp, LIN=spoke, AVG=avg, SLC=sl))
+                end = t_sp + (tr_delay if sl == order[-1] else 0.0)
+                seq.add_block(*rotated(gx_sp, angle), *([gz_sp] if gz_sp else []), pp.make_delay(end))
+                k += 1
 
     seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
     seq.set_definition("Name", p.name)
@@ -154,7 +163,7 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
         n_readout_samples=ro.n_samples,
         readout_dwell_s=ro.dwell_s,
         te_s=float(te_min + te_delay),
-        tr_s=float(tr_min + tr_delay),
+        tr_s=float(n_sl * tr_min + tr_delay),
         flip_angle_rad=float(p.flip_angle_rad),
         readout_oversampling=ro.oversampling,
         trajectory="radial",
@@ -164,4 +173,5 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
         pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
         n_averages=p.n_averages,
         spoke_angles_rad=angles,
+        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

@@ -16,12 +16,13 @@ from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     labels,
+    place_on_slice,
     rf_spoil_phases,
     shared_duration,
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -216,22 +217,30 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
     adc = pp.make_adc(num_samples=n_samples, dwell=p.adc_dwell_s, delay=lead, system=system)
     d_ro = lead + spiral_time
     tr_min = d_exc + t_reph + te_delay + ceil_to(d_ro, system.block_duration_raster) + t_rew_block + t_sp
-    tr = require_time("repetition time tr_ms", p.tr_s, tr_min, "raise tr_ms or use more interleaves", strict=strict)
-    tr_delay = ceil_to(tr - ceil_to(tr_min, system.block_duration_raster), system.block_duration_raster)
-    phases = rf_spoil_phases(p.n_averages * len(leaves), p.rf_spoiling_increment_deg)
+    n_sl = p.n_slices
+    slot = ceil_to(tr_min, system.block_duration_raster)
+    hint = "raise tr_ms or use more interleaves" + (" or fewer slices" if n_sl > 1 else "")
+    tr = require_time("repetition time tr_ms", p.tr_s, (n_sl - 1) * slot + tr_min, hint, strict=strict)
+    tr_delay = ceil_to(tr - n_sl * slot, system.block_duration_raster)
+    phases = rf_spoil_phases(p.n_averages * len(leaves) * n_sl, p.rf_spoiling_increment_deg)
+    positions = p.slice_positions_m
+    order = interleaved_order(n_sl)
     cache_rf_shapes(seq, rf)
     k = 0
     for avg in range(p.n_averages):
         for leaf in leaves:
             spiral, rewind = events[leaf]
-            rf.phase_offset = phases[k]
-            adc.phase_offset = phases[k]
-            seq.add_block(rf, gz)
-            seq.add_block(gz_reph, pp.make_delay(t_reph + te_delay))
-            seq.add_block(*spiral, adc, *labels(pp, LIN=leaf, AVG=avg, SLC=0))
-            seq.add_block(*rewind, pp.make_delay(t_rew_block))  # same length for every interleaf
-            seq.add_block(gz_sp, pp.make_delay(t_sp + tr_delay))
-            k += 1
+            for sl in order:
+                rf.phase_offset = phases[k]
+                if n_sl > 1:
+                    place_on_slice(pp, rf, gz, positions[sl], phases[k])
+                adc.phase_offset = phases[k]
+                seq.add_block(rf, gz)
+                seq.add_block(gz_reph, pp.make_delay(t_reph + te_delay))
+                seq.add_block(*spiral, adc, *labels(pp, LIN=leaf, AVG=avg, SLC=sl))
+                seq.add_block(*rewind, pp.make_delay(t_rew_block))  # same length for every interleaf
+                seq.add_block(gz_sp, pp.make_delay(t_sp + (tr_delay if sl == order[-1] else 0.0)))
+                k += 1
 
     seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
     seq.set_definition("Name", p.name)
@@ -254,4 +263,5 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
         pixel_bandwidth_hz=1.0 / (n_samples * p.adc_dwell_s),
         n_averages=p.n_averages,
         spoke_angles_rad=angles,
+        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

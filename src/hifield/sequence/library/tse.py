@@ -22,7 +22,7 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines
+from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -246,6 +246,7 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     inversion: list[Any] = []
     ir_time = 0.0
     ti_actual: float | None = None
+    ti_delay = 0.0
     if ti > 0:
         rf_inv, gz_inv, _ = pp.make_sinc_pulse(
             flip_angle=math.pi,
@@ -274,41 +275,89 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     train = d_exc + t_exc_reph + delay_0 + etl * (d_ref + t_pre + delay_a + d_ro + t_pre + delay_b) - delay_b
     train -= t_pre  # the last echo's rewinder is replaced by the end spoiler
     shot_min = ir_time + train + t_end
-    tr_used = require_time(
-        "repetition time tr_ms", p.tr_s, shot_min, "raise tr_ms or shorten the echo train", strict=strict
-    )
-    tr_delay = ceil_to(tr_used - shot_min, system.block_duration_raster)
+    n_sl = p.n_slices
+    # multi-slice IR: the inversions of later slices are played during the TI of earlier ones (slots of one
+    # inversion + one echo train each; a slice's train comes ``ir_lag`` slots after its inversion)
+    ir_lag, slot_fill = 0, 0.0
+    if ti > 0 and n_sl > 1:
+        slot_base = ir_time - ti_delay + train + t_end
+        ir_lag = max(0, int((ti_delay + 1e-9) // slot_base))
+        if ir_lag > 0:
+            slot_fill = max(round((ti_delay / ir_lag - slot_base) / system.block_duration_raster), 0)
+            slot_fill *= system.block_duration_raster
+            ti_actual = float(ti_actual or 0.0) - ti_delay + ir_lag * (slot_base + slot_fill)
+            inversion = [(rf_inv, gz_inv), (gz_sp,)]
+    if ir_lag > 0:
+        tr_min = (n_sl + ir_lag) * (slot_base + slot_fill)
+    else:
+        tr_min = n_sl * shot_min
+    hint = "raise tr_ms or shorten the echo train" + (" or use fewer slices" if n_sl > 1 else "")
+    tr_used = require_time("repetition time tr_ms", p.tr_s, tr_min, hint, strict=strict)
+    tr_delay = ceil_to(tr_used - tr_min, system.block_duration_raster)
 
     cache_rf_shapes(seq, rf_exc, rf_ref)
     shots = order_lines_for_train(lines, p.matrix, etl, centre_echo)
+    positions = p.slice_positions_m
+    order = interleaved_order(n_sl)
     acq_order: list[int] = []
+
+    def place(rf: Any, gz: Any, phase: float, z_m: float) -> None:
+        # off-centre slice: shift the RF frequency, and its phase so the phase is unchanged at the pulse centre
+        rf.freq_offset = float(gz.amplitude) * z_m
+        rf.phase_offset = phase - 2 * math.pi * rf.freq_offset * float(pp.calc_rf_center(rf)[0])
+
+    def play_inversion(z_m: float) -> None:
+        place(inversion[0][0], inversion[0][1], 0.0, z_m)
+        for blocks in inversion:
+            seq.add_block(*blocks)
+
+    def play_train(shot: list[int | None], avg: int, s: int, z_m: float) -> None:
+        place(rf_exc, gz_exc, math.pi / 2, z_m)
+        place(rf_ref, gz_ref, 0.0, z_m)
+        seq.add_block(rf_exc, gz_exc)
+        seq.add_block(gz_exc_reph)
+        if delay_0 > 0:
+            seq.add_block(pp.make_delay(delay_0))
+        for echo, line in enumerate(shot):
+            area = 0.0 if line is None else k1_areas([line], p.matrix, p.fov_m)[0]
+            seq.add_block(rf_ref, gz_ref)
+            gy = trapezoid(pp, system, "y", area, t_pre)
+            seq.add_block(*[g for g in (gz_crush, gx_pre, gy) if g is not None])
+            if delay_a > 0:
+                seq.add_block(pp.make_delay(delay_a))
+            if line is None:
+                seq.add_block(ro.gx)
+            else:
+                seq.add_block(ro.gx, ro.adc, *labels(pp, LIN=line, AVG=avg, SLC=s, ECO=echo))
+                if avg == 0 and s == order[0]:
+                    acq_order.append(line)
+            if echo < etl - 1:
+                gy_r = trapezoid(pp, system, "y", -area, t_pre)
+                seq.add_block(*[g for g in (gz_crush, gx_rew, gy_r) if g is not None])
+                if delay_b > 0:
+                    seq.add_block(pp.make_delay(delay_b))
+        seq.add_block(gz_end)
+
     for avg in range(p.n_averages):
         for shot in shots:
-            for blocks in inversion:
-                seq.add_block(*blocks)
-            seq.add_block(rf_exc, gz_exc)
-            seq.add_block(gz_exc_reph)
-            if delay_0 > 0:
-                seq.add_block(pp.make_delay(delay_0))
-            for echo, line in enumerate(shot):
-                area = 0.0 if line is None else k1_areas([line], p.matrix, p.fov_m)[0]
-                seq.add_block(rf_ref, gz_ref)
-                gy = trapezoid(pp, system, "y", area, t_pre)
-                seq.add_block(*[g for g in (gz_crush, gx_pre, gy) if g is not None])
-                if delay_a > 0:
-                    seq.add_block(pp.make_delay(delay_a))
-                if line is None:
-                    seq.add_block(ro.gx)
-                else:
-                    seq.add_block(ro.gx, ro.adc, *labels(pp, LIN=line, AVG=avg, SLC=0, ECO=echo))
-                    if avg == 0:
-                        acq_order.append(line)
-                if echo < etl - 1:
-                    gy_r = trapezoid(pp, system, "y", -area, t_pre)
-                    seq.add_block(*[g for g in (gz_crush, gx_rew, gy_r) if g is not None])
-                    if delay_b > 0:
-                        seq.add_block(pp.make_delay(delay_b))
-            seq.add_block(gz_end)
+            if ir_lag == 0:
+                for s in order:
+                    if inversion:
+                        play_inversion(positions[s])
+                    play_train(shot, avg, s, positions[s])
+            else:
+                for slot in range(n_sl + ir_lag):
+                    if slot < n_sl:
+                        play_inversion(positions[order[slot]])
+                    else:
+                        seq.add_block(pp.make_delay(ir_time - ti_delay))
+                    if slot >= ir_lag:
+                        s = order[slot - ir_lag]
+                        play_train(shot, avg, s, positions[s])
+                    else:
+                        seq.add_block(pp.make_delay(train + t_end))
+                    if slot_fill > 0:
+                        seq.add_block(pp.make_delay(slot_fill))
             if tr_delay > 0:
                 seq.add_block(pp.make_delay(tr_delay))
 
@@ -326,7 +375,7 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
         n_readout_samples=ro.n_samples,
         readout_dwell_s=ro.dwell_s,
         te_s=float(esp_actual * (centre_echo + 1)),
-        tr_s=float(shot_min + tr_delay),
+        tr_s=float(tr_min + tr_delay),
         flip_angle_rad=float(p.flip_angle_rad),
         readout_oversampling=ro.oversampling,
         trajectory="cartesian",
@@ -338,5 +387,6 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
         ti_s=ti_actual,
         echo_train_length=etl,
         echo_spacing_s=float(esp_actual),
-        time_per_line_s=float(shot_min + tr_delay) / etl,
+        time_per_line_s=float(tr_min + tr_delay) / etl,
+        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

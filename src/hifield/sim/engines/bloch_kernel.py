@@ -20,9 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-OP_RF = 2
-OP_REPEAT = 1
-OP_FREE = 0
+from hifield.sim.engines.bloch_program import OP_FREE, OP_RF
 
 _FASTMATH = {"reassoc", "contract", "nsz"}
 """Let LLVM vectorise the sums over isochromats and fuse multiply-adds (no change beyond rounding; no NaN/Inf

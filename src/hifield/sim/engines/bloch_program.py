@@ -175,88 +175,67 @@ def compile_sequence(seq: Any) -> Program:
     block_ids = list(seq.block_events)
     if not block_ids:
         raise SequenceError("the sequence has no blocks; build or read a sequence before simulating it")
-    grad_raster = float(seq.grad_raster_time)
-    rf_raster = float(seq.rf_raster_time)
-
-    parts_op: list[NDArray[np.int8]] = []
-    parts_dt: list[NDArray[np.float64]] = []
-    parts_area: list[NDArray[np.float64]] = []
-    parts_adc: list[NDArray[np.int64]] = []
-    parts_pulse: list[NDArray[np.int64]] = []
-    parts_phase: list[NDArray[np.float64]] = []
-    rf_dt: list[NDArray[np.float64]] = []
-    rf_w: list[NDArray[np.complex128]] = []
-    rf_area: list[NDArray[np.float64]] = []
-    pulse_keys: dict[bytes, int] = {}
-    pulse_start: list[int] = []
-    pulse_stop: list[int] = []
-    n_rf = 0
-    sample_time: list[NDArray[Any]] = []
-    demod: list[NDArray[Any]] = []
-    adc_first: list[int] = []
-    adc_length: list[int] = []
-    adc_block: list[int] = []
-    n_samples = 0
-    t_block = 0.0
-
+    builder = _ProgramBuilder(seq)
     for block_id in block_ids:
-        block = seq.get_block(block_id)
-        duration = float(seq.block_durations[block_id])
-        pieces: list[tuple[NDArray[np.float64], NDArray[np.float64]] | None] = []
-        for name in _CHANNELS:
-            grad = getattr(block, name, None)
-            if grad is not None:
-                pieces.append(_grad_pieces(grad, grad_raster))
-            else:
-                pieces.append(None)
+        builder.add_block(block_id)
+    return builder.program()
 
-        def areas(edges: NDArray[np.float64], pieces: list[Any] = pieces) -> NDArray[np.float64]:
-            """``2π ∫G dt`` over each interval between consecutive ``edges``, shape ``(edges.size - 1, 3)``."""
-            out = np.zeros((edges.size - 1, 3))
-            for axis, piece in enumerate(pieces):
-                if piece is not None:
-                    out[:, axis] = np.diff(_pwl_integral(piece[0], piece[1], edges))
-            return 2.0 * math.pi * out
 
+def _block_areas(pieces: list[Any], edges: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``2π ∫G dt`` over each interval between consecutive ``edges``, shape ``(edges.size - 1, 3)``, from the
+    piecewise-linear gradient ``pieces`` of a block (None for an idle channel)."""
+    out = np.zeros((edges.size - 1, 3))
+    for axis, piece in enumerate(pieces):
+        if piece is not None:
+            out[:, axis] = np.diff(_pwl_integral(piece[0], piece[1], edges))
+    return 2.0 * math.pi * out
+
+
+class _ProgramBuilder:
+    """Accumulates the operations, pulse table and ADC table of a sequence block by block."""
+
+    def __init__(self, seq: Any) -> None:
+        self.seq = seq
+        self.grad_raster = float(seq.grad_raster_time)
+        self.rf_raster = float(seq.rf_raster_time)
+        self.parts_op: list[NDArray[np.int8]] = []
+        self.parts_dt: list[NDArray[np.float64]] = []
+        self.parts_area: list[NDArray[np.float64]] = []
+        self.parts_adc: list[NDArray[np.int64]] = []
+        self.parts_pulse: list[NDArray[np.int64]] = []
+        self.parts_phase: list[NDArray[np.float64]] = []
+        self.rf_dt: list[NDArray[np.float64]] = []
+        self.rf_w: list[NDArray[np.complex128]] = []
+        self.rf_area: list[NDArray[np.float64]] = []
+        self.pulse_keys: dict[bytes, int] = {}
+        self.pulse_start: list[int] = []
+        self.pulse_stop: list[int] = []
+        self.n_rf = 0
+        self.sample_time: list[NDArray[Any]] = []
+        self.demod: list[NDArray[Any]] = []
+        self.adc_first: list[int] = []
+        self.adc_length: list[int] = []
+        self.adc_block: list[int] = []
+        self.n_samples = 0
+        self.t_block = 0.0
+
+    def add_block(self, block_id: int) -> None:
+        """Append one block: its event times split it into free steps and RF runs (one operation per pulse)."""
+        block = self.seq.get_block(block_id)
+        duration = float(self.seq.block_durations[block_id])
+        pieces = [
+            None if getattr(block, name, None) is None else _grad_pieces(getattr(block, name), self.grad_raster)
+            for name in _CHANNELS
+        ]
         points = [np.array([0.0, duration])]
-        adc = block.adc
-        adc_times = None
-        if adc is not None:
-            n = int(adc.num_samples)
-            adc_times = float(adc.delay) + (np.arange(n) + 0.5) * float(adc.dwell)
-            if adc_times[-1] > duration + 1e-9:
-                raise SequenceError(
-                    f"block {block_id}: the ADC ends at {adc_times[-1] * 1e3:.4f} ms, after the block's "
-                    f"{duration * 1e3:.4f} ms; fix the block duration"
-                )
+        adc_times = None if block.adc is None else self._add_adc(block_id, block.adc, duration)
+        if adc_times is not None:
             points.append(adc_times)
-            f_adc = float(adc.freq_offset) + _ppm_hz(seq, getattr(adc, "freq_ppm", 0.0))
-            p_adc = float(adc.phase_offset) + _ppm_hz(seq, getattr(adc, "phase_ppm", 0.0))
-            t_rel = adc_times - float(adc.delay)
-            phase = p_adc + 2.0 * math.pi * f_adc * t_rel
-            modulation = np.asarray(getattr(adc, "phase_modulation", np.array([])), dtype=np.float64)
-            if modulation.size == n:
-                phase = phase + modulation
-            sample_time.append(t_block + adc_times)
-            demod.append(np.exp(1j * phase))
-            adc_first.append(n_samples)
-            adc_length.append(n)
-            adc_block.append(int(block_id))
         rf = block.rf
         rf_range = None
+        t_rf = rf_signal = None
         if rf is not None:
-            t_rf, rf_signal = _rf_on_raster(rf, rf_raster)
-            edges = float(rf.delay) + _rf_edges(t_rf, rf_raster)
-            if edges[0] < -1e-9 or edges[-1] > duration + 1e-9:
-                raise SequenceError(
-                    f"block {block_id}: the RF pulse ({edges[0] * 1e3:.4f} to {edges[-1] * 1e3:.4f} ms) does not fit "
-                    f"in the block's {duration * 1e3:.4f} ms; fix the block duration"
-                )
-            if adc_times is not None and np.any((adc_times > edges[0]) & (adc_times < edges[-1])):
-                raise SequenceError(
-                    f"block {block_id}: ADC samples during an RF pulse are not supported by the bloch engine; "
-                    f"separate the ADC from the pulse"
-                )
+            t_rf, rf_signal, edges = self._rf_samples(block_id, rf, duration, adc_times)
             points.append(edges)
             rf_range = (edges[0], edges[-1])
         times = np.unique(np.clip(np.concatenate(points), 0.0, duration))
@@ -264,15 +243,13 @@ def compile_sequence(seq: Any) -> Program:
         times = times[keep]
         t0 = times[:-1]
         t1 = times[1:]
-        step_area = areas(times)
+        step_area = _block_areas(pieces, times)
         step_dt = t1 - t0
+        adc_index = np.full(t0.size, -1, dtype=np.int64)
         if adc_times is not None:
-            adc_index = np.full(t0.size, -1, dtype=np.int64)
             pos = np.searchsorted(t1, adc_times - 1e-10)
-            adc_index[pos] = n_samples + np.arange(adc_times.size)
-            n_samples += adc_times.size
-        else:
-            adc_index = np.full(t0.size, -1, dtype=np.int64)
+            adc_index[pos] = self.n_samples + np.arange(adc_times.size)
+            self.n_samples += adc_times.size
         in_rf = np.zeros(t0.size, dtype=bool)
         if rf_range is not None:
             in_rf = (t0 >= rf_range[0] - 1e-10) & (t1 <= rf_range[1] + 1e-10)
@@ -282,77 +259,136 @@ def compile_sequence(seq: Any) -> Program:
         cursor = 0
         for s, e in [(int(a), int(b)) for a, b in runs] + [(t0.size, t0.size)]:
             if s > cursor:  # free steps [cursor, s)
-                count = s - cursor
-                parts_op.append(np.full(count, OP_FREE, dtype=np.int8))
-                parts_dt.append(step_dt[cursor:s])
-                parts_area.append(step_area[cursor:s])
-                parts_adc.append(adc_index[cursor:s])
-                parts_pulse.append(np.full(count, -1, dtype=np.int64))
-                parts_phase.append(np.zeros(count))
+                self._add_free(step_dt[cursor:s], step_area[cursor:s], adc_index[cursor:s])
             if e > s:
-                assert rf is not None
-                f_rf = float(rf.freq_offset) + _ppm_hz(seq, getattr(rf, "freq_ppm", 0.0))
-                p_rf = float(rf.phase_offset) + _ppm_hz(seq, getattr(rf, "phase_ppm", 0.0))
-                mid = 0.5 * (t0[s:e] + t1[s:e]) - float(rf.delay)
-                idx = np.clip(np.searchsorted(_rf_edges(t_rf, rf_raster), mid, side="right") - 1, 0, t_rf.size - 1)
-                b1 = rf_signal[idx] * np.exp(2j * math.pi * f_rf * t_rf[idx])
-                w = 2.0 * math.pi * np.conj(b1) * step_dt[s:e]
-                a = step_area[s:e]
-                d = step_dt[s:e]
-                key = b"".join(np.ascontiguousarray(x).tobytes() for x in (w, a, d))
-                pulse = pulse_keys.get(key)
-                if pulse is None:
-                    pulse = len(pulse_start)
-                    pulse_keys[key] = pulse
-                    pulse_start.append(n_rf)
-                    n_rf += d.size
-                    pulse_stop.append(n_rf)
-                    rf_dt.append(d)
-                    rf_w.append(w)
-                    rf_area.append(a)
-                parts_op.append(np.array([OP_RF], dtype=np.int8))
-                parts_dt.append(np.array([float(d.sum())]))
-                parts_area.append(np.zeros((1, 3)))
-                parts_adc.append(np.array([-1], dtype=np.int64))
-                parts_pulse.append(np.array([pulse], dtype=np.int64))
-                parts_phase.append(np.array([p_rf]))
+                assert rf is not None and t_rf is not None and rf_signal is not None
+                self._add_pulse(rf, t_rf, rf_signal, t0[s:e], t1[s:e], step_dt[s:e], step_area[s:e])
             cursor = e
-        t_block += duration
+        self.t_block += duration
 
-    if n_samples == 0:
-        raise SequenceError("the sequence has no ADC events, so there is nothing to simulate; add readouts")
-    op_all = np.concatenate(parts_op)
-    dt_all = np.concatenate(parts_dt)
-    area_all = np.concatenate(parts_area).reshape(-1, 3)
-    # a free step playing the same rotation as the free step just before it is a repeat (flat-top sampling)
-    op_all[_repeats(op_all, dt_all, area_all)] = OP_REPEAT
-    op, dt, area, adc_index_all, pulse_all, phase_all = _merge_free(
-        op_all,
-        dt_all,
-        area_all,
-        np.concatenate(parts_adc),
-        np.concatenate(parts_pulse),
-        np.concatenate(parts_phase),
-    )
-    return Program(
-        op=op,
-        dt=dt,
-        area=area,
-        adc=adc_index_all,
-        pulse=pulse_all,
-        phase=phase_all,
-        rf_dt=np.concatenate(rf_dt) if rf_dt else np.zeros(0),
-        rf_w=np.concatenate(rf_w) if rf_w else np.zeros(0, dtype=np.complex128),
-        rf_area=np.concatenate(rf_area) if rf_area else np.zeros((0, 3)),
-        pulse_start=np.asarray(pulse_start, dtype=np.int64),
-        pulse_stop=np.asarray(pulse_stop, dtype=np.int64),
-        sample_time=np.concatenate(sample_time),
-        demod=np.concatenate(demod),
-        adc_first=np.asarray(adc_first, dtype=np.int64),
-        adc_length=np.asarray(adc_length, dtype=np.int64),
-        adc_block=np.asarray(adc_block, dtype=np.int64),
-        duration_s=float(t_block),
-    )
+    def _add_adc(self, block_id: int, adc: Any, duration: float) -> NDArray[np.float64]:
+        """Record one ADC's sample times and demodulation; returns its sample times in the block [s]."""
+        n = int(adc.num_samples)
+        adc_times = np.asarray(float(adc.delay) + (np.arange(n) + 0.5) * float(adc.dwell), dtype=np.float64)
+        if adc_times[-1] > duration + 1e-9:
+            raise SequenceError(
+                f"block {block_id}: the ADC ends at {adc_times[-1] * 1e3:.4f} ms, after the block's "
+                f"{duration * 1e3:.4f} ms; fix the block duration"
+            )
+        f_adc = float(adc.freq_offset) + _ppm_hz(self.seq, getattr(adc, "freq_ppm", 0.0))
+        p_adc = float(adc.phase_offset) + _ppm_hz(self.seq, getattr(adc, "phase_ppm", 0.0))
+        t_rel = adc_times - float(adc.delay)
+        phase = p_adc + 2.0 * math.pi * f_adc * t_rel
+        modulation = np.asarray(getattr(adc, "phase_modulation", np.array([])), dtype=np.float64)
+        if modulation.size == n:
+            phase = phase + modulation
+        self.sample_time.append(self.t_block + adc_times)
+        self.demod.append(np.exp(1j * phase))
+        self.adc_first.append(self.n_samples)
+        self.adc_length.append(n)
+        self.adc_block.append(int(block_id))
+        return adc_times
+
+    def _rf_samples(
+        self, block_id: int, rf: Any, duration: float, adc_times: NDArray[np.float64] | None
+    ) -> tuple[NDArray[np.float64], NDArray[np.complex128], NDArray[np.float64]]:
+        """The pulse's sample centres [s], complex samples [Hz] and interval edges in the block [s], checked to fit
+        the block and not to overlap the ADC."""
+        t_rf, rf_signal = _rf_on_raster(rf, self.rf_raster)
+        edges = float(rf.delay) + _rf_edges(t_rf, self.rf_raster)
+        if edges[0] < -1e-9 or edges[-1] > duration + 1e-9:
+            raise SequenceError(
+                f"block {block_id}: the RF pulse ({edges[0] * 1e3:.4f} to {edges[-1] * 1e3:.4f} ms) does not fit "
+                f"in the block's {duration * 1e3:.4f} ms; fix the block duration"
+            )
+        if adc_times is not None and np.any((adc_times > edges[0]) & (adc_times < edges[-1])):
+            raise SequenceError(
+                f"block {block_id}: ADC samples during an RF pulse are not supported by the bloch engine; "
+                f"separate the ADC from the pulse"
+            )
+        return t_rf, rf_signal, edges
+
+    def _add_free(self, dt: NDArray[np.float64], area: NDArray[np.float64], adc: NDArray[np.int64]) -> None:
+        """Append free-precession steps."""
+        count = dt.size
+        self.parts_op.append(np.full(count, OP_FREE, dtype=np.int8))
+        self.parts_dt.append(dt)
+        self.parts_area.append(area)
+        self.parts_adc.append(adc)
+        self.parts_pulse.append(np.full(count, -1, dtype=np.int64))
+        self.parts_phase.append(np.zeros(count))
+
+    def _add_pulse(
+        self,
+        rf: Any,
+        t_rf: NDArray[np.float64],
+        rf_signal: NDArray[np.complex128],
+        t0: NDArray[np.float64],
+        t1: NDArray[np.float64],
+        d: NDArray[np.float64],
+        a: NDArray[np.float64],
+    ) -> None:
+        """Append one RF run as one operation; identical pulses (up to their phase offset) share a pulse entry."""
+        f_rf = float(rf.freq_offset) + _ppm_hz(self.seq, getattr(rf, "freq_ppm", 0.0))
+        p_rf = float(rf.phase_offset) + _ppm_hz(self.seq, getattr(rf, "phase_ppm", 0.0))
+        mid = 0.5 * (t0 + t1) - float(rf.delay)
+        idx = np.clip(np.searchsorted(_rf_edges(t_rf, self.rf_raster), mid, side="right") - 1, 0, t_rf.size - 1)
+        b1 = rf_signal[idx] * np.exp(2j * math.pi * f_rf * t_rf[idx])
+        w = 2.0 * math.pi * np.conj(b1) * d
+        key = b"".join(np.ascontiguousarray(x).tobytes() for x in (w, a, d))
+        pulse = self.pulse_keys.get(key)
+        if pulse is None:
+            pulse = len(self.pulse_start)
+            self.pulse_keys[key] = pulse
+            self.pulse_start.append(self.n_rf)
+            self.n_rf += d.size
+            self.pulse_stop.append(self.n_rf)
+            self.rf_dt.append(d)
+            self.rf_w.append(w)
+            self.rf_area.append(a)
+        self.parts_op.append(np.array([OP_RF], dtype=np.int8))
+        self.parts_dt.append(np.array([float(d.sum())]))
+        self.parts_area.append(np.zeros((1, 3)))
+        self.parts_adc.append(np.array([-1], dtype=np.int64))
+        self.parts_pulse.append(np.array([pulse], dtype=np.int64))
+        self.parts_phase.append(np.array([p_rf]))
+
+    def program(self) -> Program:
+        """The finished program: repeats marked, idle free steps merged."""
+        if self.n_samples == 0:
+            raise SequenceError("the sequence has no ADC events, so there is nothing to simulate; add readouts")
+        op_all = np.concatenate(self.parts_op)
+        dt_all = np.concatenate(self.parts_dt)
+        area_all = np.concatenate(self.parts_area).reshape(-1, 3)
+        # a free step playing the same rotation as the free step just before it is a repeat (flat-top sampling)
+        op_all[_repeats(op_all, dt_all, area_all)] = OP_REPEAT
+        op, dt, area, adc_index_all, pulse_all, phase_all = _merge_free(
+            op_all,
+            dt_all,
+            area_all,
+            np.concatenate(self.parts_adc),
+            np.concatenate(self.parts_pulse),
+            np.concatenate(self.parts_phase),
+        )
+        return Program(
+            op=op,
+            dt=dt,
+            area=area,
+            adc=adc_index_all,
+            pulse=pulse_all,
+            phase=phase_all,
+            rf_dt=np.concatenate(self.rf_dt) if self.rf_dt else np.zeros(0),
+            rf_w=np.concatenate(self.rf_w) if self.rf_w else np.zeros(0, dtype=np.complex128),
+            rf_area=np.concatenate(self.rf_area) if self.rf_area else np.zeros((0, 3)),
+            pulse_start=np.asarray(self.pulse_start, dtype=np.int64),
+            pulse_stop=np.asarray(self.pulse_stop, dtype=np.int64),
+            sample_time=np.concatenate(self.sample_time),
+            demod=np.concatenate(self.demod),
+            adc_first=np.asarray(self.adc_first, dtype=np.int64),
+            adc_length=np.asarray(self.adc_length, dtype=np.int64),
+            adc_block=np.asarray(self.adc_block, dtype=np.int64),
+            duration_s=float(self.t_block),
+        )
 
 
 def _same_as_previous(dt: NDArray[np.float64], area: NDArray[np.float64]) -> NDArray[np.bool_]:

@@ -37,6 +37,7 @@ their nominal flip angle across the slice (no slice profile; fat's slice displac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -45,18 +46,16 @@ from numpy.typing import NDArray
 
 from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError, check_memory
-from hifield.sim.engines.fast_echoes import contrast_groups, select_slice
+from hifield.sim.engines.acquisition import acquisition_header, check_same_field
+from hifield.sim.engines.fast_echoes import ContrastGroup, contrast_groups, select_slice
 from hifield.sim.engines.timeline import Timeline, density_weights, read_timeline, readout_kspace
-from hifield.sim.noise import correlated_noise, kspace_noise_std
+from hifield.sim.noise import add_thermal_noise, kspace_noise_std
 from hifield.sim.pattern import recorded_sampling
 
 if TYPE_CHECKING:
     from hifield.hardware import Scanner
     from hifield.phantom import Phantom
     from hifield.sequence import BuiltSequence
-
-NOISE_SCAN_SAMPLES = 256
-"""Samples per coil in the noise scan (no RF, receiver on)."""
 
 
 def spoiled_gre_signal(
@@ -102,18 +101,6 @@ def _frequency_segments(offset_hz: NDArray[np.float64], step_hz: float) -> list[
     return segments
 
 
-def _fine_to_coarse_affine(
-    fine_affine: NDArray[np.float64], fine_shape: tuple[int, int, int], coarse_shape: tuple[int, int, int]
-) -> NDArray[np.float64]:
-    """Affine of the coarse grid whose centre voxel (n // 2) sits where the fine grid's centre voxel sits."""
-    scale = np.array([f / c for f, c in zip(fine_shape, coarse_shape, strict=True)], dtype=np.float64)
-    coarse = fine_affine.copy()
-    coarse[:3, :3] = fine_affine[:3, :3] * scale[np.newaxis, :]
-    centre_fine = fine_affine @ np.array([fine_shape[0] // 2, fine_shape[1] // 2, fine_shape[2] // 2, 1.0])
-    coarse[:3, 3] = centre_fine[:3] - coarse[:3, :3] @ np.array([c // 2 for c in coarse_shape], dtype=np.float64)
-    return coarse
-
-
 def _crop_slices(fine: tuple[int, ...], coarse: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(slice(f // 2 - c // 2, f // 2 - c // 2 + c) for f, c in zip(fine, coarse, strict=True))
 
@@ -132,6 +119,161 @@ def _low_rank(amplitudes: NDArray[np.complex128], tol: float = 1e-4) -> tuple[ND
     total = float(np.linalg.norm(s))
     rank = next((k for k in range(1, s.size) if energy[k] <= tol * total), s.size)
     return u[:, :rank] * s[:rank], vh[:rank]
+
+
+def _check_grid(
+    phantom: Phantom,
+    protocol: Any,
+    scanner: Scanner,
+    fine_shape: tuple[int, int, int],
+    fov_fine: list[float],
+    *,
+    cartesian: bool,
+) -> None:
+    """Refuse a phantom grid the engine cannot encode the protocol on (FOV, integer oversampling, field, slab)."""
+    n = int(protocol.matrix)
+    n_z_fine = fine_shape[0]
+    for axis, label in ((1, "y"), (2, "x")):
+        ratio = fine_shape[axis] / n
+        if ratio < 1 or abs(ratio - round(ratio)) > 1e-6 or abs(fov_fine[axis] - protocol.fov_m) > 1e-6:
+            raise ConfigError(
+                f"phantom grid ({fine_shape[axis]} voxels over {fov_fine[axis] * 1e3:.1f} mm along {label}) must cover "
+                f"the protocol FOV of {protocol.fov_m * 1e3:.1f} mm with an integer multiple of its {n} voxels; "
+                f"make the phantom with the same FOV and matrix x oversampling"
+            )
+    check_same_field(phantom, scanner)
+    slab = protocol.slab_thickness_m
+    partitions = protocol.n_partitions
+    if (
+        n_z_fine > 1
+        and slab is not None
+        and (abs(fov_fine[0] - float(slab)) > 1e-6 or (partitions is not None and int(partitions) != n_z_fine))
+    ):
+        raise ConfigError(
+            f"3D phantom ({n_z_fine} planes over {fov_fine[0] * 1e3:.1f} mm) must match the slab of {protocol.name!r} "
+            f"({partitions} partitions over {float(slab) * 1e3:.1f} mm); make the phantom on the partition grid"
+        )
+    if not cartesian and n_z_fine > 1:
+        raise SequenceError(
+            f"the fast engine encodes non-Cartesian readouts of 2D slices only; sequence {protocol.name!r} on a "
+            f"{n_z_fine}-slice phantom: use a 2D phantom"
+        )
+
+
+def _readouts(
+    sequence: BuiltSequence, n: int, fine_shape: tuple[int, int, int], fov_fine: list[float], *, cartesian: bool
+) -> tuple[Timeline, NDArray[np.float64] | None, int, float]:
+    """The timeline of the simulated slice, the readouts' k-space (non-Cartesian; None for Cartesian), the samples
+    per stored readout and their dwell [s] (oversampling removed)."""
+    protocol: Any = sequence.protocol
+    timeline = select_slice(
+        read_timeline(
+            sequence.seq, matrix=n, fov_m=float(protocol.fov_m), n_z=fine_shape[0], fov_z_m=fov_fine[0],
+            cartesian=cartesian,
+        )
+    )  # fmt: skip
+    samples = np.unique(timeline.adc_samples)
+    if cartesian and (samples.size != 1 or int(samples[0]) % n):
+        raise SequenceError(
+            f"readouts of {sorted(samples.tolist())} samples do not match the {n}-point matrix (or a multiple of it); "
+            f"the fast engine needs equal Cartesian readouts: use --engine bloch"
+        )
+    k_samples = None if cartesian else readout_kspace(sequence.seq, timeline)  # (n_adc, n_samples, 3)
+    n_ro = n if cartesian else int(samples[0])
+    oversampling = int(samples[0]) // n if cartesian else 1
+    dwell = float(np.median(timeline.adc_dwell_s)) * oversampling  # per stored sample (oversampling removed)
+    return timeline, k_samples, n_ro, dwell
+
+
+def _sample_times(
+    timeline: Timeline,
+    tau: NDArray[np.float64],
+    k_samples: NDArray[np.float64] | None,
+    *,
+    n: int,
+    n_z: int,
+    n_ro: int,
+    dwell: float,
+) -> tuple[NDArray[np.float64], float]:
+    """Sample times of every readout relative to its dephasing origin ``(n_adc, samples)`` [s], and the reference
+    time ``tau0`` [s] of the k-space centre (where the off-resonance phase is applied in image space)."""
+    direction = np.where(timeline.adc_rev, -1.0, 1.0)
+    steps = (np.arange(n_ro) - n_ro // 2) * dwell
+    tau_samples = tau[:, np.newaxis] + direction[:, np.newaxis] * steps[np.newaxis, :]
+    if k_samples is None:
+        centre = (timeline.adc_k1 == n // 2) & (timeline.adc_k2 == n_z // 2)
+        tau0 = float(np.median(tau[centre])) if np.any(centre) else float(np.median(tau))
+    else:
+        nearest = np.argmin(np.linalg.norm(k_samples, axis=-1), axis=-1)
+        tau0 = float(np.median(tau_samples[np.arange(timeline.n_adc), nearest]))
+    return tau_samples, tau0
+
+
+def _projector(
+    timeline: Timeline,
+    k_samples: NDArray[np.float64] | None,
+    fine_shape: tuple[int, int, int],
+    coarse_shape: tuple[int, int, int],
+    *,
+    voxel_fine: tuple[float, float, float],
+    n_coils: int,
+) -> Callable[[NDArray[np.complex64]], NDArray[np.complex64]]:
+    """Coil images on the fine grid -> every readout ``(coil, n_adc, samples)``: FFT and crop to the protocol's grid
+    (Cartesian), or NUFFT at the sequence's own k-space positions."""
+    if k_samples is not None:
+        from hifield.ops import NUFFTOp
+
+        nufft = NUFFTOp(k_samples, fine_shape, voxel_fine, batch_shape=(n_coils,))
+
+        def project_nufft(coil_images: NDArray[np.complex64]) -> NDArray[np.complex64]:
+            return np.asarray(nufft @ coil_images)
+
+        return project_nufft
+
+    axes = (-3, -2, -1) if fine_shape[0] > 1 else (-2, -1)
+    crop = _crop_slices(fine_shape, coarse_shape)
+    k2, k1 = timeline.adc_k2, timeline.adc_k1
+
+    def project(coil_images: NDArray[np.complex64]) -> NDArray[np.complex64]:
+        k_fine = scipy.fft.fftshift(
+            scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
+            axes=axes,
+        )
+        return k_fine[(slice(None), *crop)][:, k2, k1, :]  # (coil, n_adc, k0) on the protocol's grid
+
+    return project
+
+
+def _encode(
+    groups: list[ContrastGroup],
+    sens: NDArray[np.complexfloating],
+    project: Callable[[NDArray[np.complex64]], NDArray[np.complex64]],
+    tau_samples: NDArray[np.float64],
+    tau0: float,
+    offset_hz: NDArray[np.float64],
+    *,
+    scale: float,
+) -> NDArray[np.complex128]:
+    """Every readout ``(coil, n_adc, samples)``: per contrast group and basis contrast, the basis image through the
+    coils and the projector, with the chemical-shift phase of each sample and the B0 map by frequency segments."""
+    offres_phase = np.exp(-2j * np.pi * offset_hz * tau0)
+    spread = float(np.max(np.abs(tau_samples - tau0)))
+    segments = _frequency_segments(offset_hz, 0.045 / max(spread, 1e-6))
+    lines = np.zeros((sens.shape[0], *tau_samples.shape), dtype=np.complex128)
+    for group in groups:
+        coefficients, mixing = _low_rank(group.amplitudes)
+        spectrum = np.zeros(tau_samples.shape, dtype=np.complex128)
+        for df, amplitude in zip(group.peaks_hz, group.peak_amplitudes, strict=True):
+            spectrum += amplitude * np.exp(-2j * np.pi * df * tau_samples)
+        for component in range(coefficients.shape[1]):
+            basis = np.tensordot(mixing[component], group.maps, axes=(0, 0))  # (z, y, x)
+            for segment_hz, weight in segments:
+                image = basis * offres_phase * weight
+                k_lines = project(sens * image[np.newaxis].astype(np.complex64))
+                phase = np.exp(-2j * np.pi * segment_hz * (tau_samples - tau0))
+                factor = (coefficients[:, component, np.newaxis] * spectrum * phase) * scale
+                lines += k_lines * factor[np.newaxis]
+    return lines
 
 
 def simulate_fast(
@@ -183,50 +325,8 @@ def simulate_fast(
     n_z_fine = fine_shape[0]
     coarse_shape = (n_z_fine, n, n)
     fov_fine = [abs(float(np.linalg.norm(phantom.affine[:3, a]))) * fine_shape[a] for a in range(3)]
-    for axis, label in ((1, "y"), (2, "x")):
-        ratio = fine_shape[axis] / n
-        if ratio < 1 or abs(ratio - round(ratio)) > 1e-6 or abs(fov_fine[axis] - protocol.fov_m) > 1e-6:
-            raise ConfigError(
-                f"phantom grid ({fine_shape[axis]} voxels over {fov_fine[axis] * 1e3:.1f} mm along {label}) must cover "
-                f"the protocol FOV of {protocol.fov_m * 1e3:.1f} mm with an integer multiple of its {n} voxels; "
-                f"make the phantom with the same FOV and matrix x oversampling"
-            )
-    if abs(phantom.b0_t - scanner.b0_t) > 1e-6:
-        raise ConfigError(
-            f"phantom is at {phantom.b0_t:g} T but the scanner at {scanner.b0_t:g} T; "
-            f"use phantom.at_field({scanner.b0_t:g})"
-        )
-    slab = protocol.slab_thickness_m
-    partitions = protocol.n_partitions
-    if (
-        n_z_fine > 1
-        and slab is not None
-        and (abs(fov_fine[0] - float(slab)) > 1e-6 or (partitions is not None and int(partitions) != n_z_fine))
-    ):
-        raise ConfigError(
-            f"3D phantom ({n_z_fine} planes over {fov_fine[0] * 1e3:.1f} mm) must match the slab of {protocol.name!r} "
-            f"({partitions} partitions over {float(slab) * 1e3:.1f} mm); make the phantom on the partition grid"
-        )
-    if not cartesian and n_z_fine > 1:
-        raise SequenceError(
-            f"the fast engine encodes non-Cartesian readouts of 2D slices only; sequence {protocol.name!r} on a "
-            f"{n_z_fine}-slice phantom: use a 2D phantom"
-        )
-    timeline = select_slice(
-        read_timeline(
-            sequence.seq, matrix=n, fov_m=float(protocol.fov_m), n_z=n_z_fine, fov_z_m=fov_fine[0], cartesian=cartesian
-        )
-    )
-    samples = np.unique(timeline.adc_samples)
-    if cartesian and (samples.size != 1 or int(samples[0]) % n):
-        raise SequenceError(
-            f"readouts of {sorted(samples.tolist())} samples do not match the {n}-point matrix (or a multiple of it); "
-            f"the fast engine needs equal Cartesian readouts: use --engine bloch"
-        )
-    k_samples = None if cartesian else readout_kspace(sequence.seq, timeline)  # (n_adc, n_samples, 3)
-    n_ro = n if cartesian else int(samples[0])
-    oversampling = int(samples[0]) // n if cartesian else 1
-    dwell = float(np.median(timeline.adc_dwell_s)) * oversampling  # per stored sample (oversampling removed)
+    _check_grid(phantom, protocol, scanner, fine_shape, fov_fine, cartesian=cartesian)
+    timeline, k_samples, n_ro, dwell = _readouts(sequence, n, fine_shape, fov_fine, cartesian=cartesian)
     slice_thickness = protocol.slice_thickness_m or 0.0
     if n_z_fine == 1 and slice_thickness <= 0:
         slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))
@@ -243,62 +343,15 @@ def simulate_fast(
     groups, tau = contrast_groups(phantom, timeline, b0, steady_state=steady_state)
     sens = scanner.receive.sensitivities(phantom.affine, fine_shape)  # (coil, z, y, x)
     n_coils = sens.shape[0]
-
-    # sample times of every readout relative to its dephasing origin: (n_adc, samples)
-    direction = np.where(timeline.adc_rev, -1.0, 1.0)
-    steps = (np.arange(n_ro) - n_ro // 2) * dwell
-    tau_samples = tau[:, np.newaxis] + direction[:, np.newaxis] * steps[np.newaxis, :]
-    if cartesian:
-        centre = (timeline.adc_k1 == n // 2) & (timeline.adc_k2 == n_z_fine // 2)
-        tau0 = float(np.median(tau[centre])) if np.any(centre) else float(np.median(tau))
-    else:
-        assert k_samples is not None
-        nearest = np.argmin(np.linalg.norm(k_samples, axis=-1), axis=-1)
-        tau0 = float(np.median(tau_samples[np.arange(timeline.n_adc), nearest]))
-    offset_hz = phantom.off_resonance_hz.astype(np.float64)
-    offres_phase = np.exp(-2j * np.pi * offset_hz * tau0)
-    spread = float(np.max(np.abs(tau_samples - tau0)))
-    segments = _frequency_segments(offset_hz, 0.045 / max(spread, 1e-6))
-
+    tau_samples, tau0 = _sample_times(timeline, tau, k_samples, n=n, n_z=n_z_fine, n_ro=n_ro, dwell=dwell)
     voxel_mm3 = float(np.prod([fov_fine[1] / n, fov_fine[2] / n])) * 1e9
     voxel_mm3 *= slice_thickness if n_z_fine == 1 else fov_fine[0] / coarse_shape[0]
     scale = voxel_mm3 * np.sqrt(coarse_size / fine_size)
-    axes = (-3, -2, -1) if n_z_fine > 1 else (-2, -1)
+    voxel_fine = (slice_thickness, fov_fine[1] / fine_shape[1], fov_fine[2] / fine_shape[2])
+    project = _projector(timeline, k_samples, fine_shape, coarse_shape, voxel_fine=voxel_fine, n_coils=n_coils)
+    offset_hz = phantom.off_resonance_hz.astype(np.float64)
+    lines = _encode(groups, sens, project, tau_samples, tau0, offset_hz, scale=scale)
     k2, k1 = timeline.adc_k2, timeline.adc_k1
-    if cartesian:
-        crop = _crop_slices(fine_shape, coarse_shape)
-
-        def project(coil_images: NDArray[np.complex64]) -> NDArray[np.complex64]:
-            k_fine = scipy.fft.fftshift(
-                scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
-                axes=axes,
-            )
-            return k_fine[(slice(None), *crop)][:, k2, k1, :]  # (coil, n_adc, k0) on the protocol's grid
-
-    else:
-        from hifield.ops import NUFFTOp
-
-        assert k_samples is not None
-        voxel_fine = (slice_thickness, fov_fine[1] / fine_shape[1], fov_fine[2] / fine_shape[2])
-        nufft = NUFFTOp(k_samples, fine_shape, voxel_fine, batch_shape=(n_coils,))
-
-        def project(coil_images: NDArray[np.complex64]) -> NDArray[np.complex64]:
-            return np.asarray(nufft @ coil_images)
-
-    lines = np.zeros((n_coils, timeline.n_adc, n_ro), dtype=np.complex128)
-    for group in groups:
-        coefficients, mixing = _low_rank(group.amplitudes)
-        spectrum = np.zeros(tau_samples.shape, dtype=np.complex128)
-        for df, amplitude in zip(group.peaks_hz, group.peak_amplitudes, strict=True):
-            spectrum += amplitude * np.exp(-2j * np.pi * df * tau_samples)
-        for component in range(coefficients.shape[1]):
-            basis = np.tensordot(mixing[component], group.maps, axes=(0, 0))  # (z, y, x)
-            for segment_hz, weight in segments:
-                image = basis * offres_phase * weight
-                k_lines = project(sens * image[np.newaxis].astype(np.complex64))
-                phase = np.exp(-2j * np.pi * segment_hz * (tau_samples - tau0))
-                factor = (coefficients[:, component, np.newaxis] * spectrum * phase) * scale
-                lines += k_lines * factor[np.newaxis]
 
     if not cartesian:
         return _non_cartesian_raw(
@@ -318,9 +371,7 @@ def simulate_fast(
     noise_scan = None
     if noise:
         std = kspace_noise_std(b0, dwell_s=dwell, n_grid=coarse_size, n_averages=n_avg)
-        cov = scanner.receive.noise_covariance
-        kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
-        noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
+        kspace, noise_scan = add_thermal_noise(kspace, scanner.receive.noise_covariance, std, rng)
     sampling = recorded_sampling(sequence, acquired_mask)
     acquired: NDArray[np.complex64] = np.where(sampling.mask[np.newaxis], kspace, 0).astype(np.complex64)
     header = _header(
@@ -349,43 +400,14 @@ def _header(
     trajectory: Literal["cartesian", "radial", "spiral", "other"],
 ) -> RawHeader:
     """The acquisition header of a simulated scan."""
-    protocol: Any = sequence.protocol
-    n = coarse_shape[-1]
     n_z_fine = fine_shape[0]
-    fov_fine = [abs(float(np.linalg.norm(phantom.affine[:3, a]))) * fine_shape[a] for a in range(3)]
-    coarse_affine = _fine_to_coarse_affine(phantom.affine, fine_shape, coarse_shape)
-    if n_z_fine == 1:
-        coarse_affine[:3, 0] = (
-            coarse_affine[:3, 0] / max(float(np.linalg.norm(coarse_affine[:3, 0])), 1e-12) * slice_thickness
-        )
-    return RawHeader(
-        b0_t=scanner.b0_t,
-        fov_m=(
-            slice_thickness if n_z_fine == 1 else fov_fine[0],
-            float(protocol.fov_m),
-            float(protocol.fov_m),
-        ),
-        matrix=coarse_shape,
-        te_s=float(sequence.te_s),
-        tr_s=float(sequence.tr_s),
-        flip_angle_rad=float(sequence.flip_angle_rad),
-        slice_thickness_m=slice_thickness if n_z_fine == 1 else None,
-        pixel_bandwidth_hz=float(1.0 / (dwell * n)),
-        readout_dwell_s=float(dwell),
-        n_averages=protocol.n_averages,
-        acceleration=float(acceleration),
-        scan_time_s=float(sequence.duration_s),
-        scan_time_full_s=float(sequence.duration_s) * acceleration,
-        protocol_name=str(protocol.name),
-        sequence_name=str(getattr(sequence, "sequence_name", protocol.name)),
-        scanning_sequence=str(getattr(sequence, "scanning_sequence", "GR")),
-        sequence_variant=str(getattr(sequence, "sequence_variant", "SP")),
-        acquisition_type="2D" if n_z_fine == 1 else "3D",
-        trajectory=trajectory,
-        affine=tuple(tuple(float(v) for v in row) for row in coarse_affine),
-        system_model=scanner.name,
-        engine="fast",
-    )
+    fov_z = abs(float(np.linalg.norm(phantom.affine[:3, 0]))) * n_z_fine
+    return acquisition_header(
+        sequence, scanner, phantom, fine_shape, coarse_shape, slice_thickness_m=slice_thickness, fov_z_m=fov_z,
+        readout_dwell_s=dwell, pixel_bandwidth_hz=1.0 / (dwell * coarse_shape[-1]),
+        n_averages=sequence.protocol.n_averages, acceleration=acceleration,
+        scan_time_s=sequence.duration_s, trajectory=trajectory, engine="fast",
+    )  # fmt: skip
 
 
 def _trajectory_kind(sequence: BuiltSequence) -> Literal["radial", "spiral", "other"]:
@@ -415,7 +437,6 @@ def _non_cartesian_raw(
     assert k_samples is not None
     protocol: Any = sequence.protocol
     n = coarse_shape[-1]
-    n_coils = lines.shape[0]
     kspace = lines[:, np.newaxis]  # (coil, 1, n_adc, samples)
     noise_scan = None
     if noise:
@@ -425,9 +446,7 @@ def _non_cartesian_raw(
             n_grid=int(np.prod(coarse_shape)),
             n_averages=protocol.n_averages,
         )
-        cov = scanner.receive.noise_covariance
-        kspace = kspace + correlated_noise(kspace.shape, cov, std, rng)
-        noise_scan = correlated_noise((n_coils, NOISE_SCAN_SAMPLES), cov, std, rng)
+        kspace, noise_scan = add_thermal_noise(kspace, scanner.receive.noise_covariance, std, rng)
     density = density_weights(k_samples, matrix=n, fov_m=float(protocol.fov_m), slice_thickness_m=slice_thickness)
     # acceleration: Nyquist spokes (pi / 2 x matrix) or interleaves needed over those played
     nyquist = protocol.nyquist_readouts

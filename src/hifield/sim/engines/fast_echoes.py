@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
 from hifield.sim.engines.timeline import RF_EXCITATION, RF_INVERSION, RF_REFOCUSING, Timeline
+from hifield.sim.epg import dephase_in_place, relax_in_place, rf_transition
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
 if TYPE_CHECKING:
@@ -45,30 +46,6 @@ MAX_STATES = 400
 STEADY_STATE_T1_MULTIPLE = 5.0
 """Preparation length in units of the longest T1 when the engine starts the acquisition in steady state."""
 _EVENT_ADC = 3
-
-
-def _rf_apply(
-    fp: NDArray[np.complex128], fm: NDArray[np.complex128], z: NDArray[np.complex128], alpha: float, phi: float
-) -> tuple[NDArray[np.complex128], NDArray[np.complex128], NDArray[np.complex128]]:
-    """The EPG RF transition (same matrix as :func:`hifield.sim.epg.epg_rf`) on states ``(tissue, k)``."""
-    c2 = math.cos(alpha / 2) ** 2
-    s2 = math.sin(alpha / 2) ** 2
-    sa = math.sin(alpha)
-    ca = math.cos(alpha)
-    e = complex(math.cos(phi), math.sin(phi))
-    ec = e.conjugate()
-    new_fp = c2 * fp + e * e * s2 * fm - 1j * e * sa * z
-    new_fm = ec * ec * s2 * fp + c2 * fm + 1j * ec * sa * z
-    new_z = -0.5j * ec * sa * fp + 0.5j * e * sa * fm + ca * z
-    return new_fp, new_fm, new_z
-
-
-def _dephase(fp: NDArray[np.complex128], fm: NDArray[np.complex128]) -> None:
-    """One unit of dephasing, in place: F+ shifts up, F- down, ``F+_0 = conj(F-_0)``."""
-    fp[:, 1:] = fp[:, :-1].copy()
-    fm[:, :-1] = fm[:, 1:].copy()
-    fm[:, -1] = 0.0
-    fp[:, 0] = np.conj(fm[:, 0])
 
 
 def echo_amplitudes(
@@ -148,11 +125,11 @@ def echo_amplitudes(
         t_prev = float(times[0])
         tau = 0.0
         if p > 0:
-            _relax(fp, fm, z, wrap, t1, t2)
+            relax_in_place(fp, fm, z, wrap, t1, t2)
         for t, kind, i in zip(times.tolist(), kinds.tolist(), index.tolist(), strict=True):
             dt = t - t_prev
             if dt > 0:
-                _relax(fp, fm, z, dt, t1, t2)
+                relax_in_place(fp, fm, z, dt, t1, t2)
                 tau += dt
             t_prev = t
             if spin_echo:
@@ -161,11 +138,11 @@ def echo_amplitudes(
                     fm[:] = 0.0
                     z[:, 1:] = 0.0
                 elif prev_kind == RF_REFOCUSING or kind == RF_REFOCUSING:
-                    _dephase(fp, fm)
+                    dephase_in_place(fp, fm)
                     if prev_kind == kind == RF_REFOCUSING:  # an echo without readout between two refocusing pulses
-                        _dephase(fp, fm)
+                        dephase_in_place(fp, fm)
             elif kind == RF_EXCITATION and prev_kind >= 0:
-                _dephase(fp, fm)
+                dephase_in_place(fp, fm)
             if kind == _EVENT_ADC:
                 if record:
                     amplitudes[i] = fp[:, 0]
@@ -174,7 +151,7 @@ def echo_amplitudes(
                 phi = float(timeline.rf_phase_rad[i])
                 if kind == RF_EXCITATION and not record and exc_phase is not None:
                     phi = exc_phase(int(exc_ordinal[i]) + shift)
-                fp, fm, z = _rf_apply(fp, fm, z, float(timeline.rf_flip_rad[i]), phi)
+                fp, fm, z = rf_transition(fp, fm, z, float(timeline.rf_flip_rad[i]), phi)
                 if kind == RF_EXCITATION:
                     tau = 0.0
                 elif kind == RF_REFOCUSING:
@@ -205,23 +182,6 @@ def _excitation_phase_schedule(timeline: Timeline) -> Callable[[int], float] | N
     if np.max(np.abs(error)) > 1e-6:
         return None
     return lambda k: phi0 + d1 * k + psi * k * (k - 1) / 2
-
-
-def _relax(
-    fp: NDArray[np.complex128],
-    fm: NDArray[np.complex128],
-    z: NDArray[np.complex128],
-    dt: float,
-    t1: NDArray[np.float64],
-    t2: NDArray[np.float64],
-) -> None:
-    """Relaxation over ``dt`` seconds, in place (recovery of ``Z0`` towards 1)."""
-    e1 = np.exp(-dt / t1)[:, np.newaxis]
-    e2 = np.exp(-dt / t2)[:, np.newaxis]
-    fp *= e2
-    fm *= e2
-    z *= e1
-    z[:, 0] += 1.0 - e1[:, 0]
 
 
 def bssfp_signal(
