@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
+from hifield.io.exam import commit_exam, discard_staging, stage_exam, write_exam
 from hifield.recon.registry import reconstructor, reconstructor_names
 
 if TYPE_CHECKING:
@@ -233,39 +231,6 @@ def with_slices(protocol: Any, cfg: ScanConfig) -> Any:
     return protocol.with_changes(**changes)
 
 
-def _prepare_output(out: Path) -> Path:
-    """Check the output folder can be written; return a fresh temporary folder beside it."""
-    out = out.expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output path {str(out)!r} exists and is not a folder; choose a folder with --out")
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-    except OSError as error:
-        raise ConfigError(
-            f"output folder {str(out)!r} is not writable ({error.strerror}); choose another with --out"
-        ) from None
-    return staging
-
-
-def _commit_output(staging: Path, out: Path) -> dict[str, str]:
-    """Move everything from the staging folder into ``out`` (replacing entries of the same name)."""
-    out = out.expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, str] = {}
-    for entry in sorted(staging.iterdir()):
-        target = out / entry.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-        os.replace(entry, target)
-        files[entry.name] = str(target)
-    staging.rmdir()
-    return files
-
-
 @dataclass(frozen=True)
 class Exam:
     """What an exam plays: the scanner, the protocol and its acquisition (reference and accelerated sequence)."""
@@ -399,7 +364,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
             yield
         timings[key] = round(time.perf_counter() - start, 3)
 
-    staging = _prepare_output(cfg.out) if cfg.write_files else None
+    staging = stage_exam(cfg.out) if cfg.write_files else None
     try:
         with timed("setup", "Building protocol and checking it against the scanner"):
             exam = build_exam(cfg)
@@ -486,15 +451,14 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         result = ScanResult(summary=summary, truth=truth, images=images, raw=raw, recon_images=recon_images)
         if staging is not None:
             with timed("write", "Writing ISMRMRD, DICOM, NIfTI, figure and summary"):
-                _write_outputs(staging, raw, recon_images, truth, images, metrics, summary, protocol)
-            result.files = _commit_output(staging, cfg.out)
+                _write_outputs(staging, raw, recon_images, truth, images, metrics, summary, protocol, cfg.out)
+            result.files = commit_exam(staging, cfg.out)
             staging = None
             summary["output_dir"] = str(cfg.out.expanduser().resolve())
         summary["timings_s"] = timings
         return result
     finally:
-        if staging is not None and staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        discard_staging(staging)
 
 
 def _version() -> str:
@@ -512,39 +476,34 @@ def _write_outputs(
     metrics: list[dict[str, Any]],
     summary: dict[str, Any],
     protocol: Any,
+    out: Path,
 ) -> None:
-    from hifield.io import write_dicom_series, write_ismrmrd, write_nifti
     from hifield.report import save_comparison_figure
 
-    write_ismrmrd(raw, folder / "raw.h5")
-    study_uid = None
-    for number, (method, image) in enumerate(recon_images.items(), start=1):
-        description = f"{protocol.name} R{raw.header.acceleration:.1f} {method}"
-        files = write_dicom_series(
-            image,
-            folder / "dicom" / method,
-            series_description=description,
-            series_number=number,
-            study_uid=study_uid,
-        )
-        if study_uid is None and files:
-            import pydicom
-
-            study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
-        write_nifti(image, folder / "nifti" / f"{method}.nii.gz")
     by_method = {m["method"]: m for m in metrics}
     centre = truth.shape[0] // 2  # the central slice of a volume
-    save_comparison_figure(
-        truth[centre],
-        {method: image[centre] for method, image in images.items()},
-        folder / "figure.png",
-        title=(
-            f"{protocol.name} at {summary['field_t']:g} T, R = {summary['acceleration']:.2f}, "
-            f"scan {summary['scan_time_s']:.1f} s (full {summary['scan_time_full_s']:.1f} s)"
-        ),
-        metrics={k: {"nmse": v["nmse"], "psnr": v["psnr"], "ssim": v["ssim"]} for k, v in by_method.items()},
+
+    def figure(path: Path) -> None:
+        save_comparison_figure(
+            truth[centre],
+            {method: image[centre] for method, image in images.items()},
+            path,
+            title=(
+                f"{protocol.name} at {summary['field_t']:g} T, R = {summary['acceleration']:.2f}, "
+                f"scan {summary['scan_time_s']:.1f} s (full {summary['scan_time_full_s']:.1f} s)"
+            ),
+            metrics={k: {"nmse": v["nmse"], "psnr": v["psnr"], "ssim": v["ssim"]} for k, v in by_method.items()},
+        )
+
+    write_exam(
+        folder,
+        raw=raw,
+        recon_images=recon_images,
+        summary=summary,
+        series_prefix=f"{protocol.name} R{raw.header.acceleration:.1f}",
+        figure=figure,
+        shown_as=out,
     )
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 __all__ = [

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield._atomic import atomic_path, atomic_write_text
 from hifield.errors import ConfigError
 
 __all__ = ["comparison_figure_size_px", "save_comparison_figure", "write_html_report"]
@@ -222,14 +223,8 @@ def save_comparison_figure(
         fig.text(0.5, y_title, title, color="white", ha="center", va="top", fontsize=13)
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=_DPI, format="png", facecolor=fig.get_facecolor())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -303,13 +298,4 @@ def write_html_report(
         parts.append(f'<h2>Images</h2><img alt="comparison figure" src="data:image/png;base64,{data}">')
     parts.append("</body></html>")
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write_text(Path(path), "\n".join(parts) + "\n")

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hifield.cli._common import handle_errors, print_json
+from hifield.cli.options import out_dir_option, timeout_option
 from hifield.errors import FileFormatError
 
 
@@ -16,13 +17,15 @@ def _check_mr(files: list[Path]) -> None:
 
     for f in files:
         try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, EOFError) as err:
+            ds = pydicom.dcmread(f, defer_size="1 KB")  # pixel data is not loaded, only seen
+        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as err:
             reason = type(err).__name__
             raise FileFormatError(f"{f} is not a readable DICOM file ({reason}); nothing was sent") from None
         modality = str(ds.get("Modality", ""))
         if modality != "MR":
             raise FileFormatError(f"{f} is a {modality or 'modality-less'} DICOM object, not MR; nothing was sent")
+        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+            raise FileFormatError(f"{f} is an MR DICOM object without pixel data (no image); nothing was sent")
 
 
 def _dicom_files(path: Path, out: Path | None, series_description: str, series_number: int) -> tuple[list[Path], str]:
@@ -65,10 +68,10 @@ def export_command(
     pacs: str | None = typer.Option(None, "--pacs", help="Send to this PACS, HOST:PORT (C-ECHO, then C-STORE)."),
     called_aet: str = typer.Option("ORTHANC", "--called-aet", help="The PACS's AE title."),
     calling_aet: str = typer.Option("HIFIELD", "--calling-aet", help="hifield's AE title."),
-    out: Path | None = typer.Option(None, "--out", help="Folder for DICOM converted from NIfTI."),
+    out: Path | None = out_dir_option(None, "Folder for DICOM converted from NIfTI."),
     series_description: str = typer.Option("", "--series-description", help="SeriesDescription of converted images."),
     series_number: int = typer.Option(100, "--series-number", help="SeriesNumber of converted images."),
-    timeout_s: float = typer.Option(30.0, "--timeout", help="Network timeout in seconds."),
+    timeout_s: float = timeout_option("Network timeout in seconds (0 < T <= 3600)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Collect (or make) the DICOM series of PATH and, with --pacs, send it to a PACS and report what was stored.

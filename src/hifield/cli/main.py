@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from hifield.cli._common import EXIT_BAD_INPUT, error_line
+from hifield.cli._common import EXIT_BAD_INPUT, boundary, error_line, interrupt_of
 
 app = typer.Typer(
     name="hifield",
@@ -46,8 +46,16 @@ def _root(
     version: bool = typer.Option(
         False, "--version", help="Print hifield's version and exit.", is_eager=True, callback=_show_version
     ),
+    max_memory: str | None = typer.Option(
+        None,
+        "--max-memory",
+        help="Refuse any step estimated to need more memory than this (e.g. 4G, 512M); default half the RAM.",
+    ),
 ) -> None:
     """hifield: a software-defined high-field MRI scanner. Start with `hifield scan`."""
+    from hifield.errors import parse_size, set_memory_limit
+
+    set_memory_limit(parse_size(max_memory) if max_memory is not None else None)
 
 
 for _name, _module, _function in _COMMANDS:
@@ -74,24 +82,38 @@ def _click_kind(error: BaseException) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns (and exits with) 0 ok, 1 bad input, 2 refused by a check, 3 external service failed."""
+def _run(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, standalone_mode=False, prog_name="hifield")
     except Exception as error:
+        interrupt = interrupt_of(error)  # typer turns Ctrl-C (and our SIGTERM) into Exit(130) or Abort
+        if interrupt is not None:
+            raise interrupt from None
         kind = _click_kind(error)
         if kind == "UsageError":
             error_line(error.format_message())  # type: ignore[attr-defined]
-            code = EXIT_BAD_INPUT
-        elif kind == "Abort":
+            return EXIT_BAD_INPUT
+        if kind == "Abort":
             error_line("aborted")
-            code = EXIT_BAD_INPUT
-        elif kind == "Exit":
-            code = int(getattr(error, "exit_code", 0) or 0)
-        else:
-            raise
-    else:
-        code = result if isinstance(result, int) else 0
+            return EXIT_BAD_INPUT
+        if kind == "Exit":
+            return int(getattr(error, "exit_code", 0) or 0)
+        raise  # the boundary decides: one of ours, an interrupt, or a bug to report
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns (and exits with) 0 ok, 1 bad input, 2 refused by a check, 3 external service failed.
+
+    An interrupt (Ctrl-C, SIGTERM) exits 130/143 after removing partial outputs; an unexpected error (a bug) prints
+    one line with "please report" and the path of its saved traceback, and exits 1.
+    """
+    from hifield.errors import set_memory_limit
+
+    try:
+        code = boundary(lambda: _run(argv))
+    finally:
+        set_memory_limit(None)  # --max-memory holds for this command only (main() may run again in-process)
     if argv is None:
         sys.exit(code)
     return code

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
 
+from hifield._atomic import atomic_path
 from hifield.cli._common import handle_errors, print_json
+from hifield.cli.options import out_file_option
 from hifield.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -40,18 +41,9 @@ def _field(text: str) -> float:
     return check_field(value)
 
 
-def _tmp(out: Path, suffix: str) -> Path:
-    return out.with_name(f".{out.name[: -len(suffix)]}.{os.getpid()}.tmp{suffix}")
-
-
 def _save_png(fig: Any, out: Path) -> None:
-    tmp = _tmp(out, ".png")
-    try:
+    with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _save_nifti(volume: NDArray[np.float32], affine: NDArray[np.float64], out: Path, suffix: str) -> None:
@@ -63,13 +55,8 @@ def _save_nifti(volume: NDArray[np.float32], affine: NDArray[np.float64], out: P
     data = np.ascontiguousarray(np.transpose(volume, (2, 1, 0, 3)).astype(np.float32))
     img = nib.Nifti1Image(data, lps_zyx_to_ras_affine(affine))
     img.header.set_xyzt_units("mm")
-    tmp = _tmp(out, suffix)
-    try:
+    with atomic_path(out) as tmp:
         nib.save(img, str(tmp))
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def phantom_maps(phantom: Phantom) -> tuple[tuple[str, ...], NDArray[np.float32]]:
@@ -93,7 +80,7 @@ def phantom_maps(phantom: Phantom) -> tuple[tuple[str, ...], NDArray[np.float32]
 def phantom_command(
     kind: str = typer.Option("brain", "--kind", help="brain, shepp-logan, nist, nist-t2 or water-fat."),
     field: str = typer.Option("3T", "--field", help="Main field, e.g. 3T or 5T (0.1-11.7 T)."),
-    out: Path = typer.Option(Path("phantom.png"), "--out", help="Output .png (figure) or .nii/.nii.gz (maps)."),
+    out: Path = out_file_option(Path("phantom.png"), "Output .png (figure) or .nii/.nii.gz (maps)."),
     matrix: int = typer.Option(256, "--matrix", help="In-plane matrix."),
     n_slices: int = typer.Option(1, "--slices", help="Number of slices (> 1: 3D volume)."),
     plane: str = typer.Option("axial", "--plane", help="Brain slice orientation: axial, coronal or sagittal."),
@@ -141,11 +128,13 @@ def phantom_command(
 @handle_errors
 def coils_command(
     n: int = typer.Option(16, "--n", help="Number of receive coils (>= 1)."),
-    out: Path = typer.Option(Path("coils.png"), "--out", help="Output .png (figure) or .nii/.nii.gz (|sensitivity|)."),
+    out: Path = out_file_option(Path("coils.png"), "Output .png (figure) or .nii/.nii.gz (|sensitivity|)."),
     field: str = typer.Option("3T", "--field", help="Main field, e.g. 3T."),
     layout: str = typer.Option("helmet", "--layout", help="helmet or cylinder."),
     matrix: int = typer.Option(128, "--matrix", help="In-plane matrix of the maps over a 0.24 m FOV."),
-    acceleration: int = typer.Option(2, "--acceleration", help="SENSE factor along y for the g-factor panel."),
+    acceleration: int = typer.Option(
+        2, "--acceleration", min=1, help="SENSE factor R along y for the g-factor panel (1..coils, divides the matrix)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Build a receive array and save its sensitivities, noise correlation and SENSE g-factor."""
@@ -160,11 +149,15 @@ def coils_command(
     if matrix < 8 or matrix > 1024:
         raise ConfigError(f"matrix {matrix} is outside 8-1024")
     coils = CoilArray.head_array(n, b0_t=b0, layout=layout)
+    if acceleration > n:
+        raise ConfigError(f"--acceleration {acceleration} exceeds the {n} coils; SENSE needs R <= number of coils")
+    if matrix % acceleration:
+        raise ConfigError(f"--acceleration {acceleration} does not divide the matrix {matrix}; choose a divisor")
     head = brain_phantom(b0_t=b0, matrix=matrix, off_resonance=False)
     sens = coils.sensitivities(head.affine, head.shape)
     mask = head.fractions.sum(axis=0) > 0.5
     g = None
-    if acceleration >= 1 and head.shape[1] % acceleration == 0:
+    if head.shape[1] % acceleration == 0:
         g = g_factor_map(sens, acceleration=acceleration, noise_covariance=coils.noise_covariance, mask=mask)
     psi = coils.noise_covariance
     d = np.sqrt(np.real(np.diag(psi)))

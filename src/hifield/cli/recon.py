@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
+from hifield._atomic import atomic_path
 from hifield.cli._common import handle_errors, print_json
+from hifield.cli.options import out_path_option
 from hifield.errors import ConfigError
 from hifield.recon import reconstructor, reconstructor_names
 
@@ -16,7 +18,7 @@ _MAP_USERS = ", ".join(n for n in reconstructor_names() if reconstructor(n).need
 @handle_errors
 def recon_command(
     raw_in: Path = typer.Argument(..., help="Raw data: ISMRMRD or fastMRI HDF5."),
-    out: Path = typer.Option(..., "--out", help="Output: .nii/.nii.gz (NIfTI), .npy, or a folder (DICOM series)."),
+    out: Path = out_path_option(..., "Output: .nii/.nii.gz (NIfTI), .npy, or a folder (DICOM series)."),
     method: str = typer.Option("sense", "--method", help=f"Reconstruction: {', '.join(reconstructor_names())}."),
     coil_maps: str = typer.Option("espirit", "--coil-maps", help=f"espirit or walsh (for {_MAP_USERS})."),
     reference: Path | None = typer.Option(
@@ -37,6 +39,8 @@ def recon_command(
 
     spec = reconstructor(method)  # an unknown name is refused before the file is read
     raw = read_raw(raw_in, remove_readout_oversampling=True)
+    # the reference is read before anything is written: a bad reference leaves no output behind
+    ref_raw = read_raw(reference, remove_readout_oversampling=True) if reference is not None else None
     start = time.perf_counter()
     if whiten:
         raw = prewhiten(raw)
@@ -47,26 +51,30 @@ def recon_command(
         maps = estimate_coil_maps(raw, method=coil_maps)  # type: ignore[arg-type]
     image = reconstruct(raw, method=method, coil_maps=maps)
     elapsed = time.perf_counter() - start
+    summary: dict[str, object] = {"out": str(out), "method": method, "time_s": round(elapsed, 3)}
+    if ref_raw is not None:
+        from hifield.metrics import nmse, psnr, ssim
+
+        truth = np.abs(reconstruct(ref_raw, method="fft").data)
+        pred = np.abs(image.data)
+        if truth.size != pred.size:
+            raise ConfigError(
+                f"--reference {str(reference)!r} gives a {truth.shape[-2:]} image per slice over {truth.size} "
+                f"voxels, the reconstruction {pred.size}; pass the fully sampled scan of the same protocol"
+            )
+        truth = truth.reshape(-1, *image.data.shape[-2:])
+        pred = pred.reshape(truth.shape)
+        summary.update(nmse=float(nmse(truth, pred)), psnr=float(psnr(truth, pred)), ssim=float(ssim(truth, pred)))
     name = out.name.lower()
     if name.endswith((".nii", ".nii.gz")):
         write_nifti(image, out)
     elif name.endswith(".npy"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".partial.npy")
-        np.save(tmp, image.data)
-        tmp.replace(out)
+        with atomic_path(out) as tmp:
+            np.save(tmp, image.data)
     elif out.suffix == "" or out.is_dir():
         write_dicom_series(image, out, series_description=f"{raw.header.protocol_name} {method}")
     else:
         raise ConfigError(f"unknown output type {out.name!r}; use .nii.gz, .npy or a folder for a DICOM series")
-    summary: dict[str, object] = {"out": str(out), "method": method, "time_s": round(elapsed, 3)}
-    if reference is not None:
-        from hifield.metrics import nmse, psnr, ssim
-
-        ref_raw = read_raw(reference, remove_readout_oversampling=True)
-        truth = np.abs(reconstruct(ref_raw, method="fft").data).reshape(-1, *image.data.shape[-2:])
-        pred = np.abs(image.data).reshape(truth.shape)
-        summary.update(nmse=float(nmse(truth, pred)), psnr=float(psnr(truth, pred)), ssim=float(ssim(truth, pred)))
     if as_json:
         print_json(summary)
     else:

@@ -7,40 +7,14 @@ from pathlib import Path
 import typer
 
 from hifield.cli._common import ConsoleReporter, handle_errors, print_json
+from hifield.cli.options import coils_option, out_dir_option, parse_field, parse_recons, seed_option
 from hifield.errors import ConfigError
 from hifield.pipeline import DEFAULT_RECONS, RECON_CHOICES
-from hifield.units import parse_field_strength
 
 PATTERN_HELP = (
     "variable-density, equispaced, partial-fourier, poisson or caipirinha (3D protocols: along the partitions; "
     "radial and spiral protocols play a subset of their readouts)."
 )
-
-
-def parse_recons(text: str) -> tuple[str, ...]:
-    """Split ``"fft,sense,cs"`` into names."""
-    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
-    bad = [n for n in names if n not in RECON_CHOICES]
-    if bad or not names:
-        raise ConfigError(f"unknown --recon {', '.join(bad) or text!r}; choose from {', '.join(RECON_CHOICES)}")
-    return names
-
-
-def parse_field(text: str) -> str:
-    """Validate ``--field``: a preset name, or the path of a scanner YAML file (checked when it is loaded)."""
-    from hifield.hardware import Scanner
-
-    if text.endswith((".yaml", ".yml")):
-        return text
-    try:
-        value = parse_field_strength(text)
-    except ValueError:
-        value = -1.0
-    names = Scanner.preset_names()
-    for name in names:
-        if abs(parse_field_strength(name) - value) < 1e-9:
-            return name
-    raise ConfigError(f"unknown --field {text!r}; choose one of {', '.join(names)}")
 
 
 def parse_accel(text: str) -> float:
@@ -68,11 +42,11 @@ def scan_command(
         ",".join(DEFAULT_RECONS), "--recon", help=f"Comma-separated reconstructions: {', '.join(RECON_CHOICES)}."
     ),
     matrix: str | None = typer.Option(None, "--matrix", help="In-plane matrix N (N x N); default the protocol's 256."),
-    out: Path = typer.Option(Path("hifield_out"), "--out", help="Output folder."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sampling pattern and the noise."),
+    out: Path = out_dir_option(Path("hifield_out"), "Output folder (replaced as a whole if it exists)."),
+    seed: int = seed_option("Seed of the sampling pattern and the noise."),
     pattern: str = typer.Option("variable-density", "--pattern", help=PATTERN_HELP),
     calib: int = typer.Option(24, "--calib", help="Fully sampled central calibration lines."),
-    coils: int | None = typer.Option(None, "--coils", help="Receive channels (default: the preset's array)."),
+    coils: int | None = coils_option("Receive channels, 1-256 (default: the preset's array)."),
     phantom: str = typer.Option("brain", "--phantom", help="brain, shepp-logan, nist, nist-t2 or water-fat."),
     engine: str = typer.Option("fast", "--engine", help="Simulation engine."),
     pacs: str | None = typer.Option(None, "--pacs", help="Send the DICOM series to a PACS at HOST:PORT."),

@@ -8,12 +8,13 @@ from pathlib import Path
 import typer
 
 from hifield.cli._common import handle_errors, print_json
-from hifield.cli.scan import PATTERN_HELP, parse_accel, parse_field, parse_matrix
+from hifield.cli.options import coils_option, out_file_option, parse_field, seed_option
+from hifield.cli.scan import PATTERN_HELP, parse_accel, parse_matrix
 
 
 @handle_errors
 def simulate_command(
-    out: Path = typer.Option(..., "--out", help="Output ISMRMRD file (.h5)."),
+    out: Path = out_file_option(..., "Output ISMRMRD file (.h5)."),
     protocol: str = typer.Option("gre_t1_2d", "--protocol", help="Protocol name or YAML file."),
     seq_file: Path | None = typer.Option(
         None, "--seq", help="Simulate a Pulseq .seq file (v1.4/1.5) instead of a protocol."
@@ -25,8 +26,8 @@ def simulate_command(
     accel: str = typer.Option("1", "--accel", help="Prospective acceleration R (1 = fully sampled)."),
     pattern: str = typer.Option("variable-density", "--pattern", help=PATTERN_HELP),
     calib: int = typer.Option(24, "--calib", help="Fully sampled central calibration lines."),
-    coils: int | None = typer.Option(None, "--coils", help="Receive channels (default: the preset's array)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the pattern and the noise."),
+    coils: int | None = coils_option("Receive channels, 1-256 (default: the preset's array)."),
+    seed: int = seed_option("Seed of the pattern and the noise."),
     noise: bool = typer.Option(True, "--noise/--no-noise", help="Add thermal noise."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:

@@ -7,13 +7,14 @@ from pathlib import Path
 import typer
 
 from hifield.cli._common import handle_errors, print_json
+from hifield.cli.options import out_file_option, seed_option
 from hifield.cli.scan import parse_accel
 
 
 @handle_errors
 def undersample_command(
     raw_in: Path = typer.Argument(..., help="Fully sampled ISMRMRD file."),
-    out: Path = typer.Option(..., "--out", help="Undersampled ISMRMRD file to write."),
+    out: Path = out_file_option(..., "Undersampled ISMRMRD file to write."),
     pattern: str = typer.Option(
         "variable-density",
         "--pattern",
@@ -21,7 +22,7 @@ def undersample_command(
     ),
     accel: str = typer.Option("4", "--accel", help="Acceleration R >= 1."),
     calib: int = typer.Option(24, "--calib", help="Fully sampled central calibration lines."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the pattern."),
+    seed: int = seed_option("Seed of the pattern."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Undersample fully sampled raw data with a seeded pattern and write the result as ISMRMRD.

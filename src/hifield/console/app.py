@@ -7,6 +7,8 @@ import contextlib
 import dataclasses
 import json
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -93,13 +95,18 @@ def pipeline_runner(exams_root: Path) -> Runner:
         protocol = cards.make_protocol(request)
         out = exams_root / job.id
         out.mkdir(parents=True, exist_ok=False)
-        protocol_file = save_protocol(protocol, out / "protocol.yaml")
-        field = request.field
-        if request.scanner_yaml is not None:
-            field = str(out / "scanner.yaml")
-            (out / "scanner.yaml").write_text(request.scanner_yaml, encoding="utf-8")
-        config = cards.scan_config(request, protocol=str(protocol_file), out=out, field=field)
-        result = scan(config, reporter=reporter)
+        # scan() replaces the exam folder as a whole, so its inputs wait outside and join the result afterwards
+        with tempfile.TemporaryDirectory(prefix="hifield-inputs-") as folder:
+            inputs = Path(folder)
+            protocol_file = save_protocol(protocol, inputs / "protocol.yaml")
+            field = request.field
+            if request.scanner_yaml is not None:
+                field = str(inputs / "scanner.yaml")
+                (inputs / "scanner.yaml").write_text(request.scanner_yaml, encoding="utf-8")
+            config = cards.scan_config(request, protocol=str(protocol_file), out=out, field=field)
+            result = scan(config, reporter=reporter)
+            for name in sorted(p.name for p in inputs.iterdir()):
+                shutil.copy2(inputs / name, out / name)
         exams.save_viewer_data(out, result.truth, result.images, checked.mask)
         job.exam = job.id
 

@@ -153,14 +153,20 @@ class Scanner:
 
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text())
+            if path.stat().st_size > 1024 * 1024:
+                raise ConfigError(f"scanner file {str(path)!r} is larger than 1024 KiB; is it a scanner YAML file?")
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as error:
             raise ConfigError(f"scanner file {str(path)!r} cannot be read ({error.strerror}); check the path") from None
-        except yaml.YAMLError as error:
+        except UnicodeDecodeError as error:
+            raise ConfigError(
+                f"scanner file {str(path)!r} is not UTF-8 text (byte {error.start}); pass a YAML file"
+            ) from None
+        except (yaml.YAMLError, RecursionError, ValueError) as error:
             raise ConfigError(f"scanner file {str(path)!r} is not valid YAML ({type(error).__name__})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"scanner file {str(path)!r} must be a mapping of key: value")
-        unknown = sorted(set(data) - set(_FILE_KEYS))
+        unknown = sorted(str(key) for key in set(data) - set(_FILE_KEYS))  # YAML keys may be numbers
         if unknown:
             raise ConfigError(f"unknown key {unknown[0]!r} in {path.name}; allowed: {', '.join(_FILE_KEYS)}")
         values: dict[str, float] = {}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hifield._atomic import atomic_path, atomic_write_text
 from hifield.errors import FileFormatError
 
 __all__ = ["read_cfl", "write_cfl"]
@@ -59,17 +60,9 @@ def write_cfl(path: str | os.PathLike[str], array: ArrayLike) -> Path:
         raise FileFormatError(f"array has {data.ndim} axes; BART files hold at most {_BART_DIMS}")
     dims = list(data.shape[::-1]) or [1]
     cfl, hdr = base.with_suffix(".cfl"), base.with_suffix(".hdr")
-    tmp_cfl = base.with_name(f".{base.name}.{os.getpid()}.tmp.cfl")
-    tmp_hdr = base.with_name(f".{base.name}.{os.getpid()}.tmp.hdr")
-    try:
+    with atomic_path(cfl) as tmp_cfl:  # the data first: a header never describes missing data
         data.tofile(tmp_cfl)
-        tmp_hdr.write_text("# Dimensions\n" + " ".join(str(d) for d in dims) + "\n")
-        os.replace(tmp_cfl, cfl)
-        os.replace(tmp_hdr, hdr)
-    finally:
-        for tmp in (tmp_cfl, tmp_hdr):
-            if tmp.exists():
-                tmp.unlink()
+    atomic_write_text(hdr, "# Dimensions\n" + " ".join(str(d) for d in dims) + "\n")
     return cfl
 
 

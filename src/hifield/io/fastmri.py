@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield._atomic import atomic_path
 from hifield.data import Image, RawData, centred_affine
-from hifield.errors import FileFormatError
+from hifield.errors import FileFormatError, check_memory
 
 __all__ = ["read_fastmri", "read_fastmri_reconstruction", "write_fastmri_reconstruction"]
 
@@ -33,7 +34,7 @@ def _open(path: Path) -> Any:
         return h5py.File(path, "r")
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such fastMRI file; check the path") from None
-    except OSError as err:
+    except (OSError, RuntimeError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FileFormatError(f"{path} is not a readable HDF5 file ({msg}); it may be truncated") from None
 
@@ -61,22 +62,32 @@ def read_fastmri(path: str | os.PathLike[str], *, remove_readout_oversampling: b
         If the file is not HDF5, is truncated, or lacks ``kspace``/``ismrmrd_header``, or ``kspace`` has the
         wrong rank.
     """
+    import h5py
     import ismrmrd.xsd as X
 
-    from hifield.io.ismrmrd import _crop_readout, _header_from_xml
+    from hifield.io.mrd_header import header_from_xml
+    from hifield.io.readout import crop_readout
 
     path = Path(path)
     with _open(path) as f:
-        if "kspace" not in f:
+        try:
+            names = set(f.keys())
+        except (OSError, RuntimeError, KeyError, ValueError) as err:
+            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise FileFormatError(f"{path} is not a readable HDF5 file ({msg}); it may be truncated") from None
+        if "kspace" not in names:
             raise FileFormatError(f"{path} has no 'kspace' dataset; is it a fastMRI file?")
-        if "ismrmrd_header" not in f:
+        if "ismrmrd_header" not in names:
             raise FileFormatError(f"{path} has no 'ismrmrd_header' dataset; is it a fastMRI file?")
         try:
+            for name in ("kspace", "mask", "ismrmrd_header"):
+                if name in f and isinstance(f[name], h5py.Dataset):
+                    check_memory(float(f[name].size) * f[name].dtype.itemsize, what=f"reading {path} ({name})")
             kspace = np.asarray(f["kspace"][()])
             xml = f["ismrmrd_header"][()]
             file_mask = np.asarray(f["mask"][()]) if "mask" in f else None
             attrs = dict(f.attrs)
-        except (OSError, KeyError, ValueError) as err:
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
             msg = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise FileFormatError(f"{path}: fastMRI data unreadable ({msg}); the file may be truncated") from None
     if kspace.ndim == 3:
@@ -91,7 +102,10 @@ def read_fastmri(path: str | os.PathLike[str], *, remove_readout_oversampling: b
     except Exception as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FileFormatError(f"{path}: 'ismrmrd_header' does not parse ({msg})") from None
-    header, _ = _header_from_xml(header_xml)
+    header, _ = header_from_xml(header_xml, path=path)
+    n_bad = int(np.count_nonzero(~np.isfinite(kspace)))
+    if n_bad:
+        raise FileFormatError(f"{path}: 'kspace' holds {n_bad} NaN or infinite values; the file is corrupt")
     n_h, n_w = kspace.shape[-2:]
     data = np.ascontiguousarray(np.swapaxes(kspace, -1, -2)).astype(np.complex64)[:, :, None]  # (s, c, 1, W, H)
     if file_mask is not None:
@@ -102,7 +116,7 @@ def read_fastmri(path: str | os.PathLike[str], *, remove_readout_oversampling: b
         columns = np.abs(kspace).reshape(-1, n_h, n_w).max(axis=(0, 1)) > 0
     mask = None if columns.all() else np.ascontiguousarray(np.broadcast_to(columns[None, :, None], (1, n_w, n_h)))
     if remove_readout_oversampling and n_h > header.matrix[2]:
-        data = _crop_readout(data, header.matrix[2])
+        data = crop_readout(data, header.matrix[2])
         if mask is not None:
             mask = np.ascontiguousarray(mask[..., : data.shape[-1]])
     changes: dict[str, Any] = {
@@ -156,16 +170,10 @@ def write_fastmri_reconstruction(
     data = np.abs(np.asarray(image.data)).astype(np.float32)
     planes = data.reshape(-1, *data.shape[-2:])
     out = np.ascontiguousarray(np.swapaxes(planes, -1, -2))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset(name, data=out)
-            f.attrs["max"] = float(out.max()) if out.size else 0.0
-            f.attrs["norm"] = float(np.linalg.norm(out))
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset(name, data=out)
+        f.attrs["max"] = float(out.max()) if out.size else 0.0
+        f.attrs["norm"] = float(np.linalg.norm(out))
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
     return path

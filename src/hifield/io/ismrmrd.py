@@ -11,7 +11,6 @@ ISMRMRD reader (the C++ ``ismrmrd-tools``, Gadgetron) sees a conventional file.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import math
 import os
@@ -22,9 +21,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield._atomic import atomic_path
 from hifield.data import RawData, RawHeader, Trajectory, centred_affine
-from hifield.errors import FileFormatError
-from hifield.units import larmor_frequency_hz
+from hifield.errors import FileFormatError, HifieldError, check_memory
+from hifield.io.mrd_header import PREFIX, build_xml, header_from_json, header_from_xml, user_parameters
+from hifield.io.readout import crop_readout
 
 __all__ = ["read_ismrmrd", "write_ismrmrd"]
 
@@ -43,7 +44,6 @@ _IS_PARALLEL_CALIBRATION_AND_IMAGING = 21
 _LAST_IN_MEASUREMENT = 25
 
 _MAX_SAMPLES = 65535  # number_of_samples is uint16
-_PREFIX = "hifield."
 
 
 def _bit(flag: int) -> int:
@@ -61,33 +61,66 @@ def _encode_bool(array: NDArray[np.bool_]) -> bytes:
     return base64.b64encode(head + packed)
 
 
-def _decode_bool(blob: bytes) -> NDArray[np.bool_]:
-    raw = base64.b64decode(blob)
-    head, packed = raw.split(b"\n", 1)
-    shape = tuple(json.loads(head))
-    bits = np.unpackbits(np.frombuffer(zlib.decompress(packed), dtype=np.uint8), count=math.prod(shape))
-    return bits.astype(bool).reshape(shape)
+def _decode_bool(blob: bytes, *, path: Path | str = "<blob>") -> NDArray[np.bool_]:
+    try:
+        raw = base64.b64decode(blob)
+        head, packed = raw.split(b"\n", 1)
+        shape = tuple(int(v) for v in json.loads(head))
+        if len(shape) > 8 or any(n < 0 for n in shape) or math.prod(shape) > 2**34:
+            raise ValueError(f"shape {shape}")
+        unpacked = zlib.decompressobj().decompress(packed, (math.prod(shape) + 7) // 8)
+        bits = np.unpackbits(np.frombuffer(unpacked, dtype=np.uint8), count=math.prod(shape))
+        return bits.astype(bool).reshape(shape)
+    except (ValueError, TypeError, zlib.error) as error:  # binascii.Error is a ValueError
+        reason = " ".join(str(error).split())[:80] or type(error).__name__
+        raise FileFormatError(f"{path}: userParameter {PREFIX}sampling is corrupt ({reason})") from None
 
 
-def _header_to_json(header: RawHeader) -> str:
-    return json.dumps(dataclasses.asdict(header))
+def _other_shape(path: Path | str, text: Any) -> tuple[int, ...]:
+    """The leading ``other`` axes stored by hifield, validated."""
+    try:
+        values = json.loads(text)
+        if not isinstance(values, list) or len(values) > 8:
+            raise ValueError("not a list of at most 8 sizes")
+        shape = tuple(int(v) for v in values)
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+            raise ValueError("sizes must be positive integers")
+    except (TypeError, ValueError) as error:
+        raise FileFormatError(
+            f"{path}: userParameter {PREFIX}other_shape = {str(text)[:40]!r} is invalid ({error})"
+        ) from None
+    return shape
 
 
-def _header_from_json(text: str) -> RawHeader:
-    values = json.loads(text)
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(RawHeader):
-        if f.name not in values:
-            continue
-        value = values[f.name]
-        if f.name == "affine":
-            value = tuple(tuple(float(v) for v in row) for row in value)
-        elif f.name == "matrix":
-            value = tuple(int(v) for v in value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[f.name] = value
-    return RawHeader(**kwargs)
+def _flag(path: Path | str, params: dict[str, Any], name: str) -> bool:
+    value = params.get(PREFIX + name, 0)
+    if value not in (0, 1):
+        raise FileFormatError(f"{path}: userParameter {PREFIX}{name} = {value!r} is not 0 or 1; the file is corrupt")
+    return bool(value)
+
+
+def _check_acquisitions(path: Path | str, records: NDArray[Any]) -> None:
+    """Each acquisition's data and trajectory hold exactly what its header says (channels x samples)."""
+    head = records["head"]
+    channels = head["active_channels"].astype(np.int64)
+    samples = head["number_of_samples"].astype(np.int64)
+    dims = head["trajectory_dimensions"].astype(np.int64)
+    for i in range(records.size):
+        data, traj = records["data"][i], records["traj"][i]
+        if channels[i] < 1:
+            raise FileFormatError(f"{path}: acquisition {i} has active_channels = 0; the file is corrupt")
+        if np.asarray(data).size != 2 * channels[i] * samples[i]:
+            raise FileFormatError(
+                f"{path}: acquisition {i} holds {np.asarray(data).size // 2} complex values, but number_of_samples "
+                f"{samples[i]} x active_channels {channels[i]} = {samples[i] * channels[i]}; the file is corrupt or cut"
+            )
+        if not np.all(np.isfinite(data)):
+            raise FileFormatError(f"{path}: acquisition {i} holds NaN or infinite samples; the file is corrupt")
+        if dims[i] and np.asarray(traj).size != dims[i] * samples[i]:
+            raise FileFormatError(
+                f"{path}: acquisition {i} has {np.asarray(traj).size} trajectory values for {samples[i]} samples of "
+                f"{dims[i]} dimensions; the file is corrupt"
+            )
 
 
 def _line_sets(raw: RawData) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_] | None, bool]:
@@ -118,104 +151,6 @@ def _directions(affine: NDArray[np.float64], shape_zyx: tuple[int, int, int]) ->
         "phase_dir": unit(cols[:, 1]),
         "slice_dir": unit(cols[:, 0]),
     }
-
-
-def _build_xml(raw: RawData, *, mask_blob: bytes | None, n_other: int) -> str:
-    import ismrmrd.xsd as X
-
-    h = raw.header
-    n_coil, n_k2, n_k1, n_k0 = raw.kspace.shape[-4:]
-    mz, my, mx = h.matrix
-    fz, fy, fx = (v * 1e3 for v in h.fov_m)
-    # The encoded space is the k-space grid; its FOV scales with any oversampling relative to the recon matrix.
-    enc_fov = X.fieldOfViewMm(x=fx * n_k0 / mx, y=fy * n_k1 / my, z=fz * n_k2 / mz)
-    encoded = X.encodingSpaceType(matrixSize=X.matrixSizeType(x=n_k0, y=n_k1, z=n_k2), fieldOfView_mm=enc_fov)
-    recon = X.encodingSpaceType(
-        matrixSize=X.matrixSizeType(x=mx, y=my, z=mz), fieldOfView_mm=X.fieldOfViewMm(x=fx, y=fy, z=fz)
-    )
-
-    def lim(n: int) -> Any:
-        return X.limitType(minimum=0, maximum=max(n - 1, 0), center=n // 2)
-
-    limits = X.encodingLimitsType(
-        kspace_encoding_step_0=lim(n_k0),
-        kspace_encoding_step_1=lim(n_k1),
-        kspace_encoding_step_2=lim(n_k2),
-        average=lim(1),
-        slice=lim(1),
-        contrast=lim(1),
-        phase=lim(1),
-        repetition=lim(n_other),
-        set=lim(1),
-        segment=lim(1),
-    )
-    parallel = None
-    if h.acceleration > 1.0 or raw.calibration is not None:
-        accel_1 = max(1, round(h.acceleration)) if n_k2 == 1 else 1
-        accel_2 = 1 if n_k2 == 1 else max(1, round(h.acceleration))
-        parallel = X.parallelImagingType(
-            accelerationFactor=X.accelerationFactorType(kspace_encoding_step_1=accel_1, kspace_encoding_step_2=accel_2),
-            calibrationMode=X.calibrationModeType.EMBEDDED if raw.calibration is not None else None,
-        )
-    encoding = X.encodingType(
-        encodedSpace=encoded,
-        reconSpace=recon,
-        encodingLimits=limits,
-        trajectory=X.trajectoryType(h.trajectory),
-        parallelImaging=parallel,
-        echoTrainLength=h.echo_train_length,
-    )
-    seq = X.sequenceParametersType(
-        TR=[h.tr_s * 1e3],
-        TE=[h.te_s * 1e3],
-        TI=[h.ti_s * 1e3] if h.ti_s is not None else [],
-        flipAngle_deg=[math.degrees(h.flip_angle_rad)],
-        sequence_type=h.sequence_name or None,
-    )
-    system = X.acquisitionSystemInformationType(
-        systemVendor=h.system_vendor,
-        systemModel=h.system_model or None,
-        systemFieldStrength_T=h.b0_t,
-        receiverChannels=n_coil,
-    )
-    strings = [
-        X.userParameterStringType(name=_PREFIX + "raw_header", value=_header_to_json(h)),
-        X.userParameterStringType(name=_PREFIX + "other_shape", value=json.dumps(list(raw.kspace.shape[:-4]))),
-        X.userParameterStringType(name=_PREFIX + "scanning_sequence", value=h.scanning_sequence),
-        X.userParameterStringType(name=_PREFIX + "sequence_variant", value=h.sequence_variant),
-        X.userParameterStringType(name=_PREFIX + "acquisition_type", value=h.acquisition_type),
-    ]
-    doubles = [
-        X.userParameterDoubleType(name=_PREFIX + "acceleration", value=h.acceleration),
-        X.userParameterDoubleType(name=_PREFIX + "pixel_bandwidth_hz", value=h.pixel_bandwidth_hz),
-        X.userParameterDoubleType(name=_PREFIX + "scan_time_s", value=h.scan_time_s),
-    ]
-    longs = [
-        X.userParameterLongType(name=_PREFIX + "mask_is_none", value=int(raw.mask is None)),
-        X.userParameterLongType(name=_PREFIX + "calibration_is_none", value=int(raw.calibration is None)),
-    ]
-    blobs = []
-    if mask_blob is not None:
-        blobs.append(X.userParameterBase64Type(name=_PREFIX + "sampling", value=mask_blob))
-    header = X.ismrmrdHeader(
-        # no <version>: libismrmrd refuses a header whose version differs from its own schema version (1.8 writes 8,
-        # newer releases 2), while an absent version is accepted by every release
-        subjectInformation=X.subjectInformationType(patientName=h.patient_name, patientID=h.patient_id),
-        measurementInformation=X.measurementInformationType(
-            patientPosition=X.patientPositionType.HFS,
-            protocolName=h.protocol_name or None,
-            sequenceName=h.sequence_name or None,
-        ),
-        acquisitionSystemInformation=system,
-        experimentalConditions=X.experimentalConditionsType(H1resonanceFrequency_Hz=round(larmor_frequency_hz(h.b0_t))),
-        encoding=[encoding],
-        sequenceParameters=seq,
-        userParameters=X.userParametersType(
-            userParameterLong=longs, userParameterDouble=doubles, userParameterString=strings, userParameterBase64=blobs
-        ),
-    )
-    xml = header.toXML("utf-8")
-    return xml.decode() if isinstance(xml, bytes) else str(xml)
 
 
 def write_ismrmrd(raw: RawData, path: str | os.PathLike[str]) -> None:
@@ -260,7 +195,7 @@ def write_ismrmrd(raw: RawData, path: str | os.PathLike[str]) -> None:
     if full_mask is not None:
         blob_calib = None if raw.calibration is None else np.broadcast_to(raw.calibration, full_mask.shape)
         mask_blob = _encode_bool(np.stack([full_mask, blob_calib if blob_calib is not None else full_mask & False]))
-    xml = _build_xml(raw, mask_blob=mask_blob, n_other=n_other)
+    xml = build_xml(raw, mask_blob=mask_blob, n_other=n_other)
 
     h = raw.header
     geometry = _directions(h.affine_array(), (n_k2, n_k1, n_k0))
@@ -338,83 +273,10 @@ def write_ismrmrd(raw: RawData, path: str | os.PathLike[str]) -> None:
         head["flags"][-1] |= np.uint64(_bit(_LAST_IN_MEASUREMENT))
     records["head"] = head
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            group = f.create_group("dataset")
-            group.create_dataset("xml", shape=(1,), dtype=h5py.special_dtype(vlen=bytes), data=[xml.encode()])
-            group.create_dataset("data", data=records, maxshape=(None,), chunks=True)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _user_parameters(header: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    params = header.userParameters
-    if params is None:
-        return out
-    for group in (
-        params.userParameterLong,
-        params.userParameterDouble,
-        params.userParameterString,
-        params.userParameterBase64,
-    ):
-        for p in group:
-            out[p.name] = p.value
-    return out
-
-
-def _header_from_xml(header: Any) -> tuple[RawHeader, tuple[int, int, int]]:
-    """RawHeader from the standard XML fields (for files not written by hifield); also the encoded matrix."""
-    enc = header.encoding[0]
-    e, r = enc.encodedSpace, enc.reconSpace
-    seq = header.sequenceParameters
-    system = header.acquisitionSystemInformation
-    b0 = None
-    if system is not None and system.systemFieldStrength_T:
-        b0 = float(system.systemFieldStrength_T)
-    if b0 is None:
-        b0 = float(header.experimentalConditions.H1resonanceFrequency_Hz) / larmor_frequency_hz(1.0)
-
-    def first(values: list[float] | None, scale: float, default: float | None) -> float | None:
-        return float(values[0]) * scale if values else default
-
-    accel = 1.0
-    if enc.parallelImaging is not None:
-        af = enc.parallelImaging.accelerationFactor
-        accel = float(af.kspace_encoding_step_1 * af.kspace_encoding_step_2)
-    fov_mm = r.fieldOfView_mm
-    subject = header.subjectInformation
-    measurement = header.measurementInformation
-    kwargs: dict[str, Any] = {
-        "b0_t": b0,
-        "fov_m": (fov_mm.z * 1e-3, fov_mm.y * 1e-3, fov_mm.x * 1e-3),
-        "matrix": (int(r.matrixSize.z), int(r.matrixSize.y), int(r.matrixSize.x)),
-        "te_s": first(seq.TE if seq else None, 1e-3, 0.0),
-        "tr_s": first(seq.TR if seq else None, 1e-3, 0.0),
-        "ti_s": first(seq.TI if seq else None, 1e-3, None),
-        "flip_angle_rad": math.radians(first(seq.flipAngle_deg if seq else None, 1.0, 0.0) or 0.0),
-        "acceleration": accel,
-        "trajectory": getattr(enc.trajectory, "value", str(enc.trajectory)),
-        "echo_train_length": int(enc.echoTrainLength or 1),
-        "acquisition_type": "3D" if int(e.matrixSize.z) > 1 else "2D",
-        "system_vendor": (system.systemVendor if system and system.systemVendor else ""),
-        "system_model": (system.systemModel if system and system.systemModel else ""),
-    }
-    if kwargs["acquisition_type"] == "2D":
-        kwargs["slice_thickness_m"] = fov_mm.z * 1e-3
-    if subject is not None:
-        if subject.patientName:
-            kwargs["patient_name"] = subject.patientName
-        if subject.patientID:
-            kwargs["patient_id"] = subject.patientID
-    if measurement is not None:
-        kwargs["protocol_name"] = measurement.protocolName or ""
-        kwargs["sequence_name"] = measurement.sequenceName or ""
-    encoded = (int(e.matrixSize.z), int(e.matrixSize.y), int(e.matrixSize.x))
-    return RawHeader(**kwargs), encoded
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        group = f.create_group("dataset")
+        group.create_dataset("xml", shape=(1,), dtype=h5py.special_dtype(vlen=bytes), data=[xml.encode()])
+        group.create_dataset("data", data=records, maxshape=(None,), chunks=True)
 
 
 def _with_affine(header: RawHeader, head: NDArray[Any]) -> RawHeader:
@@ -460,9 +322,13 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
         with h5py.File(path, "r") as f:
             if "dataset" not in f or "xml" not in f["dataset"]:
                 raise FileFormatError(f"{path} is HDF5 but has no ISMRMRD 'dataset/xml' header; is it an MRD v1 file?")
+            for name in ("xml", "data"):
+                if name in f["dataset"] and isinstance(f["dataset"][name], h5py.Dataset):
+                    item = f["dataset"][name]
+                    check_memory(float(item.size) * max(item.dtype.itemsize, 64), what=f"reading {path} ({name})")
             xml = f["dataset/xml"][0]
             records = f["dataset/data"][()] if "data" in f["dataset"] else None
-    except FileFormatError:
+    except HifieldError:
         raise
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such ISMRMRD file; check the path") from None
@@ -477,11 +343,12 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
     if records is None or records.size == 0:
         raise FileFormatError(f"{path} holds no acquisitions ('dataset/data' missing or empty); nothing to read")
 
-    params = _user_parameters(header_xml)
-    std_header, encoded = _header_from_xml(header_xml)
-    ours = _PREFIX + "raw_header" in params
+    params = user_parameters(header_xml)
+    std_header, encoded = header_from_xml(header_xml, path=path)
+    ours = PREFIX + "raw_header" in params
     head = records["head"]
-    header = _header_from_json(params[_PREFIX + "raw_header"]) if ours else _with_affine(std_header, head)
+    _check_acquisitions(path, records)
+    header = header_from_json(params[PREFIX + "raw_header"], path=path) if ours else _with_affine(std_header, head)
 
     flags = head["flags"].astype(np.uint64)
     is_noise = _has(flags, _IS_NOISE_MEASUREMENT)
@@ -504,11 +371,21 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
     n_k0 = max(n_k0, int(head["number_of_samples"][img_idx].max()))
     n_k1 = max(n_k1, int(idx["kspace_encode_step_1"].max()) + 1)
     n_k2 = max(n_k2, int(idx["kspace_encode_step_2"].max()) + 1)
+    if ours and (n_k2, n_k1, n_k0) != encoded:
+        raise FileFormatError(
+            f"{path}: acquisitions span a (k2, k1, k0) grid of {(n_k2, n_k1, n_k0)}, but the header's encoded matrix "
+            f"is {encoded}; an acquisition's number_of_samples or encoding index is corrupt"
+        )
 
     if ours:
-        other_shape = tuple(int(v) for v in json.loads(params.get(_PREFIX + "other_shape", "[]")))
+        other_shape = _other_shape(path, params.get(PREFIX + "other_shape", "[]"))
         counters = [idx["repetition"].astype(np.int64)]
         sizes = [max(math.prod(other_shape), 1)]
+        if int(counters[0].max()) >= sizes[0]:
+            raise FileFormatError(
+                f"{path}: an acquisition's repetition {int(counters[0].max())} exceeds the {sizes[0]} volumes of "
+                f"{PREFIX}other_shape; the file is corrupt"
+            )
     else:
         names = ["repetition", "contrast", "slice"]
         counters, sizes = [], []
@@ -523,6 +400,9 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
     flat_other = np.ravel_multi_index(tuple(counters), tuple(sizes))
     n_other = math.prod(sizes)
 
+    check_memory(
+        16.0 * n_other * n_coil * n_k2 * n_k1 * n_k0, what=f"reading {path}", hint="the header's sizes may be corrupt"
+    )
     kspace = np.zeros((n_other, n_coil, n_k2, n_k1, n_k0), dtype=np.complex128)
     counts = np.zeros((n_other, n_k2, n_k1), dtype=np.int64)
     imaging_lines = np.zeros((n_k2, n_k1), dtype=bool)
@@ -554,14 +434,18 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
     calibration: NDArray[np.bool_] | None = (
         np.ascontiguousarray(np.broadcast_to(calib_lines[..., None], shape3)) if calib_lines.any() else None
     )
-    blob = params.get(_PREFIX + "sampling")
+    blob = params.get(PREFIX + "sampling")
     if blob is not None:
-        both = _decode_bool(blob if isinstance(blob, bytes) else str(blob).encode())
+        both = _decode_bool(blob if isinstance(blob, bytes) else str(blob).encode(), path=path)
+        if both.shape != (2, *shape3):
+            raise FileFormatError(
+                f"{path}: userParameter {PREFIX}sampling has shape {both.shape}, not (2, *{shape3}); it is corrupt"
+            )
         mask, calibration = both[0], both[1]
     if ours:
-        if int(params.get(_PREFIX + "mask_is_none", 0)):
+        if _flag(path, params, "mask_is_none"):
             mask = None
-        if int(params.get(_PREFIX + "calibration_is_none", 0)):
+        if _flag(path, params, "calibration_is_none"):
             calibration = None
     elif mask is not None and mask.all():
         mask = None
@@ -578,7 +462,7 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
         )
 
     if remove_readout_oversampling and n_k0 > header.matrix[2]:
-        kspace_c64 = _crop_readout(kspace_c64, header.matrix[2])
+        kspace_c64 = crop_readout(kspace_c64, header.matrix[2])
         n_new = kspace_c64.shape[-1]
         if mask is not None:
             mask = np.ascontiguousarray(np.broadcast_to(mask[..., :1], (n_k2, n_k1, n_new)))
@@ -587,16 +471,3 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
     return RawData(
         kspace=kspace_c64, header=header, mask=mask, calibration=calibration, trajectory=trajectory, noise=noise
     )
-
-
-def _crop_readout(kspace: NDArray[np.complex64], n_out: int) -> NDArray[np.complex64]:
-    """Remove readout oversampling: centred unitary inverse FFT along k0, keep the central ``n_out`` pixels, FFT back.
-
-    Unitary transforms keep both the pixel values of a unitary-FFT reconstruction and the per-sample noise level.
-    """
-    n = kspace.shape[-1]
-    img = np.fft.fftshift(np.fft.ifft(np.fft.ifftshift(kspace, axes=-1), axis=-1, norm="ortho"), axes=-1)
-    start = n // 2 - n_out // 2
-    img = img[..., start : start + n_out]
-    out = np.fft.fftshift(np.fft.fft(np.fft.ifftshift(img, axes=-1), axis=-1, norm="ortho"), axes=-1)
-    return out.astype(np.complex64)

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield._atomic import atomic_path, atomic_write_text
 from hifield.data import Image, ImageHeader, RawHeader
-from hifield.errors import FileFormatError
+from hifield.errors import FileFormatError, HifieldError, check_memory
 from hifield.units import GAMMA_BAR_HZ_PER_T
 
 __all__ = [
@@ -50,12 +51,6 @@ def lps_zyx_to_ras_affine(affine: NDArray[np.float64]) -> NDArray[np.float64]:
 def ras_to_lps_zyx_affine(affine: NDArray[np.float64]) -> NDArray[np.float64]:
     """Inverse of :func:`lps_zyx_to_ras_affine`."""
     return _REVERSE @ np.linalg.inv(_M_TO_MM) @ _LPS_TO_RAS @ np.asarray(affine, dtype=np.float64) @ _REVERSE
-
-
-def _tmp_name(path: Path) -> Path:
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    stem = path.name[: -len(suffix)] if suffix else path.name
-    return path.with_name(f".{stem}.{os.getpid()}.tmp{suffix}")
 
 
 def write_nifti(image: Image, path: str | os.PathLike[str], *, sidecar: bool = True) -> Path:
@@ -94,16 +89,10 @@ def write_nifti(image: Image, path: str | os.PathLike[str], *, sidecar: bool = T
     img.header.set_data_dtype(np.float32)
     text = image.header.description or image.header.recon_method
     img.header["descrip"] = text.encode("ascii", "replace")[:79]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
+    with atomic_path(path) as tmp:
         nib.save(img, tmp)
         if sidecar:
             write_bids_sidecar(image, _sidecar_path(path))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -158,15 +147,7 @@ def bids_sidecar(image: Image) -> dict[str, Any]:
 
 def write_bids_sidecar(image: Image, path: str | os.PathLike[str]) -> Path:
     """Write :func:`bids_sidecar` as JSON to ``path`` (temporary name, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(bids_sidecar(image), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write_text(Path(path), json.dumps(bids_sidecar(image), indent=2, sort_keys=True) + "\n")
 
 
 def read_nifti(path: str | os.PathLike[str]) -> Image:
@@ -185,7 +166,13 @@ def read_nifti(path: str | os.PathLike[str]) -> Image:
     path = Path(path)
     try:
         img: Any = nib.load(path)
+        shape = tuple(int(n) for n in img.shape)
+        if len(shape) > 7 or any(n < 1 for n in shape):
+            raise FileFormatError(f"{path}: NIfTI header dimensions {shape} are invalid; the file is corrupt")
+        check_memory(4.0 * math.prod(shape), what=f"reading {path}", hint="its header dimensions may be corrupt")
         array = np.asarray(img.dataobj, dtype=np.float32)
+    except HifieldError:
+        raise
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such NIfTI file; check the path") from None
     except Exception as err:
@@ -200,17 +187,23 @@ def read_nifti(path: str | os.PathLike[str]) -> Image:
     volumes = np.transpose(array, (3, 2, 1, 0))  # (volume, z, y, x)
     n = volumes.shape[0]
     data = volumes.reshape(n, 1, *volumes.shape[1:]) if n > 1 else volumes
-    affine = ras_to_lps_zyx_affine(np.asarray(img.affine, dtype=np.float64))
+    ras = np.asarray(img.affine, dtype=np.float64)
+    if ras.shape != (4, 4) or not np.all(np.isfinite(ras)) or abs(float(np.linalg.det(ras[:3, :3]))) < 1e-12:
+        raise FileFormatError(f"{path}: NIfTI affine (sform/qform) is not a finite, invertible 4 x 4; it is corrupt")
+    affine = ras_to_lps_zyx_affine(ras)
     acquisition = None
     description = ""
     recon = ""
     sidecar = _sidecar_path(path)
     if sidecar.exists():
         try:
-            meta = json.loads(sidecar.read_text())
-        except json.JSONDecodeError as err:
-            raise FileFormatError(f"{sidecar} is not valid JSON ({err.msg}); fix or remove it") from None
-        acquisition = _acquisition_from_sidecar(meta, data.shape[-3:], affine)
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            reason = getattr(err, "msg", None) or type(err).__name__
+            raise FileFormatError(f"{sidecar} is not valid JSON ({reason}); fix or remove it") from None
+        if not isinstance(meta, dict):
+            raise FileFormatError(f"{sidecar} is not a JSON object; fix or remove it")
+        acquisition = _acquisition_from_sidecar(meta, data.shape[-3:], affine, source=sidecar)
         description = str(meta.get("ImageComments", ""))
         recon = str(meta.get("ReconMethod", ""))
     header = ImageHeader(affine=affine, acquisition=acquisition, recon_method=recon, description=description)
@@ -218,33 +211,40 @@ def read_nifti(path: str | os.PathLike[str]) -> Image:
 
 
 def _acquisition_from_sidecar(
-    meta: dict[str, Any], shape: tuple[int, ...], affine: NDArray[np.float64]
+    meta: dict[str, Any], shape: tuple[int, ...], affine: NDArray[np.float64], *, source: Path | str = "<sidecar>"
 ) -> RawHeader | None:
+    from hifield.io.mrd_header import validate_raw_header
+
     if "MagneticFieldStrength" not in meta:
         return None
     voxel = np.linalg.norm(affine[:3, :3], axis=0)
     fov = tuple(float(v * n) for v, n in zip(voxel, shape, strict=True))
     thickness = meta.get("SliceThickness")
-    return RawHeader(
-        b0_t=float(meta["MagneticFieldStrength"]),
-        fov_m=(fov[0], fov[1], fov[2]),
-        matrix=(int(shape[0]), int(shape[1]), int(shape[2])),
-        te_s=float(meta.get("EchoTime", 0.0)),
-        tr_s=float(meta.get("RepetitionTime", 0.0)),
-        ti_s=float(meta["InversionTime"]) if "InversionTime" in meta else None,
-        flip_angle_rad=math.radians(float(meta.get("FlipAngle", 0.0))),
-        slice_thickness_m=float(thickness) * 1e-3 if thickness else None,
-        pixel_bandwidth_hz=float(meta.get("PixelBandwidth", 0.0)),
-        echo_train_length=int(meta.get("EchoTrainLength", 1)),
-        n_averages=int(meta.get("NumberOfAverages", 1)),
-        acceleration=float(meta.get("ParallelReductionFactorInPlane", 1.0)),
-        scan_time_s=float(meta.get("AcquisitionDuration", 0.0)),
-        protocol_name=str(meta.get("ProtocolName", "")),
-        sequence_name=str(meta.get("SequenceName", "")),
-        scanning_sequence=str(meta.get("ScanningSequence", "GR")),
-        sequence_variant=str(meta.get("SequenceVariant", "SP")),
-        acquisition_type="3D" if meta.get("MRAcquisitionType") == "3D" else "2D",
-        system_vendor=str(meta.get("Manufacturer", "")),
-        system_model=str(meta.get("ManufacturersModelName", "")),
-        affine=tuple(tuple(float(v) for v in row) for row in affine),
-    )
+    values = {  # BIDS values as found; validated below, then converted (FlipAngle deg, SliceThickness mm)
+        "b0_t": meta["MagneticFieldStrength"],
+        "fov_m": fov,
+        "matrix": tuple(int(n) for n in shape[:3]),
+        "te_s": meta.get("EchoTime", 0.0),
+        "tr_s": meta.get("RepetitionTime", 0.0),
+        "ti_s": meta.get("InversionTime"),
+        "flip_angle_rad": meta.get("FlipAngle", 0.0),
+        "slice_thickness_m": thickness if thickness else None,
+        "pixel_bandwidth_hz": meta.get("PixelBandwidth", 0.0),
+        "echo_train_length": meta.get("EchoTrainLength", 1),
+        "n_averages": meta.get("NumberOfAverages", 1),
+        "acceleration": meta.get("ParallelReductionFactorInPlane", 1.0),
+        "scan_time_s": meta.get("AcquisitionDuration", 0.0),
+        "protocol_name": str(meta.get("ProtocolName", "")),
+        "sequence_name": str(meta.get("SequenceName", "")),
+        "scanning_sequence": str(meta.get("ScanningSequence", "GR")),
+        "sequence_variant": str(meta.get("SequenceVariant", "SP")),
+        "acquisition_type": "3D" if meta.get("MRAcquisitionType") == "3D" else "2D",
+        "system_vendor": str(meta.get("Manufacturer", "")),
+        "system_model": str(meta.get("ManufacturersModelName", "")),
+        "affine": tuple(tuple(float(v) for v in row) for row in affine),
+    }
+    checked = validate_raw_header(values, path=source)
+    checked["flip_angle_rad"] = math.radians(checked["flip_angle_rad"])
+    if checked.get("slice_thickness_m") is not None:
+        checked["slice_thickness_m"] *= 1e-3
+    return RawHeader(**checked)

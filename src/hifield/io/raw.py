@@ -37,7 +37,7 @@ def read_raw(path: str | os.PathLike[str], *, remove_readout_oversampling: bool 
             keys = set(f.keys())
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such raw-data file; check the path") from None
-    except OSError as err:
+    except (OSError, RuntimeError, KeyError, ValueError) as err:  # h5py reports a corrupt file in all of these
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FileFormatError(f"{path} is not a readable HDF5 file ({msg}); it may be truncated") from None
     if "dataset" in keys:

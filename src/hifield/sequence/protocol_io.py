@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hifield._atomic import atomic_write_text
 from hifield.errors import ConfigError, FileFormatError
 from hifield.sequence.library import PROTOCOL_KINDS, PROTOCOL_TABLE
 from hifield.sequence.protocol import ImagingProtocol, Protocol
@@ -143,6 +144,10 @@ def protocol_from_dict(data: dict[str, Any], *, source: str = "protocol") -> Ima
         raise ConfigError(f"{source}: {error}") from None
 
 
+MAX_YAML_BYTES = 1024 * 1024
+"""Largest protocol YAML file read [bytes]."""
+
+
 def load_protocol(path: str | os.PathLike[str]) -> ImagingProtocol:
     """Read a protocol YAML file.
 
@@ -157,12 +162,20 @@ def load_protocol(path: str | os.PathLike[str]) -> ImagingProtocol:
 
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise FileFormatError(
+                f"protocol file {str(path)!r} is larger than {MAX_YAML_BYTES // 1024} KiB; is it YAML?"
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read protocol file {str(path)!r}: {error.strerror}; check the path") from None
+    except UnicodeDecodeError as error:
+        raise FileFormatError(
+            f"protocol file {str(path)!r} is not UTF-8 text (byte {error.start}); pass a YAML protocol file"
+        ) from None
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, RecursionError, ValueError) as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
         raise FileFormatError(f"protocol file {str(path)!r} is not valid YAML{line}; fix its syntax") from None
@@ -184,7 +197,4 @@ def save_protocol(protocol: Protocol, path: str | os.PathLike[str]) -> Path:
 
     path = Path(path)
     text = yaml.safe_dump(protocol_to_dict(protocol), sort_keys=False)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, text)

@@ -12,10 +12,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hifield._atomic import atomic_path
 from hifield.errors import FileFormatError, SequenceError
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.events import ROLE_THRESHOLD_RAD, cartesian_lines_from_kspace, rf_facts
 from hifield.sequence.protocol import FieldSpec, SliceProtocol
+from hifield.sequence.seq_validate import validate_seq_file
 
 SUPPORTED_VERSIONS: tuple[tuple[int, int], ...] = ((1, 4), (1, 5))
 """Pulseq file format versions (major, minor) that read in."""
@@ -56,6 +58,7 @@ def read_seq(path: str | os.PathLike[str]) -> Any:
     if (major, minor) not in SUPPORTED_VERSIONS:
         allowed = ", ".join(f"{a}.{b}" for a, b in SUPPORTED_VERSIONS)
         raise FileFormatError(f"{str(path)!r} is Pulseq format {major}.{minor}; supported: {allowed}")
+    validate_seq_file(path)  # pypulseq trusts its input: a cut or oversized file could hang it or exhaust memory
     seq = pp.Sequence()
     failure: str | None = None
     # pypulseq leaves the file open when it fails: let it close quietly when the traceback is dropped
@@ -100,13 +103,8 @@ def write_seq(built: BuiltSequence | Any, path: str | os.PathLike[str], *, check
         path = path.with_name(path.name + ".seq")
     if check_timing:
         run_check_timing(seq)
-    tmp = path.with_name(f".{path.stem}.partial.seq")
-    try:
+    with atomic_path(path) as tmp:
         seq.write(str(tmp), create_signature=True, check_timing=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -1,0 +1,111 @@
+"""Files changed in small ways are refused with one FileFormatError/ConfigError line naming the field (issue 20)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hifield.errors import ConfigError, FileFormatError, HifieldError
+from hifield.io import read_ismrmrd, read_nifti, write_dicom_series, write_ismrmrd, write_nifti
+
+from .conftest import make_image, make_raw
+from .mutate import (
+    cut_data,
+    longer_acquisition,
+    raw_header_json,
+    recon_matrix,
+    rewrite_records,
+    rewrite_xml,
+    wrong_sample_count,
+)
+
+
+@pytest.fixture
+def raw_file(rng: np.random.Generator, tmp_path: Path) -> Path:
+    path = tmp_path / "good.h5"
+    write_ismrmrd(make_raw(rng), path)
+    return path
+
+
+def _one_line(error: pytest.ExceptionInfo[HifieldError], *words: str) -> None:
+    text = str(error.value)
+    assert "\n" not in text
+    for word in words:
+        assert word in text, text
+
+
+@pytest.mark.parametrize(
+    ("mutation", "words"),
+    [
+        (longer_acquisition, ("encoded matrix",)),
+        (wrong_sample_count, ("acquisition 1", "number_of_samples")),
+        (cut_data, ("acquisition 1", "cut")),
+    ],
+)
+def test_ismrmrd_acquisitions_that_disagree_with_their_header(raw_file: Path, mutation, words) -> None:
+    bad = rewrite_records(raw_file, raw_file.with_name("bad.h5"), mutation)
+    with pytest.raises(FileFormatError) as info:
+        read_ismrmrd(bad)
+    _one_line(info, str(bad), *words)
+
+
+@pytest.mark.parametrize(
+    ("mutation", "words"),
+    [
+        (recon_matrix("0.5"), ("matrixSize",)),
+        (recon_matrix("inf"), ("matrixSize",)),
+        (recon_matrix("0"), ("reconSpace/matrixSize/x", "must be 1..65535")),
+        (raw_header_json(lambda j: j[: len(j) // 2]), ("raw_header", "not valid JSON")),
+        (raw_header_json(lambda j: j.replace('"b0_t"', '"b0"')), ("b0_t is missing",)),
+        (raw_header_json(lambda j: re.sub(r'"echo_train_length": \d+', '"echo_train_length": [1, 3]', j)), ("echo",)),
+        (raw_header_json(lambda j: re.sub(r'"te_s": [^,]+', '"te_s": NaN', j)), ("te_s", "not finite")),
+        (raw_header_json(lambda j: re.sub(r'"matrix": \[[^\]]*\]', '"matrix": [1, -32, 24]', j)), ("matrix[1]",)),
+    ],
+)
+def test_ismrmrd_header_values_are_validated(raw_file: Path, mutation, words) -> None:
+    bad = rewrite_xml(raw_file, raw_file.with_name("bad.h5"), mutation)
+    with pytest.raises(FileFormatError) as info:
+        read_ismrmrd(bad)
+    _one_line(info, *words)
+
+
+def test_echo_train_length_list_no_longer_reaches_the_dicom_writer(raw_file: Path, tmp_path: Path) -> None:
+    bad = rewrite_xml(
+        raw_file,
+        raw_file.with_name("bad.h5"),
+        raw_header_json(lambda j: re.sub(r'"echo_train_length": \d+', '"echo_train_length": [1, 3]', j)),
+    )
+    with pytest.raises(FileFormatError, match="echo_train_length"):
+        read_ismrmrd(bad)
+
+
+@pytest.mark.parametrize("kind", ["protocol", "scanner"])
+@pytest.mark.parametrize(
+    "content", [bytes(range(256)), b"\xff\xfe\x00garbage", b"a: [unclosed", b"- 1\n- 2\n", b"0: lab\nb0_t: 3\n"]
+)
+def test_yaml_of_random_bytes(kind: str, content: bytes, tmp_path: Path) -> None:
+    from hifield.hardware import Scanner
+    from hifield.sequence import load_protocol
+
+    path = tmp_path / f"{kind}.yaml"
+    path.write_bytes(content)
+    with pytest.raises((FileFormatError, ConfigError)) as info:
+        (load_protocol if kind == "protocol" else Scanner.load)(path)
+    assert "\n" not in str(info.value) and path.name in str(info.value)
+
+
+def test_nifti_with_nan_to_dicom_is_refused_and_leaves_no_folder(rng: np.random.Generator, tmp_path: Path) -> None:
+    image = make_image(rng)
+    data = np.array(image.data, dtype=np.float32)
+    data[0, 1, 2, 3] = np.nan
+    data[0, 0, 0, 0] = np.inf
+    write_nifti(image.replace(data=data), tmp_path / "x.nii.gz")
+    read_back = read_nifti(tmp_path / "x.nii.gz")
+    out = tmp_path / "dicom"
+    with pytest.raises(FileFormatError) as info:
+        write_dicom_series(read_back, out, series_description="nan")
+    _one_line(info, "2 NaN or infinite values")
+    assert not out.exists()
