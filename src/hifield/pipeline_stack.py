@@ -59,15 +59,8 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
     from hifield.data import Image
     from hifield.errors import ConfigError
     from hifield.hardware import Scanner
-    from hifield.metrics import nmse, psnr, ssim
-    from hifield.pipeline import (
-        ScanResult,
-        _commit_output,
-        _prepare_output,
-        _version,
-        field_tuned_protocol,
-        with_slices,
-    )
+    from hifield.io.exam import commit_exam, discard_staging, stage_exam
+    from hifield.pipeline import ScanResult, _version, field_tuned_protocol, score, with_slices
     from hifield.sequence.protocol import SliceProtocol
 
     timings: dict[str, float] = {}
@@ -129,9 +122,7 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
             {
                 "method": m,
                 "description": per_slice[0]["description"],
-                "nmse": float(nmse(truth, images[m])),
-                "psnr": float(psnr(truth, images[m])),
-                "ssim": float(ssim(truth, images[m])),
+                **score(truth, images[m]),
                 "time_s": round(sum(x["time_s"] for x in per_slice), 3),
                 "per_slice": [
                     {
@@ -172,13 +163,16 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
     result = ScanResult(summary=summary, truth=truth, images=images, recon_images=recon_images)
     if cfg.write_files:
         start = time.perf_counter()
-        staging = _prepare_output(cfg.out)
-        with reporter.step("Writing ISMRMRD (per slice), DICOM series, NIfTI volumes, montage and summary"):
-            _write_stack_outputs(staging, results, recon_images, truth, images, metrics, summary, protocol)
-        result.files = _commit_output(staging, cfg.out)
         summary["output_dir"] = str(cfg.out.expanduser().resolve())
+        staging = stage_exam(cfg.out)
+        try:
+            with reporter.step("Writing ISMRMRD (per slice), DICOM series, NIfTI volumes, montage and summary"):
+                _write_stack_outputs(staging, results, recon_images, truth, images, metrics, summary, protocol)
+            result.files = commit_exam(staging, cfg.out)
+            staging = None
+        finally:
+            discard_staging(staging)
         timings["write"] = round(time.perf_counter() - start, 3)
-        (Path(summary["output_dir"]) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return result
 
 

@@ -183,12 +183,20 @@ def boundary(run: Callable[[], int]) -> int:
         return report_unexpected(error)
 
 
+def interrupted_exit_code(error: BaseException) -> int:
+    """The exit status after an interrupt: 130 for Ctrl-C (SIGINT), 128 + the signal's number otherwise (143 for
+    SIGTERM)."""
+    if isinstance(error, Terminated) and error.signum != signal.SIGINT:
+        return 128 + error.signum
+    return EXIT_INTERRUPTED
+
+
 def _interrupted(error: BaseException) -> int:
     if isinstance(error, Terminated) and error.signum != signal.SIGINT:
         error_line(f"terminated by signal {error.signum}; partial outputs were removed")
-        return 128 + error.signum
-    error_line("interrupted; partial outputs were removed")
-    return EXIT_INTERRUPTED
+    else:
+        error_line("interrupted; partial outputs were removed")
+    return interrupted_exit_code(error)
 
 
 class ConsoleReporter:

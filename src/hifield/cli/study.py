@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hifield.cli._common import EXIT_BAD_INPUT, error_line, handle_errors, print_json
+from hifield.cli._common import Terminated, error_line, handle_errors, interrupted_exit_code, print_json
 from hifield.errors import ConfigError
 
 ACTIONS = ("run", "status")
@@ -59,10 +59,10 @@ def study_command(
             progress=not as_json,
             retry_failed=retry_failed,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as interrupt:  # Ctrl-C or SIGTERM: finished exams stay, the rest resumes
         folder = (out or study.out).expanduser().resolve()
         error_line(f"interrupted: {study_status(folder).line()}; run the same command again to resume")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise typer.Exit(interrupted_exit_code(interrupt)) from None
     status = result.status
     if as_json:
         print_json(
