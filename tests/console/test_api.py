@@ -360,3 +360,23 @@ def test_gradient_amplitude_refusal_offers_a_field_of_view_that_passes(client: T
     assert error["passing"] > 20
     fixed = client.post("/api/card", json={"params": {**params, "fov_mm": error["passing"]}}).json()
     assert not any("gradient amplitude" in e["message"] for e in fixed["errors"]), fixed["errors"]
+
+
+def test_with_a_dask_scheduler_the_scan_runs_as_a_task_on_the_cluster(exams_dir: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as dask,
+        TestClient(create_app(exams_dir=exams_dir, scheduler=dask), base_url=LOCAL) as client,
+    ):
+        job = client.post("/api/jobs", json={**SMALL_SCAN, "recons": ["fft"]}).json()
+        assert client.app.state.queue.wait_idle(300)
+        state = client.get(f"/api/jobs/{job['id']}").json()
+        client.app.state.queue.stop()
+        assert state["state"] == "done", state["message"]
+        assert state["step"].startswith("Scanning on the cluster at")
+        # the scheduler ran hifield's scan as a task, and the exam is complete in the shared folder
+        tasks = dask.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+        assert "scan" in tasks
+        assert (exams_dir / state["exam"] / "summary.json").is_file()
+        assert client.get(f"/api/exams/{state['exam']}").json()["shape"] == [1, 64, 64]

@@ -30,6 +30,12 @@ def console_command(
     port: int = typer.Option(8765, "--port", help="TCP port."),
     open_browser: bool = typer.Option(False, "--open", help="Open the console in the default web browser."),
     exams: Path = typer.Option(Path("hifield_exams"), "--exams", help="Folder of the exams (one folder per scan)."),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="Run scans on this Dask cluster (tcp://host:8786; needs hifield[dask] and an exams folder the workers "
+        "share); default: in the console's own process.",
+    ),
 ) -> None:
     """Start the scanner console: protocol card with live limits, scan queue, viewer, exams and PACS."""
     import secrets
@@ -45,7 +51,12 @@ def console_command(
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port must be 1 to 65535; got {port}")
     token = None if host in LOOPBACK_HOSTS else secrets.token_urlsafe(24)
-    app = create_app(exams_dir=exams, token=token)
+    if scheduler is not None:
+        from hifield.distributed.runner import dask_available
+
+        if not dask_available():
+            raise ConfigError('--scheduler needs Dask: pip install "hifield[dask]"')
+    app = create_app(exams_dir=exams, token=token, scheduler=scheduler)
     url = console_url(host, port, token)
     print(f"hifield console: {url}", flush=True)
     if token:

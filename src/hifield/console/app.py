@@ -81,11 +81,29 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": _one_line(message)}, status_code=status)
 
 
-def pipeline_runner(exams_root: Path) -> Runner:
-    """The job runner: checks the card again, then ``hifield.pipeline.scan`` into ``exams_root/<job id>``."""
+def pipeline_runner(exams_root: Path, *, scheduler: Any = None) -> Runner:
+    """The job runner: checks the card again, then ``hifield.pipeline.scan`` into ``exams_root/<job id>``.
+
+    With a ``scheduler`` (a Dask scheduler address such as ``tcp://host:8786``, a ``distributed.Client`` or a
+    cluster object) the scan runs as a task on that cluster, through :mod:`hifield.distributed` as a study's exams
+    do; the exams folder must then be on storage the workers share. Without one it runs in the console's own worker
+    thread.
+    """
+
+    def run_scan(config: Any, reporter: JobReporter) -> Any:
+        from hifield.pipeline import scan
+
+        if scheduler is None:
+            return scan(config, reporter=reporter)
+        from hifield.distributed.runner import dask_client
+
+        with (
+            dask_client(scheduler, n_workers=None, n_exams=1) as (client, where, _),
+            reporter.step(f"Scanning on {where}"),
+        ):
+            return client.submit(scan, config, pure=False).result()
 
     def run(job: Job, reporter: JobReporter) -> None:
-        from hifield.pipeline import scan
         from hifield.sequence import save_protocol
 
         request = cards.CardRequest(**{**job.request, "recons": tuple(job.request["recons"])})
@@ -104,7 +122,7 @@ def pipeline_runner(exams_root: Path) -> Runner:
                 field = str(inputs / "scanner.yaml")
                 (inputs / "scanner.yaml").write_text(request.scanner_yaml, encoding="utf-8")
             config = cards.scan_config(request, protocol=str(protocol_file), out=out, field=field)
-            result = scan(config, reporter=reporter)
+            result = run_scan(config, reporter)
             for name in sorted(p.name for p in inputs.iterdir()):
                 shutil.copy2(inputs / name, out / name)
         exams.save_viewer_data(out, result.truth, result.images, checked.mask)
@@ -113,7 +131,9 @@ def pipeline_runner(exams_root: Path) -> Runner:
     return run
 
 
-def create_app(*, exams_dir: str | Path, token: str | None = None, runner: Runner | None = None) -> FastAPI:
+def create_app(
+    *, exams_dir: str | Path, token: str | None = None, runner: Runner | None = None, scheduler: Any = None
+) -> FastAPI:
     """The console application.
 
     Parameters
@@ -125,10 +145,13 @@ def create_app(*, exams_dir: str | Path, token: str | None = None, runner: Runne
         ``token`` query parameter or the cookie the console sets from it); None: no token (loopback only).
     runner
         Runs a job (default: :func:`pipeline_runner`); tests pass a stub.
+    scheduler
+        Run the scans on this Dask cluster (an address, a ``distributed.Client`` or a cluster object); None: in the
+        console's own worker thread.
     """
     root = Path(exams_dir).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
-    queue = JobQueue(runner or pipeline_runner(root))
+    queue = JobQueue(runner or pipeline_runner(root, scheduler=scheduler))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -77,7 +77,7 @@ def _as_study(study: Study | str | os.PathLike[str] | Sequence[Exam], out: str |
 
 
 @contextlib.contextmanager
-def _client(scheduler: Any, *, n_workers: int | None, n_exams: int) -> Iterator[tuple[Any, str, str | None]]:
+def dask_client(scheduler: Any, *, n_workers: int | None, n_exams: int) -> Iterator[tuple[Any, str, str | None]]:
     """A Dask client for ``scheduler`` (None: a new LocalCluster), with a description and the dashboard link."""
     if not dask_available():
         raise ConfigError(DASK_MISSING)
@@ -255,7 +255,7 @@ def batch(
             reporter.start(total=len(exams), done=len(exams) - len(todo), where="this process", dashboard=None)
             _run_serial(todo, root, reporter)
         else:
-            with _client(scheduler, n_workers=n_workers, n_exams=len(todo)) as (client, where, dashboard):
+            with dask_client(scheduler, n_workers=n_workers, n_exams=len(todo)) as (client, where, dashboard):
                 reporter.start(total=len(exams), done=len(exams) - len(todo), where=where, dashboard=dashboard)
                 _run_dask(client, todo, root, reporter, spec.retries)
         shutil.rmtree(root / EXAMS_DIR / PARTIAL_DIR, ignore_errors=True)  # every task has ended
