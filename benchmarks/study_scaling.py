@@ -93,7 +93,14 @@ def main() -> None:
     parser.add_argument("--matrix", type=int, default=128)
     parser.add_argument("--coils", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="2 exams only: check the script runs.")
+    parser.add_argument("--force", action="store_true", help="Run even when the machine is busy (load > 1.0).")
     args = parser.parse_args()
+    load_start = os.getloadavg()
+    if load_start[0] > 1.0 and not args.force and not args.quick:
+        raise SystemExit(
+            f"the 1-minute load average is {load_start[0]:.2f} (> 1.0): timings would measure the machine; "
+            "run on an idle machine (or --force for a smoke test, whose numbers are not results)"
+        )
     spec = study_spec(args.matrix, args.coils, args.quick)
     runs = []
     for n in (int(v) for v in args.workers.split(",")):
@@ -107,7 +114,12 @@ def main() -> None:
         "fft+sense+cs, LocalCluster (processes, 1 thread each), warm workers",
         "target_speedup_2_workers": 1.7,
         "runs": runs,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg": os.getloadavg()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg_start": load_start,
+            "load_avg_end": os.getloadavg(),
+        },
     }
     RESULTS.mkdir(exist_ok=True)
     name = "study_scaling_quick" if args.quick else "study_scaling"
@@ -115,7 +127,8 @@ def main() -> None:
     lines = [
         f"# {result['benchmark']}",
         "",
-        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
+        f"machine: {os.cpu_count()} CPUs, 1-minute load average {load_start[0]:.2f} at the start (the benchmark "
+        f"itself loads the machine: {os.getloadavg()[0]:.1f} at the end)",
         "",
         "| workers | wall [s] | speed-up | overhead/exam [s] | scheduler overhead/task [ms] | peak RSS/worker [MiB] |",
         "|---|---|---|---|---|---|",
