@@ -102,3 +102,24 @@ def test_dcm2niix_turns_the_series_into_hifields_nifti_volume(stack, tmp_path):
     # equal to within the DICOM's 16-bit quantisation (RescaleSlope)
     slope = float(pydicom.dcmread(next((out / "dicom" / "fft").glob("*.dcm"))).RescaleSlope)
     np.testing.assert_allclose(resampled, b, atol=slope)
+
+
+def _workers_in_a_daemon(queue) -> None:  # run in a daemonic child process
+    from hifield.pipeline_stack import slice_workers
+
+    queue.put(slice_workers(8))
+
+
+def test_a_daemonic_process_scans_its_slices_itself() -> None:
+    # a Dask worker (hifield study) is daemonic: it may not start the slice pool, so it scans serially
+    import multiprocessing
+
+    from hifield.pipeline_stack import slice_workers
+
+    assert slice_workers(8) >= 1
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_workers_in_a_daemon, args=(queue,), daemon=True)
+    child.start()
+    assert queue.get(timeout=120) == 1
+    child.join(timeout=60)

@@ -27,6 +27,17 @@ def _scan_one_slice(config: ScanConfig) -> ScanResult:
         return scan(config)
 
 
+def slice_workers(n_slices: int) -> int:
+    """Processes to scan ``n_slices`` slices with: one per core, but 1 inside a daemonic process (a Dask worker of
+    ``hifield study``, a multiprocessing pool), which may not start processes of its own and whose cluster already
+    runs exams side by side."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return 1
+    return max(1, min(n_slices, os.cpu_count() or 1))
+
+
 def stack_affine(slice_affine: NDArray[np.float64], positions_m: list[float]) -> NDArray[np.float64]:
     """Voxel-to-patient affine of a stack: the slice's in-plane axes, slice axis scaled to the slice spacing, voxel
     ``(0, 0, 0)`` on the first slice (``positions_m`` along the slice normal, equally spaced; whatever through-plane
@@ -96,7 +107,7 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
         )
         for z in positions
     ]
-    workers = max(1, min(len(configs), os.cpu_count() or 1))
+    workers = slice_workers(len(configs))
     start = time.perf_counter()
     with reporter.step(f"Scanning {len(positions)} slices ({workers} in parallel)"):
         if workers == 1:

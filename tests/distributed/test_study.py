@@ -84,3 +84,20 @@ def test_a_missing_or_broken_study_file_is_refused(tmp_path: Path) -> None:
     bad.write_text("axes: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML at line"):
         load_study(bad)
+
+
+def test_slice_stacks_and_field_options_are_exam_inputs(tmp_path: Path) -> None:
+    study = study_from_dict(
+        {
+            "name": "stack",
+            "out": str(tmp_path),
+            "fixed": {"matrix": 32, "slice_thickness_m": 0.004, "ideal": False},
+            "axes": {"slices": [1, 3], "shims": ["cp", "pTx"]},
+        }
+    )
+    exams = study.exams
+    assert {(e.n_slices, e.rf_shim) for e in exams} == {(1, "cp"), (1, "pTx"), (3, "cp"), (3, "pTx")}
+    assert len({e.exam_id for e in exams}) == 4
+    config = exams[0].scan_config(tmp_path / "x")
+    assert config.slice_thickness_m == 0.004 and config.n_slices in (1, 3) and config.rf_shim in ("cp", "pTx")
+    assert Exam(ideal=True).exam_id != Exam().exam_id

@@ -11,8 +11,9 @@ from typing import Any
 
 from hifield.errors import ConfigError
 
-STUDY_FORMAT = 1
-"""Version of the exam-folder layout; part of every content hash, so a layout change never reuses old folders."""
+STUDY_FORMAT = 2
+"""Version of the exam-folder layout and of the exam options; part of every content hash, so a change never reuses
+old folders (2: slice stacks and the high-field options, whose defaults changed the physics)."""
 
 AXES: dict[str, str] = {
     "phantoms": "phantom",
@@ -25,6 +26,9 @@ AXES: dict[str, str] = {
     "coils": "n_coils",
     "engines": "engine",
     "calibrations": "n_calibration",
+    "slices": "n_slices",
+    "shims": "rf_shim",
+    "b0_shims": "b0_shim",
 }
 """Axis name in a study file -> the :class:`~hifield.pipeline.ScanConfig` field it varies."""
 
@@ -41,6 +45,12 @@ EXAM_OPTIONS: tuple[str, ...] = (
     "seed",
     "recons",
     "write_files",
+    "n_slices",
+    "slice_thickness_m",
+    "rf_shim",
+    "b0_shim",
+    "ideal",
+    "adapt",
 )
 """The :class:`~hifield.pipeline.ScanConfig` fields an exam sets (everything but ``out``)."""
 
@@ -85,6 +95,19 @@ class Exam:
     """Reconstructions of the one raw dataset."""
     write_files: bool = True
     """Write the scan's raw data, DICOM, NIfTI and figure into the exam folder (False: images and metrics only)."""
+    n_slices: int | None = None
+    """Slices of a 2D protocol's stack (None: the protocol's, 1); a stack's slices run one after another inside
+    the exam's task (a Dask worker may not start processes of its own)."""
+    slice_thickness_m: float | None = None
+    """Slice thickness [m] (None: the protocol's)."""
+    rf_shim: str = "cp"
+    """Transmit mode: ``none``, ``cp`` or ``pTx``."""
+    b0_shim: str = "2nd-order"
+    """Prescan B0 shim: ``none``, ``linear`` or ``2nd-order``."""
+    ideal: bool = False
+    """No high-field effects."""
+    adapt: bool = False
+    """Apply the least change that meets a SAR limit instead of being refused."""
 
     def __post_init__(self) -> None:
         if isinstance(self.recons, str):
