@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,14 @@ def _scan_one_slice(config: ScanConfig) -> ScanResult:
 
     with threadpool_limits(1):
         return scan(config)
+
+
+SliceMapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
+"""Maps the one-slice scan over the slices' configs and returns their results in order (like ``map``)."""
+
+slice_mapper: contextvars.ContextVar[SliceMapper | None] = contextvars.ContextVar("slice_mapper", default=None)
+"""How a stack's slices are scanned. None: a process pool on this machine (:func:`slice_workers`); a study's Dask
+task sets it to run each slice as a task of its own on the cluster (:mod:`hifield.distributed`)."""
 
 
 def slice_workers(n_slices: int) -> int:
@@ -107,10 +117,14 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
         )
         for z in positions
     ]
+    mapper = slice_mapper.get()
     workers = slice_workers(len(configs))
     start = time.perf_counter()
-    with reporter.step(f"Scanning {len(positions)} slices ({workers} in parallel)"):
-        if workers == 1:
+    where = "as tasks on the cluster" if mapper is not None else f"{workers} in parallel"
+    with reporter.step(f"Scanning {len(positions)} slices ({where})"):
+        if mapper is not None:
+            results = mapper(_scan_one_slice, configs)
+        elif workers == 1:
             results = [_scan_one_slice(c) for c in configs]
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -176,13 +190,15 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
         start = time.perf_counter()
         summary["output_dir"] = str(cfg.out.expanduser().resolve())
         staging = stage_exam(cfg.out)
+        committed = False
         try:
             with reporter.step("Writing ISMRMRD (per slice), DICOM series, NIfTI volumes, montage and summary"):
                 _write_stack_outputs(staging, results, recon_images, truth, images, metrics, summary, protocol)
             result.files = commit_exam(staging, cfg.out)
-            staging = None
+            committed = True
         finally:
-            discard_staging(staging)
+            if not committed:
+                discard_staging(staging)
         timings["write"] = round(time.perf_counter() - start, 3)
     return result
 

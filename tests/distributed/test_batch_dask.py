@@ -101,3 +101,17 @@ def test_a_worker_killed_mid_study_loses_nothing(client: Any, tmp_path: Path, ti
         assert json.loads((tmp_path / EXAMS_DIR / name / RECORD).read_text())["status"] == "ok"
         assert _images(tmp_path, name)["fft"].shape == (1, 64, 64)
     assert len(read_table(tmp_path)) == 12
+
+
+def test_a_slice_stack_exam_runs_its_slices_as_tasks_of_their_own(client: Any, tmp_path: Path, tiny: Any) -> None:
+    spec = tiny()
+    spec["fixed"] = {**spec["fixed"], "phantom": "brain", "matrix": 32, "n_calibration": 8, "n_slices": 2}
+    spec["fixed"]["slice_thickness_m"] = 0.004
+    spec["axes"] = {"accelerations": [2]}
+    client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.task_prefixes.clear())
+    result = batch(study_from_dict(spec), out=tmp_path / "stack", scheduler=client.scheduler.address, report=False)
+    assert {row["status"] for row in result.rows} == {"ok"}, result.rows
+    prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    assert "scan_one_slice" in prefixes  # each slice was a task, not a loop inside the exam's task
+    (exam_id,) = {row["exam_id"] for row in result.rows}
+    assert _images(tmp_path / "stack", exam_id)["truth"].shape[0] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -9,6 +10,7 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,30 @@ def _worker_name() -> str:
         return str(get_worker().address)
     except (ImportError, ValueError):  # not inside a Dask worker: run serially in this process
         return f"serial:{socket.gethostname()}:{os.getpid()}"
+
+
+@contextlib.contextmanager
+def _slices_as_tasks() -> Iterator[None]:
+    """Inside a Dask worker, scan a slice stack's slices as tasks of their own on the cluster (the exam's task
+    leaves its worker's slot while it waits for them); elsewhere (a serial study) change nothing."""
+    try:
+        from distributed import get_worker, worker_client
+
+        get_worker()
+    except (ImportError, ValueError):  # no Dask, or not inside a worker
+        yield
+        return
+    from hifield.pipeline_stack import slice_mapper
+
+    def on_the_cluster(function: Any, configs: list[Any]) -> list[Any]:
+        with worker_client() as client:
+            return list(client.gather(client.map(function, configs, pure=False)))
+
+    token = slice_mapper.set(on_the_cluster)
+    try:
+        yield
+    finally:
+        slice_mapper.reset(token)
 
 
 def _one_line(error: BaseException) -> str:
@@ -105,7 +131,7 @@ def run_exam(exam: Exam, root: str | Path) -> dict[str, Any]:
         try:
             from hifield.pipeline import scan
 
-            with single_threaded_blas():  # as in a Dask worker: serial and distributed runs agree bit for bit
+            with single_threaded_blas(), _slices_as_tasks():  # as in a Dask worker: serial and distributed agree
                 result = scan(exam.scan_config(work))
             work.mkdir(parents=True, exist_ok=True)
             summary = dict(result.summary)
