@@ -21,7 +21,14 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    DUMMY_SCANS_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -40,7 +47,7 @@ class BssfpProtocol(SliceProtocol):
     KIND: ClassVar[str] = "bssfp_2d"
     SPECS: ClassVar[dict[str, FieldSpec]] = {
         **{k: v for k, v in SLICE_SPECS.items() if k != "te_s"},
-        "n_dummy_scans": FieldSpec("n_dummy_scans", 1.0, 0, 1000, integer=True, description="dummy scans"),
+        **DUMMY_SCANS_SPEC,
     }
 
     name: str = "bssfp_2d"

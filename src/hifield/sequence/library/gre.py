@@ -20,7 +20,15 @@ from hifield.sequence.library._blocks import (
     shared_duration,
     trapezoid,
 )
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    DUMMY_SCANS_SPEC,
+    RF_SPOILING_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -52,10 +60,8 @@ class GreProtocol(SliceProtocol):
     KIND: ClassVar[str] = "gre_2d"
     SPECS: ClassVar[dict[str, FieldSpec]] = {
         **SLICE_SPECS,
-        "rf_spoiling_increment_deg": FieldSpec(
-            "rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling phase increment"
-        ),
-        "n_dummy_scans": FieldSpec("n_dummy_scans", 1.0, 0, 1000, integer=True, description="dummy scans"),
+        **RF_SPOILING_SPEC,
+        **DUMMY_SCANS_SPEC,
     }
 
     name: str = "gre_t1_2d"

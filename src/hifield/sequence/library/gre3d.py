@@ -22,14 +22,14 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLAB_SPECS, FieldSpec, SlabProtocol, check_lines
+from hifield.sequence.protocol import RF_SPOILING_SPEC, SLAB_SPECS, FieldSpec, SlabProtocol, check_lines
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
 
 _3D_SPECS: dict[str, FieldSpec] = {
     **SLAB_SPECS,
-    "rf_spoiling_increment_deg": FieldSpec("rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling"),
+    **RF_SPOILING_SPEC,
 }
 
 

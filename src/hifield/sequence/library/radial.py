@@ -22,7 +22,14 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    RF_SPOILING_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -46,7 +53,7 @@ class RadialProtocol(SliceProtocol):
         **SLICE_SPECS,
         "n_spokes": FieldSpec("n_spokes", 1.0, 1, 100000, integer=True, description="radial spokes"),
         "readout_oversampling": FieldSpec("readout_oversampling", 1.0, 1, 4, integer=True, description="oversampling"),
-        "rf_spoiling_increment_deg": FieldSpec("rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling"),
+        **RF_SPOILING_SPEC,
     }
 
     name: str = "radial_gre_2d"

@@ -22,7 +22,14 @@ from hifield.sequence.library._blocks import (
     trapezoid,
 )
 from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    RF_SPOILING_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -97,7 +104,7 @@ class SpiralProtocol(SliceProtocol):
         "n_interleaves": FieldSpec("n_interleaves", 1.0, 1, 1024, integer=True, description="spiral interleaves"),
         "density": FieldSpec("density", 1.0, 0.1, 1.0, description="outer/inner supported FOV"),
         "adc_dwell_s": FieldSpec("adc_dwell_us", 1e6, 0.5, 50.0, description="ADC dwell"),
-        "rf_spoiling_increment_deg": FieldSpec("rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling"),
+        **RF_SPOILING_SPEC,
     }
 
     name: str = "spiral_vd_2d"
