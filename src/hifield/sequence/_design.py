@@ -92,6 +92,19 @@ or raise the bandwidth
     return requested_s
 
 
+def delay_to_reach(
+    what: str, requested_s: float, minimum_s: float, hint: str, raster_s: float, *, strict: bool = True
+) -> float:
+    """The delay [s], on ``raster_s``, that stretches ``minimum_s`` to the requested time (see :func:`require_time`).
+
+    Examples
+    --------
+    >>> round(delay_to_reach("echo time te_ms", 5e-3, 3.2e-3, "raise te_ms", 1e-5) * 1e3, 6)
+    1.8
+    """
+    return ceil_to(require_time(what, requested_s, minimum_s, hint, strict=strict) - minimum_s, raster_s)
+
+
 Design = Callable[[Any, bool], "BuiltSequence"]
 """A design function ``design(opts, strict_timing) -> BuiltSequence``."""
 

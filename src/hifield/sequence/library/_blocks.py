@@ -1,15 +1,18 @@
-"""Building blocks shared by the sequence library: Cartesian readout, phase encoding, spoiling, RF spoiling."""
+"""Building blocks shared by the sequence library: excitation, Cartesian readout, phase encoding, spoiling."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hifield.errors import ConfigError
 from hifield.sequence._design import ceil_to, round_to
+
+if TYPE_CHECKING:
+    from hifield.sequence.protocol import ImagingProtocol
 
 
 @dataclass(frozen=True)
@@ -168,3 +171,50 @@ def place_on_slice(pp: Any, rf: Any, gz: Any, z_m: float, phase_rad: float) -> N
     gradient times ``z_m``, and its phase so that the phase at the pulse centre stays ``phase_rad``."""
     rf.freq_offset = float(gz.amplitude) * z_m
     rf.phase_offset = phase_rad - 2 * math.pi * rf.freq_offset * float(pp.calc_rf_center(rf)[0])
+
+
+def excitation(pp: Any, system: Any, *, flip_rad: float, duration_s: float, tbw: float, thickness_m: float) -> Any:
+    """Slice-selective Hanning-apodised sinc excitation: ``(rf, gz, gz_rephaser_area)``."""
+    rf, gz, gzr = pp.make_sinc_pulse(
+        flip_angle=flip_rad,
+        duration=rf_duration_on_raster(duration_s, system),
+        slice_thickness=thickness_m,
+        apodization=0.5,
+        time_bw_product=tbw,
+        delay=system.rf_dead_time,
+        system=system,
+        return_gz=True,
+        use="excitation",
+    )
+    return rf, gz, float(gzr.area)
+
+
+def protocol_excitation(pp: Any, system: Any, p: ImagingProtocol, *, flip_rad: float | None = None) -> Any:
+    """The excitation of protocol ``p`` (its flip angle unless ``flip_rad`` [rad], RF duration and time-bandwidth,
+    over its slice or slab): ``(rf, gz, gz_rephaser_area)`` as :func:`excitation` returns."""
+    thickness = p.slice_thickness_m if p.slice_thickness_m is not None else p.slab_thickness_m
+    assert thickness is not None  # every protocol has a slice or a slab
+    return excitation(
+        pp,
+        system,
+        flip_rad=p.flip_angle_rad if flip_rad is None else flip_rad,
+        duration_s=p.rf_duration_s,
+        tbw=p.rf_time_bandwidth,
+        thickness_m=thickness,
+    )
+
+
+def rf_centre_in_block(pp: Any, rf: Any) -> float:
+    """Time of the RF pulse's centre from the start of its block [s]."""
+    return float(rf.delay + pp.calc_rf_center(rf)[0])
+
+
+def excitation_readout_times(pp: Any, rf: Any, gz: Any, ro: Readout) -> tuple[float, float, float]:
+    """``(excitation block duration, RF centre within it, readout block duration)`` [s]."""
+    return float(pp.calc_duration(rf, gz)), rf_centre_in_block(pp, rf), float(pp.calc_duration(ro.gx, ro.adc))
+
+
+def spoiler_areas(p: ImagingProtocol) -> tuple[float, float]:
+    """Spoiler areas [1/m] of a 2D spoiled GRE: two cycles per pixel along x, four per slice along z."""
+    assert p.slice_thickness_m is not None
+    return 2.0 * p.matrix / p.fov_m, 4.0 / p.slice_thickness_m

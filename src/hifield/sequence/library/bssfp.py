@@ -13,14 +13,15 @@ from hifield.sequence._design import build_within_limits, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
+    excitation_readout_times,
     k1_areas,
     labels,
     make_readout,
     place_on_slice,
+    protocol_excitation,
     shared_duration,
     trapezoid,
 )
-from hifield.sequence.library.gre import excitation, rf_centre_in_block
 from hifield.sequence.protocol import (
     DUMMY_SCANS_SPEC,
     SLICE_SPECS,
@@ -82,22 +83,8 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
     import pypulseq as pp
 
     seq = pp.Sequence(system=system)
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
-    rf_half, _gz_half, _ = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad / 2,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
+    rf_half, _gz_half, _ = protocol_excitation(pp, system, p, flip_rad=p.flip_angle_rad / 2)
     ro = make_readout(
         pp, system, fov_m=p.fov_m, matrix=p.matrix, bandwidth_hz_per_pixel=p.readout_bandwidth_hz_per_pixel
     )
@@ -107,9 +94,7 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gx_rew = trapezoid(pp, system, "x", rew_x, t_pre)
     gz_reph = trapezoid(pp, system, "z", gzr_area, t_pre)
-    d_exc = float(pp.calc_duration(rf, gz))
-    c_exc = rf_centre_in_block(pp, rf)
-    d_ro = float(pp.calc_duration(ro.gx, ro.adc))
+    d_exc, c_exc, d_ro = excitation_readout_times(pp, rf, gz, ro)
     before = (d_exc - c_exc) + t_pre + ro.centre_time_s  # RF centre -> echo
     after = (d_ro - ro.centre_time_s) + t_pre + c_exc  # echo -> next RF centre
     prep = d_exc + t_pre  # alpha/2 centre -> alpha centre without delay

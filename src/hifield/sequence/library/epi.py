@@ -18,11 +18,12 @@ from hifield.sequence.library._blocks import (
     k1_areas,
     make_readout,
     place_on_slice,
+    protocol_excitation,
+    rf_centre_in_block,
     rf_duration_on_raster,
     shared_duration,
     trapezoid,
 )
-from hifield.sequence.library.gre import excitation, rf_centre_in_block
 from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
 
 if TYPE_CHECKING:
@@ -87,14 +88,7 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
     seq = pp.Sequence(system=system)
     shots = [lines[s :: p.n_shots] for s in range(p.n_shots)]
     shots = [shot for shot in shots if shot]
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
     if p.spin_echo:
         rf.phase_offset = math.pi / 2
     ro = make_readout(

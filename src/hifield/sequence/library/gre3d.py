@@ -10,18 +10,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_within_limits, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
+    excitation_readout_times,
     k1_areas,
     labels,
     make_readout,
+    protocol_excitation,
+    rf_centre_in_block,
     rf_spoil_phases,
     shared_duration,
     trapezoid,
 )
-from hifield.sequence.library.gre import excitation, rf_centre_in_block
 from hifield.sequence.protocol import RF_SPOILING_SPEC, SLAB_SPECS, FieldSpec, SlabProtocol, check_lines
 
 if TYPE_CHECKING:
@@ -128,14 +130,7 @@ def _design(
 
     mprage = isinstance(p, MprageProtocol)
     seq = pp.Sequence(system=system)
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slab_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
     ro = make_readout(
         pp, system, fov_m=p.fov_m, matrix=p.matrix, bandwidth_hz_per_pixel=p.readout_bandwidth_hz_per_pixel
     )
@@ -148,15 +143,20 @@ def _design(
     t_spoil = shared_duration(pp, system, ("x", spoil_x), ("y", max_pe), ("z", spoil_z + max_kz))
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gx_spoil = trapezoid(pp, system, "x", spoil_x, t_spoil)
-    d_exc = float(pp.calc_duration(rf, gz))
-    c_exc = rf_centre_in_block(pp, rf)
-    d_ro = float(pp.calc_duration(ro.gx, ro.adc))
+    d_exc, c_exc, d_ro = excitation_readout_times(pp, rf, gz, ro)
     te_min = (d_exc - c_exc) + t_pre + ro.centre_time_s
-    te = require_time("echo time te_ms", p.te_s, te_min, "raise te_ms or the bandwidth", strict=strict)
-    te_delay = ceil_to(te - te_min, system.block_duration_raster)
+    te_delay = delay_to_reach(
+        "echo time te_ms", p.te_s, te_min, "raise te_ms or the bandwidth", system.block_duration_raster, strict=strict
+    )
     tr_min = d_exc + t_pre + te_delay + d_ro + t_spoil
-    tr = require_time("repetition time tr_ms", p.tr_s, tr_min, "raise tr_ms or shorten te_ms", strict=strict)
-    tr_delay = ceil_to(tr - tr_min, system.block_duration_raster)
+    tr_delay = delay_to_reach(
+        "repetition time tr_ms",
+        p.tr_s,
+        tr_min,
+        "raise tr_ms or shorten te_ms",
+        system.block_duration_raster,
+        strict=strict,
+    )
     tr_actual = tr_min + tr_delay
 
     # inversion (MPRAGE): non-selective hard 180 pulse, spoiler, TI delay to the centre line's excitation
@@ -174,19 +174,25 @@ def _design(
         gz_sp = trapezoid(pp, system, "z", spoil, t_sp)
         d_inv = float(pp.calc_duration(rf_inv))
         ti_min = (d_inv - rf_centre_in_block(pp, rf_inv)) + t_sp + centre_index * tr_actual + c_exc
-        ti = require_time("inversion time ti_ms", p.ti_s, ti_min, "raise ti_ms or use fewer k1 lines", strict=strict)
-        ti_delay = ceil_to(ti - ti_min, system.block_duration_raster)
+        ti_delay = delay_to_reach(
+            "inversion time ti_ms",
+            p.ti_s,
+            ti_min,
+            "raise ti_ms or use fewer k1 lines",
+            system.block_duration_raster,
+            strict=strict,
+        )
         ti_actual = ti_min + ti_delay
         inversion = [(rf_inv,), (gz_sp,)] + ([(pp.make_delay(ti_delay),)] if ti_delay > 0 else [])
         shot_min = d_inv + t_sp + ti_delay + len(lines) * tr_actual
-        shot = require_time(
+        shot_delay = delay_to_reach(
             "inversion repetition inversion_repetition_ms",
             p.inversion_repetition_s,
             shot_min,
             "raise inversion_repetition_ms or shorten ti_ms",
+            system.block_duration_raster,
             strict=strict,
         )
-        shot_delay = ceil_to(shot - shot_min, system.block_duration_raster)
 
     cache_rf_shapes(seq, rf)
     n_exc = p.n_averages * len(lines) * len(partitions)

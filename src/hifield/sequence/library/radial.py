@@ -10,18 +10,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_within_limits, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
+    excitation_readout_times,
     labels,
     make_readout,
     place_on_slice,
+    protocol_excitation,
     rf_spoil_phases,
     shared_duration,
+    spoiler_areas,
     trapezoid,
 )
-from hifield.sequence.library.gre import excitation, rf_centre_in_block
 from hifield.sequence.protocol import (
     RF_SPOILING_SPEC,
     SLICE_SPECS,
@@ -91,14 +93,7 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
     import pypulseq as pp
 
     seq = pp.Sequence(system=system)
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
     ro = make_readout(
         pp,
         system,
@@ -108,8 +103,7 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
         oversampling=p.readout_oversampling,
         symmetric=True,
     )
-    spoil = 2.0 * p.matrix / p.fov_m
-    spoil_z = 4.0 / p.slice_thickness_m
+    spoil, spoil_z = spoiler_areas(p)
     # durations for the worst-case axis projection (|cos| = 1)
     t_pre = shared_duration(pp, system, ("x", ro.prephaser_area), ("z", gzr_area))
     t_sp = shared_duration(pp, system, ("x", spoil), ("z", spoil_z))
@@ -117,17 +111,17 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
     gx_sp = trapezoid(pp, system, "x", spoil, t_sp)
     gz_reph = trapezoid(pp, system, "z", gzr_area, t_pre)
     gz_sp = trapezoid(pp, system, "z", spoil_z, t_sp)
-    d_exc = float(pp.calc_duration(rf, gz))
-    c_exc = rf_centre_in_block(pp, rf)
-    d_ro = float(pp.calc_duration(ro.gx, ro.adc))
+    d_exc, c_exc, d_ro = excitation_readout_times(pp, rf, gz, ro)
     te_min = (d_exc - c_exc) + t_pre + ro.centre_time_s
-    te = require_time("echo time te_ms", p.te_s, te_min, "raise te_ms or the bandwidth", strict=strict)
-    te_delay = ceil_to(te - te_min, system.block_duration_raster)
+    te_delay = delay_to_reach(
+        "echo time te_ms", p.te_s, te_min, "raise te_ms or the bandwidth", system.block_duration_raster, strict=strict
+    )
     tr_min = d_exc + t_pre + te_delay + d_ro + t_sp
     n_sl = p.n_slices
     hint = "raise tr_ms or shorten te_ms" + (" or use fewer slices" if n_sl > 1 else "")
-    tr = require_time("repetition time tr_ms", p.tr_s, n_sl * tr_min, hint, strict=strict)
-    tr_delay = ceil_to(tr - n_sl * tr_min, system.block_duration_raster)
+    tr_delay = delay_to_reach(
+        "repetition time tr_ms", p.tr_s, n_sl * tr_min, hint, system.block_duration_raster, strict=strict
+    )
     phases = rf_spoil_phases(p.n_averages * len(spokes) * n_sl, p.rf_spoiling_increment_deg)
     positions = p.slice_positions_m
     order = interleaved_order(n_sl)

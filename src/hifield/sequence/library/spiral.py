@@ -11,17 +11,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_within_limits, ceil_to, delay_to_reach, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     labels,
     place_on_slice,
+    protocol_excitation,
+    rf_centre_in_block,
     rf_spoil_phases,
     shared_duration,
     trapezoid,
 )
-from hifield.sequence.library.gre import excitation, rf_centre_in_block
 from hifield.sequence.protocol import (
     RF_SPOILING_SPEC,
     SLICE_SPECS,
@@ -159,14 +160,7 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
     import pypulseq as pp
 
     seq = pp.Sequence(system=system)
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
     free_max = getattr(system, "hifield_free_max_grad", system.max_grad)
     wave = design_spiral(
         fov_m=p.fov_m,
@@ -188,8 +182,14 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
     d_exc = float(pp.calc_duration(rf, gz))
     c_exc = rf_centre_in_block(pp, rf)
     te_min = (d_exc - c_exc) + t_reph + lead
-    te = require_time("echo time te_ms", p.te_s, te_min, "raise te_ms or shorten the RF pulse", strict=strict)
-    te_delay = ceil_to(te - te_min, system.block_duration_raster)
+    te_delay = delay_to_reach(
+        "echo time te_ms",
+        p.te_s,
+        te_min,
+        "raise te_ms or shorten the RF pulse",
+        system.block_duration_raster,
+        strict=strict,
+    )
 
     angles = np.array([2.0 * math.pi * i / p.n_interleaves for i in leaves])
     events: dict[int, tuple[list[Any], list[Any]]] = {}

@@ -10,18 +10,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError, SequenceError
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_within_limits, ceil_to, delay_to_reach, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     k1_areas,
     labels,
     make_readout,
+    place_on_slice,
+    rf_centre_in_block,
     rf_duration_on_raster,
     shared_duration,
     trapezoid,
 )
-from hifield.sequence.library.gre import rf_centre_in_block
 from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
 
 if TYPE_CHECKING:
@@ -263,8 +264,9 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
         t_sp = shared_duration(pp, system, ("z", spoil))
         gz_sp = trapezoid(pp, system, "z", spoil, t_sp)
         ti_min = float(pp.calc_duration(rf_inv, gz_inv)) - rf_centre_in_block(pp, rf_inv) + t_sp + c_exc
-        ti_used = require_time("inversion time ti_ms", ti, ti_min, "raise ti_ms", strict=strict)
-        ti_delay = ceil_to(ti_used - ti_min, system.block_duration_raster)
+        ti_delay = delay_to_reach(
+            "inversion time ti_ms", ti, ti_min, "raise ti_ms", system.block_duration_raster, strict=strict
+        )
         ti_actual = ti_min + ti_delay
         inversion = [(rf_inv, gz_inv), (gz_sp,)] + ([(pp.make_delay(ti_delay),)] if ti_delay > 0 else [])
         ir_time = float(pp.calc_duration(rf_inv, gz_inv)) + t_sp + ti_delay
@@ -292,8 +294,9 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     else:
         tr_min = n_sl * shot_min
     hint = "raise tr_ms or shorten the echo train" + (" or use fewer slices" if n_sl > 1 else "")
-    tr_used = require_time("repetition time tr_ms", p.tr_s, tr_min, hint, strict=strict)
-    tr_delay = ceil_to(tr_used - tr_min, system.block_duration_raster)
+    tr_delay = delay_to_reach(
+        "repetition time tr_ms", p.tr_s, tr_min, hint, system.block_duration_raster, strict=strict
+    )
 
     cache_rf_shapes(seq, rf_exc, rf_ref)
     shots = order_lines_for_train(lines, p.matrix, etl, centre_echo)
@@ -301,19 +304,14 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     order = interleaved_order(n_sl)
     acq_order: list[int] = []
 
-    def place(rf: Any, gz: Any, phase: float, z_m: float) -> None:
-        # off-centre slice: shift the RF frequency, and its phase so the phase is unchanged at the pulse centre
-        rf.freq_offset = float(gz.amplitude) * z_m
-        rf.phase_offset = phase - 2 * math.pi * rf.freq_offset * float(pp.calc_rf_center(rf)[0])
-
     def play_inversion(z_m: float) -> None:
-        place(inversion[0][0], inversion[0][1], 0.0, z_m)
+        place_on_slice(pp, inversion[0][0], inversion[0][1], z_m, 0.0)
         for blocks in inversion:
             seq.add_block(*blocks)
 
     def play_train(shot: list[int | None], avg: int, s: int, z_m: float) -> None:
-        place(rf_exc, gz_exc, math.pi / 2, z_m)
-        place(rf_ref, gz_ref, 0.0, z_m)
+        place_on_slice(pp, rf_exc, gz_exc, z_m, math.pi / 2)
+        place_on_slice(pp, rf_ref, gz_ref, z_m, 0.0)
         seq.add_block(rf_exc, gz_exc)
         seq.add_block(gz_exc_reph)
         if delay_0 > 0:
