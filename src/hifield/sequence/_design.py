@@ -11,6 +11,7 @@ from hifield.errors import HifieldError, SequenceError
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
     from hifield.sequence.built import BuiltSequence
+    from hifield.sequence.protocol import ImagingProtocol
 
 DESIGN_SAFETY_MARGIN: float = 0.05
 """Fraction by which sequence design stays below the scanner's gradient amplitude and slew limits."""
@@ -197,3 +198,15 @@ def _with_definitions(built: BuiltSequence) -> BuiltSequence:
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def build_protocol(
+    design: Callable[..., BuiltSequence], p: ImagingProtocol, scanner: Scanner, *args: Any
+) -> BuiltSequence:
+    """Build protocol ``p`` on ``scanner`` within its limits (:func:`build_within_limits`) by calling
+    ``design(p, scanner, *args, system, strict=strict)``, the family's sequence design."""
+
+    def attempt(system: Any, strict: bool) -> BuiltSequence:
+        return design(p, scanner, *args, system, strict=strict)
+
+    return build_within_limits(attempt, scanner, what=f"protocol {p.name!r}", gradient_mode=p.gradient_mode)

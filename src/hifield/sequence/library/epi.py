@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_protocol, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
@@ -75,11 +75,7 @@ class EpiProtocol(SliceProtocol):
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the pypulseq sequence; lines are played in increasing k1 order within each shot."""
         lines = sorted(check_lines(phase_encode_lines, self.matrix, partial_fourier=self.partial_fourier))
-
-        def design(system: Any, strict: bool) -> BuiltSequence:
-            return _design(self, scanner, lines, system, strict=strict)
-
-        return build_within_limits(design, scanner, what=f"protocol {self.name!r}", gradient_mode=self.gradient_mode)
+        return build_protocol(_design, self, scanner, lines)
 
 
 def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool) -> BuiltSequence:

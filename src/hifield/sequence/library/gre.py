@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from hifield.sequence._design import build_within_limits, delay_to_reach
+from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
@@ -104,13 +104,7 @@ class GreProtocol(SliceProtocol):
 
 def build_gre_2d(protocol: GreProtocol, scanner: Scanner, lines: list[int]) -> BuiltSequence:
     """Build a 2D RF-spoiled GRE playing the k1 ``lines`` in order (see :meth:`GreProtocol.build`)."""
-
-    def design(system: Any, strict: bool) -> BuiltSequence:
-        return _design_gre_2d(protocol, scanner, lines, system, strict=strict)
-
-    return build_within_limits(
-        design, scanner, what=f"protocol {protocol.name!r}", gradient_mode=protocol.gradient_mode
-    )
+    return build_protocol(_design_gre_2d, protocol, scanner, lines)
 
 
 def _design_gre_2d(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, delay_to_reach
+from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
@@ -116,11 +116,7 @@ class MprageProtocol(Gre3dProtocol):
 
 def build_gre_3d(p: Gre3dProtocol, scanner: Scanner, lines: list[int], partitions: list[int]) -> BuiltSequence:
     """Build a 3D GRE or MPRAGE (see :class:`Gre3dProtocol`)."""
-
-    def design(system: Any, strict: bool) -> BuiltSequence:
-        return _design(p, scanner, lines, partitions, system, strict=strict)
-
-    return build_within_limits(design, scanner, what=f"protocol {p.name!r}", gradient_mode=p.gradient_mode)
+    return build_protocol(_design, p, scanner, lines, partitions)
 
 
 def _design(

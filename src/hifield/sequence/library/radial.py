@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, delay_to_reach
+from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
@@ -82,11 +82,7 @@ class RadialProtocol(SliceProtocol):
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the sequence playing the spokes ``phase_encode_lines`` (indices, default all) in order."""
         spokes = check_lines(phase_encode_lines, self.n_spokes)
-
-        def design(system: Any, strict: bool) -> BuiltSequence:
-            return _design(self, scanner, spokes, system, strict=strict)
-
-        return build_within_limits(design, scanner, what=f"protocol {self.name!r}", gradient_mode=self.gradient_mode)
+        return build_protocol(_design, self, scanner, spokes)
 
 
 def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any, *, strict: bool) -> BuiltSequence:

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, ceil_to, delay_to_reach, require_time
+from hifield.sequence._design import build_protocol, ceil_to, delay_to_reach, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
@@ -149,11 +149,7 @@ class SpiralProtocol(SliceProtocol):
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the sequence playing the interleaves ``phase_encode_lines`` (indices, default all) in order."""
         leaves = check_lines(phase_encode_lines, self.n_interleaves)
-
-        def design(system: Any, strict: bool) -> BuiltSequence:
-            return _design(self, scanner, leaves, system, strict=strict)
-
-        return build_within_limits(design, scanner, what=f"protocol {self.name!r}", gradient_mode=self.gradient_mode)
+        return build_protocol(_design, self, scanner, leaves)
 
 
 def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any, *, strict: bool) -> BuiltSequence:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError, SequenceError
-from hifield.sequence._design import build_within_limits, ceil_to, delay_to_reach, require_time
+from hifield.sequence._design import build_protocol, ceil_to, delay_to_reach, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
@@ -169,11 +169,7 @@ def order_lines_for_train(lines: list[int], matrix: int, etl: int, centre_echo: 
 
 def build_spin_echo_train(p: SpinEchoProtocol, scanner: Scanner, lines: list[int]) -> BuiltSequence:
     """Build SE / TSE / IR-TSE for ``p`` playing ``lines`` (see :class:`TseProtocol`)."""
-
-    def design(system: Any, strict: bool) -> BuiltSequence:
-        return _design(p, scanner, lines, system, strict=strict)
-
-    return build_within_limits(design, scanner, what=f"protocol {p.name!r}", gradient_mode=p.gradient_mode)
+    return build_protocol(_design, p, scanner, lines)
 
 
 def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool) -> BuiltSequence:
