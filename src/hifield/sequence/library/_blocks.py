@@ -12,6 +12,8 @@ from hifield.errors import ConfigError
 from hifield.sequence._design import ceil_to, round_to
 
 if TYPE_CHECKING:
+    from hifield.hardware.scanner import Scanner
+    from hifield.sequence.built import BuiltSequence
     from hifield.sequence.protocol import ImagingProtocol
 
 
@@ -218,3 +220,34 @@ def spoiler_areas(p: ImagingProtocol) -> tuple[float, float]:
     """Spoiler areas [1/m] of a 2D spoiled GRE: two cycles per pixel along x, four per slice along z."""
     assert p.slice_thickness_m is not None
     return 2.0 * p.matrix / p.fov_m, 4.0 / p.slice_thickness_m
+
+
+def finish_sequence(
+    seq: Any, p: ImagingProtocol, scanner: Scanner, *, ro: Readout | None = None, **facts: Any
+) -> BuiltSequence:
+    """Name ``seq`` and set its FOV definition, then describe it: the facts every family reports (protocol, scanner,
+    flip angle, averages, the readout's samples, dwell, oversampling and bandwidth when ``ro`` is given, and the
+    slice positions of a 2D protocol) with the family's own ``facts`` (keywords of :class:`BuiltSequence`)."""
+    from hifield.sequence.built import BuiltSequence
+    from hifield.sequence.protocol import SliceProtocol
+
+    thickness = p.slice_thickness_m if p.slice_thickness_m is not None else p.slab_thickness_m
+    seq.set_definition("FOV", [p.fov_m, p.fov_m, thickness])
+    seq.set_definition("Name", p.name)
+    common: dict[str, Any] = {
+        "seq": seq,
+        "protocol": p,
+        "scanner_name": scanner.name,
+        "flip_angle_rad": float(p.flip_angle_rad),
+        "n_averages": p.n_averages,
+    }
+    if ro is not None:
+        common.update(
+            n_readout_samples=ro.n_samples,
+            readout_dwell_s=ro.dwell_s,
+            readout_oversampling=ro.oversampling,
+            pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
+        )
+    if isinstance(p, SliceProtocol):
+        common["slice_positions_m"] = np.asarray(p.slice_positions_m, dtype=np.float64)
+    return BuiltSequence(**common, **facts)

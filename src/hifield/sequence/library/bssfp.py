@@ -14,6 +14,7 @@ from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     excitation_readout_times,
+    finish_sequence,
     k1_areas,
     labels,
     make_readout,
@@ -145,26 +146,18 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
             for line in lines:
                 one_tr(k1_areas([line], p.matrix, p.fov_m)[0], labels(pp, LIN=line, AVG=avg, SLC=sl))
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(sum(seq.block_durations.values())),
         phase_encode_lines=np.asarray(lines, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(before + delay_a),
         tr_s=float(tr_actual),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="cartesian",
         scanning_sequence="GR",
         sequence_variant="SS",
         sequence_name="tfi2d1",
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         n_dummy_scans=p.n_dummy_scans,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

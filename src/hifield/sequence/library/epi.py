@@ -15,6 +15,7 @@ from hifield.sequence._design import build_protocol, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
+    finish_sequence,
     k1_areas,
     make_readout,
     place_on_slice,
@@ -211,29 +212,21 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
             if fill > 0:
                 seq.add_block(pp.make_delay(fill))
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
     acq = [line for _ in range(1) for shot in shots for line in shot]
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(sum(seq.block_durations.values())),
         phase_encode_lines=np.asarray(acq, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(te_actual),
         tr_s=float(ceil_to(max(tr, n_sl * shot_min), raster)),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="cartesian",
         scanning_sequence="SE\\EP" if p.spin_echo else "GR\\EP",
         sequence_variant="SK" if p.spin_echo else "SP",
         sequence_name=("epse2d" if p.spin_echo else "epfid2d") + f"{p.n_shots}_{p.matrix}",
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         echo_train_length=longest,
         echo_spacing_s=float(esp),
         time_per_line_s=float(max(tr, n_sl * shot_min)) / longest,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

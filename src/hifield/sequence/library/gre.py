@@ -13,6 +13,7 @@ from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     excitation_readout_times,
+    finish_sequence,
     k1_areas,
     labels,
     make_readout,
@@ -185,26 +186,18 @@ def _design_gre_2d(
                 k += 1
             tr_end()
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(seq.duration()[0]),
         phase_encode_lines=np.asarray(lines, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(te_actual),
         tr_s=float(tr_actual),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="cartesian",
         scanning_sequence="GR",
         sequence_variant="SP",
         sequence_name="fl2d1",
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         n_dummy_scans=p.n_dummy_scans,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

@@ -15,6 +15,7 @@ from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     excitation_readout_times,
+    finish_sequence,
     k1_areas,
     labels,
     make_readout,
@@ -214,28 +215,21 @@ def _design(
             if shot_delay > 0:
                 seq.add_block(pp.make_delay(shot_delay))
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slab_thickness_m])
-    seq.set_definition("Name", p.name)
     # one more k1 line costs a TR per partition; in MPRAGE the inversion repetition fixes the scan time
     per_line = 0.0 if mprage else tr_actual * len(partitions)
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(seq.duration()[0]),
         phase_encode_lines=np.asarray(lines, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(te_min + te_delay),
         tr_s=float(tr_actual),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="cartesian",
         scanning_sequence="IR\\GR" if mprage else "GR",
         sequence_variant="SP\\MP" if mprage else "SP",
         sequence_name="tfl3d1" if mprage else "fl3d1",
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         ti_s=ti_actual,
         partition_lines=np.asarray(partitions, dtype=np.int64),
         time_per_line_s=per_line,

@@ -15,6 +15,7 @@ from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     excitation_readout_times,
+    finish_sequence,
     labels,
     make_readout,
     place_on_slice,
@@ -149,26 +150,18 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
                 seq.add_block(*rotated(gx_sp, angle), *([gz_sp] if gz_sp else []), pp.make_delay(end))
                 k += 1
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(sum(seq.block_durations.values())),
         phase_encode_lines=np.asarray(spokes, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(te_min + te_delay),
         tr_s=float(n_sl * tr_min + tr_delay),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="radial",
         scanning_sequence="GR",
         sequence_variant="SP",
         sequence_name="radfl2d",
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         spoke_angles_rad=angles,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

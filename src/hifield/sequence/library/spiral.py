@@ -15,6 +15,7 @@ from hifield.sequence._design import build_protocol, ceil_to, delay_to_reach, re
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
+    finish_sequence,
     labels,
     place_on_slice,
     protocol_excitation,
@@ -245,26 +246,21 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
                 seq.add_block(gz_sp, pp.make_delay(t_sp + (tr_delay if sl == order[-1] else 0.0)))
                 k += 1
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
     duration = float(sum(seq.block_durations.values()))
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
         duration_s=duration,
         phase_encode_lines=np.asarray(leaves, dtype=np.int64),
         n_readout_samples=n_samples,
         readout_dwell_s=p.adc_dwell_s,
         te_s=float(te_min + te_delay),
         tr_s=duration / (p.n_averages * len(leaves)),
-        flip_angle_rad=float(p.flip_angle_rad),
         trajectory="spiral",
         scanning_sequence="GR",
         sequence_variant="SP",
         sequence_name="spiral2d",
         pixel_bandwidth_hz=1.0 / (n_samples * p.adc_dwell_s),
-        n_averages=p.n_averages,
         spoke_angles_rad=angles,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

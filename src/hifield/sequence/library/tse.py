@@ -14,6 +14,7 @@ from hifield.sequence._design import build_protocol, ceil_to, delay_to_reach, re
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
+    finish_sequence,
     k1_areas,
     labels,
     make_readout,
@@ -357,30 +358,22 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
 
     if sorted(acq_order) != sorted(lines):
         raise SequenceError("internal error: the echo-train ordering lost phase-encode lines; report this")
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
     is_ir = ti > 0
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(seq.duration()[0]),
         phase_encode_lines=np.asarray(acq_order, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(esp_actual * (centre_echo + 1)),
         tr_s=float(tr_min + tr_delay),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="cartesian",
         scanning_sequence="IR\\SE" if is_ir else "SE",
         sequence_variant="SK\\SP" if is_ir else "SK",
         sequence_name=("tir2d" if is_ir else "tse2d") + (f"1_{etl}" if etl > 1 else "1"),
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         ti_s=ti_actual,
         echo_train_length=etl,
         echo_spacing_s=float(esp_actual),
         time_per_line_s=float(tr_min + tr_delay) / etl,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )
