@@ -163,6 +163,11 @@ DUMMY_SCANS_SPEC: dict[str, FieldSpec] = {
 }
 """Field spec of the number of dummy (steady-state preparation) scans."""
 
+REFOCUSING_DURATION_SPEC: dict[str, FieldSpec] = {
+    "refocusing_duration_s": FieldSpec("refocusing_duration_ms", 1e3, 0.5, 20.0, description="refocusing pulse"),
+}
+"""Field spec of the refocusing pulse duration of the spin-echo families (SE, TSE, spin-echo EPI)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ImagingProtocol(Protocol):

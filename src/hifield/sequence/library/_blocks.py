@@ -175,18 +175,37 @@ def place_on_slice(pp: Any, rf: Any, gz: Any, z_m: float, phase_rad: float) -> N
     rf.phase_offset = phase_rad - 2 * math.pi * rf.freq_offset * float(pp.calc_rf_center(rf)[0])
 
 
-def excitation(pp: Any, system: Any, *, flip_rad: float, duration_s: float, tbw: float, thickness_m: float) -> Any:
-    """Slice-selective Hanning-apodised sinc excitation: ``(rf, gz, gz_rephaser_area)``."""
-    rf, gz, gzr = pp.make_sinc_pulse(
+def sinc_pulse(
+    pp: Any,
+    system: Any,
+    *,
+    flip_rad: float,
+    duration_s: float,
+    tbw: float,
+    thickness_m: float,
+    use: str,
+    phase_rad: float = 0.0,
+) -> tuple[Any, Any, Any]:
+    """Slice-selective Hanning-apodised sinc pulse for ``use`` (excitation, refocusing, inversion), its duration on
+    the gradient raster: pypulseq's ``(rf, gz, gz_rephaser)``."""
+    return pp.make_sinc_pulse(  # type: ignore[no-any-return]
         flip_angle=flip_rad,
         duration=rf_duration_on_raster(duration_s, system),
         slice_thickness=thickness_m,
         apodization=0.5,
         time_bw_product=tbw,
+        phase_offset=phase_rad,
         delay=system.rf_dead_time,
         system=system,
         return_gz=True,
-        use="excitation",
+        use=use,
+    )
+
+
+def excitation(pp: Any, system: Any, *, flip_rad: float, duration_s: float, tbw: float, thickness_m: float) -> Any:
+    """Slice-selective Hanning-apodised sinc excitation: ``(rf, gz, gz_rephaser_area)``."""
+    rf, gz, gzr = sinc_pulse(
+        pp, system, flip_rad=flip_rad, duration_s=duration_s, tbw=tbw, thickness_m=thickness_m, use="excitation"
     )
     return rf, gz, float(gzr.area)
 

@@ -21,11 +21,18 @@ from hifield.sequence.library._blocks import (
     place_on_slice,
     protocol_excitation,
     rf_centre_in_block,
-    rf_duration_on_raster,
     shared_duration,
+    sinc_pulse,
     trapezoid,
 )
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    REFOCUSING_DURATION_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -47,7 +54,7 @@ class EpiProtocol(SliceProtocol):
     SPECS: ClassVar[dict[str, FieldSpec]] = {
         **SLICE_SPECS,
         "n_shots": FieldSpec("n_shots", 1.0, 1, 64, integer=True, description="EPI segments"),
-        "refocusing_duration_s": FieldSpec("refocusing_duration_ms", 1e3, 0.5, 20.0, description="refocusing pulse"),
+        **REFOCUSING_DURATION_SPEC,
     }
 
     name: str = "epi_gre_2d"
@@ -123,15 +130,13 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
 
     refocusing: list[tuple[Any, ...]] = []
     if p.spin_echo:
-        rf_ref, gz_ref, _ = pp.make_sinc_pulse(
-            flip_angle=math.pi,
-            duration=rf_duration_on_raster(p.refocusing_duration_s, system),
-            slice_thickness=p.slice_thickness_m,
-            apodization=0.5,
-            time_bw_product=p.rf_time_bandwidth,
-            delay=system.rf_dead_time,
-            system=system,
-            return_gz=True,
+        rf_ref, gz_ref, _ = sinc_pulse(
+            pp,
+            system,
+            flip_rad=math.pi,
+            duration_s=p.refocusing_duration_s,
+            tbw=p.rf_time_bandwidth,
+            thickness_m=p.slice_thickness_m,
             use="refocusing",
         )
         t_cr = shared_duration(pp, system, ("z", crusher))

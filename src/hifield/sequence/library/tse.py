@@ -20,11 +20,18 @@ from hifield.sequence.library._blocks import (
     make_readout,
     place_on_slice,
     rf_centre_in_block,
-    rf_duration_on_raster,
     shared_duration,
+    sinc_pulse,
     trapezoid,
 )
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    REFOCUSING_DURATION_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -32,7 +39,7 @@ if TYPE_CHECKING:
 _SE_SPECS: dict[str, FieldSpec] = {
     **SLICE_SPECS,
     "refocusing_angle_rad": FieldSpec("refocusing_angle_deg", 180.0 / math.pi, 60.0, 180.0, description="refocusing"),
-    "refocusing_duration_s": FieldSpec("refocusing_duration_ms", 1e3, 0.5, 20.0, description="refocusing pulse"),
+    **REFOCUSING_DURATION_SPEC,
 }
 
 
@@ -180,28 +187,23 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     esp = p.echo_spacing
     centre_echo = round(p.te_s / esp) - 1
     seq = pp.Sequence(system=system)
-    rf_exc, gz_exc, gzr_exc = pp.make_sinc_pulse(
-        flip_angle=p.flip_angle_rad,
-        duration=rf_duration_on_raster(p.rf_duration_s, system),
-        slice_thickness=p.slice_thickness_m,
-        apodization=0.5,
-        time_bw_product=p.rf_time_bandwidth,
-        phase_offset=math.pi / 2,
-        delay=system.rf_dead_time,
-        system=system,
-        return_gz=True,
+    rf_exc, gz_exc, gzr_exc = sinc_pulse(
+        pp,
+        system,
+        flip_rad=p.flip_angle_rad,
+        duration_s=p.rf_duration_s,
+        tbw=p.rf_time_bandwidth,
+        thickness_m=p.slice_thickness_m,
         use="excitation",
+        phase_rad=math.pi / 2,
     )
-    rf_ref, gz_ref, _ = pp.make_sinc_pulse(
-        flip_angle=p.refocusing_angle_rad,
-        duration=rf_duration_on_raster(p.refocusing_duration_s, system),
-        slice_thickness=p.slice_thickness_m,
-        apodization=0.5,
-        time_bw_product=p.rf_time_bandwidth,
-        phase_offset=0.0,
-        delay=system.rf_dead_time,
-        system=system,
-        return_gz=True,
+    rf_ref, gz_ref, _ = sinc_pulse(
+        pp,
+        system,
+        flip_rad=p.refocusing_angle_rad,
+        duration_s=p.refocusing_duration_s,
+        tbw=p.rf_time_bandwidth,
+        thickness_m=p.slice_thickness_m,
         use="refocusing",
     )
     ro = make_readout(
@@ -246,15 +248,13 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     ti_actual: float | None = None
     ti_delay = 0.0
     if ti > 0:
-        rf_inv, gz_inv, _ = pp.make_sinc_pulse(
-            flip_angle=math.pi,
-            duration=rf_duration_on_raster(p.refocusing_duration_s, system),
-            slice_thickness=p.slice_thickness_m * 1.5,
-            apodization=0.5,
-            time_bw_product=p.rf_time_bandwidth,
-            delay=system.rf_dead_time,
-            system=system,
-            return_gz=True,
+        rf_inv, gz_inv, _ = sinc_pulse(
+            pp,
+            system,
+            flip_rad=math.pi,
+            duration_s=p.refocusing_duration_s,
+            tbw=p.rf_time_bandwidth,
+            thickness_m=p.slice_thickness_m * 1.5,
             use="inversion",
         )
         spoil = 8.0 / p.slice_thickness_m
