@@ -129,6 +129,21 @@ def trapezoid(pp: Any, system: Any, channel: str, area: float, duration: float) 
         return pp.make_trapezoid(channel=channel, area=area, duration=exact, max_grad=max_grad, system=system)
 
 
+def add_gradients(seq: Any, pp: Any, *gradients: Any, duration_s: float | None = None) -> None:
+    """Play the ``gradients`` that are present (``None``, a zero-area :func:`trapezoid`, is skipped) in one block,
+    lasting at least ``duration_s`` [s] when given."""
+    events = [g for g in gradients if g is not None]
+    if duration_s is not None:
+        events.append(pp.make_delay(duration_s))
+    seq.add_block(*events)
+
+
+def add_delay(seq: Any, pp: Any, delay_s: float) -> None:
+    """A delay block of ``delay_s`` [s]; nothing when it is not positive."""
+    if delay_s > 0:
+        seq.add_block(pp.make_delay(delay_s))
+
+
 def rf_spoil_phases(n: int, increment_deg: float) -> list[float]:
     """Quadratic RF-spoiling phases [rad] for ``n`` excitations (Zur et al. 1991): phi_k = psi * k (k+1) / 2.
 

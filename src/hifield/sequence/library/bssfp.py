@@ -12,6 +12,7 @@ import numpy as np
 from hifield.sequence._design import build_protocol, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_gradients,
     cache_rf_shapes,
     excitation_readout_times,
     finish_sequence,
@@ -118,14 +119,14 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
             place_on_slice(pp, rf, gz, z_now, phase)
         seq.add_block(rf, gz)
         gy = trapezoid(pp, system, "y", pe_area, t_pre)
-        seq.add_block(*[g for g in (gx_pre, gy, gz_reph) if g is not None], pp.make_delay(t_pre + delay_a))
+        add_gradients(seq, pp, gx_pre, gy, gz_reph, duration_s=t_pre + delay_a)
         if adc_labels is None:
             seq.add_block(ro.gx)
         else:
             ro.adc.phase_offset = phase
             seq.add_block(ro.gx, ro.adc, *adc_labels)
         gy_r = trapezoid(pp, system, "y", -pe_area, t_pre)
-        seq.add_block(*[g for g in (gx_rew, gy_r, gz_reph) if g is not None], pp.make_delay(t_pre + delay_b))
+        add_gradients(seq, pp, gx_rew, gy_r, gz_reph, duration_s=t_pre + delay_b)
         k += 1
 
     # a balanced steady state cannot be shared between slices: scanners play a bSSFP stack slice after slice,

@@ -14,6 +14,8 @@ from hifield.errors import ConfigError
 from hifield.sequence._design import build_protocol, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_delay,
+    add_gradients,
     cache_rf_shapes,
     finish_sequence,
     k1_areas,
@@ -193,7 +195,7 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
                 for blk in refocusing:
                     seq.add_block(*blk)
                 gy_pre = trapezoid(pp, system, "y", k1_areas([shot[0]], p.matrix, p.fov_m)[0], t_pre)
-                seq.add_block(*[g for g in (gx_pre, gy_pre, pre_block_z) if g is not None], pp.make_delay(pre_duration))
+                add_gradients(seq, pp, gx_pre, gy_pre, pre_block_z, duration_s=pre_duration)
                 for j, line in enumerate(shot):
                     reverse = j % 2 == 1
                     gx = gx_neg if reverse else gx_pos
@@ -211,11 +213,10 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
                     ]
                     seq.add_block(*events)
                 gy_rew = trapezoid(pp, system, "y", -k1_areas([shot[-1]], p.matrix, p.fov_m)[0], t_sp)
-                seq.add_block(*[g for g in (gx_sp, gy_rew, gz_sp) if g is not None])
+                add_gradients(seq, pp, gx_sp, gy_rew, gz_sp)
             used = sum(seq.block_durations.values()) - start
             fill = round((tr - used) / raster) * raster
-            if fill > 0:
-                seq.add_block(pp.make_delay(fill))
+            add_delay(seq, pp, fill)
 
     acq = [line for _ in range(1) for shot in shots for line in shot]
     return finish_sequence(

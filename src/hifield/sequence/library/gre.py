@@ -11,6 +11,8 @@ import numpy as np
 from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_delay,
+    add_gradients,
     cache_rf_shapes,
     excitation_readout_times,
     finish_sequence,
@@ -158,20 +160,18 @@ def _design_gre_2d(
         place_on_slice(pp, rf, gz, z_m, phases[k])
         seq.add_block(rf, gz)
         gy_pre = trapezoid(pp, system, "y", pe_area, t_pre)
-        seq.add_block(*[g for g in (gx_pre, gy_pre, gz_reph) if g is not None])
-        if te_delay > 0:
-            seq.add_block(pp.make_delay(te_delay))
+        add_gradients(seq, pp, gx_pre, gy_pre, gz_reph)
+        add_delay(seq, pp, te_delay)
         if adc_labels is None:
             seq.add_block(ro.gx)
         else:
             ro.adc.phase_offset = phases[k]
             seq.add_block(ro.gx, ro.adc, *adc_labels)
         gy_rew = trapezoid(pp, system, "y", -pe_area, t_spoil)
-        seq.add_block(*[g for g in (gx_spoil, gy_rew, gz_spoil) if g is not None])
+        add_gradients(seq, pp, gx_spoil, gy_rew, gz_spoil)
 
     def tr_end() -> None:
-        if tr_delay > 0:
-            seq.add_block(pp.make_delay(tr_delay))
+        add_delay(seq, pp, tr_delay)
 
     k = 0
     for _ in range(p.n_dummy_scans):

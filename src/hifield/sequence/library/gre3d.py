@@ -13,6 +13,8 @@ from hifield.errors import ConfigError
 from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_delay,
+    add_gradients,
     cache_rf_shapes,
     excitation_readout_times,
     finish_sequence,
@@ -206,14 +208,13 @@ def _design(
                 gy = trapezoid(pp, system, "y", k1_areas([line], p.matrix, p.fov_m)[0], t_pre)
                 gz_pre = trapezoid(pp, system, "z", gzr_area + kz[par], t_pre)
                 # TE and TR delays ride in the prephaser and spoiler blocks (fewer blocks, same timing)
-                seq.add_block(*[g for g in (gx_pre, gy, gz_pre) if g is not None], pp.make_delay(t_pre + te_delay))
+                add_gradients(seq, pp, gx_pre, gy, gz_pre, duration_s=t_pre + te_delay)
                 seq.add_block(ro.gx, ro.adc, *labels(pp, LIN=line, PAR=par, AVG=avg))
                 gy_r = trapezoid(pp, system, "y", -k1_areas([line], p.matrix, p.fov_m)[0], t_spoil)
                 gz_r = trapezoid(pp, system, "z", spoil_z - kz[par], t_spoil)
-                seq.add_block(*[g for g in (gx_spoil, gy_r, gz_r) if g is not None], pp.make_delay(t_spoil + tr_delay))
+                add_gradients(seq, pp, gx_spoil, gy_r, gz_r, duration_s=t_spoil + tr_delay)
                 k += 1
-            if shot_delay > 0:
-                seq.add_block(pp.make_delay(shot_delay))
+            add_delay(seq, pp, shot_delay)
 
     # one more k1 line costs a TR per partition; in MPRAGE the inversion repetition fixes the scan time
     per_line = 0.0 if mprage else tr_actual * len(partitions)

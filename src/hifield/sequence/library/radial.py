@@ -13,6 +13,7 @@ from hifield.errors import ConfigError
 from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_gradients,
     cache_rf_shapes,
     excitation_readout_times,
     finish_sequence,
@@ -144,10 +145,10 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
                     place_on_slice(pp, rf, gz, positions[sl], phases[k])
                 ro.adc.phase_offset = phases[k]
                 seq.add_block(rf, gz)
-                seq.add_block(*rotated(gx_pre, angle), *([gz_reph] if gz_reph else []), pp.make_delay(t_pre + te_delay))
+                add_gradients(seq, pp, *rotated(gx_pre, angle), gz_reph, duration_s=t_pre + te_delay)
                 seq.add_block(*rotated(ro.gx, angle), ro.adc, *labels(pp, LIN=spoke, AVG=avg, SLC=sl))
                 end = t_sp + (tr_delay if sl == order[-1] else 0.0)
-                seq.add_block(*rotated(gx_sp, angle), *([gz_sp] if gz_sp else []), pp.make_delay(end))
+                add_gradients(seq, pp, *rotated(gx_sp, angle), gz_sp, duration_s=end)
                 k += 1
 
     return finish_sequence(

@@ -13,6 +13,8 @@ from hifield.errors import ConfigError, SequenceError
 from hifield.sequence._design import build_protocol, ceil_to, delay_to_reach, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_delay,
+    add_gradients,
     cache_rf_shapes,
     finish_sequence,
     k1_areas,
@@ -311,15 +313,13 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
         place_on_slice(pp, rf_ref, gz_ref, z_m, 0.0)
         seq.add_block(rf_exc, gz_exc)
         seq.add_block(gz_exc_reph)
-        if delay_0 > 0:
-            seq.add_block(pp.make_delay(delay_0))
+        add_delay(seq, pp, delay_0)
         for echo, line in enumerate(shot):
             area = 0.0 if line is None else k1_areas([line], p.matrix, p.fov_m)[0]
             seq.add_block(rf_ref, gz_ref)
             gy = trapezoid(pp, system, "y", area, t_pre)
-            seq.add_block(*[g for g in (gz_crush, gx_pre, gy) if g is not None])
-            if delay_a > 0:
-                seq.add_block(pp.make_delay(delay_a))
+            add_gradients(seq, pp, gz_crush, gx_pre, gy)
+            add_delay(seq, pp, delay_a)
             if line is None:
                 seq.add_block(ro.gx)
             else:
@@ -328,9 +328,8 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
                     acq_order.append(line)
             if echo < etl - 1:
                 gy_r = trapezoid(pp, system, "y", -area, t_pre)
-                seq.add_block(*[g for g in (gz_crush, gx_rew, gy_r) if g is not None])
-                if delay_b > 0:
-                    seq.add_block(pp.make_delay(delay_b))
+                add_gradients(seq, pp, gz_crush, gx_rew, gy_r)
+                add_delay(seq, pp, delay_b)
         seq.add_block(gz_end)
 
     for avg in range(p.n_averages):
@@ -351,10 +350,8 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
                         play_train(shot, avg, s, positions[s])
                     else:
                         seq.add_block(pp.make_delay(train + t_end))
-                    if slot_fill > 0:
-                        seq.add_block(pp.make_delay(slot_fill))
-            if tr_delay > 0:
-                seq.add_block(pp.make_delay(tr_delay))
+                    add_delay(seq, pp, slot_fill)
+            add_delay(seq, pp, tr_delay)
 
     if sorted(acq_order) != sorted(lines):
         raise SequenceError("internal error: the echo-train ordering lost phase-encode lines; report this")
