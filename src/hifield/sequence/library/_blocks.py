@@ -144,6 +144,17 @@ def add_delay(seq: Any, pp: Any, delay_s: float) -> None:
         seq.add_block(pp.make_delay(delay_s))
 
 
+def play_readout(seq: Any, ro: Readout, adc_labels: list[Any] | None, *, phase_rad: float | None = None) -> None:
+    """Play the readout gradient, with its ADC (phase ``phase_rad`` [rad] when given) and ``adc_labels`` unless
+    those are ``None`` (a dummy readout: gradient only)."""
+    if adc_labels is None:
+        seq.add_block(ro.gx)
+        return
+    if phase_rad is not None:
+        ro.adc.phase_offset = phase_rad
+    seq.add_block(ro.gx, ro.adc, *adc_labels)
+
+
 def rf_spoil_phases(n: int, increment_deg: float) -> list[float]:
     """Quadratic RF-spoiling phases [rad] for ``n`` excitations (Zur et al. 1991): phi_k = psi * k (k+1) / 2.
 

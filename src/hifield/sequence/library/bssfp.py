@@ -20,6 +20,7 @@ from hifield.sequence.library._blocks import (
     labels,
     make_readout,
     place_on_slice,
+    play_readout,
     protocol_excitation,
     shared_duration,
     trapezoid,
@@ -120,11 +121,7 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
         seq.add_block(rf, gz)
         gy = trapezoid(pp, system, "y", pe_area, t_pre)
         add_gradients(seq, pp, gx_pre, gy, gz_reph, duration_s=t_pre + delay_a)
-        if adc_labels is None:
-            seq.add_block(ro.gx)
-        else:
-            ro.adc.phase_offset = phase
-            seq.add_block(ro.gx, ro.adc, *adc_labels)
+        play_readout(seq, ro, adc_labels, phase_rad=phase)
         gy_r = trapezoid(pp, system, "y", -pe_area, t_pre)
         add_gradients(seq, pp, gx_rew, gy_r, gz_reph, duration_s=t_pre + delay_b)
         k += 1

@@ -20,6 +20,7 @@ from hifield.sequence.library._blocks import (
     labels,
     make_readout,
     place_on_slice,
+    play_readout,
     protocol_excitation,
     rf_spoil_phases,
     shared_duration,
@@ -162,11 +163,7 @@ def _design_gre_2d(
         gy_pre = trapezoid(pp, system, "y", pe_area, t_pre)
         add_gradients(seq, pp, gx_pre, gy_pre, gz_reph)
         add_delay(seq, pp, te_delay)
-        if adc_labels is None:
-            seq.add_block(ro.gx)
-        else:
-            ro.adc.phase_offset = phases[k]
-            seq.add_block(ro.gx, ro.adc, *adc_labels)
+        play_readout(seq, ro, adc_labels, phase_rad=phases[k])
         gy_rew = trapezoid(pp, system, "y", -pe_area, t_spoil)
         add_gradients(seq, pp, gx_spoil, gy_rew, gz_spoil)
 

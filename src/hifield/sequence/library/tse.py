@@ -21,6 +21,7 @@ from hifield.sequence.library._blocks import (
     labels,
     make_readout,
     place_on_slice,
+    play_readout,
     rf_centre_in_block,
     shared_duration,
     sinc_pulse,
@@ -320,12 +321,9 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
             gy = trapezoid(pp, system, "y", area, t_pre)
             add_gradients(seq, pp, gz_crush, gx_pre, gy)
             add_delay(seq, pp, delay_a)
-            if line is None:
-                seq.add_block(ro.gx)
-            else:
-                seq.add_block(ro.gx, ro.adc, *labels(pp, LIN=line, AVG=avg, SLC=s, ECO=echo))
-                if avg == 0 and s == order[0]:
-                    acq_order.append(line)
+            play_readout(seq, ro, None if line is None else labels(pp, LIN=line, AVG=avg, SLC=s, ECO=echo))
+            if line is not None and avg == 0 and s == order[0]:
+                acq_order.append(line)
             if echo < etl - 1:
                 gy_r = trapezoid(pp, system, "y", -area, t_pre)
                 add_gradients(seq, pp, gz_crush, gx_rew, gy_r)
