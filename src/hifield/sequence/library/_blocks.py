@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import ceil_to, round_to
+from hifield.sequence._design import ceil_to, delay_to_reach, round_to
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -259,6 +259,41 @@ def rf_centre_in_block(pp: Any, rf: Any) -> float:
 def excitation_readout_times(pp: Any, rf: Any, gz: Any, ro: Readout) -> tuple[float, float, float]:
     """``(excitation block duration, RF centre within it, readout block duration)`` [s]."""
     return float(pp.calc_duration(rf, gz)), rf_centre_in_block(pp, rf), float(pp.calc_duration(ro.gx, ro.adc))
+
+
+class EchoTiming(NamedTuple):
+    """Timing of a gradient echo: excitation, prephaser block, (TE delay), readout."""
+
+    d_exc: float
+    """Excitation block duration [s]."""
+    c_exc: float
+    """RF centre from the start of the excitation block [s]."""
+    d_ro: float
+    """Readout block duration [s]."""
+    te_min: float
+    """Shortest echo time, RF centre to the k-space centre sample [s]."""
+    te_delay: float
+    """Delay after the prephaser that makes the echo time the protocol's (on the block raster) [s]."""
+
+
+def gradient_echo_timing(
+    pp: Any,
+    system: Any,
+    p: ImagingProtocol,
+    rf: Any,
+    gz: Any,
+    ro: Readout,
+    t_pre: float,
+    *,
+    strict: bool,
+    hint: str = "raise te_ms or the bandwidth",
+) -> EchoTiming:
+    """Block durations and the TE delay of a gradient echo: excitation, a prephaser block of ``t_pre`` [s], the
+    delay, then the readout ``ro`` whose centre sample is the echo (``hint`` says how to fix a too-short TE)."""
+    d_exc, c_exc, d_ro = excitation_readout_times(pp, rf, gz, ro)
+    te_min = (d_exc - c_exc) + t_pre + ro.centre_time_s
+    te_delay = delay_to_reach("echo time te_ms", p.te_s, te_min, hint, system.block_duration_raster, strict=strict)
+    return EchoTiming(d_exc, c_exc, d_ro, te_min, te_delay)
 
 
 def spoiler_areas(p: ImagingProtocol) -> tuple[float, float]:

@@ -14,8 +14,8 @@ from hifield.sequence.library._blocks import (
     add_delay,
     add_gradients,
     cache_rf_shapes,
-    excitation_readout_times,
     finish_sequence,
+    gradient_echo_timing,
     k1_areas,
     labels,
     make_readout,
@@ -132,15 +132,16 @@ def _design_gre_2d(
     gx_spoil = trapezoid(pp, system, "x", spoil_x, t_spoil)
     gz_spoil = trapezoid(pp, system, "z", spoil_z, t_spoil)
 
-    d_exc, t_centre_rf, d_ro = excitation_readout_times(pp, rf, gz, ro)
-    te_min = (d_exc - t_centre_rf) + t_pre + ro.centre_time_s
-    te_delay = delay_to_reach(
-        "echo time te_ms",
-        p.te_s,
-        te_min,
-        "raise te_ms, raise the bandwidth, shorten the RF pulse or lower the matrix",
-        system.block_duration_raster,
+    d_exc, _, d_ro, te_min, te_delay = gradient_echo_timing(
+        pp,
+        system,
+        p,
+        rf,
+        gz,
+        ro,
+        t_pre,
         strict=strict,
+        hint="raise te_ms, raise the bandwidth, shorten the RF pulse or lower the matrix",
     )
     slice_time = d_exc + t_pre + te_delay + d_ro + t_spoil
     tr_min = p.n_slices * slice_time

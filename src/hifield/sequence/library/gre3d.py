@@ -16,8 +16,8 @@ from hifield.sequence.library._blocks import (
     add_delay,
     add_gradients,
     cache_rf_shapes,
-    excitation_readout_times,
     finish_sequence,
+    gradient_echo_timing,
     k1_areas,
     labels,
     make_readout,
@@ -142,11 +142,7 @@ def _design(
     t_spoil = shared_duration(pp, system, ("x", spoil_x), ("y", max_pe), ("z", spoil_z + max_kz))
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gx_spoil = trapezoid(pp, system, "x", spoil_x, t_spoil)
-    d_exc, c_exc, d_ro = excitation_readout_times(pp, rf, gz, ro)
-    te_min = (d_exc - c_exc) + t_pre + ro.centre_time_s
-    te_delay = delay_to_reach(
-        "echo time te_ms", p.te_s, te_min, "raise te_ms or the bandwidth", system.block_duration_raster, strict=strict
-    )
+    d_exc, c_exc, d_ro, te_min, te_delay = gradient_echo_timing(pp, system, p, rf, gz, ro, t_pre, strict=strict)
     tr_min = d_exc + t_pre + te_delay + d_ro + t_spoil
     tr_delay = delay_to_reach(
         "repetition time tr_ms",

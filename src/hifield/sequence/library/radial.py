@@ -15,8 +15,8 @@ from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     add_gradients,
     cache_rf_shapes,
-    excitation_readout_times,
     finish_sequence,
+    gradient_echo_timing,
     labels,
     make_readout,
     place_on_slice,
@@ -109,11 +109,7 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
     gx_sp = trapezoid(pp, system, "x", spoil, t_sp)
     gz_reph = trapezoid(pp, system, "z", gzr_area, t_pre)
     gz_sp = trapezoid(pp, system, "z", spoil_z, t_sp)
-    d_exc, c_exc, d_ro = excitation_readout_times(pp, rf, gz, ro)
-    te_min = (d_exc - c_exc) + t_pre + ro.centre_time_s
-    te_delay = delay_to_reach(
-        "echo time te_ms", p.te_s, te_min, "raise te_ms or the bandwidth", system.block_duration_raster, strict=strict
-    )
+    d_exc, _, d_ro, te_min, te_delay = gradient_echo_timing(pp, system, p, rf, gz, ro, t_pre, strict=strict)
     tr_min = d_exc + t_pre + te_delay + d_ro + t_sp
     n_sl = p.n_slices
     hint = "raise tr_ms or shorten te_ms" + (" or use fewer slices" if n_sl > 1 else "")
