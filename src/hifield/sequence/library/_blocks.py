@@ -144,6 +144,19 @@ def add_delay(seq: Any, pp: Any, delay_s: float) -> None:
         seq.add_block(pp.make_delay(delay_s))
 
 
+def play_excitation(
+    seq: Any, pp: Any, rf: Any, gz: Any, phase_rad: float, *, z_m: float | None = None, adc: Any = None
+) -> None:
+    """Play the excitation ``(rf, gz)`` with RF phase ``phase_rad`` [rad], moved to the slice at ``z_m`` [m] when
+    given (:func:`place_on_slice`); the ``adc``, when given, takes the same phase (RF spoiling, bSSFP)."""
+    rf.phase_offset = phase_rad
+    if z_m is not None:
+        place_on_slice(pp, rf, gz, z_m, phase_rad)
+    if adc is not None:
+        adc.phase_offset = phase_rad
+    seq.add_block(rf, gz)
+
+
 def play_readout(seq: Any, ro: Readout, adc_labels: list[Any] | None, *, phase_rad: float | None = None) -> None:
     """Play the readout gradient, with its ADC (phase ``phase_rad`` [rad] when given) and ``adc_labels`` unless
     those are ``None`` (a dummy readout: gradient only)."""

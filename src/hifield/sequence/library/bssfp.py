@@ -19,7 +19,7 @@ from hifield.sequence.library._blocks import (
     k1_areas,
     labels,
     make_readout,
-    place_on_slice,
+    play_excitation,
     play_readout,
     protocol_excitation,
     shared_duration,
@@ -115,10 +115,7 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
     def one_tr(pe_area: float, adc_labels: list[Any] | None) -> None:
         nonlocal k
         phase = math.pi * (k % 2)
-        rf.phase_offset = phase
-        if n_sl > 1:
-            place_on_slice(pp, rf, gz, z_now, phase)
-        seq.add_block(rf, gz)
+        play_excitation(seq, pp, rf, gz, phase, z_m=z_now if n_sl > 1 else None)
         gy = trapezoid(pp, system, "y", pe_area, t_pre)
         add_gradients(seq, pp, gx_pre, gy, gz_reph, duration_s=t_pre + delay_a)
         play_readout(seq, ro, adc_labels, phase_rad=phase)
@@ -133,10 +130,7 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
         z_now = positions[sl]
         k = 0
         # alpha/2 preparation, TR/2 before the first alpha, with the opposite phase
-        rf_half.phase_offset = math.pi
-        if n_sl > 1:
-            place_on_slice(pp, rf_half, gz, z_now, math.pi)
-        seq.add_block(rf_half, gz)
+        play_excitation(seq, pp, rf_half, gz, math.pi, z_m=z_now if n_sl > 1 else None)
         seq.add_block(gz_reph, pp.make_delay(t_pre + delay_prep))
         for _ in range(p.n_dummy_scans):
             one_tr(0.0, None)

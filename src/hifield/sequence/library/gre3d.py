@@ -21,6 +21,7 @@ from hifield.sequence.library._blocks import (
     k1_areas,
     labels,
     make_readout,
+    play_excitation,
     protocol_excitation,
     rf_centre_in_block,
     rf_spoil_phases,
@@ -198,9 +199,7 @@ def _design(
             for blocks in inversion:
                 seq.add_block(*blocks)
             for line in lines:
-                rf.phase_offset = phases[k]
-                ro.adc.phase_offset = phases[k]
-                seq.add_block(rf, gz)
+                play_excitation(seq, pp, rf, gz, phases[k], adc=ro.adc)
                 gy = trapezoid(pp, system, "y", k1_areas([line], p.matrix, p.fov_m)[0], t_pre)
                 gz_pre = trapezoid(pp, system, "z", gzr_area + kz[par], t_pre)
                 # TE and TR delays ride in the prephaser and spoiler blocks (fewer blocks, same timing)

@@ -19,7 +19,7 @@ from hifield.sequence.library._blocks import (
     gradient_echo_timing,
     labels,
     make_readout,
-    place_on_slice,
+    play_excitation,
     protocol_excitation,
     rf_spoil_phases,
     shared_duration,
@@ -136,11 +136,7 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
     for avg in range(p.n_averages):
         for spoke, angle in zip(spokes, angles, strict=True):
             for sl in order:
-                rf.phase_offset = phases[k]
-                if n_sl > 1:
-                    place_on_slice(pp, rf, gz, positions[sl], phases[k])
-                ro.adc.phase_offset = phases[k]
-                seq.add_block(rf, gz)
+                play_excitation(seq, pp, rf, gz, phases[k], z_m=positions[sl] if n_sl > 1 else None, adc=ro.adc)
                 add_gradients(seq, pp, *rotated(gx_pre, angle), gz_reph, duration_s=t_pre + te_delay)
                 seq.add_block(*rotated(ro.gx, angle), ro.adc, *labels(pp, LIN=spoke, AVG=avg, SLC=sl))
                 end = t_sp + (tr_delay if sl == order[-1] else 0.0)

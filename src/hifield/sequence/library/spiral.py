@@ -17,7 +17,7 @@ from hifield.sequence.library._blocks import (
     cache_rf_shapes,
     finish_sequence,
     labels,
-    place_on_slice,
+    play_excitation,
     protocol_excitation,
     rf_centre_in_block,
     rf_spoil_phases,
@@ -235,11 +235,7 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
         for leaf in leaves:
             spiral, rewind = events[leaf]
             for sl in order:
-                rf.phase_offset = phases[k]
-                if n_sl > 1:
-                    place_on_slice(pp, rf, gz, positions[sl], phases[k])
-                adc.phase_offset = phases[k]
-                seq.add_block(rf, gz)
+                play_excitation(seq, pp, rf, gz, phases[k], z_m=positions[sl] if n_sl > 1 else None, adc=adc)
                 seq.add_block(gz_reph, pp.make_delay(t_reph + te_delay))
                 seq.add_block(*spiral, adc, *labels(pp, LIN=leaf, AVG=avg, SLC=sl))
                 seq.add_block(*rewind, pp.make_delay(t_rew_block))  # same length for every interleaf
