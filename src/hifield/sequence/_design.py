@@ -11,6 +11,7 @@ from hifield.errors import HifieldError, SequenceError
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
     from hifield.sequence.built import BuiltSequence
+    from hifield.sequence.protocol import ImagingProtocol
 
 DESIGN_SAFETY_MARGIN: float = 0.05
 """Fraction by which sequence design stays below the scanner's gradient amplitude and slew limits."""
@@ -90,6 +91,19 @@ or raise the bandwidth
             f"{what} = {requested_s * 1e3:.4g} ms is below the minimum {shown:.4g} ms for this design: {hint}"
         )
     return requested_s
+
+
+def delay_to_reach(
+    what: str, requested_s: float, minimum_s: float, hint: str, raster_s: float, *, strict: bool = True
+) -> float:
+    """The delay [s], on ``raster_s``, that stretches ``minimum_s`` to the requested time (see :func:`require_time`).
+
+    Examples
+    --------
+    >>> round(delay_to_reach("echo time te_ms", 5e-3, 3.2e-3, "raise te_ms", 1e-5) * 1e3, 6)
+    1.8
+    """
+    return ceil_to(require_time(what, requested_s, minimum_s, hint, strict=strict) - minimum_s, raster_s)
 
 
 Design = Callable[[Any, bool], "BuiltSequence"]
@@ -184,3 +198,15 @@ def _with_definitions(built: BuiltSequence) -> BuiltSequence:
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def build_protocol(
+    design: Callable[..., BuiltSequence], p: ImagingProtocol, scanner: Scanner, *args: Any
+) -> BuiltSequence:
+    """Build protocol ``p`` on ``scanner`` within its limits (:func:`build_within_limits`) by calling
+    ``design(p, scanner, *args, system, strict=strict)``, the family's sequence design."""
+
+    def attempt(system: Any, strict: bool) -> BuiltSequence:
+        return design(p, scanner, *args, system, strict=strict)
+
+    return build_within_limits(attempt, scanner, what=f"protocol {p.name!r}", gradient_mode=p.gradient_mode)

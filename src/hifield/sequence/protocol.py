@@ -151,6 +151,23 @@ SLAB_SPECS: dict[str, FieldSpec] = {
 }
 """Field specs of a :class:`SlabProtocol` (3D families)."""
 
+RF_SPOILING_SPEC: dict[str, FieldSpec] = {
+    "rf_spoiling_increment_deg": FieldSpec(
+        "rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling phase increment"
+    ),
+}
+"""Field spec of the quadratic RF-spoiling increment [degree], shared by the spoiled gradient-echo families."""
+
+DUMMY_SCANS_SPEC: dict[str, FieldSpec] = {
+    "n_dummy_scans": FieldSpec("n_dummy_scans", 1.0, 0, 1000, integer=True, description="dummy scans"),
+}
+"""Field spec of the number of dummy (steady-state preparation) scans."""
+
+REFOCUSING_DURATION_SPEC: dict[str, FieldSpec] = {
+    "refocusing_duration_s": FieldSpec("refocusing_duration_ms", 1e3, 0.5, 20.0, description="refocusing pulse"),
+}
+"""Field spec of the refocusing pulse duration of the spin-echo families (SE, TSE, spin-echo EPI)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ImagingProtocol(Protocol):

@@ -1,15 +1,20 @@
-"""Building blocks shared by the sequence library: Cartesian readout, phase encoding, spoiling, RF spoiling."""
+"""Building blocks shared by the sequence library: excitation, Cartesian readout, phase encoding, spoiling."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import ceil_to, round_to
+from hifield.sequence._design import ceil_to, delay_to_reach, round_to
+
+if TYPE_CHECKING:
+    from hifield.hardware.scanner import Scanner
+    from hifield.sequence.built import BuiltSequence
+    from hifield.sequence.protocol import ImagingProtocol
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,45 @@ def trapezoid(pp: Any, system: Any, channel: str, area: float, duration: float) 
         return pp.make_trapezoid(channel=channel, area=area, duration=exact, max_grad=max_grad, system=system)
 
 
+def add_gradients(seq: Any, pp: Any, *gradients: Any, duration_s: float | None = None) -> None:
+    """Play the ``gradients`` that are present (``None``, a zero-area :func:`trapezoid`, is skipped) in one block,
+    lasting at least ``duration_s`` [s] when given."""
+    events = [g for g in gradients if g is not None]
+    if duration_s is not None:
+        events.append(pp.make_delay(duration_s))
+    seq.add_block(*events)
+
+
+def add_delay(seq: Any, pp: Any, delay_s: float) -> None:
+    """A delay block of ``delay_s`` [s]; nothing when it is not positive."""
+    if delay_s > 0:
+        seq.add_block(pp.make_delay(delay_s))
+
+
+def play_excitation(
+    seq: Any, pp: Any, rf: Any, gz: Any, phase_rad: float, *, z_m: float | None = None, adc: Any = None
+) -> None:
+    """Play the excitation ``(rf, gz)`` with RF phase ``phase_rad`` [rad], moved to the slice at ``z_m`` [m] when
+    given (:func:`place_on_slice`); the ``adc``, when given, takes the same phase (RF spoiling, bSSFP)."""
+    rf.phase_offset = phase_rad
+    if z_m is not None:
+        place_on_slice(pp, rf, gz, z_m, phase_rad)
+    if adc is not None:
+        adc.phase_offset = phase_rad
+    seq.add_block(rf, gz)
+
+
+def play_readout(seq: Any, ro: Readout, adc_labels: list[Any] | None, *, phase_rad: float | None = None) -> None:
+    """Play the readout gradient, with its ADC (phase ``phase_rad`` [rad] when given) and ``adc_labels`` unless
+    those are ``None`` (a dummy readout: gradient only)."""
+    if adc_labels is None:
+        seq.add_block(ro.gx)
+        return
+    if phase_rad is not None:
+        ro.adc.phase_offset = phase_rad
+    seq.add_block(ro.gx, ro.adc, *adc_labels)
+
+
 def rf_spoil_phases(n: int, increment_deg: float) -> list[float]:
     """Quadratic RF-spoiling phases [rad] for ``n`` excitations (Zur et al. 1991): phi_k = psi * k (k+1) / 2.
 
@@ -168,3 +212,135 @@ def place_on_slice(pp: Any, rf: Any, gz: Any, z_m: float, phase_rad: float) -> N
     gradient times ``z_m``, and its phase so that the phase at the pulse centre stays ``phase_rad``."""
     rf.freq_offset = float(gz.amplitude) * z_m
     rf.phase_offset = phase_rad - 2 * math.pi * rf.freq_offset * float(pp.calc_rf_center(rf)[0])
+
+
+def sinc_pulse(
+    pp: Any,
+    system: Any,
+    *,
+    flip_rad: float,
+    duration_s: float,
+    tbw: float,
+    thickness_m: float,
+    use: str,
+    phase_rad: float = 0.0,
+) -> tuple[Any, Any, Any]:
+    """Slice-selective Hanning-apodised sinc pulse for ``use`` (excitation, refocusing, inversion), its duration on
+    the gradient raster: pypulseq's ``(rf, gz, gz_rephaser)``."""
+    return pp.make_sinc_pulse(  # type: ignore[no-any-return]
+        flip_angle=flip_rad,
+        duration=rf_duration_on_raster(duration_s, system),
+        slice_thickness=thickness_m,
+        apodization=0.5,
+        time_bw_product=tbw,
+        phase_offset=phase_rad,
+        delay=system.rf_dead_time,
+        system=system,
+        return_gz=True,
+        use=use,
+    )
+
+
+def excitation(pp: Any, system: Any, *, flip_rad: float, duration_s: float, tbw: float, thickness_m: float) -> Any:
+    """Slice-selective Hanning-apodised sinc excitation: ``(rf, gz, gz_rephaser_area)``."""
+    rf, gz, gzr = sinc_pulse(
+        pp, system, flip_rad=flip_rad, duration_s=duration_s, tbw=tbw, thickness_m=thickness_m, use="excitation"
+    )
+    return rf, gz, float(gzr.area)
+
+
+def protocol_excitation(pp: Any, system: Any, p: ImagingProtocol, *, flip_rad: float | None = None) -> Any:
+    """The excitation of protocol ``p`` (its flip angle unless ``flip_rad`` [rad], RF duration and time-bandwidth,
+    over its slice or slab): ``(rf, gz, gz_rephaser_area)`` as :func:`excitation` returns."""
+    thickness = p.slice_thickness_m if p.slice_thickness_m is not None else p.slab_thickness_m
+    assert thickness is not None  # every protocol has a slice or a slab
+    return excitation(
+        pp,
+        system,
+        flip_rad=p.flip_angle_rad if flip_rad is None else flip_rad,
+        duration_s=p.rf_duration_s,
+        tbw=p.rf_time_bandwidth,
+        thickness_m=thickness,
+    )
+
+
+def rf_centre_in_block(pp: Any, rf: Any) -> float:
+    """Time of the RF pulse's centre from the start of its block [s]."""
+    return float(rf.delay + pp.calc_rf_center(rf)[0])
+
+
+def excitation_readout_times(pp: Any, rf: Any, gz: Any, ro: Readout) -> tuple[float, float, float]:
+    """``(excitation block duration, RF centre within it, readout block duration)`` [s]."""
+    return float(pp.calc_duration(rf, gz)), rf_centre_in_block(pp, rf), float(pp.calc_duration(ro.gx, ro.adc))
+
+
+class EchoTiming(NamedTuple):
+    """Timing of a gradient echo: excitation, prephaser block, (TE delay), readout."""
+
+    d_exc: float
+    """Excitation block duration [s]."""
+    c_exc: float
+    """RF centre from the start of the excitation block [s]."""
+    d_ro: float
+    """Readout block duration [s]."""
+    te_min: float
+    """Shortest echo time, RF centre to the k-space centre sample [s]."""
+    te_delay: float
+    """Delay after the prephaser that makes the echo time the protocol's (on the block raster) [s]."""
+
+
+def gradient_echo_timing(
+    pp: Any,
+    system: Any,
+    p: ImagingProtocol,
+    rf: Any,
+    gz: Any,
+    ro: Readout,
+    t_pre: float,
+    *,
+    strict: bool,
+    hint: str = "raise te_ms or the bandwidth",
+) -> EchoTiming:
+    """Block durations and the TE delay of a gradient echo: excitation, a prephaser block of ``t_pre`` [s], the
+    delay, then the readout ``ro`` whose centre sample is the echo (``hint`` says how to fix a too-short TE)."""
+    d_exc, c_exc, d_ro = excitation_readout_times(pp, rf, gz, ro)
+    te_min = (d_exc - c_exc) + t_pre + ro.centre_time_s
+    te_delay = delay_to_reach("echo time te_ms", p.te_s, te_min, hint, system.block_duration_raster, strict=strict)
+    return EchoTiming(d_exc, c_exc, d_ro, te_min, te_delay)
+
+
+def spoiler_areas(p: ImagingProtocol) -> tuple[float, float]:
+    """Spoiler areas [1/m] of a 2D spoiled GRE: two cycles per pixel along x, four per slice along z."""
+    assert p.slice_thickness_m is not None
+    return 2.0 * p.matrix / p.fov_m, 4.0 / p.slice_thickness_m
+
+
+def finish_sequence(
+    seq: Any, p: ImagingProtocol, scanner: Scanner, *, ro: Readout | None = None, **facts: Any
+) -> BuiltSequence:
+    """Name ``seq`` and set its FOV definition, then describe it: the facts every family reports (protocol, scanner,
+    flip angle, averages, the readout's samples, dwell, oversampling and bandwidth when ``ro`` is given, and the
+    slice positions of a 2D protocol) with the family's own ``facts`` (keywords of :class:`BuiltSequence`)."""
+    from hifield.sequence.built import BuiltSequence
+    from hifield.sequence.protocol import SliceProtocol
+
+    thickness = p.slice_thickness_m if p.slice_thickness_m is not None else p.slab_thickness_m
+    seq.set_definition("FOV", [p.fov_m, p.fov_m, thickness])
+    seq.set_definition("Name", p.name)
+    common: dict[str, Any] = {
+        "seq": seq,
+        "protocol": p,
+        "scanner_name": scanner.name,
+        "flip_angle_rad": float(p.flip_angle_rad),
+        "n_averages": p.n_averages,
+    }
+    if ro is not None:
+        common.update(
+            n_readout_samples=ro.n_samples,
+            readout_dwell_s=ro.dwell_s,
+            readout_oversampling=ro.oversampling,
+            pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
+        )
+    if isinstance(p, SliceProtocol):
+        common["slice_positions_m"] = np.asarray(p.slice_positions_m, dtype=np.float64)
+    return BuiltSequence(**common, **facts)

@@ -9,19 +9,30 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_protocol, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_gradients,
     cache_rf_shapes,
+    excitation_readout_times,
+    finish_sequence,
     k1_areas,
     labels,
     make_readout,
-    place_on_slice,
+    play_excitation,
+    play_readout,
+    protocol_excitation,
     shared_duration,
     trapezoid,
 )
-from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    DUMMY_SCANS_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -40,7 +51,7 @@ class BssfpProtocol(SliceProtocol):
     KIND: ClassVar[str] = "bssfp_2d"
     SPECS: ClassVar[dict[str, FieldSpec]] = {
         **{k: v for k, v in SLICE_SPECS.items() if k != "te_s"},
-        "n_dummy_scans": FieldSpec("n_dummy_scans", 1.0, 0, 1000, integer=True, description="dummy scans"),
+        **DUMMY_SCANS_SPEC,
     }
 
     name: str = "bssfp_2d"
@@ -64,33 +75,15 @@ class BssfpProtocol(SliceProtocol):
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the pypulseq sequence (see :meth:`hifield.sequence.GreProtocol.build`)."""
         lines = check_lines(phase_encode_lines, self.matrix, partial_fourier=self.partial_fourier)
-
-        def design(system: Any, strict: bool) -> BuiltSequence:
-            return _design(self, scanner, lines, system, strict=strict)
-
-        return build_within_limits(design, scanner, what=f"protocol {self.name!r}", gradient_mode=self.gradient_mode)
+        return build_protocol(_design, self, scanner, lines)
 
 
 def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool) -> BuiltSequence:
     import pypulseq as pp
 
     seq = pp.Sequence(system=system)
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
-    rf_half, _gz_half, _ = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad / 2,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
+    rf_half, _gz_half, _ = protocol_excitation(pp, system, p, flip_rad=p.flip_angle_rad / 2)
     ro = make_readout(
         pp, system, fov_m=p.fov_m, matrix=p.matrix, bandwidth_hz_per_pixel=p.readout_bandwidth_hz_per_pixel
     )
@@ -100,9 +93,7 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gx_rew = trapezoid(pp, system, "x", rew_x, t_pre)
     gz_reph = trapezoid(pp, system, "z", gzr_area, t_pre)
-    d_exc = float(pp.calc_duration(rf, gz))
-    c_exc = rf_centre_in_block(pp, rf)
-    d_ro = float(pp.calc_duration(ro.gx, ro.adc))
+    d_exc, c_exc, d_ro = excitation_readout_times(pp, rf, gz, ro)
     before = (d_exc - c_exc) + t_pre + ro.centre_time_s  # RF centre -> echo
     after = (d_ro - ro.centre_time_s) + t_pre + c_exc  # echo -> next RF centre
     prep = d_exc + t_pre  # alpha/2 centre -> alpha centre without delay
@@ -124,19 +115,12 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
     def one_tr(pe_area: float, adc_labels: list[Any] | None) -> None:
         nonlocal k
         phase = math.pi * (k % 2)
-        rf.phase_offset = phase
-        if n_sl > 1:
-            place_on_slice(pp, rf, gz, z_now, phase)
-        seq.add_block(rf, gz)
+        play_excitation(seq, pp, rf, gz, phase, z_m=z_now if n_sl > 1 else None)
         gy = trapezoid(pp, system, "y", pe_area, t_pre)
-        seq.add_block(*[g for g in (gx_pre, gy, gz_reph) if g is not None], pp.make_delay(t_pre + delay_a))
-        if adc_labels is None:
-            seq.add_block(ro.gx)
-        else:
-            ro.adc.phase_offset = phase
-            seq.add_block(ro.gx, ro.adc, *adc_labels)
+        add_gradients(seq, pp, gx_pre, gy, gz_reph, duration_s=t_pre + delay_a)
+        play_readout(seq, ro, adc_labels, phase_rad=phase)
         gy_r = trapezoid(pp, system, "y", -pe_area, t_pre)
-        seq.add_block(*[g for g in (gx_rew, gy_r, gz_reph) if g is not None], pp.make_delay(t_pre + delay_b))
+        add_gradients(seq, pp, gx_rew, gy_r, gz_reph, duration_s=t_pre + delay_b)
         k += 1
 
     # a balanced steady state cannot be shared between slices: scanners play a bSSFP stack slice after slice,
@@ -146,10 +130,7 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
         z_now = positions[sl]
         k = 0
         # alpha/2 preparation, TR/2 before the first alpha, with the opposite phase
-        rf_half.phase_offset = math.pi
-        if n_sl > 1:
-            place_on_slice(pp, rf_half, gz, z_now, math.pi)
-        seq.add_block(rf_half, gz)
+        play_excitation(seq, pp, rf_half, gz, math.pi, z_m=z_now if n_sl > 1 else None)
         seq.add_block(gz_reph, pp.make_delay(t_pre + delay_prep))
         for _ in range(p.n_dummy_scans):
             one_tr(0.0, None)
@@ -157,26 +138,18 @@ def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *
             for line in lines:
                 one_tr(k1_areas([line], p.matrix, p.fov_m)[0], labels(pp, LIN=line, AVG=avg, SLC=sl))
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(sum(seq.block_durations.values())),
         phase_encode_lines=np.asarray(lines, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(before + delay_a),
         tr_s=float(tr_actual),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="cartesian",
         scanning_sequence="GR",
         sequence_variant="SS",
         sequence_name="tfi2d1",
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         n_dummy_scans=p.n_dummy_scans,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

@@ -11,19 +11,30 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_protocol, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_delay,
+    add_gradients,
     cache_rf_shapes,
+    finish_sequence,
     k1_areas,
     make_readout,
     place_on_slice,
-    rf_duration_on_raster,
+    protocol_excitation,
+    rf_centre_in_block,
     shared_duration,
+    sinc_pulse,
     trapezoid,
 )
-from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    REFOCUSING_DURATION_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -45,7 +56,7 @@ class EpiProtocol(SliceProtocol):
     SPECS: ClassVar[dict[str, FieldSpec]] = {
         **SLICE_SPECS,
         "n_shots": FieldSpec("n_shots", 1.0, 1, 64, integer=True, description="EPI segments"),
-        "refocusing_duration_s": FieldSpec("refocusing_duration_ms", 1e3, 0.5, 20.0, description="refocusing pulse"),
+        **REFOCUSING_DURATION_SPEC,
     }
 
     name: str = "epi_gre_2d"
@@ -74,11 +85,7 @@ class EpiProtocol(SliceProtocol):
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the pypulseq sequence; lines are played in increasing k1 order within each shot."""
         lines = sorted(check_lines(phase_encode_lines, self.matrix, partial_fourier=self.partial_fourier))
-
-        def design(system: Any, strict: bool) -> BuiltSequence:
-            return _design(self, scanner, lines, system, strict=strict)
-
-        return build_within_limits(design, scanner, what=f"protocol {self.name!r}", gradient_mode=self.gradient_mode)
+        return build_protocol(_design, self, scanner, lines)
 
 
 def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool) -> BuiltSequence:
@@ -87,14 +94,7 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
     seq = pp.Sequence(system=system)
     shots = [lines[s :: p.n_shots] for s in range(p.n_shots)]
     shots = [shot for shot in shots if shot]
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
     if p.spin_echo:
         rf.phase_offset = math.pi / 2
     ro = make_readout(
@@ -132,15 +132,13 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
 
     refocusing: list[tuple[Any, ...]] = []
     if p.spin_echo:
-        rf_ref, gz_ref, _ = pp.make_sinc_pulse(
-            flip_angle=math.pi,
-            duration=rf_duration_on_raster(p.refocusing_duration_s, system),
-            slice_thickness=p.slice_thickness_m,
-            apodization=0.5,
-            time_bw_product=p.rf_time_bandwidth,
-            delay=system.rf_dead_time,
-            system=system,
-            return_gz=True,
+        rf_ref, gz_ref, _ = sinc_pulse(
+            pp,
+            system,
+            flip_rad=math.pi,
+            duration_s=p.refocusing_duration_s,
+            tbw=p.rf_time_bandwidth,
+            thickness_m=p.slice_thickness_m,
             use="refocusing",
         )
         t_cr = shared_duration(pp, system, ("z", crusher))
@@ -197,7 +195,7 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
                 for blk in refocusing:
                     seq.add_block(*blk)
                 gy_pre = trapezoid(pp, system, "y", k1_areas([shot[0]], p.matrix, p.fov_m)[0], t_pre)
-                seq.add_block(*[g for g in (gx_pre, gy_pre, pre_block_z) if g is not None], pp.make_delay(pre_duration))
+                add_gradients(seq, pp, gx_pre, gy_pre, pre_block_z, duration_s=pre_duration)
                 for j, line in enumerate(shot):
                     reverse = j % 2 == 1
                     gx = gx_neg if reverse else gx_pos
@@ -215,35 +213,26 @@ def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, 
                     ]
                     seq.add_block(*events)
                 gy_rew = trapezoid(pp, system, "y", -k1_areas([shot[-1]], p.matrix, p.fov_m)[0], t_sp)
-                seq.add_block(*[g for g in (gx_sp, gy_rew, gz_sp) if g is not None])
+                add_gradients(seq, pp, gx_sp, gy_rew, gz_sp)
             used = sum(seq.block_durations.values()) - start
             fill = round((tr - used) / raster) * raster
-            if fill > 0:
-                seq.add_block(pp.make_delay(fill))
+            add_delay(seq, pp, fill)
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
     acq = [line for _ in range(1) for shot in shots for line in shot]
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(sum(seq.block_durations.values())),
         phase_encode_lines=np.asarray(acq, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(te_actual),
         tr_s=float(ceil_to(max(tr, n_sl * shot_min), raster)),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="cartesian",
         scanning_sequence="SE\\EP" if p.spin_echo else "GR\\EP",
         sequence_variant="SK" if p.spin_echo else "SP",
         sequence_name=("epse2d" if p.spin_echo else "epfid2d") + f"{p.n_shots}_{p.matrix}",
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         echo_train_length=longest,
         echo_spacing_s=float(esp),
         time_per_line_s=float(max(tr, n_sl * shot_min)) / longest,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

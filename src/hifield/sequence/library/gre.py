@@ -8,19 +8,34 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_delay,
+    add_gradients,
     cache_rf_shapes,
+    finish_sequence,
+    gradient_echo_timing,
     k1_areas,
     labels,
     make_readout,
-    rf_duration_on_raster,
+    place_on_slice,
+    play_readout,
+    protocol_excitation,
     rf_spoil_phases,
     shared_duration,
+    spoiler_areas,
     trapezoid,
 )
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    DUMMY_SCANS_SPEC,
+    RF_SPOILING_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -52,10 +67,8 @@ class GreProtocol(SliceProtocol):
     KIND: ClassVar[str] = "gre_2d"
     SPECS: ClassVar[dict[str, FieldSpec]] = {
         **SLICE_SPECS,
-        "rf_spoiling_increment_deg": FieldSpec(
-            "rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling phase increment"
-        ),
-        "n_dummy_scans": FieldSpec("n_dummy_scans", 1.0, 0, 1000, integer=True, description="dummy scans"),
+        **RF_SPOILING_SPEC,
+        **DUMMY_SCANS_SPEC,
     }
 
     name: str = "gre_t1_2d"
@@ -93,36 +106,9 @@ class GreProtocol(SliceProtocol):
         return build_gre_2d(self, scanner, lines)
 
 
-def excitation(pp: Any, system: Any, *, flip_rad: float, duration_s: float, tbw: float, thickness_m: float) -> Any:
-    """Slice-selective Hanning-apodised sinc excitation: ``(rf, gz, gz_rephaser_area)``."""
-    rf, gz, gzr = pp.make_sinc_pulse(
-        flip_angle=flip_rad,
-        duration=rf_duration_on_raster(duration_s, system),
-        slice_thickness=thickness_m,
-        apodization=0.5,
-        time_bw_product=tbw,
-        delay=system.rf_dead_time,
-        system=system,
-        return_gz=True,
-        use="excitation",
-    )
-    return rf, gz, float(gzr.area)
-
-
-def rf_centre_in_block(pp: Any, rf: Any) -> float:
-    """Time of the RF pulse's centre from the start of its block [s]."""
-    return float(rf.delay + pp.calc_rf_center(rf)[0])
-
-
 def build_gre_2d(protocol: GreProtocol, scanner: Scanner, lines: list[int]) -> BuiltSequence:
     """Build a 2D RF-spoiled GRE playing the k1 ``lines`` in order (see :meth:`GreProtocol.build`)."""
-
-    def design(system: Any, strict: bool) -> BuiltSequence:
-        return _design_gre_2d(protocol, scanner, lines, system, strict=strict)
-
-    return build_within_limits(
-        design, scanner, what=f"protocol {protocol.name!r}", gradient_mode=protocol.gradient_mode
-    )
+    return build_protocol(_design_gre_2d, protocol, scanner, lines)
 
 
 def _design_gre_2d(
@@ -131,14 +117,7 @@ def _design_gre_2d(
     import pypulseq as pp
 
     seq = pp.Sequence(system=system)
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
     ro = make_readout(
         pp, system, fov_m=p.fov_m, matrix=p.matrix, bandwidth_hz_per_pixel=p.readout_bandwidth_hz_per_pixel
     )
@@ -146,61 +125,51 @@ def _design_gre_2d(
     max_pe = max((abs(a) for a in k1_areas([0, p.matrix - 1], p.matrix, p.fov_m)), default=0.0)
 
     t_pre = shared_duration(pp, system, ("x", ro.prephaser_area), ("y", max_pe), ("z", gzr_area))
-    spoil_x = 2.0 * p.matrix / p.fov_m
-    spoil_z = 4.0 / p.slice_thickness_m
+    spoil_x, spoil_z = spoiler_areas(p)
     t_spoil = shared_duration(pp, system, ("x", spoil_x), ("y", max_pe), ("z", spoil_z))
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gz_reph = trapezoid(pp, system, "z", gzr_area, t_pre)
     gx_spoil = trapezoid(pp, system, "x", spoil_x, t_spoil)
     gz_spoil = trapezoid(pp, system, "z", spoil_z, t_spoil)
 
-    d_exc = float(pp.calc_duration(rf, gz))
-    t_centre_rf = rf_centre_in_block(pp, rf)
-    d_ro = float(pp.calc_duration(ro.gx, ro.adc))
-    te_min = (d_exc - t_centre_rf) + t_pre + ro.centre_time_s
-    te = require_time(
-        "echo time te_ms",
-        p.te_s,
-        te_min,
-        "raise te_ms, raise the bandwidth, shorten the RF pulse or lower the matrix",
+    d_exc, _, d_ro, te_min, te_delay = gradient_echo_timing(
+        pp,
+        system,
+        p,
+        rf,
+        gz,
+        ro,
+        t_pre,
         strict=strict,
+        hint="raise te_ms, raise the bandwidth, shorten the RF pulse or lower the matrix",
     )
-    te_delay = ceil_to(te - te_min, system.block_duration_raster)
     slice_time = d_exc + t_pre + te_delay + d_ro + t_spoil
     tr_min = p.n_slices * slice_time
     hint = "raise tr_ms, shorten te_ms or use fewer slices" if p.n_slices > 1 else "raise tr_ms or shorten te_ms"
-    tr = require_time("repetition time tr_ms", p.tr_s, tr_min, hint, strict=strict)
-    tr_delay = ceil_to(tr - tr_min, system.block_duration_raster)
+    tr_delay = delay_to_reach(
+        "repetition time tr_ms", p.tr_s, tr_min, hint, system.block_duration_raster, strict=strict
+    )
     te_actual = te_min + te_delay
     tr_actual = tr_min + tr_delay
 
     positions = p.slice_positions_m
     order = interleaved_order(p.n_slices)
-    rf_centre = float(pp.calc_rf_center(rf)[0])
     cache_rf_shapes(seq, rf)
     n_exc = (p.n_dummy_scans + p.n_averages * len(lines)) * p.n_slices
     phases = rf_spoil_phases(n_exc, p.rf_spoiling_increment_deg)
 
     def one_tr(k: int, pe_area: float, adc_labels: list[Any] | None, z_m: float = 0.0) -> None:
-        # off-centre slice: shift the RF frequency, and its phase so the phase is zero at the pulse centre
-        rf.freq_offset = float(gz.amplitude) * z_m
-        rf.phase_offset = phases[k] - 2 * np.pi * rf.freq_offset * rf_centre
+        place_on_slice(pp, rf, gz, z_m, phases[k])
         seq.add_block(rf, gz)
         gy_pre = trapezoid(pp, system, "y", pe_area, t_pre)
-        seq.add_block(*[g for g in (gx_pre, gy_pre, gz_reph) if g is not None])
-        if te_delay > 0:
-            seq.add_block(pp.make_delay(te_delay))
-        if adc_labels is None:
-            seq.add_block(ro.gx)
-        else:
-            ro.adc.phase_offset = phases[k]
-            seq.add_block(ro.gx, ro.adc, *adc_labels)
+        add_gradients(seq, pp, gx_pre, gy_pre, gz_reph)
+        add_delay(seq, pp, te_delay)
+        play_readout(seq, ro, adc_labels, phase_rad=phases[k])
         gy_rew = trapezoid(pp, system, "y", -pe_area, t_spoil)
-        seq.add_block(*[g for g in (gx_spoil, gy_rew, gz_spoil) if g is not None])
+        add_gradients(seq, pp, gx_spoil, gy_rew, gz_spoil)
 
     def tr_end() -> None:
-        if tr_delay > 0:
-            seq.add_block(pp.make_delay(tr_delay))
+        add_delay(seq, pp, tr_delay)
 
     k = 0
     for _ in range(p.n_dummy_scans):
@@ -215,26 +184,18 @@ def _design_gre_2d(
                 k += 1
             tr_end()
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(seq.duration()[0]),
         phase_encode_lines=np.asarray(lines, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(te_actual),
         tr_s=float(tr_actual),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="cartesian",
         scanning_sequence="GR",
         sequence_variant="SP",
         sequence_name="fl2d1",
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         n_dummy_scans=p.n_dummy_scans,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

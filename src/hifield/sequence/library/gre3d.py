@@ -10,26 +10,32 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_delay,
+    add_gradients,
     cache_rf_shapes,
+    finish_sequence,
+    gradient_echo_timing,
     k1_areas,
     labels,
     make_readout,
+    play_excitation,
+    protocol_excitation,
+    rf_centre_in_block,
     rf_spoil_phases,
     shared_duration,
     trapezoid,
 )
-from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLAB_SPECS, FieldSpec, SlabProtocol, check_lines
+from hifield.sequence.protocol import RF_SPOILING_SPEC, SLAB_SPECS, FieldSpec, SlabProtocol, check_lines
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
 
 _3D_SPECS: dict[str, FieldSpec] = {
     **SLAB_SPECS,
-    "rf_spoiling_increment_deg": FieldSpec("rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling"),
+    **RF_SPOILING_SPEC,
 }
 
 
@@ -114,11 +120,7 @@ class MprageProtocol(Gre3dProtocol):
 
 def build_gre_3d(p: Gre3dProtocol, scanner: Scanner, lines: list[int], partitions: list[int]) -> BuiltSequence:
     """Build a 3D GRE or MPRAGE (see :class:`Gre3dProtocol`)."""
-
-    def design(system: Any, strict: bool) -> BuiltSequence:
-        return _design(p, scanner, lines, partitions, system, strict=strict)
-
-    return build_within_limits(design, scanner, what=f"protocol {p.name!r}", gradient_mode=p.gradient_mode)
+    return build_protocol(_design, p, scanner, lines, partitions)
 
 
 def _design(
@@ -128,14 +130,7 @@ def _design(
 
     mprage = isinstance(p, MprageProtocol)
     seq = pp.Sequence(system=system)
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slab_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
     ro = make_readout(
         pp, system, fov_m=p.fov_m, matrix=p.matrix, bandwidth_hz_per_pixel=p.readout_bandwidth_hz_per_pixel
     )
@@ -148,15 +143,16 @@ def _design(
     t_spoil = shared_duration(pp, system, ("x", spoil_x), ("y", max_pe), ("z", spoil_z + max_kz))
     gx_pre = trapezoid(pp, system, "x", ro.prephaser_area, t_pre)
     gx_spoil = trapezoid(pp, system, "x", spoil_x, t_spoil)
-    d_exc = float(pp.calc_duration(rf, gz))
-    c_exc = rf_centre_in_block(pp, rf)
-    d_ro = float(pp.calc_duration(ro.gx, ro.adc))
-    te_min = (d_exc - c_exc) + t_pre + ro.centre_time_s
-    te = require_time("echo time te_ms", p.te_s, te_min, "raise te_ms or the bandwidth", strict=strict)
-    te_delay = ceil_to(te - te_min, system.block_duration_raster)
+    d_exc, c_exc, d_ro, te_min, te_delay = gradient_echo_timing(pp, system, p, rf, gz, ro, t_pre, strict=strict)
     tr_min = d_exc + t_pre + te_delay + d_ro + t_spoil
-    tr = require_time("repetition time tr_ms", p.tr_s, tr_min, "raise tr_ms or shorten te_ms", strict=strict)
-    tr_delay = ceil_to(tr - tr_min, system.block_duration_raster)
+    tr_delay = delay_to_reach(
+        "repetition time tr_ms",
+        p.tr_s,
+        tr_min,
+        "raise tr_ms or shorten te_ms",
+        system.block_duration_raster,
+        strict=strict,
+    )
     tr_actual = tr_min + tr_delay
 
     # inversion (MPRAGE): non-selective hard 180 pulse, spoiler, TI delay to the centre line's excitation
@@ -174,19 +170,25 @@ def _design(
         gz_sp = trapezoid(pp, system, "z", spoil, t_sp)
         d_inv = float(pp.calc_duration(rf_inv))
         ti_min = (d_inv - rf_centre_in_block(pp, rf_inv)) + t_sp + centre_index * tr_actual + c_exc
-        ti = require_time("inversion time ti_ms", p.ti_s, ti_min, "raise ti_ms or use fewer k1 lines", strict=strict)
-        ti_delay = ceil_to(ti - ti_min, system.block_duration_raster)
+        ti_delay = delay_to_reach(
+            "inversion time ti_ms",
+            p.ti_s,
+            ti_min,
+            "raise ti_ms or use fewer k1 lines",
+            system.block_duration_raster,
+            strict=strict,
+        )
         ti_actual = ti_min + ti_delay
         inversion = [(rf_inv,), (gz_sp,)] + ([(pp.make_delay(ti_delay),)] if ti_delay > 0 else [])
         shot_min = d_inv + t_sp + ti_delay + len(lines) * tr_actual
-        shot = require_time(
+        shot_delay = delay_to_reach(
             "inversion repetition inversion_repetition_ms",
             p.inversion_repetition_s,
             shot_min,
             "raise inversion_repetition_ms or shorten ti_ms",
+            system.block_duration_raster,
             strict=strict,
         )
-        shot_delay = ceil_to(shot - shot_min, system.block_duration_raster)
 
     cache_rf_shapes(seq, rf)
     n_exc = p.n_averages * len(lines) * len(partitions)
@@ -197,43 +199,33 @@ def _design(
             for blocks in inversion:
                 seq.add_block(*blocks)
             for line in lines:
-                rf.phase_offset = phases[k]
-                ro.adc.phase_offset = phases[k]
-                seq.add_block(rf, gz)
+                play_excitation(seq, pp, rf, gz, phases[k], adc=ro.adc)
                 gy = trapezoid(pp, system, "y", k1_areas([line], p.matrix, p.fov_m)[0], t_pre)
                 gz_pre = trapezoid(pp, system, "z", gzr_area + kz[par], t_pre)
                 # TE and TR delays ride in the prephaser and spoiler blocks (fewer blocks, same timing)
-                seq.add_block(*[g for g in (gx_pre, gy, gz_pre) if g is not None], pp.make_delay(t_pre + te_delay))
+                add_gradients(seq, pp, gx_pre, gy, gz_pre, duration_s=t_pre + te_delay)
                 seq.add_block(ro.gx, ro.adc, *labels(pp, LIN=line, PAR=par, AVG=avg))
                 gy_r = trapezoid(pp, system, "y", -k1_areas([line], p.matrix, p.fov_m)[0], t_spoil)
                 gz_r = trapezoid(pp, system, "z", spoil_z - kz[par], t_spoil)
-                seq.add_block(*[g for g in (gx_spoil, gy_r, gz_r) if g is not None], pp.make_delay(t_spoil + tr_delay))
+                add_gradients(seq, pp, gx_spoil, gy_r, gz_r, duration_s=t_spoil + tr_delay)
                 k += 1
-            if shot_delay > 0:
-                seq.add_block(pp.make_delay(shot_delay))
+            add_delay(seq, pp, shot_delay)
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slab_thickness_m])
-    seq.set_definition("Name", p.name)
     # one more k1 line costs a TR per partition; in MPRAGE the inversion repetition fixes the scan time
     per_line = 0.0 if mprage else tr_actual * len(partitions)
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(seq.duration()[0]),
         phase_encode_lines=np.asarray(lines, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(te_min + te_delay),
         tr_s=float(tr_actual),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="cartesian",
         scanning_sequence="IR\\GR" if mprage else "GR",
         sequence_variant="SP\\MP" if mprage else "SP",
         sequence_name="tfl3d1" if mprage else "fl3d1",
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         ti_s=ti_actual,
         partition_lines=np.asarray(partitions, dtype=np.int64),
         time_per_line_s=per_line,

@@ -10,19 +10,30 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_gradients,
     cache_rf_shapes,
+    finish_sequence,
+    gradient_echo_timing,
     labels,
     make_readout,
-    place_on_slice,
+    play_excitation,
+    protocol_excitation,
     rf_spoil_phases,
     shared_duration,
+    spoiler_areas,
     trapezoid,
 )
-from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    RF_SPOILING_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -46,7 +57,7 @@ class RadialProtocol(SliceProtocol):
         **SLICE_SPECS,
         "n_spokes": FieldSpec("n_spokes", 1.0, 1, 100000, integer=True, description="radial spokes"),
         "readout_oversampling": FieldSpec("readout_oversampling", 1.0, 1, 4, integer=True, description="oversampling"),
-        "rf_spoiling_increment_deg": FieldSpec("rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling"),
+        **RF_SPOILING_SPEC,
     }
 
     name: str = "radial_gre_2d"
@@ -73,25 +84,14 @@ class RadialProtocol(SliceProtocol):
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the sequence playing the spokes ``phase_encode_lines`` (indices, default all) in order."""
         spokes = check_lines(phase_encode_lines, self.n_spokes)
-
-        def design(system: Any, strict: bool) -> BuiltSequence:
-            return _design(self, scanner, spokes, system, strict=strict)
-
-        return build_within_limits(design, scanner, what=f"protocol {self.name!r}", gradient_mode=self.gradient_mode)
+        return build_protocol(_design, self, scanner, spokes)
 
 
 def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any, *, strict: bool) -> BuiltSequence:
     import pypulseq as pp
 
     seq = pp.Sequence(system=system)
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
     ro = make_readout(
         pp,
         system,
@@ -101,8 +101,7 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
         oversampling=p.readout_oversampling,
         symmetric=True,
     )
-    spoil = 2.0 * p.matrix / p.fov_m
-    spoil_z = 4.0 / p.slice_thickness_m
+    spoil, spoil_z = spoiler_areas(p)
     # durations for the worst-case axis projection (|cos| = 1)
     t_pre = shared_duration(pp, system, ("x", ro.prephaser_area), ("z", gzr_area))
     t_sp = shared_duration(pp, system, ("x", spoil), ("z", spoil_z))
@@ -110,17 +109,13 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
     gx_sp = trapezoid(pp, system, "x", spoil, t_sp)
     gz_reph = trapezoid(pp, system, "z", gzr_area, t_pre)
     gz_sp = trapezoid(pp, system, "z", spoil_z, t_sp)
-    d_exc = float(pp.calc_duration(rf, gz))
-    c_exc = rf_centre_in_block(pp, rf)
-    d_ro = float(pp.calc_duration(ro.gx, ro.adc))
-    te_min = (d_exc - c_exc) + t_pre + ro.centre_time_s
-    te = require_time("echo time te_ms", p.te_s, te_min, "raise te_ms or the bandwidth", strict=strict)
-    te_delay = ceil_to(te - te_min, system.block_duration_raster)
+    d_exc, _, d_ro, te_min, te_delay = gradient_echo_timing(pp, system, p, rf, gz, ro, t_pre, strict=strict)
     tr_min = d_exc + t_pre + te_delay + d_ro + t_sp
     n_sl = p.n_slices
     hint = "raise tr_ms or shorten te_ms" + (" or use fewer slices" if n_sl > 1 else "")
-    tr = require_time("repetition time tr_ms", p.tr_s, n_sl * tr_min, hint, strict=strict)
-    tr_delay = ceil_to(tr - n_sl * tr_min, system.block_duration_raster)
+    tr_delay = delay_to_reach(
+        "repetition time tr_ms", p.tr_s, n_sl * tr_min, hint, system.block_duration_raster, strict=strict
+    )
     phases = rf_spoil_phases(p.n_averages * len(spokes) * n_sl, p.rf_spoiling_increment_deg)
     positions = p.slice_positions_m
     order = interleaved_order(n_sl)
@@ -141,37 +136,25 @@ def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any,
     for avg in range(p.n_averages):
         for spoke, angle in zip(spokes, angles, strict=True):
             for sl in order:
-                rf.phase_offset = phases[k]
-                if n_sl > 1:
-                    place_on_slice(pp, rf, gz, positions[sl], phases[k])
-                ro.adc.phase_offset = phases[k]
-                seq.add_block(rf, gz)
-                seq.add_block(*rotated(gx_pre, angle), *([gz_reph] if gz_reph else []), pp.make_delay(t_pre + te_delay))
+                play_excitation(seq, pp, rf, gz, phases[k], z_m=positions[sl] if n_sl > 1 else None, adc=ro.adc)
+                add_gradients(seq, pp, *rotated(gx_pre, angle), gz_reph, duration_s=t_pre + te_delay)
                 seq.add_block(*rotated(ro.gx, angle), ro.adc, *labels(pp, LIN=spoke, AVG=avg, SLC=sl))
                 end = t_sp + (tr_delay if sl == order[-1] else 0.0)
-                seq.add_block(*rotated(gx_sp, angle), *([gz_sp] if gz_sp else []), pp.make_delay(end))
+                add_gradients(seq, pp, *rotated(gx_sp, angle), gz_sp, duration_s=end)
                 k += 1
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(sum(seq.block_durations.values())),
         phase_encode_lines=np.asarray(spokes, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(te_min + te_delay),
         tr_s=float(n_sl * tr_min + tr_delay),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="radial",
         scanning_sequence="GR",
         sequence_variant="SP",
         sequence_name="radfl2d",
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         spoke_angles_rad=angles,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

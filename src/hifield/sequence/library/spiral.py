@@ -11,18 +11,27 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_protocol, ceil_to, delay_to_reach, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
     cache_rf_shapes,
+    finish_sequence,
     labels,
-    place_on_slice,
+    play_excitation,
+    protocol_excitation,
+    rf_centre_in_block,
     rf_spoil_phases,
     shared_duration,
     trapezoid,
 )
-from hifield.sequence.library.gre import excitation, rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    RF_SPOILING_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -97,7 +106,7 @@ class SpiralProtocol(SliceProtocol):
         "n_interleaves": FieldSpec("n_interleaves", 1.0, 1, 1024, integer=True, description="spiral interleaves"),
         "density": FieldSpec("density", 1.0, 0.1, 1.0, description="outer/inner supported FOV"),
         "adc_dwell_s": FieldSpec("adc_dwell_us", 1e6, 0.5, 50.0, description="ADC dwell"),
-        "rf_spoiling_increment_deg": FieldSpec("rf_spoiling_increment_deg", 1.0, 0.0, 360.0, description="RF spoiling"),
+        **RF_SPOILING_SPEC,
     }
 
     name: str = "spiral_vd_2d"
@@ -141,25 +150,14 @@ class SpiralProtocol(SliceProtocol):
     def build(self, scanner: Scanner, *, phase_encode_lines: Sequence[int] | None = None) -> BuiltSequence:
         """Build the sequence playing the interleaves ``phase_encode_lines`` (indices, default all) in order."""
         leaves = check_lines(phase_encode_lines, self.n_interleaves)
-
-        def design(system: Any, strict: bool) -> BuiltSequence:
-            return _design(self, scanner, leaves, system, strict=strict)
-
-        return build_within_limits(design, scanner, what=f"protocol {self.name!r}", gradient_mode=self.gradient_mode)
+        return build_protocol(_design, self, scanner, leaves)
 
 
 def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any, *, strict: bool) -> BuiltSequence:
     import pypulseq as pp
 
     seq = pp.Sequence(system=system)
-    rf, gz, gzr_area = excitation(
-        pp,
-        system,
-        flip_rad=p.flip_angle_rad,
-        duration_s=p.rf_duration_s,
-        tbw=p.rf_time_bandwidth,
-        thickness_m=p.slice_thickness_m,
-    )
+    rf, gz, gzr_area = protocol_excitation(pp, system, p)
     free_max = getattr(system, "hifield_free_max_grad", system.max_grad)
     wave = design_spiral(
         fov_m=p.fov_m,
@@ -181,8 +179,14 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
     d_exc = float(pp.calc_duration(rf, gz))
     c_exc = rf_centre_in_block(pp, rf)
     te_min = (d_exc - c_exc) + t_reph + lead
-    te = require_time("echo time te_ms", p.te_s, te_min, "raise te_ms or shorten the RF pulse", strict=strict)
-    te_delay = ceil_to(te - te_min, system.block_duration_raster)
+    te_delay = delay_to_reach(
+        "echo time te_ms",
+        p.te_s,
+        te_min,
+        "raise te_ms or shorten the RF pulse",
+        system.block_duration_raster,
+        strict=strict,
+    )
 
     angles = np.array([2.0 * math.pi * i / p.n_interleaves for i in leaves])
     events: dict[int, tuple[list[Any], list[Any]]] = {}
@@ -231,37 +235,28 @@ def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any,
         for leaf in leaves:
             spiral, rewind = events[leaf]
             for sl in order:
-                rf.phase_offset = phases[k]
-                if n_sl > 1:
-                    place_on_slice(pp, rf, gz, positions[sl], phases[k])
-                adc.phase_offset = phases[k]
-                seq.add_block(rf, gz)
+                play_excitation(seq, pp, rf, gz, phases[k], z_m=positions[sl] if n_sl > 1 else None, adc=adc)
                 seq.add_block(gz_reph, pp.make_delay(t_reph + te_delay))
                 seq.add_block(*spiral, adc, *labels(pp, LIN=leaf, AVG=avg, SLC=sl))
                 seq.add_block(*rewind, pp.make_delay(t_rew_block))  # same length for every interleaf
                 seq.add_block(gz_sp, pp.make_delay(t_sp + (tr_delay if sl == order[-1] else 0.0)))
                 k += 1
 
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
     duration = float(sum(seq.block_durations.values()))
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
         duration_s=duration,
         phase_encode_lines=np.asarray(leaves, dtype=np.int64),
         n_readout_samples=n_samples,
         readout_dwell_s=p.adc_dwell_s,
         te_s=float(te_min + te_delay),
         tr_s=duration / (p.n_averages * len(leaves)),
-        flip_angle_rad=float(p.flip_angle_rad),
         trajectory="spiral",
         scanning_sequence="GR",
         sequence_variant="SP",
         sequence_name="spiral2d",
         pixel_bandwidth_hz=1.0 / (n_samples * p.adc_dwell_s),
-        n_averages=p.n_averages,
         spoke_angles_rad=angles,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )

@@ -10,19 +10,31 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hifield.errors import ConfigError, SequenceError
-from hifield.sequence._design import build_within_limits, ceil_to, require_time
+from hifield.sequence._design import build_protocol, ceil_to, delay_to_reach, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
+    add_delay,
+    add_gradients,
     cache_rf_shapes,
+    finish_sequence,
     k1_areas,
     labels,
     make_readout,
-    rf_duration_on_raster,
+    place_on_slice,
+    play_readout,
+    rf_centre_in_block,
     shared_duration,
+    sinc_pulse,
     trapezoid,
 )
-from hifield.sequence.library.gre import rf_centre_in_block
-from hifield.sequence.protocol import SLICE_SPECS, FieldSpec, SliceProtocol, check_lines, interleaved_order
+from hifield.sequence.protocol import (
+    REFOCUSING_DURATION_SPEC,
+    SLICE_SPECS,
+    FieldSpec,
+    SliceProtocol,
+    check_lines,
+    interleaved_order,
+)
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -30,7 +42,7 @@ if TYPE_CHECKING:
 _SE_SPECS: dict[str, FieldSpec] = {
     **SLICE_SPECS,
     "refocusing_angle_rad": FieldSpec("refocusing_angle_deg", 180.0 / math.pi, 60.0, 180.0, description="refocusing"),
-    "refocusing_duration_s": FieldSpec("refocusing_duration_ms", 1e3, 0.5, 20.0, description="refocusing pulse"),
+    **REFOCUSING_DURATION_SPEC,
 }
 
 
@@ -168,11 +180,7 @@ def order_lines_for_train(lines: list[int], matrix: int, etl: int, centre_echo: 
 
 def build_spin_echo_train(p: SpinEchoProtocol, scanner: Scanner, lines: list[int]) -> BuiltSequence:
     """Build SE / TSE / IR-TSE for ``p`` playing ``lines`` (see :class:`TseProtocol`)."""
-
-    def design(system: Any, strict: bool) -> BuiltSequence:
-        return _design(p, scanner, lines, system, strict=strict)
-
-    return build_within_limits(design, scanner, what=f"protocol {p.name!r}", gradient_mode=p.gradient_mode)
+    return build_protocol(_design, p, scanner, lines)
 
 
 def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool) -> BuiltSequence:
@@ -182,28 +190,23 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     esp = p.echo_spacing
     centre_echo = round(p.te_s / esp) - 1
     seq = pp.Sequence(system=system)
-    rf_exc, gz_exc, gzr_exc = pp.make_sinc_pulse(
-        flip_angle=p.flip_angle_rad,
-        duration=rf_duration_on_raster(p.rf_duration_s, system),
-        slice_thickness=p.slice_thickness_m,
-        apodization=0.5,
-        time_bw_product=p.rf_time_bandwidth,
-        phase_offset=math.pi / 2,
-        delay=system.rf_dead_time,
-        system=system,
-        return_gz=True,
+    rf_exc, gz_exc, gzr_exc = sinc_pulse(
+        pp,
+        system,
+        flip_rad=p.flip_angle_rad,
+        duration_s=p.rf_duration_s,
+        tbw=p.rf_time_bandwidth,
+        thickness_m=p.slice_thickness_m,
         use="excitation",
+        phase_rad=math.pi / 2,
     )
-    rf_ref, gz_ref, _ = pp.make_sinc_pulse(
-        flip_angle=p.refocusing_angle_rad,
-        duration=rf_duration_on_raster(p.refocusing_duration_s, system),
-        slice_thickness=p.slice_thickness_m,
-        apodization=0.5,
-        time_bw_product=p.rf_time_bandwidth,
-        phase_offset=0.0,
-        delay=system.rf_dead_time,
-        system=system,
-        return_gz=True,
+    rf_ref, gz_ref, _ = sinc_pulse(
+        pp,
+        system,
+        flip_rad=p.refocusing_angle_rad,
+        duration_s=p.refocusing_duration_s,
+        tbw=p.rf_time_bandwidth,
+        thickness_m=p.slice_thickness_m,
         use="refocusing",
     )
     ro = make_readout(
@@ -248,23 +251,22 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     ti_actual: float | None = None
     ti_delay = 0.0
     if ti > 0:
-        rf_inv, gz_inv, _ = pp.make_sinc_pulse(
-            flip_angle=math.pi,
-            duration=rf_duration_on_raster(p.refocusing_duration_s, system),
-            slice_thickness=p.slice_thickness_m * 1.5,
-            apodization=0.5,
-            time_bw_product=p.rf_time_bandwidth,
-            delay=system.rf_dead_time,
-            system=system,
-            return_gz=True,
+        rf_inv, gz_inv, _ = sinc_pulse(
+            pp,
+            system,
+            flip_rad=math.pi,
+            duration_s=p.refocusing_duration_s,
+            tbw=p.rf_time_bandwidth,
+            thickness_m=p.slice_thickness_m * 1.5,
             use="inversion",
         )
         spoil = 8.0 / p.slice_thickness_m
         t_sp = shared_duration(pp, system, ("z", spoil))
         gz_sp = trapezoid(pp, system, "z", spoil, t_sp)
         ti_min = float(pp.calc_duration(rf_inv, gz_inv)) - rf_centre_in_block(pp, rf_inv) + t_sp + c_exc
-        ti_used = require_time("inversion time ti_ms", ti, ti_min, "raise ti_ms", strict=strict)
-        ti_delay = ceil_to(ti_used - ti_min, system.block_duration_raster)
+        ti_delay = delay_to_reach(
+            "inversion time ti_ms", ti, ti_min, "raise ti_ms", system.block_duration_raster, strict=strict
+        )
         ti_actual = ti_min + ti_delay
         inversion = [(rf_inv, gz_inv), (gz_sp,)] + ([(pp.make_delay(ti_delay),)] if ti_delay > 0 else [])
         ir_time = float(pp.calc_duration(rf_inv, gz_inv)) + t_sp + ti_delay
@@ -292,8 +294,9 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     else:
         tr_min = n_sl * shot_min
     hint = "raise tr_ms or shorten the echo train" + (" or use fewer slices" if n_sl > 1 else "")
-    tr_used = require_time("repetition time tr_ms", p.tr_s, tr_min, hint, strict=strict)
-    tr_delay = ceil_to(tr_used - tr_min, system.block_duration_raster)
+    tr_delay = delay_to_reach(
+        "repetition time tr_ms", p.tr_s, tr_min, hint, system.block_duration_raster, strict=strict
+    )
 
     cache_rf_shapes(seq, rf_exc, rf_ref)
     shots = order_lines_for_train(lines, p.matrix, etl, centre_echo)
@@ -301,41 +304,30 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
     order = interleaved_order(n_sl)
     acq_order: list[int] = []
 
-    def place(rf: Any, gz: Any, phase: float, z_m: float) -> None:
-        # off-centre slice: shift the RF frequency, and its phase so the phase is unchanged at the pulse centre
-        rf.freq_offset = float(gz.amplitude) * z_m
-        rf.phase_offset = phase - 2 * math.pi * rf.freq_offset * float(pp.calc_rf_center(rf)[0])
-
     def play_inversion(z_m: float) -> None:
-        place(inversion[0][0], inversion[0][1], 0.0, z_m)
+        place_on_slice(pp, inversion[0][0], inversion[0][1], z_m, 0.0)
         for blocks in inversion:
             seq.add_block(*blocks)
 
     def play_train(shot: list[int | None], avg: int, s: int, z_m: float) -> None:
-        place(rf_exc, gz_exc, math.pi / 2, z_m)
-        place(rf_ref, gz_ref, 0.0, z_m)
+        place_on_slice(pp, rf_exc, gz_exc, z_m, math.pi / 2)
+        place_on_slice(pp, rf_ref, gz_ref, z_m, 0.0)
         seq.add_block(rf_exc, gz_exc)
         seq.add_block(gz_exc_reph)
-        if delay_0 > 0:
-            seq.add_block(pp.make_delay(delay_0))
+        add_delay(seq, pp, delay_0)
         for echo, line in enumerate(shot):
             area = 0.0 if line is None else k1_areas([line], p.matrix, p.fov_m)[0]
             seq.add_block(rf_ref, gz_ref)
             gy = trapezoid(pp, system, "y", area, t_pre)
-            seq.add_block(*[g for g in (gz_crush, gx_pre, gy) if g is not None])
-            if delay_a > 0:
-                seq.add_block(pp.make_delay(delay_a))
-            if line is None:
-                seq.add_block(ro.gx)
-            else:
-                seq.add_block(ro.gx, ro.adc, *labels(pp, LIN=line, AVG=avg, SLC=s, ECO=echo))
-                if avg == 0 and s == order[0]:
-                    acq_order.append(line)
+            add_gradients(seq, pp, gz_crush, gx_pre, gy)
+            add_delay(seq, pp, delay_a)
+            play_readout(seq, ro, None if line is None else labels(pp, LIN=line, AVG=avg, SLC=s, ECO=echo))
+            if line is not None and avg == 0 and s == order[0]:
+                acq_order.append(line)
             if echo < etl - 1:
                 gy_r = trapezoid(pp, system, "y", -area, t_pre)
-                seq.add_block(*[g for g in (gz_crush, gx_rew, gy_r) if g is not None])
-                if delay_b > 0:
-                    seq.add_block(pp.make_delay(delay_b))
+                add_gradients(seq, pp, gz_crush, gx_rew, gy_r)
+                add_delay(seq, pp, delay_b)
         seq.add_block(gz_end)
 
     for avg in range(p.n_averages):
@@ -356,37 +348,27 @@ def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any
                         play_train(shot, avg, s, positions[s])
                     else:
                         seq.add_block(pp.make_delay(train + t_end))
-                    if slot_fill > 0:
-                        seq.add_block(pp.make_delay(slot_fill))
-            if tr_delay > 0:
-                seq.add_block(pp.make_delay(tr_delay))
+                    add_delay(seq, pp, slot_fill)
+            add_delay(seq, pp, tr_delay)
 
     if sorted(acq_order) != sorted(lines):
         raise SequenceError("internal error: the echo-train ordering lost phase-encode lines; report this")
-    seq.set_definition("FOV", [p.fov_m, p.fov_m, p.slice_thickness_m])
-    seq.set_definition("Name", p.name)
     is_ir = ti > 0
-    return BuiltSequence(
-        seq=seq,
-        protocol=p,
-        scanner_name=scanner.name,
+    return finish_sequence(
+        seq,
+        p,
+        scanner,
+        ro=ro,
         duration_s=float(seq.duration()[0]),
         phase_encode_lines=np.asarray(acq_order, dtype=np.int64),
-        n_readout_samples=ro.n_samples,
-        readout_dwell_s=ro.dwell_s,
         te_s=float(esp_actual * (centre_echo + 1)),
         tr_s=float(tr_min + tr_delay),
-        flip_angle_rad=float(p.flip_angle_rad),
-        readout_oversampling=ro.oversampling,
         trajectory="cartesian",
         scanning_sequence="IR\\SE" if is_ir else "SE",
         sequence_variant="SK\\SP" if is_ir else "SK",
         sequence_name=("tir2d" if is_ir else "tse2d") + (f"1_{etl}" if etl > 1 else "1"),
-        pixel_bandwidth_hz=float(ro.pixel_bandwidth_hz),
-        n_averages=p.n_averages,
         ti_s=ti_actual,
         echo_train_length=etl,
         echo_spacing_s=float(esp_actual),
         time_per_line_s=float(tr_min + tr_delay) / etl,
-        slice_positions_m=np.asarray(positions, dtype=np.float64),
     )
