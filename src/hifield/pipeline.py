@@ -125,13 +125,9 @@ class Exam:
     """The change ``--adapt`` made to meet the SAR limit, or None."""
 
 
-def build_exam(config: ScanConfig) -> Exam:
-    """Build step: the scanner, the protocol and its sequences for the sampling request of ``config``.
-
-    The acceleration goes from here to :func:`hifield.sequence.plan_acquisition`, which makes the pattern with
-    :func:`hifield.sampling.make_pattern` and builds the sequence that carries it.
-    """
-    from hifield import sequence as sq
+def scanner_and_protocol(config: ScanConfig) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """The scanner (with the requested receive array) and the protocol of ``config``: the library protocol's
+    per-field defaults at that field, then the requested slices and matrix; also the per-field defaults applied."""
     from hifield.hardware import Scanner
 
     scanner = Scanner.resolve(config.field)
@@ -141,6 +137,18 @@ def build_exam(config: ScanConfig) -> Exam:
     protocol = with_slices(protocol, config)
     if config.matrix is not None:
         protocol = protocol.with_changes(matrix=config.matrix)
+    return scanner, protocol, field_defaults
+
+
+def build_exam(config: ScanConfig) -> Exam:
+    """Build step: the scanner, the protocol and its sequences for the sampling request of ``config``.
+
+    The acceleration goes from here to :func:`hifield.sequence.plan_acquisition`, which makes the pattern with
+    :func:`hifield.sampling.make_pattern` and builds the sequence that carries it.
+    """
+    from hifield import sequence as sq
+
+    scanner, protocol, field_defaults = scanner_and_protocol(config)
     # SAR of the whole sequence: refused with what would pass, or (--adapt) changed as little as needed
     full = protocol.build(scanner)
     protocol, full, sar_adaptation = sq.limit_sar(protocol, full, scanner, adapt=config.adapt)
@@ -402,5 +410,6 @@ __all__ = [
     "reference_image",
     "sampling_summary",
     "scan",
+    "scanner_and_protocol",
     "score",
 ]

@@ -79,21 +79,14 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
     from hifield import sequence as sq
     from hifield.data import Image
     from hifield.errors import ConfigError
-    from hifield.hardware import Scanner
     from hifield.io.exam import commit_exam, discard_staging, stage_exam
-    from hifield.pipeline import ScanResult, _version, field_tuned_protocol, score, with_slices
+    from hifield.pipeline import ScanResult, _version, scanner_and_protocol, score
     from hifield.sequence.protocol import SliceProtocol
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with reporter.step("Building the slice stack and checking it against the scanner"):
-        scanner = Scanner.resolve(cfg.field)
-        if cfg.n_coils is not None:
-            scanner = scanner.with_receive_coils(cfg.n_coils)
-        protocol, field_defaults = field_tuned_protocol(cfg.protocol, scanner.b0_t)
-        protocol = with_slices(protocol, cfg)
-        if cfg.matrix is not None:
-            protocol = protocol.with_changes(matrix=cfg.matrix)
+        scanner, protocol, field_defaults = scanner_and_protocol(cfg)
         stack_seq = protocol.build(scanner)
         if not isinstance(protocol, SliceProtocol):  # with_slices has refused 3D protocols already
             raise ConfigError(f"a slice stack needs a 2D protocol; {protocol.name} is a 3D slab")

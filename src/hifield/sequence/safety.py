@@ -51,6 +51,24 @@ class RfPulses:
     peak_t: NDArray[np.float64]
 
 
+def rf_energy_and_peak(rf: Any) -> tuple[float, float]:
+    """Integral of |B1(t)|^2 [T^2 s] and peak |B1| [T] of one pypulseq RF event (the one definition SAR uses).
+
+    A waveform on a uniform raster is summed sample by sample (each sample holds for one raster step); any other is
+    integrated by the trapezoid rule.
+    """
+    b1 = np.abs(np.asarray(rf.signal)) / GAMMA_BAR_HZ_PER_T
+    t = np.asarray(rf.t, dtype=np.float64)
+    steps = np.diff(t)
+    if b1.size > 2 and np.allclose(steps, steps[0]):
+        energy = float(np.sum(b1**2) * steps[0])
+    elif t.size > 1:
+        energy = float(np.trapezoid(b1**2, t))
+    else:
+        energy = 0.0
+    return energy, float(b1.max(initial=0.0))
+
+
 def rf_pulses(seq: Any) -> RfPulses:
     """Every RF pulse's start time, integral of |B1(t)|^2 and peak |B1| from the pypulseq blocks."""
     durations = np.fromiter(seq.block_durations.values(), dtype=np.float64)
@@ -62,15 +80,7 @@ def rf_pulses(seq: Any) -> RfPulses:
         if rf_id == 0:
             continue
         if rf_id not in cache:
-            rf = seq.get_block(block_id).rf
-            b1 = np.abs(np.asarray(rf.signal)) / GAMMA_BAR_HZ_PER_T
-            t = np.asarray(rf.t, dtype=np.float64)
-            steps = np.diff(t)
-            if b1.size > 2 and np.allclose(steps, steps[0]):
-                energy = float(np.sum(b1**2) * steps[0])
-            else:
-                energy = float(np.trapezoid(b1**2, t))
-            cache[rf_id] = (energy, float(b1.max(initial=0.0)))
+            cache[rf_id] = rf_energy_and_peak(seq.get_block(block_id).rf)
         energy, peak = cache[rf_id]
         times.append(starts[index])
         energies.append(energy)

@@ -6,10 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-
 from hifield.errors import SafetyLimitError
-from hifield.units import GAMMA_BAR_HZ_PER_T
+from hifield.sequence.safety import rf_energy_and_peak
 
 if TYPE_CHECKING:
     from hifield.hardware.scanner import Scanner
@@ -76,10 +74,8 @@ def rf_energy_by_use(seq: Any) -> dict[str, float]:
             continue
         if rf_id not in cache:
             rf = seq.get_block(block_id).rf
-            b1 = np.abs(np.asarray(rf.signal)) / GAMMA_BAR_HZ_PER_T
-            t = np.asarray(rf.t, dtype=np.float64)
             use = str(getattr(rf, "use", "") or "other")
-            cache[rf_id] = (use, float(np.trapezoid(b1**2, t)) if t.size > 1 else 0.0)
+            cache[rf_id] = (use, rf_energy_and_peak(rf)[0])  # as the SAR it splits
         use, energy = cache[rf_id]
         out[use] = out.get(use, 0.0) + energy
     return out
