@@ -68,6 +68,16 @@ def _path_text(value: Any, option: str) -> str:
     return text
 
 
+def _under_folders(path: Path) -> Path:
+    """``path``, refused when its nearest existing parent is a file (it could not be created there)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise typer.BadParameter(f"{str(parent)!r} is a file, so {str(path)!r} cannot be created in it")
+            break
+    return path
+
+
 def parse_out_dir(value: Any) -> Path:
     """``--out FOLDER``: not empty, and not an existing file (a folder is replaced or created)."""
     path = Path(_path_text(value, "--out"))
@@ -81,23 +91,13 @@ def parse_out_file(value: Any) -> Path:
     path = Path(_path_text(value, "--out"))
     if path.is_dir():
         raise typer.BadParameter(f"{str(path)!r} is a folder; give a file name")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise typer.BadParameter(f"{str(parent)!r} is a file, so {str(path)!r} cannot be created in it")
-            break
-    return path
+    return _under_folders(path)
 
 
 def parse_out_path(value: Any) -> Path:
     """``--out FILE-OR-FOLDER`` (recon: an image file or a DICOM folder): not empty, no file in place of a folder."""
     path = Path(_path_text(value, "--out"))
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise typer.BadParameter(f"{str(parent)!r} is a file, so {str(path)!r} cannot be created in it")
-            break
-    return path
+    return _under_folders(path)
 
 
 def out_dir_option(default: Any, help: str) -> Any:
