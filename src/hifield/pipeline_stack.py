@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Callable
@@ -186,7 +185,7 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
         committed = False
         try:
             with reporter.step("Writing ISMRMRD (per slice), DICOM series, NIfTI volumes, montage and summary"):
-                _write_stack_outputs(staging, results, recon_images, truth, images, metrics, summary, protocol)
+                _write_stack_outputs(staging, results, recon_images, truth, images, metrics, summary, protocol, cfg.out)
             result.files = commit_exam(staging, cfg.out)
             committed = True
         finally:
@@ -205,34 +204,22 @@ def _write_stack_outputs(
     metrics: list[dict[str, Any]],
     summary: dict[str, Any],
     protocol: Any,
+    out: Path,
 ) -> None:
-    from hifield.io import write_dicom_series, write_ismrmrd, write_nifti
+    """The stack's exam through :func:`hifield.io.exam.write_exam`: raw data per slice, one DICOM series and one
+    NIfTI volume per method, the montage with the worst slice's error map, summary.json."""
+    from hifield.io.exam import write_exam
     from hifield.report import save_stack_figure
 
-    (folder / "raw").mkdir(parents=True, exist_ok=True)
-    for k, r in enumerate(results):
-        write_ismrmrd(r.raw, folder / "raw" / f"slice_{k:03d}.h5")
-    study_uid = None
-    for number, (method, image) in enumerate(recon_images.items(), start=1):
-        files = write_dicom_series(
-            image,
-            folder / "dicom" / method,
-            series_description=f"{protocol.name} R{summary['acceleration']:.1f} {method}",
-            series_number=number,
-            study_uid=study_uid,
-        )
-        if study_uid is None and files:
-            import pydicom
-
-            study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
-        write_nifti(image, folder / "nifti" / f"{method}.nii.gz")
     method = metrics[-1]["method"]
     worst = int(np.argmax([s["nmse"] for s in metrics[-1]["per_slice"]]))
-    save_stack_figure(
-        truth,
-        images[method],
-        folder / "figure.png",
-        worst_slice=worst,
-        title=f"{protocol.name} at {summary['field_t']:g} T, {truth.shape[0]} slices, {method}; worst slice {worst}",
+    title = f"{protocol.name} at {summary['field_t']:g} T, {truth.shape[0]} slices, {method}; worst slice {worst}"
+    write_exam(
+        folder,
+        raw=[r.raw for r in results],
+        recon_images=recon_images,
+        summary=summary,
+        series_prefix=f"{protocol.name} R{summary['acceleration']:.1f}",
+        figure=lambda path: save_stack_figure(truth, images[method], path, worst_slice=worst, title=title),
+        shown_as=out,
     )
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

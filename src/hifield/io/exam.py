@@ -88,7 +88,8 @@ def write_exam(
     folder
         The staging folder from :func:`stage_exam`.
     raw
-        The acquired :class:`~hifield.data.RawData` (``raw.h5``).
+        The acquired :class:`~hifield.data.RawData` (``raw.h5``), or one per slice of a stack
+        (``raw/slice_000.h5`` ...).
     recon_images
         Reconstructed :class:`~hifield.data.Image` by method name (``dicom/<method>/``, ``nifti/<method>.nii.gz``).
     summary
@@ -110,7 +111,12 @@ def write_exam(
     from hifield.io.nifti import write_nifti
 
     try:
-        write_ismrmrd(raw, folder / "raw.h5")
+        if isinstance(raw, (list, tuple)):
+            (folder / "raw").mkdir(parents=True, exist_ok=True)
+            for k, one in enumerate(raw):
+                write_ismrmrd(one, folder / "raw" / f"slice_{k:03d}.h5")
+        else:
+            write_ismrmrd(raw, folder / "raw.h5")
         study_uid = None
         for number, (method, image) in enumerate(recon_images.items(), start=1):
             files = write_dicom_series(
