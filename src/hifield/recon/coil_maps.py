@@ -9,9 +9,10 @@ from numpy.typing import NDArray
 
 from hifield.backend import single_threaded_blas
 from hifield.data import CoilMaps, RawData
-from hifield.errors import ConfigError, ReconstructionError
+from hifield.errors import ConfigError, ReconstructionError, check_memory
 from hifield.ops.fft import ifftc
 from hifield.recon.calibration import calibration_data
+from hifield.recon.memory import coil_map_memory_bytes
 
 _CHUNK_BYTES = 192 * 2**20
 
@@ -298,6 +299,20 @@ def estimate_coil_maps(
         )
     image_shape = tuple(int(n) for n in (raw.header.matrix if raw.trajectory is not None else raw.kspace.shape[-3:]))
     shape3 = (image_shape[0], image_shape[1], image_shape[2])
+    n_coils = int(calib.shape[0])
+    check_memory(
+        coil_map_memory_bytes(
+            n_coils,
+            shape3,
+            method=method,
+            n_maps=n_maps,
+            n_virtual=n_virtual,
+            calib_shape=tuple(calib.shape[1:]),
+            kernel_width=kernel_width,
+        ),
+        what=f"{method} coil maps of {n_coils} coils on a {'x'.join(map(str, shape3))} grid",
+        hint="compress the coils, use a smaller grid or raise --max-memory",
+    )
     if method == "espirit":
         maps = espirit_maps(
             calib,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hifield.errors import ConfigError, ReconstructionError
+from hifield.errors import ConfigError, ReconstructionError, check_memory
 from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, PartialFourierConfig, SenseConfig, TvConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -194,6 +194,36 @@ def reconstructor(name: str) -> Reconstructor:
         raise ConfigError(f"unknown reconstruction method {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
 
 
+_MEMORY_HINT = "compress the coils, reconstruct fewer frames at a time, use a smaller grid or raise --max-memory"
+
+
+def _grid(raw: RawData) -> tuple[int, int, int]:
+    shape = raw.header.matrix if raw.trajectory is not None else np.shape(raw.kspace)[-3:]
+    return (int(shape[0]), int(shape[1]), int(shape[2]))
+
+
+def _describe(raw: RawData) -> str:
+    return f"{raw.n_coils} coils on a {'x'.join(map(str, _grid(raw)))} grid"
+
+
+def memory_needed(raw: RawData, method: str) -> float:
+    """Peak bytes ``reconstruct(raw, method=method)`` needs once coil maps exist (estimating them is checked apart).
+
+    See :func:`hifield.recon.memory.reconstruction_memory_bytes` for the model and where its factors come from.
+    """
+    from hifield.recon import memory
+
+    kspace_shape = np.shape(raw.kspace)  # (*other, coil, k2, k1, k0) or (*other, coil, *samples)
+    n_samples = None if raw.trajectory is None else int(np.prod(kspace_shape[-3:]))
+    return memory.reconstruction_memory_bytes(
+        method,
+        n_coils=raw.n_coils,
+        image_shape=_grid(raw),
+        n_frames=int(np.prod(kspace_shape[:-4])),
+        n_samples=n_samples,
+    )
+
+
 def reconstruct(
     raw: RawData,
     *,
@@ -252,6 +282,7 @@ def reconstruct(
         raise ReconstructionError(
             f"method {method!r} reconstructs Cartesian data only; for {raw.header.trajectory} data use {usable}"
         )
+    check_memory(memory_needed(raw, method), what=f"{spec.label} of {_describe(raw)}", hint=_MEMORY_HINT)
     problem = build_problem(
         raw,
         coil_maps=coil_maps,
