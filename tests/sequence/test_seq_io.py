@@ -147,3 +147,29 @@ def test_rf_facts_reads_flip_centre_and_use():
     facts = rf_facts(rf)
     assert math.degrees(facts.flip_rad) == pytest.approx(180.0, abs=1e-6)
     assert facts.centre_s == pytest.approx(1e-4 + 1e-3, abs=1e-9) and facts.use == "inversion"
+
+
+def test_a_parse_that_never_ends_is_stopped_by_the_watchdog(tmp_path, gre, monkeypatch):
+    # defence behind the validator: should pypulseq loop on a file that passed validation, the read still ends
+    import signal
+    import time
+
+    import pypulseq as pp
+
+    path = write_seq(gre, tmp_path / "gre.seq")
+
+    def spin(self, *args, **kwargs):
+        while True:
+            time.sleep(0.01)
+
+    monkeypatch.setattr(pp.Sequence, "read", spin)
+    monkeypatch.setenv("HIFIELD_SEQ_READ_LIMIT_S", "0.3")
+    before = signal.getsignal(signal.SIGALRM)
+    start = time.perf_counter()
+    with pytest.raises(FileFormatError, match=r"gre\.seq.*did not finish reading it in 0\.3 s"):
+        read_seq(path)
+    assert time.perf_counter() - start < 5
+    assert signal.getsignal(signal.SIGALRM) is before and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    monkeypatch.setenv("HIFIELD_SEQ_READ_LIMIT_S", "soon")
+    with pytest.raises(FileFormatError, match="HIFIELD_SEQ_READ_LIMIT_S"):
+        read_seq(path)

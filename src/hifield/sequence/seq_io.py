@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import re
+import signal
+import threading
+import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,6 +48,52 @@ def seq_file_version(path: str | os.PathLike[str]) -> tuple[int, int, int]:
     return int(match.group(1)), int(match.group(2)), int(digits.group(0)) if digits else 0
 
 
+READ_TIME_LIMIT_S = 120.0
+"""Wall-clock bound on pypulseq's parse of one file (``HIFIELD_SEQ_READ_LIMIT_S`` overrides it), behind the
+validation of :mod:`hifield.sequence.seq_validate`: should a file still send pypulseq into a loop, the read stops
+with one line instead of hanging."""
+
+
+class _ReadTimeout(Exception):
+    """Raised inside pypulseq's parse by the watchdog's alarm."""
+
+
+@contextlib.contextmanager
+def _watchdog(seconds: float) -> Iterator[None]:
+    """Raise :class:`_ReadTimeout` in the enclosed code after ``seconds`` of wall time (main thread, POSIX only).
+
+    Elsewhere (a worker thread, a platform without ``setitimer``) the enclosed code runs unbounded: the file was
+    validated before it got here.
+    """
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable or seconds <= 0:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _ReadTimeout
+
+    pending_s, _ = signal.getitimer(signal.ITIMER_REAL)  # someone else's alarm (e.g. a test timeout) is kept
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if pending_s > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(1e-3, pending_s - (time.monotonic() - started)))
+
+
+def _read_time_limit_s() -> float:
+    raw = os.environ.get("HIFIELD_SEQ_READ_LIMIT_S", "")
+    try:
+        return float(raw) if raw else READ_TIME_LIMIT_S
+    except ValueError:
+        raise FileFormatError(f"HIFIELD_SEQ_READ_LIMIT_S={raw!r} is not a number of seconds; unset it") from None
+
+
 def read_seq(path: str | os.PathLike[str]) -> Any:
     """Read a Pulseq ``.seq`` file (format 1.4 or 1.5) into a ``pypulseq.Sequence``.
 
@@ -64,8 +115,12 @@ def read_seq(path: str | os.PathLike[str]) -> Any:
     # pypulseq leaves the file open when it fails: let it close quietly when the traceback is dropped
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        limit_s = _read_time_limit_s()
         try:
-            seq.read(str(path))
+            with _watchdog(limit_s):
+                seq.read(str(path))
+        except _ReadTimeout:
+            failure = f"pypulseq did not finish reading it in {limit_s:g} s"
         except Exception as error:  # pypulseq raises bare exceptions of many kinds on malformed files
             failure = " ".join(str(error).split())[:200] or type(error).__name__
         if failure is not None:
