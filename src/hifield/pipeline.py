@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,6 +218,35 @@ def score(truth: NDArray[np.float32], magnitude: NDArray[np.float32]) -> dict[st
     }
 
 
+@dataclass(frozen=True)
+class MethodJob:
+    """One reconstruction of a scan's raw data: what :func:`reconstruct_job` needs, small enough to ship."""
+
+    raw: Any
+    """The accelerated :class:`~hifield.data.RawData`."""
+    method: str
+    """A registered reconstructor name."""
+    coil_maps: Any = None
+    """:class:`~hifield.data.CoilMaps` for the methods that use them (estimated once per scan), else None."""
+
+
+def reconstruct_job(job: MethodJob) -> tuple[Any, float]:
+    """Reconstruct ``job`` and return ``(image, seconds)``: the unit :data:`method_mapper` maps."""
+    from hifield.recon import reconstruct
+
+    start = time.perf_counter()
+    image = reconstruct(job.raw, method=job.method, coil_maps=job.coil_maps)
+    return image, time.perf_counter() - start
+
+
+MethodMapper = Callable[[Callable[[MethodJob], tuple[Any, float]], list[MethodJob]], list[tuple[Any, float]]]
+"""Maps :func:`reconstruct_job` over a scan's methods and returns their results in order (like ``map``)."""
+
+method_mapper: contextvars.ContextVar[MethodMapper | None] = contextvars.ContextVar("method_mapper", default=None)
+"""How a scan's reconstructions run. None: one after another in this process; a study's Dask task sets it to run
+each method as a task of its own on the one simulated raw dataset (:mod:`hifield.distributed`)."""
+
+
 def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = None) -> ScanResult:
     """Run one virtual exam end to end: build -> check -> simulate -> reconstruct -> score -> write.
 
@@ -240,7 +270,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         When the sequence is refused (exit code 2).
     """
     from hifield import sequence as sq
-    from hifield.recon import reconstruct, scan_coil_maps
+    from hifield.recon import scan_coil_maps
     from hifield.sim import simulate
     from hifield.sim.field_effects import apply_field_effects
     from hifield.units import rad_to_deg
@@ -289,15 +319,25 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         recon_images: dict[str, Any] = {}
         metrics: list[dict[str, Any]] = []
         coil_maps = None
+        solved: dict[str, tuple[Any, float]] = {}
+        mapper = method_mapper.get()
+        if mapper is not None and len(cfg.recons) > 1:  # a study's task: the methods run as tasks of their own
+            with timed("recon", f"Reconstructing: {len(cfg.recons)} methods as tasks on the cluster"):
+                if any(reconstructor(m).needs_coil_maps for m in cfg.recons):
+                    coil_maps, _ = scan_coil_maps(raw, prescan=prescan)  # once, shared by every method's task
+                jobs = [MethodJob(raw, m, coil_maps if reconstructor(m).needs_coil_maps else None) for m in cfg.recons]
+                solved = dict(zip(cfg.recons, mapper(reconstruct_job, jobs), strict=True))
         for method in cfg.recons:
             spec = reconstructor(method)
             label = spec.label
-            with timed(f"recon_{method}", f"Reconstructing: {label}"):
-                if spec.needs_coil_maps and coil_maps is None:
-                    coil_maps, _ = scan_coil_maps(raw, prescan=prescan)
-                start = time.perf_counter()
-                image = reconstruct(raw, method=method, coil_maps=coil_maps if spec.needs_coil_maps else None)
-                elapsed = time.perf_counter() - start
+            if method not in solved:
+                with timed(f"recon_{method}", f"Reconstructing: {label}"):
+                    if spec.needs_coil_maps and coil_maps is None:
+                        coil_maps, _ = scan_coil_maps(raw, prescan=prescan)
+                    solved[method] = reconstruct_job(
+                        MethodJob(raw, method, coil_maps if spec.needs_coil_maps else None)
+                    )
+            image, elapsed = solved[method]
             magnitude = np.abs(image.data).reshape(-1, n, n).astype(np.float32)
             images[method] = magnitude
             recon_images[method] = image

@@ -115,3 +115,21 @@ def test_a_slice_stack_exam_runs_its_slices_as_tasks_of_their_own(client: Any, t
     assert "scan_one_slice" in prefixes  # each slice was a task, not a loop inside the exam's task
     (exam_id,) = {row["exam_id"] for row in result.rows}
     assert _images(tmp_path / "stack", exam_id)["truth"].shape[0] == 2
+
+
+def test_the_methods_of_one_exam_run_as_tasks_on_one_simulated_dataset(
+    client: Any, tmp_path: Path, tiny: Any
+) -> None:
+    spec = tiny(methods=["fft", "sense", "cs"])
+    spec["axes"] = {"accelerations": [2]}
+    client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.task_prefixes.clear())
+    spread = batch(study_from_dict(spec), out=tmp_path / "dask", scheduler=client.scheduler.address, report=False)
+    prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    assert "run_method" in prefixes  # one task per method, not a loop inside the exam's task
+    assert sum(p.startswith("hifield-exam") for p in prefixes) == 1  # and one simulation: the exam's own task
+    serial = batch(study_from_dict(spec), out=tmp_path / "serial", scheduler=SERIAL, report=False)
+    assert [r["method"] for r in spread.rows] == ["fft", "sense", "cs"]
+    assert [[r[k] for k in MEASURED] for r in serial.rows] == [[r[k] for k in MEASURED] for r in spread.rows]
+    (exam_id,) = {row["exam_id"] for row in spread.rows}
+    a, b = _images(tmp_path / "serial", exam_id), _images(tmp_path / "dask", exam_id)
+    assert all(a[name].tobytes() == b[name].tobytes() for name in a)

@@ -57,9 +57,10 @@ def _worker_name() -> str:
 
 
 @contextlib.contextmanager
-def _slices_as_tasks() -> Iterator[None]:
-    """Inside a Dask worker, scan a slice stack's slices as tasks of their own on the cluster (the exam's task
-    leaves its worker's slot while it waits for them); elsewhere (a serial study) change nothing."""
+def _parts_as_tasks() -> Iterator[None]:
+    """Inside a Dask worker, run a slice stack's slices, and the reconstructions of one raw dataset, as tasks of
+    their own on the cluster (the exam's task leaves its worker's slot while it waits for them; the raw data and
+    coil maps go to the method tasks once, scattered); elsewhere (a serial study) change nothing."""
     try:
         from distributed import get_worker, worker_client
 
@@ -67,17 +68,46 @@ def _slices_as_tasks() -> Iterator[None]:
     except (ImportError, ValueError):  # no Dask, or not inside a worker
         yield
         return
+    from hifield.pipeline import method_mapper
     from hifield.pipeline_stack import slice_mapper
 
-    def on_the_cluster(function: Any, configs: list[Any]) -> list[Any]:
+    def on_the_cluster(function: Any, items: list[Any]) -> list[Any]:
         with worker_client() as client:
-            return list(client.gather(client.map(function, configs, pure=False)))
+            return list(client.gather(client.map(function, items, pure=False)))
 
-    token = slice_mapper.set(on_the_cluster)
+    def methods_on_the_cluster(function: Any, jobs: list[Any]) -> list[Any]:
+        with worker_client() as client:
+            shared = client.scatter(jobs[0].raw)  # one copy of the raw data for every method's task
+            maps = next((job.coil_maps for job in jobs if job.coil_maps is not None), None)
+            shared_maps = client.scatter(maps) if maps is not None else None
+            futures = [
+                client.submit(
+                    _run_method,
+                    function,
+                    shared,
+                    job.method,
+                    shared_maps if job.coil_maps is not None else None,
+                    pure=False,
+                )
+                for job in jobs
+            ]
+            return list(client.gather(futures))
+
+    slices = slice_mapper.set(on_the_cluster)
+    methods = method_mapper.set(methods_on_the_cluster)
     try:
         yield
     finally:
-        slice_mapper.reset(token)
+        method_mapper.reset(methods)
+        slice_mapper.reset(slices)
+
+
+def _run_method(function: Any, raw: Any, method: str, coil_maps: Any) -> Any:
+    """One method's task: rebuild its job from the scattered raw data and maps, and reconstruct."""
+    from hifield.pipeline import MethodJob
+
+    with single_threaded_blas():
+        return function(MethodJob(raw, method, coil_maps))
 
 
 def _one_line(error: BaseException) -> str:
@@ -131,7 +161,7 @@ def run_exam(exam: Exam, root: str | Path) -> dict[str, Any]:
         try:
             from hifield.pipeline import scan
 
-            with single_threaded_blas(), _slices_as_tasks():  # as in a Dask worker: serial and distributed agree
+            with single_threaded_blas(), _parts_as_tasks():  # as in a Dask worker: serial and distributed agree
                 result = scan(exam.scan_config(work))
             work.mkdir(parents=True, exist_ok=True)
             summary = dict(result.summary)
