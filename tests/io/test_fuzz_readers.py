@@ -34,8 +34,9 @@ FAST_EXAMPLES = 40
 """Examples per reader and strategy in the default suite (fixed seed)."""
 LONG_EXAMPLES = int(os.environ.get("HIFIELD_FUZZ_EXAMPLES", "10000"))
 """Examples per reader and strategy in the slow profile (``HIFIELD_FUZZ_EXAMPLES`` overrides)."""
-TIME_BOUND_S = 20.0
-"""Longest a single read may take [s] before it counts as a hang."""
+TIME_BOUND_S = float(os.environ.get("HIFIELD_FUZZ_TIME_BOUND_S", "20"))
+"""Longest a single read may take [s of wall time] before it counts as a hang (``HIFIELD_FUZZ_TIME_BOUND_S``
+overrides it: a long profile run niced on a busy machine needs more, or it counts the machine's load as hangs)."""
 MEMORY_BOUND = 3 * 1024**3
 """Most address space a single read may add [bytes]."""
 
