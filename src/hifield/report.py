@@ -124,14 +124,8 @@ def save_stack_figure(
     if title:
         fig.suptitle(title, color="white", fontsize=11)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, format="png", facecolor=fig.get_facecolor())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import html
 import math
 import os
-import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hifield._atomic import atomic_path, atomic_write_text
 from hifield.distributed.exam import EXAMS_DIR, IMAGES
 from hifield.distributed.study import short_name
 
@@ -31,12 +31,8 @@ def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _save(figure: Any, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:6]}.png")
-    try:
-        figure.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100, format="png")
     return path
 
 
@@ -233,13 +229,7 @@ def write_study_report(root: str | os.PathLike[str], rows: list[dict[str, Any]],
         parts.append(_table(["exam", "status", "protocol", "field", "R", "reason"], list(failed.values())))
     parts.append("</body></html>")
     path = root / "report.html"
-    tmp = path.with_name(f".report.{uuid.uuid4().hex[:6]}.html")
-    try:
-        tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write_text(path, "\n".join(parts) + "\n")
 
 
 __all__ = [

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hifield._atomic import atomic_write_bytes
 from hifield.distributed.exam import ERRORS_DIR, EXAMS_DIR, read_record
 from hifield.distributed.study import EXAM_OPTIONS, Exam
 from hifield.errors import ConfigError
@@ -105,7 +104,7 @@ def rows_from_record(record: dict[str, Any]) -> list[dict[str, Any]]:
 def write_manifest(root: Path, name: str, exams: list[Exam]) -> None:
     """Write ``study.json``: the study's name and each exam's id and options (the exams it must have)."""
     data = {"name": name, "exams": [{"exam_id": e.exam_id, "options": e.options()} for e in exams]}
-    _atomic_write(root / MANIFEST, (json.dumps(data, indent=1) + "\n").encode())
+    atomic_write_bytes(root / MANIFEST, (json.dumps(data, indent=1) + "\n").encode())
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
@@ -203,7 +202,7 @@ def write_table(root: Path, rows: list[dict[str, Any]]) -> dict[str, Path]:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in names})
-    written = {"csv": _atomic_write(root / f"{TABLE}.csv", buffer.getvalue().encode())}
+    written = {"csv": atomic_write_bytes(root / f"{TABLE}.csv", buffer.getvalue().encode())}
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -213,7 +212,7 @@ def write_table(root: Path, rows: list[dict[str, Any]]) -> dict[str, Path]:
     table = pa.Table.from_pylist([{k: row.get(k) for k in names} for row in rows], schema=schema)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    written["parquet"] = _atomic_write(root / f"{TABLE}.parquet", sink.getvalue().to_pybytes())
+    written["parquet"] = atomic_write_bytes(root / f"{TABLE}.parquet", sink.getvalue().to_pybytes())
     return written
 
 
@@ -237,17 +236,6 @@ def read_table(root: str | Path) -> list[dict[str, Any]]:
         return [
             {k: (None if v == "" else convert[kinds[k]](v)) for k, v in row.items()} for row in csv.DictReader(handle)
         ]
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 __all__ = [
