@@ -26,8 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"data", "errors", "metrics"},
 }
 
-BOTTOM = {"_atomic"}
-"""Bottom modules every layer may import, like ``errors``: the one write-to-a-temporary-name-then-rename helper."""
+BOTTOM = {"_atomic", "_interrupt"}
+"""Bottom modules every layer may import, like ``errors``: the one write-to-a-temporary-name-then-rename helper
+and the record of a signal (``_interrupt``)."""
 
 
 def _hifield_imports(path: Path) -> set[str]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield._interrupt import raise_if_interrupted
 from hifield.errors import ConfigError
 from hifield.io.exam import commit_exam, discard_staging, stage_exam, write_exam
 from hifield.recon.registry import reconstructor
@@ -285,6 +286,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
 
     @contextlib.contextmanager
     def timed(key: str, description: str) -> Iterator[None]:
+        raise_if_interrupted()  # a signal whose exception was lost inside a C callback stops the scan here
         start = time.perf_counter()
         with rep.step(description):
             yield

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,60 @@ def test_sigterm_at_each_stage_keeps_the_old_result_or_replaces_it_wholly(after_
         assert "terminated" in err
         assert sorted(p.name for p in out.iterdir()) == ["only_in_old.txt", "summary.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["exam"]
+
+
+@pytest.fixture
+def _restore_signal_handlers() -> Iterator[None]:
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    saved = {name: signal.getsignal(getattr(signal, name)) for name in names}
+    yield
+    for name, handler in saved.items():
+        signal.signal(getattr(signal, name), handler)
+    from hifield._interrupt import clear_interrupt
+
+    clear_interrupt()
+
+
+def _lose_a_sigint_inside_a_c_callback() -> None:
+    """Send SIGINT while Python runs inside a ctypes callback, which swallows the handler's exception (as it did in
+    threadpoolctl's library scan in CI: "Exception ignored on calling ctypes callback function")."""
+    import ctypes
+
+    ctypes.CFUNCTYPE(None)(lambda: signal.raise_signal(signal.SIGINT))()
+
+
+@pytest.mark.usefixtures("_restore_signal_handlers")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the lost exception, on purpose
+def test_a_sigint_lost_inside_a_c_callback_still_exits_130(capsys: pytest.CaptureFixture[str]) -> None:
+    from hifield.cli._common import boundary
+
+    def command() -> int:
+        _lose_a_sigint_inside_a_c_callback()  # without the record, the command would go on and exit 0
+        return 0
+
+    assert boundary(command) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("_restore_signal_handlers")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the lost exception, on purpose
+def test_a_sigint_lost_inside_a_c_callback_stops_a_study_before_its_next_exam(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from hifield._interrupt import Terminated
+    from hifield.cli._common import install_signal_handlers
+    from hifield.distributed import runner
+    from hifield.distributed.progress import SilentProgress
+
+    ran: list[str] = []
+
+    def run_exam(exam: str, root: Path) -> dict[str, str]:
+        ran.append(exam)
+        _lose_a_sigint_inside_a_c_callback()
+        return {"exam_id": exam, "status": "ok"}
+
+    monkeypatch.setattr(runner, "run_exam", run_exam)
+    install_signal_handlers()
+    with pytest.raises(Terminated):
+        runner._run_serial(["a", "b", "c"], tmp_path, SilentProgress())  # type: ignore[list-item]
+    assert ran == ["a"]

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import typer
 
+from hifield._interrupt import Terminated, clear_interrupt, on_signal, pending_interrupt
 from hifield.errors import HifieldError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,30 +74,13 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class Terminated(BaseException):
-    """Raised in the main thread on SIGINT or SIGTERM, so a kill unwinds (and cleans up) exactly as Ctrl-C does.
-
-    A BaseException (like KeyboardInterrupt) so that no ``except Exception`` swallows it, but not a
-    KeyboardInterrupt, which typer would turn into a silent exit status 130.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"terminated by signal {signum}")
-        self.signum = signum
-
-
-def _raise_terminated(signum: int, _frame: object) -> None:
-    signal.signal(signum, signal.SIG_IGN)  # a second signal does not interrupt the clean-up
-    raise Terminated(signum)
-
-
 def install_signal_handlers() -> None:
     """Make SIGINT, SIGTERM and SIGHUP unwind the same way: ``finally`` blocks run, staging folders are removed."""
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is not None:
             with contextlib.suppress(ValueError, OSError):  # not the main thread, or not supported
-                signal.signal(signum, _raise_terminated)
+                signal.signal(signum, on_signal)
 
 
 def interrupt_of(error: BaseException) -> BaseException | None:
@@ -161,8 +145,13 @@ def boundary(run: Callable[[], int]) -> int:
     of every ``finally`` block; anything else is a bug: one line, "please report" and the path of a saved traceback.
     """
     install_signal_handlers()
+    clear_interrupt()
     try:
-        return run()
+        code = run()
+        lost = pending_interrupt()
+        if lost is not None and code == EXIT_OK:  # the handler's exception was lost inside a C callback
+            raise Terminated(lost)
+        return code
     except HifieldError as error:
         error_line(str(error))
         return error.exit_code

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from hifield._interrupt import clear_interrupt
 from hifield.cli._common import Terminated, error_line, handle_errors, interrupted_exit_code, print_json
 from hifield.errors import ConfigError
 
@@ -60,6 +61,7 @@ def study_command(
             retry_failed=retry_failed,
         )
     except (KeyboardInterrupt, Terminated) as interrupt:  # Ctrl-C or SIGTERM: finished exams stay, the rest resumes
+        clear_interrupt()
         folder = (out or study.out).expanduser().resolve()
         error_line(f"interrupted: {study_status(folder).line()}; run the same command again to resume")
         raise typer.Exit(interrupted_exit_code(interrupt)) from None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hifield._interrupt import raise_if_interrupted
 from hifield.distributed.exam import (
     ERRORS_DIR,
     EXAMS_DIR,
@@ -133,6 +134,7 @@ def _dashboard(client: Any) -> str | None:
 
 def _run_serial(exams: list[Exam], root: Path, progress: StudyProgress) -> None:
     for exam in exams:
+        raise_if_interrupted()  # a Ctrl-C lost inside a C callback still stops the study before the next exam
         progress.advance(run_exam(exam, root))
 
 
@@ -145,6 +147,7 @@ def _run_dask(client: Any, exams: list[Exam], root: Path, progress: StudyProgres
     }
     try:
         for future in as_completed(futures):
+            raise_if_interrupted()
             exam = futures[future]
             try:
                 record = future.result()

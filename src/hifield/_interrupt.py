@@ -1,0 +1,59 @@
+"""Stopping on a signal: the exception a handler raises, and a record of it for when that exception is lost.
+
+A signal handler runs in the main thread between two bytecodes and raises :class:`Terminated`. If that bytecode
+belongs to a callback called from C (ctypes, as threadpoolctl uses when it scans the loaded libraries), C swallows
+the exception ("Exception ignored on calling ctypes callback function") and the run would go on as if the signal
+never came. So the handler also records the signal, and long loops call :func:`raise_if_interrupted` between their
+units of work (the exams of a study, the steps of a scan): a lost interrupt still stops the run at the next one.
+Bottom module: imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import signal
+
+__all__ = ["Terminated", "clear_interrupt", "on_signal", "pending_interrupt", "raise_if_interrupted"]
+
+_pending: int | None = None
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGINT or SIGTERM, so a kill unwinds (and cleans up) exactly as Ctrl-C does.
+
+    A BaseException (like KeyboardInterrupt) so that no ``except Exception`` swallows it, but not a
+    KeyboardInterrupt, which typer would turn into a silent exit status 130.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by signal {signum}")
+        self.signum = signum
+
+
+def on_signal(signum: int, _frame: object) -> None:
+    """Signal handler: record ``signum``, ignore a second one (so it cannot interrupt the clean-up), raise."""
+    global _pending
+    _pending = signum
+    signal.signal(signum, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def pending_interrupt() -> int | None:
+    """The signal received and not yet handled by the CLI's boundary, if any."""
+    return _pending
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Terminated` again if a signal came whose exception may have been lost; call between steps.
+
+    Examples
+    --------
+    >>> raise_if_interrupted()  # nothing pending: returns
+    """
+    if _pending is not None:
+        raise Terminated(_pending)
+
+
+def clear_interrupt() -> None:
+    """Forget a handled signal (the CLI's boundary calls it once it has turned the interrupt into an exit status)."""
+    global _pending
+    _pending = None
