@@ -48,6 +48,7 @@ from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError, check_memory
 from hifield.sim.engines.acquisition import acquisition_header, check_same_field
 from hifield.sim.engines.fast_echoes import ContrastGroup, contrast_groups, select_slice
+from hifield.sim.engines.fast_offresonance import frequency_segments
 from hifield.sim.engines.timeline import Timeline, density_weights, read_timeline, readout_kspace
 from hifield.sim.noise import add_thermal_noise, kspace_noise_std
 from hifield.sim.pattern import recorded_sampling
@@ -80,25 +81,6 @@ def spoiled_gre_signal(
     e1 = np.exp(-tr_s / t1)
     decay = np.exp(-te_s / np.asarray(t2star_s, dtype=np.float64))
     return np.sin(flip_angle_rad) * (1.0 - e1) / (1.0 - e1 * np.cos(flip_angle_rad)) * decay
-
-
-def _frequency_segments(offset_hz: NDArray[np.float64], step_hz: float) -> list[tuple[float, NDArray[np.float64]]]:
-    """Split a frequency map into segments with linear-interpolation weights (time-segmented off-resonance).
-
-    Returns ``(f_j, w_j)`` pairs with ``sum_j w_j = 1`` per voxel and ``sum_j w_j f_j = f``; the readout phase
-    ``exp(i 2 pi f t)`` is then approximated by ``sum_j w_j exp(i 2 pi f_j t)`` with an error below
-    ``(pi step t)^2 / 2``.
-    """
-    if not np.any(offset_hz):
-        return [(0.0, np.ones_like(offset_hz))]
-    low = int(np.floor(offset_hz.min() / step_hz))
-    high = int(np.ceil(offset_hz.max() / step_hz))
-    segments = []
-    for j in range(low, high + 1):
-        weight = np.clip(1.0 - np.abs(offset_hz / step_hz - j), 0.0, None)
-        if np.any(weight):
-            segments.append((j * step_hz, weight))
-    return segments
 
 
 def _crop_slices(fine: tuple[int, ...], coarse: tuple[int, ...]) -> tuple[slice, ...]:
@@ -255,10 +237,10 @@ def _encode(
     scale: float,
 ) -> NDArray[np.complex128]:
     """Every readout ``(coil, n_adc, samples)``: per contrast group and basis contrast, the basis image through the
-    coils and the projector, with the chemical-shift phase of each sample and the B0 map by frequency segments."""
+    coils and the projector, with the chemical-shift phase of each sample and the B0 map by multi-frequency
+    interpolation (:func:`~hifield.sim.engines.fast_offresonance.frequency_segments`)."""
     offres_phase = np.exp(-2j * np.pi * offset_hz * tau0)
-    spread = float(np.max(np.abs(tau_samples - tau0)))
-    segments = _frequency_segments(offset_hz, 0.045 / max(spread, 1e-6))
+    segments = frequency_segments(offset_hz, tau_samples - tau0)
     lines = np.zeros((sens.shape[0], *tau_samples.shape), dtype=np.complex128)
     for group in groups:
         coefficients, mixing = _low_rank(group.amplitudes)
