@@ -112,8 +112,13 @@ def _partial_fourier(r: PatternRequest) -> SamplingPattern:
     )
 
 
+def _plane_calibration(r: PatternRequest) -> tuple[int, int]:
+    """The ``n x n`` calibration block of a (k2, k1) plane, clipped to the grid along each axis."""
+    return min(r.n_calibration, r.n2), min(r.n_calibration, r.n1)
+
+
 def _poisson(r: PatternRequest) -> SamplingPattern:
-    calibration = (min(r.n_calibration, r.n2), r.n_calibration)
+    calibration = _plane_calibration(r)
     return poisson_disc(
         (r.n2, r.n1),
         acceleration=r.acceleration,
@@ -131,7 +136,7 @@ def _caipirinha(r: PatternRequest) -> SamplingPattern:
         ry=ry,
         rz=rz,
         shift=1 if (rz > 1 and ry > 1) else 0,
-        calibration=(min(r.n_calibration, r.n2), r.n_calibration),
+        calibration=_plane_calibration(r),
         corner_cut=r.corner_cut,
         order=r.order,
     )
