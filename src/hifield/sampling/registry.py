@@ -112,9 +112,29 @@ def _partial_fourier(r: PatternRequest) -> SamplingPattern:
     )
 
 
+PLANE_CALIBRATION_SHARE = 0.75
+"""Most of a (k2, k1) pattern's points its calibration block may take (the rest samples the periphery)."""
+
+
+def plane_calibration(n_calibration: int, shape: tuple[int, int], acceleration: float) -> tuple[int, int]:
+    """The square ``n x n`` calibration block of a (k2, k1) plane: clipped to the grid along each axis, then shrunk
+    until it takes at most :data:`PLANE_CALIBRATION_SHARE` of the ``round(k2 * k1 / R)`` points acquired.
+
+    Examples
+    --------
+    >>> plane_calibration(24, (64, 48), 4.0), plane_calibration(24, (16, 48), 4.0), plane_calibration(24, (64, 48), 8)
+    ((24, 24), (12, 12), (16, 16))
+    """
+    n2, n1 = shape
+    budget = PLANE_CALIBRATION_SHARE * round(n2 * n1 / max(acceleration, 1.0))
+    size = n_calibration
+    while size > 0 and min(size, n2) * min(size, n1) > budget:
+        size -= 1
+    return min(size, n2), min(size, n1)
+
+
 def _plane_calibration(r: PatternRequest) -> tuple[int, int]:
-    """The ``n x n`` calibration block of a (k2, k1) plane, clipped to the grid along each axis."""
-    return min(r.n_calibration, r.n2), min(r.n_calibration, r.n1)
+    return plane_calibration(r.n_calibration, (r.n2, r.n1), r.acceleration)
 
 
 def _poisson(r: PatternRequest) -> SamplingPattern:
@@ -213,7 +233,8 @@ def make_pattern(
     acceleration
         Effective acceleration R >= 1.
     n_calibration
-        Fully sampled central lines (2D) or a ``n x n`` block (3D, clipped to ``n_k2``); unused for readouts.
+        Fully sampled central lines (2D) or a ``n x n`` block (3D: clipped to the grid and to at most three
+        quarters of the acquired points, see :func:`plane_calibration`); unused for readouts.
     seed
         Seed of the random patterns.
     trajectory
