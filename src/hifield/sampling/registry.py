@@ -117,8 +117,9 @@ PLANE_CALIBRATION_SHARE = 0.75
 
 
 def plane_calibration(n_calibration: int, shape: tuple[int, int], acceleration: float) -> tuple[int, int]:
-    """The square ``n x n`` calibration block of a (k2, k1) plane: clipped to the grid along each axis, then shrunk
-    until it takes at most :data:`PLANE_CALIBRATION_SHARE` of the ``round(k2 * k1 / R)`` points acquired.
+    """The square ``n x n`` calibration block of a (k2, k1) plane: clipped to the partitions (k2), then shrunk
+    until it takes at most :data:`PLANE_CALIBRATION_SHARE` of the ``round(k2 * k1 / R)`` points acquired. A block
+    wider than the k1 lines is returned as asked, for the generator to refuse (as a 2D pattern does).
 
     Examples
     --------
@@ -126,6 +127,8 @@ def plane_calibration(n_calibration: int, shape: tuple[int, int], acceleration: 
     ((24, 24), (12, 12), (16, 16))
     """
     n2, n1 = shape
+    if n_calibration > n1:
+        return min(n_calibration, n2), n_calibration
     budget = PLANE_CALIBRATION_SHARE * round(n2 * n1 / max(acceleration, 1.0))
     size = n_calibration
     while size > 0 and min(size, n2) * min(size, n1) > budget:
