@@ -130,8 +130,9 @@ class Acquisition:
     accelerated: BuiltSequence
     """The lines of the sampling pattern, which it carries (``accelerated.pattern``)."""
     n_calibration_requested: int
-    """Calibration lines asked for (a slab gets at most a quarter of its partitions, see
-    :func:`hifield.sampling.partition_calibration`)."""
+    """Calibration lines asked for: a 3D (k2, k1) pattern gets an ``n x n`` block clipped to the grid and to three
+    quarters of its points (:func:`hifield.sampling.registry.plane_calibration`); a slab sampled along its
+    partitions at most a quarter of them (:func:`hifield.sampling.partition_calibration`)."""
 
     @property
     def pattern(self) -> SamplingPattern:
