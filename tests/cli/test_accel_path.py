@@ -104,10 +104,13 @@ def test_a_3d_protocol_is_accelerated_along_its_partitions_by_simulate_as_by_sca
 
     out = tmp_path / "raw3d.h5"
     args = ["--protocol", "gre_t1_3d", "--matrix", "32", "--accel", "2", "--calib", "24", "--coils", "2"]
+    args += ["--pattern", "equispaced"]  # a line pattern; the default samples the (k2, k1) plane
     proc = hifield_cli("simulate", *args, "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     built = build_exam(
-        ScanConfig(protocol="gre_t1_3d", matrix=32, acceleration=2.0, n_calibration=24, n_coils=2).validated()
+        ScanConfig(
+            protocol="gre_t1_3d", matrix=32, acceleration=2.0, n_calibration=24, n_coils=2, pattern="equispaced"
+        ).validated()
     ).acquisition.accelerated
     assert built.pattern_axis == "k2"
     n_partitions = int(built.protocol.n_partitions)

@@ -109,3 +109,40 @@ def test_espirit_budget_256_16_coils(simdata: ModuleType) -> None:
     start = time.process_time()
     estimate_coil_maps(raw)
     assert time.process_time() - start <= 6.0
+
+
+def test_espirit_3d_kernel_shrinks_to_an_over_determined_calibration_matrix(simdata: ModuleType) -> None:
+    """A thin 3D calibration block (6 partitions) with 8 coils: kernel 6 would leave 108 rows for 1728 columns."""
+    from hifield.recon.coil_maps import espirit_kernel
+
+    nz, n, nc = 16, 32, 8
+    rng = np.random.default_rng(0)
+    maps2d = simdata.smooth_coil_maps(nc, (n, n))
+    z = np.linspace(-1, 1, nz)[:, None, None]
+    maps = maps2d * np.exp(1j * 0.3 * z) * (1 + 0.2 * z * np.arange(nc)[:, None, None, None] / nc)
+    maps /= np.linalg.norm(maps, axis=0, keepdims=True)
+    obj = np.zeros((nz, n, n), np.complex64)
+    obj[3:13, 6:26, 8:24] = 1.0 + 0.2 * rng.random((10, 20, 16))
+    kspace = fftc(maps * obj).astype(np.complex64)
+    mask = np.zeros((nz, n, n), bool)
+    mask[:, ::2] = True
+    mask[5:11, 12:20] = True
+    raw = RawData(kspace=kspace * mask, header=simdata.make_raw(8, 1)[0].header, mask=mask)
+    box = calibration_region(raw)
+    assert box is not None
+    cal_shape = tuple(s.stop - s.start for s in box)
+    assert cal_shape == (6, 9, 32)
+    kernel = espirit_kernel(cal_shape, 6, nc)
+    rows = np.prod([c - k + 1 for c, k in zip(cal_shape, kernel, strict=True)])
+    assert rows >= nc * np.prod(kernel) and max(kernel) < 6
+    cm = estimate_coil_maps(raw)  # default kernel width 6
+    inside = np.abs(obj) > 0.5
+    assert np.percentile(_agreement(cm.maps[0], maps)[inside], 5) > 0.99
+
+
+def test_espirit_kernel_warns_when_the_region_is_too_small_for_any_kernel() -> None:
+    from hifield.recon.coil_maps import espirit_kernel
+
+    assert espirit_kernel((24, 24, 32), 6, 8) == (6, 6, 6)  # already over-determined: unchanged
+    with pytest.warns(RuntimeWarning, match="acquire a larger calibration region"):
+        assert espirit_kernel((4, 4, 4), 6, 8) == (3, 3, 3)

@@ -12,7 +12,8 @@ from hifield.errors import ConfigError
 from hifield.pipeline import DEFAULT_RECONS, RECON_CHOICES
 
 PATTERN_HELP = (
-    "variable-density, equispaced, partial-fourier, poisson or caipirinha (3D protocols: along the partitions; "
+    "variable-density, equispaced, partial-fourier, poisson or caipirinha (3D protocols: variable-density, poisson "
+    "and caipirinha sample the (k2, k1) plane with a square --calib block, the others the partitions; "
     "radial and spiral protocols play a subset of their readouts)."
 )
 

@@ -250,6 +250,7 @@ def checked_build(
     scanner_yaml: str | None = None,
     phase_encode_lines: tuple[int, ...] | None = None,
     partition_lines: tuple[int, ...] | None = None,
+    plane_points: tuple[tuple[int, int], ...] | None = None,
 ) -> tuple[Any, Any, tuple[Any, ...]]:
     """The built sequence, its :class:`~hifield.sequence.SafetyReport` and its violations (``hifield.sequence.check``).
 
@@ -260,7 +261,9 @@ def checked_build(
     from hifield.sequence import assess, check
 
     scanner = resolve_scanner(field, n_coils, scanner_yaml)
-    if partition_lines is not None:
+    if plane_points is not None:  # a 3D protocol's (k2, k1) pattern
+        built = protocol.build(scanner, plane_points=[list(p) for p in plane_points])
+    elif partition_lines is not None:
         built = protocol.build(scanner, partition_lines=list(partition_lines))
     elif phase_encode_lines is not None:
         built = protocol.build(scanner, phase_encode_lines=list(phase_encode_lines))
@@ -367,7 +370,11 @@ def evaluate(request: CardRequest) -> CardResult:
         if pattern is not None:
             result.mask = _pattern_picture(pattern)
         if info["lines_acquired"] != info["lines_full"]:
-            lines = {"partition_lines" if info["axis"] == "k2" else "phase_encode_lines": tuple(readouts)}
+            lines: dict[str, Any] = {
+                "partition_lines" if info["axis"] == "k2" else "phase_encode_lines": tuple(readouts)
+            }
+            if info["axis"] == "plane":
+                lines = {"plane_points": tuple((int(a), int(b)) for a, b in pattern.order_2d)}
             accel_seq, _, accel_found = checked_build(
                 protocol, request.field, request.n_coils, request.mode, scanner_yaml=request.scanner_yaml, **lines
             )

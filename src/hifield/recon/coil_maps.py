@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -66,6 +67,53 @@ def _coil_basis(calib: NDArray[np.complex64]) -> NDArray[np.complex128]:
     return u
 
 
+def espirit_kernel(
+    cal_shape: tuple[int, ...], kernel_width: int, n_virtual: int, *, warn: bool = True
+) -> tuple[int, int, int]:
+    """The ESPIRiT kernel ``(k2, k1, k0)`` for a calibration region: over-determined wherever the region allows.
+
+    The kernel is ``kernel_width`` along each axis (at most the region's extent). The calibration matrix has one
+    row per kernel position in the region and ``n_virtual * prod(kernel)`` columns; with fewer rows than columns
+    (a small 3D region) its null space is not determined by the data and the maps are noise. The largest kernel
+    extent is therefore shrunk by one until the rows are at least the columns, down to 3 along an axis (2 along an
+    axis of fewer than 3 samples); a region too small even for that keeps the smallest kernel with a
+    ``RuntimeWarning`` (unless ``warn`` is False).
+
+    Examples
+    --------
+    >>> espirit_kernel((24, 24, 32), 6, 8)  # 19 * 19 * 27 rows >= 8 * 216 columns
+    (6, 6, 6)
+    >>> espirit_kernel((8, 10, 32), 6, 8)  # 3 * 5 * 27 rows < 8 * 216 columns: shrunk to 4 * 7 * 29 >= 8 * 80
+    (5, 4, 4)
+    >>> espirit_kernel((1, 24, 32), 6, 8)
+    (1, 6, 6)
+    """
+    import warnings
+
+    kernel = [min(int(kernel_width), int(n)) for n in cal_shape]
+    floor = [min(3, int(n)) for n in cal_shape]
+
+    def rows(k: list[int]) -> int:
+        return math.prod(int(n) - ki + 1 for n, ki in zip(cal_shape, k, strict=True))
+
+    while rows(kernel) < n_virtual * math.prod(kernel):
+        shrinkable = [a for a in range(len(kernel)) if kernel[a] > floor[a]]
+        if not shrinkable:
+            if not warn:
+                break
+            warnings.warn(
+                f"ESPIRiT calibration region {tuple(cal_shape)} gives {rows(kernel)} rows for "
+                f"{n_virtual * math.prod(kernel)} kernel columns even with kernel {tuple(kernel)}; the maps may be "
+                "inaccurate: acquire a larger calibration region",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            break
+        axis = max(shrinkable, key=lambda a: (kernel[a], a))
+        kernel[axis] -= 1
+    return kernel[0], kernel[1], kernel[2]
+
+
 def espirit_maps(
     calib: NDArray[np.complex64],
     image_shape: tuple[int, int, int],
@@ -80,7 +128,8 @@ def espirit_maps(
     """ESPIRiT sensitivity maps from calibration k-space.
 
     1. Calibration matrix of all ``kernel_width``-wide patches (``kernel_width`` along each axis with at least that
-       many calibration samples, 1 along a singleton axis); its right singular vectors with singular value above
+       many calibration samples, 1 along a singleton axis, shrunk until the matrix has at least as many rows as
+       columns: :func:`espirit_kernel`); its right singular vectors with singular value above
        ``threshold * max`` span the signal subspace ``V``.
     2. The projection ``P = V V^H`` becomes, per pixel, the coil x coil matrix ``G(r) = (1/K) sum_{q,q'}
        P[(c,q),(c',q')] exp(i 2 pi (q - q') r / N)`` (K kernel points), computed with one FFT per coil pair of the
@@ -130,7 +179,7 @@ def espirit_maps(
     nc = n_virtual
 
     cal_shape = calib_v.shape[1:]
-    kernel = tuple(min(kernel_width, n) for n in cal_shape)
+    kernel = espirit_kernel(cal_shape, kernel_width, nc)
     if any(n < k for n, k in zip(cal_shape, kernel, strict=True)) or np.prod(kernel) <= 1:
         raise ReconstructionError(
             f"calibration region {cal_shape} is too small for ESPIRiT kernel {kernel_width}; "

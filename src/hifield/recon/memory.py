@@ -45,14 +45,14 @@ def coil_map_memory_bytes(
     >>> round(coil_map_memory_bytes(8, (1, 256, 256), calib_shape=(1, 24, 32)) / 2**20)  # measured peak: 108 MiB
     130
     """
-    from hifield.recon.coil_maps import _CHUNK_BYTES
+    from hifield.recon.coil_maps import _CHUNK_BYTES, espirit_kernel
 
     n_voxels = float(math.prod(image_shape))
     maps_bytes = COMPLEX64_BYTES * n_maps * n_coils * n_voxels
     if method == "walsh":
         return 2.5 * COMPLEX64_BYTES * n_coils * n_coils * n_voxels + 3.0 * maps_bytes
     nv = n_coils if n_virtual is None and n_coils <= 8 else min(n_coils, n_virtual or 8)
-    kernel = [min(kernel_width, int(n)) for n in calib_shape]
+    kernel = list(espirit_kernel(tuple(int(n) for n in calib_shape), kernel_width, nv, warn=False))
     n_kernel = nv * math.prod(kernel)
     n_patches = math.prod(int(n) - k + 1 for n, k in zip(calib_shape, kernel, strict=True))
     calibration_bytes = 2 * COMPLEX64_BYTES * (n_patches * n_kernel + 3 * n_kernel * n_kernel)

@@ -22,6 +22,7 @@ from hifield.sampling.registry import (
     make_pattern,
     readout_subset,
 )
+from hifield.sampling.trains import segment_trains
 from hifield.sampling.validation import SamplingRequest, check_request, partition_calibration
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "played_lines",
     "poisson_disc",
     "readout_subset",
+    "segment_trains",
     "undersample",
     "variable_density_lines",
 ]

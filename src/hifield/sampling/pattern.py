@@ -213,7 +213,8 @@ def on_grid(
 
     ``axis="k1"``: the pattern is over k1 lines (or a (k2, k1) plane) and broadcasts over k2; ``axis="k2"``: it is
     over the partitions of a slab, and every k1 line of an acquired (calibration) partition is acquired
-    (calibration).
+    (calibration); ``axis="plane"``: it is over the whole (k2, k1) plane of a slab (a Poisson disc or CAIPIRINHA
+    pattern of a 3D scan) and its grid must be ``grid``.
 
     Examples
     --------
@@ -233,8 +234,16 @@ def on_grid(
         calibration = np.zeros_like(mask)
         mask[lines] = True
         calibration[calib] = True
+    elif axis == "plane":
+        if pattern.mask.shape[:2] != (n_k2, n_k1):
+            raise ConfigError(
+                f"a pattern over a {pattern.mask.shape[0]}x{pattern.mask.shape[1]} (k2, k1) plane cannot sample this "
+                f"{n_k2}x{n_k1} grid"
+            )
+        mask = pattern.mask.reshape(n_k2, n_k1, 1).copy()
+        calibration = pattern.calibration.reshape(n_k2, n_k1, 1).copy()
     else:
-        raise ConfigError(f"pattern axis {axis!r} is not k1 or k2")
+        raise ConfigError(f"pattern axis {axis!r} is not k1, k2 or plane")
     return mask, calibration
 
 

@@ -112,8 +112,36 @@ def _partial_fourier(r: PatternRequest) -> SamplingPattern:
     )
 
 
+PLANE_CALIBRATION_SHARE = 0.75
+"""Most of a (k2, k1) pattern's points its calibration block may take (the rest samples the periphery)."""
+
+
+def plane_calibration(n_calibration: int, shape: tuple[int, int], acceleration: float) -> tuple[int, int]:
+    """The square ``n x n`` calibration block of a (k2, k1) plane: clipped to the partitions (k2), then shrunk
+    until it takes at most :data:`PLANE_CALIBRATION_SHARE` of the ``round(k2 * k1 / R)`` points acquired. A block
+    wider than the k1 lines is returned as asked, for the generator to refuse (as a 2D pattern does).
+
+    Examples
+    --------
+    >>> plane_calibration(24, (64, 48), 4.0), plane_calibration(24, (16, 48), 4.0), plane_calibration(24, (64, 48), 8)
+    ((24, 24), (12, 12), (16, 16))
+    """
+    n2, n1 = shape
+    if n_calibration > n1:
+        return min(n_calibration, n2), n_calibration
+    budget = PLANE_CALIBRATION_SHARE * round(n2 * n1 / max(acceleration, 1.0))
+    size = n_calibration
+    while size > 0 and min(size, n2) * min(size, n1) > budget:
+        size -= 1
+    return min(size, n2), min(size, n1)
+
+
+def _plane_calibration(r: PatternRequest) -> tuple[int, int]:
+    return plane_calibration(r.n_calibration, (r.n2, r.n1), r.acceleration)
+
+
 def _poisson(r: PatternRequest) -> SamplingPattern:
-    calibration = (min(r.n_calibration, r.n2), r.n_calibration)
+    calibration = _plane_calibration(r)
     return poisson_disc(
         (r.n2, r.n1),
         acceleration=r.acceleration,
@@ -131,7 +159,7 @@ def _caipirinha(r: PatternRequest) -> SamplingPattern:
         ry=ry,
         rz=rz,
         shift=1 if (rz > 1 and ry > 1) else 0,
-        calibration=(min(r.n_calibration, r.n2), r.n_calibration),
+        calibration=_plane_calibration(r),
         corner_cut=r.corner_cut,
         order=r.order,
     )
@@ -208,7 +236,8 @@ def make_pattern(
     acceleration
         Effective acceleration R >= 1.
     n_calibration
-        Fully sampled central lines (2D) or a ``n x n`` block (3D, clipped to ``n_k2``); unused for readouts.
+        Fully sampled central lines (2D) or a ``n x n`` block (3D: clipped to the grid and to at most three
+        quarters of the acquired points, see :func:`plane_calibration`); unused for readouts.
     seed
         Seed of the random patterns.
     trajectory

@@ -53,14 +53,19 @@ def with_pattern(built: BuiltSequence, pattern: SamplingPattern, *, axis: str = 
     pattern
         The pattern; the simulator writes its mask and calibration region into the raw data.
     axis
-        ``"k1"``, ``"k2"`` (partitions) or ``"readouts"`` (non-Cartesian spokes or interleaves).
+        ``"k1"``, ``"k2"`` (partitions), ``"plane"`` (the (k2, k1) points of a 3D pattern, built with
+        ``plane_points=``) or ``"readouts"`` (non-Cartesian spokes or interleaves).
 
     Raises
     ------
     ConfigError
         If the sequence does not play exactly the pattern's lines.
     """
-    played = built.partition_lines if axis == "k2" else built.phase_encode_lines
+    if axis == "plane":
+        points = built.plane_points
+        played = None if points is None else points[:, 0] * int(pattern.mask.shape[1]) + points[:, 1]
+    else:
+        played = built.partition_lines if axis == "k2" else built.phase_encode_lines
     if played is None or sorted(int(i) for i in set(played.tolist())) != sorted(int(i) for i in pattern.order):
         raise ConfigError(
             f"sequence {built.protocol.name!r} does not play the {axis} lines of its {pattern.name} pattern"
@@ -95,6 +100,12 @@ def with_own_pattern(built: BuiltSequence) -> BuiltSequence:
 
 def build_with_pattern(protocol: Any, scanner: Scanner, pattern: SamplingPattern, *, axis: str = "k1") -> BuiltSequence:
     """Build ``protocol`` playing ``pattern`` along ``axis`` and attach the pattern (see :func:`with_pattern`)."""
+    if axis == "plane":
+        from hifield.sampling import SamplingPattern2D
+
+        assert isinstance(pattern, SamplingPattern2D)
+        built = protocol.build(scanner, plane_points=pattern.order_2d.tolist())
+        return with_pattern(built, pattern, axis=axis)
     lines = [int(i) for i in pattern.order]
     built = (
         protocol.build(scanner, partition_lines=lines)
@@ -102,6 +113,12 @@ def build_with_pattern(protocol: Any, scanner: Scanner, pattern: SamplingPattern
         else protocol.build(scanner, phase_encode_lines=lines)
     )
     return with_pattern(built, pattern, axis=axis)
+
+
+PLANE_PATTERNS: dict[str, str] = {"variable-density": "poisson", "poisson": "poisson", "caipirinha": "caipirinha"}
+"""Patterns a 3D protocol plays over its (k2, k1) plane, and the plane generator each maps to: variable density
+means the variable-density Poisson disc there. The other line patterns (equispaced, partial Fourier) run along the
+partitions."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +130,9 @@ class Acquisition:
     accelerated: BuiltSequence
     """The lines of the sampling pattern, which it carries (``accelerated.pattern``)."""
     n_calibration_requested: int
-    """Calibration lines asked for (a slab gets at most a quarter of its partitions, see
-    :func:`hifield.sampling.partition_calibration`)."""
+    """Calibration lines asked for: a 3D (k2, k1) pattern gets an ``n x n`` block clipped to the grid and to three
+    quarters of its points (:func:`hifield.sampling.registry.plane_calibration`); a slab sampled along its
+    partitions at most a quarter of them (:func:`hifield.sampling.partition_calibration`)."""
 
     @property
     def pattern(self) -> SamplingPattern:
@@ -134,7 +152,9 @@ def choose_pattern(
 ) -> tuple[SamplingPattern, str]:
     """The sampling pattern of a request for ``protocol`` whose fully sampled sequence is ``full``, and its axis.
 
-    The axis is ``"k1"`` (2D Cartesian), ``"k2"`` (3D: the partitions, with at most a quarter of them as
+    The axis is ``"k1"`` (2D Cartesian), ``"plane"`` (3D with a pattern of :data:`PLANE_PATTERNS`, the default:
+    a variable-density Poisson disc or CAIPIRINHA over (k2, k1) with a fully sampled central ``n x n`` calibration
+    block, clipped to the grid), ``"k2"`` (3D with a line pattern: the partitions, with at most a quarter of them as
     calibration) or ``"readouts"`` (radial spokes, spiral interleaves: the table's trajectory entry, whatever
     ``pattern`` says). :func:`plan_acquisition` builds the accelerated sequence from it; the console shows it.
 
@@ -143,7 +163,7 @@ def choose_pattern(
     ConfigError
         For a bad request (see :func:`hifield.sampling.make_pattern`).
     """
-    from hifield.sampling import make_pattern, partition_calibration
+    from hifield.sampling import check_request, make_pattern, partition_calibration
 
     if full.trajectory != "cartesian":
         chosen = make_pattern(
@@ -152,6 +172,17 @@ def choose_pattern(
         return chosen, "readouts"
     if full.partition_lines is not None:
         n_partitions = int(protocol.n_partitions)
+        request = check_request(pattern, acceleration=acceleration, n_calibration=n_calibration)
+        if request.pattern in PLANE_PATTERNS and request.acceleration > 1:
+            plane = (n_partitions, int(protocol.matrix))
+            chosen = make_pattern(
+                PLANE_PATTERNS[request.pattern],
+                plane,
+                acceleration=acceleration,
+                n_calibration=n_calibration,
+                seed=seed,
+            )
+            return chosen, "plane"
         chosen = make_pattern(
             pattern,
             n_partitions,
@@ -178,8 +209,9 @@ def plan_acquisition(
 ) -> Acquisition:
     """Build the reference and the accelerated sequence of ``protocol`` for a sampling request.
 
-    Cartesian 2D protocols are accelerated along k1 with ``pattern``; 3D protocols along their partitions (the outer
-    loop: fewer inversions for MPRAGE) with at most a quarter of them as calibration; radial and spiral protocols
+    Cartesian 2D protocols are accelerated along k1 with ``pattern``; 3D protocols over their (k2, k1) plane
+    (Poisson disc or CAIPIRINHA, see :func:`choose_pattern`; an MPRAGE regroups the points into full trains, so it
+    plays fewer inversions) or, with a line pattern, along their partitions; radial and spiral protocols
     play a subset of their spokes or interleaves (the table's ``"radial"`` or ``"spiral"`` entry, whatever
     ``pattern`` says, with no calibration region).
 

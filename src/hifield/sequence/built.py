@@ -62,7 +62,12 @@ class BuiltSequence:
     n_dummy_scans: int = 0
     """TRs played without ADC before acquisition."""
     partition_lines: NDArray[np.int64] | None = None
-    """k2 (partition) indices for 3D sequences, in acquisition order (the outer loop); ``None`` for 2D."""
+    """k2 (partition) indices for 3D sequences, in acquisition order (the outer loop); ``None`` for 2D. A sequence
+    built from ``plane_points`` holds the k2 index of every readout here (and the k1 index in
+    ``phase_encode_lines``)."""
+    plane_points: NDArray[np.int64] | None = None
+    """``(n_readouts, 2)`` (k2, k1) index pairs in acquisition order of a 3D sequence that plays a 2D phase-encode
+    pattern (Poisson disc, CAIPIRINHA) instead of whole partitions; ``None`` otherwise."""
     spoke_angles_rad: NDArray[np.float64] | None = None
     """In-plane angle of each radial spoke / spiral interleaf, in acquisition order [rad]; ``None`` for Cartesian."""
     slice_positions_m: NDArray[np.float64] | None = None
@@ -77,7 +82,8 @@ class BuiltSequence:
     protocol built on its own), whose readouts then place the mask."""
     pattern_axis: str = "k1"
     """What the pattern's lines index: ``"k1"`` (phase-encode lines), ``"k2"`` (partitions of a slab, every k1 line
-    of an acquired partition is played) or ``"readouts"`` (radial spokes, spiral interleaves)."""
+    of an acquired partition is played), ``"plane"`` (the (k2, k1) points of a slab, see ``plane_points``) or
+    ``"readouts"`` (radial spokes, spiral interleaves)."""
     slice_thickness_m: float | None = None
     """Thickness of the slice (2D) [m], with ``slice_positions_m`` the slice geometry; ``None`` for 3D slabs and
     sequences that carry no pattern."""

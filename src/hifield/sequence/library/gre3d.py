@@ -68,11 +68,32 @@ class Gre3dProtocol(SlabProtocol):
         *,
         phase_encode_lines: Sequence[int] | None = None,
         partition_lines: Sequence[int] | None = None,
+        plane_points: Sequence[Sequence[int]] | None = None,
     ) -> BuiltSequence:
-        """Build the sequence playing k1 ``phase_encode_lines`` for each k2 in ``partition_lines`` (None = all)."""
+        """Build the sequence playing k1 ``phase_encode_lines`` for each k2 in ``partition_lines`` (None = all).
+
+        ``plane_points`` instead gives the (k2, k1) pairs of a 2D phase-encode pattern (Poisson disc, CAIPIRINHA):
+        a 3D GRE plays them in the given order, one per TR; an MPRAGE groups them into inversion-prepared trains
+        of at most ``matrix`` points (:func:`hifield.sampling.segment_trains`), so it plays fewer inversions.
+        """
+        if plane_points is not None:
+            if phase_encode_lines is not None or partition_lines is not None:
+                raise ConfigError("give plane_points or phase_encode_lines/partition_lines, not both")
+            return build_gre_3d(self, scanner, self._plane_trains(plane_points), plane=True)
         lines = check_lines(phase_encode_lines, self.matrix, partial_fourier=self.partial_fourier)
         partitions = check_lines(partition_lines, self.n_partitions)
-        return build_gre_3d(self, scanner, lines, partitions)
+        return build_gre_3d(self, scanner, [[(par, line) for line in lines] for par in partitions], plane=False)
+
+    def _plane_trains(self, plane_points: Sequence[Sequence[int]]) -> list[list[tuple[int, int]]]:
+        """The (k2, k1) points, validated, as the trains this family plays them in."""
+        pts = np.asarray(plane_points, dtype=np.float64).reshape(-1, 2) if len(plane_points) else np.zeros((0, 2))
+        if pts.shape[0] == 0 or not np.all(pts == np.round(pts)):
+            raise ConfigError("plane_points must be a non-empty list of integer (k2, k1) pairs")
+        k2, k1 = check_lines(pts[:, 0].tolist(), self.n_partitions), check_lines(pts[:, 1].tolist(), self.matrix)
+        pairs = np.stack([np.asarray(k2), np.asarray(k1)], axis=1).astype(np.int64)
+        if np.unique(pairs, axis=0).shape[0] != pairs.shape[0]:
+            raise ConfigError("plane_points repeats a (k2, k1) point; give each point once")
+        return [[(int(a), int(b)) for a, b in pairs]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +130,14 @@ class MprageProtocol(Gre3dProtocol):
     inversion_repetition_s: float = 2.3
     """Time between inversions (the "TR" of MPRAGE) [s]."""
 
+    def _plane_trains(self, plane_points: Sequence[Sequence[int]]) -> list[list[tuple[int, int]]]:
+        """The (k2, k1) points grouped into inversion-prepared trains of at most ``matrix`` points each."""
+        from hifield.sampling import segment_trains
+
+        (points,) = super()._plane_trains(plane_points)
+        trains = segment_trains(np.asarray(points, dtype=np.int64), train_length=int(self.matrix))
+        return [[(int(a), int(b)) for a, b in train] for train in trains]
+
     def _validate_relations(self) -> None:
         train = self.matrix * self.tr_s
         if train >= self.inversion_repetition_s:
@@ -118,13 +147,34 @@ class MprageProtocol(Gre3dProtocol):
             )
 
 
-def build_gre_3d(p: Gre3dProtocol, scanner: Scanner, lines: list[int], partitions: list[int]) -> BuiltSequence:
-    """Build a 3D GRE or MPRAGE (see :class:`Gre3dProtocol`)."""
-    return build_protocol(_design, p, scanner, lines, partitions)
+def build_gre_3d(
+    p: Gre3dProtocol, scanner: Scanner, trains: list[list[tuple[int, int]]], *, plane: bool
+) -> BuiltSequence:
+    """Build a 3D GRE or MPRAGE (see :class:`Gre3dProtocol`) playing ``trains`` of (k2, k1) points.
+
+    A train is the run of readouts after one inversion (MPRAGE) or one partition's k1 loop (``plane=False``: the
+    rectangular partitions x lines grid); ``plane=True`` records the points as a 2D (k2, k1) pattern.
+    """
+    return build_protocol(_design, p, scanner, trains, plane)
+
+
+def _centre_position(p: Gre3dProtocol, trains: list[list[tuple[int, int]]]) -> tuple[int, int]:
+    """(train, index) of the readout nearest the k-space centre: the one an MPRAGE's inversion time points at."""
+    c2, c1 = p.n_partitions // 2, p.matrix // 2
+    with_centre = [t for t, train in enumerate(trains) if (c2, c1) in train]
+    t = with_centre[0] if with_centre else 0
+    train = trains[t]
+    return t, min(range(len(train)), key=lambda i: (abs(train[i][1] - c1), abs(train[i][0] - c2), i))
 
 
 def _design(
-    p: Gre3dProtocol, scanner: Scanner, lines: list[int], partitions: list[int], system: Any, *, strict: bool
+    p: Gre3dProtocol,
+    scanner: Scanner,
+    trains: list[list[tuple[int, int]]],
+    plane: bool,
+    system: Any,
+    *,
+    strict: bool,
 ) -> BuiltSequence:
     import pypulseq as pp
 
@@ -135,6 +185,7 @@ def _design(
         pp, system, fov_m=p.fov_m, matrix=p.matrix, bandwidth_hz_per_pixel=p.readout_bandwidth_hz_per_pixel
     )
     max_pe = abs(k1_areas([0], p.matrix, p.fov_m)[0])
+    partitions = sorted({par for train in trains for par, _ in train})
     kz = dict(zip(partitions, k1_areas(partitions, p.n_partitions, p.slab_thickness_m), strict=True))
     max_kz = abs(k1_areas([0], p.n_partitions, p.slab_thickness_m)[0])
     t_pre = shared_duration(pp, system, ("x", ro.prephaser_area), ("y", max_pe), ("z", abs(gzr_area) + max_kz))
@@ -159,7 +210,8 @@ def _design(
     inversion: list[tuple[Any, ...]] = []
     ti_actual: float | None = None
     shot_delay = 0.0
-    centre_index = min(range(len(lines)), key=lambda i: (abs(lines[i] - p.matrix // 2), i))
+    _, centre_index = _centre_position(p, trains)
+    longest = max(len(train) for train in trains)
     if mprage:
         assert isinstance(p, MprageProtocol)
         rf_inv = pp.make_block_pulse(
@@ -180,7 +232,7 @@ def _design(
         )
         ti_actual = ti_min + ti_delay
         inversion = [(rf_inv,), (gz_sp,)] + ([(pp.make_delay(ti_delay),)] if ti_delay > 0 else [])
-        shot_min = d_inv + t_sp + ti_delay + len(lines) * tr_actual
+        shot_min = d_inv + t_sp + ti_delay + longest * tr_actual
         shot_delay = delay_to_reach(
             "inversion repetition inversion_repetition_ms",
             p.inversion_repetition_s,
@@ -191,14 +243,14 @@ def _design(
         )
 
     cache_rf_shapes(seq, rf)
-    n_exc = p.n_averages * len(lines) * len(partitions)
+    n_exc = p.n_averages * sum(len(train) for train in trains)
     phases = rf_spoil_phases(n_exc, p.rf_spoiling_increment_deg)
     k = 0
     for avg in range(p.n_averages):
-        for par in partitions:
+        for train in trains:
             for blocks in inversion:
                 seq.add_block(*blocks)
-            for line in lines:
+            for par, line in train:
                 play_excitation(seq, pp, rf, gz, phases[k], adc=ro.adc)
                 gy = trapezoid(pp, system, "y", k1_areas([line], p.matrix, p.fov_m)[0], t_pre)
                 gz_pre = trapezoid(pp, system, "z", gzr_area + kz[par], t_pre)
@@ -209,10 +261,19 @@ def _design(
                 gz_r = trapezoid(pp, system, "z", spoil_z - kz[par], t_spoil)
                 add_gradients(seq, pp, gx_spoil, gy_r, gz_r, duration_s=t_spoil + tr_delay)
                 k += 1
-            add_delay(seq, pp, shot_delay)
+            # a shorter train waits longer: every inversion repeats after the same time
+            add_delay(seq, pp, shot_delay + ((longest - len(train)) * tr_actual if mprage else 0.0))
 
-    # one more k1 line costs a TR per partition; in MPRAGE the inversion repetition fixes the scan time
-    per_line = 0.0 if mprage else tr_actual * len(partitions)
+    played = [point for train in trains for point in train]
+    if plane:  # every readout is its own (k2, k1) point, one TR each
+        lines = [line for _, line in played]
+        partition_order = [par for par, _ in played]
+        per_line = 0.0 if mprage else tr_actual
+    else:  # the rectangular grid: the k1 loop of one train, the partitions as the outer loop
+        lines = [line for _, line in trains[0]]
+        partition_order = [train[0][0] for train in trains]
+        # one more k1 line costs a TR per partition; in MPRAGE the inversion repetition fixes the scan time
+        per_line = 0.0 if mprage else tr_actual * len(partition_order)
     return finish_sequence(
         seq,
         p,
@@ -227,6 +288,7 @@ def _design(
         sequence_variant="SP\\MP" if mprage else "SP",
         sequence_name="tfl3d1" if mprage else "fl3d1",
         ti_s=ti_actual,
-        partition_lines=np.asarray(partitions, dtype=np.int64),
+        partition_lines=np.asarray(partition_order, dtype=np.int64),
         time_per_line_s=per_line,
+        plane_points=np.asarray(played, dtype=np.int64).reshape(-1, 2) if plane else None,
     )
