@@ -135,12 +135,38 @@ def random_ellipses(phantom: Any, rng: np.random.Generator) -> Any:
     return phantom.replace(fractions=fr, off_resonance_hz=np.zeros_like(phantom.off_resonance_hz), name="ellipses")
 
 
+def _exam(protocol_name: str, field: str, n_coils: int, matrix: int) -> tuple[Any, Any, Any]:
+    """Scanner, fully sampled sequence and base brain phantom of one (protocol, field, coils) draw.
+
+    The library protocol gets its per-field defaults (the TI that nulls CSF for FLAIR), the matrix, and the least
+    change that meets the SAR limit at that field (as ``hifield scan --adapt`` does).
+    """
+    from hifield import sequence as sq
+    from hifield.hardware import Scanner
+    from hifield.phantom import make_phantom, tissue_properties
+    from hifield.sequence.field_tuning import tune_for_field
+
+    scanner = Scanner.resolve(field).with_receive_coils(n_coils)
+
+    def t1_of(tissue: str) -> tuple[float, str]:
+        props = tissue_properties(tissue, scanner.b0_t)
+        return props.t1_s, props.source
+
+    protocol, _ = tune_for_field(sq.get_protocol(protocol_name), t1_of)
+    protocol = protocol.with_changes(matrix=matrix)
+    protocol, full, _ = sq.limit_sar(protocol, protocol.build(scanner), scanner, adapt=True)
+    phantom = make_phantom(
+        "brain", b0_t=scanner.b0_t, matrix=protocol.matrix, fov_m=protocol.fov_m, oversampling=2,
+        n_slices=protocol.n_partitions, slab_thickness_m=protocol.slab_thickness_m,
+    )
+    return scanner, full, phantom
+
+
 def simulate_case(config: DataConfig, rng: np.random.Generator, *, exams: dict[Any, Any] | None = None) -> Case:
     """One fully sampled, noise-free slice drawn from ``config`` and simulated with the ``fast`` engine.
 
-    ``exams`` caches the built exams and base phantoms by (protocol, field, coils) between calls.
+    ``exams`` caches the scanners, sequences and base phantoms by (protocol, field, coils) between calls.
     """
-    from hifield.pipeline import ScanConfig, build_exam, phantom_for_protocol
     from hifield.sim import simulate
     from hifield.sim.field_effects import FieldEffects, apply_field_effects
 
@@ -150,18 +176,12 @@ def simulate_case(config: DataConfig, rng: np.random.Generator, *, exams: dict[A
     n_coils = int(rng.choice(config.coils))
     key = (protocol, field, n_coils)
     if key not in exams:
-        cfg = ScanConfig(
-            protocol=protocol, field=field, n_coils=n_coils, matrix=config.matrix, acceleration=2.0,
-            n_calibration=config.n_calibration, write_files=False,
-        ).validated()
-        exam = build_exam(cfg)
-        base = phantom_for_protocol("brain", exam.protocol, b0_t=exam.scanner.b0_t)
-        exams[key] = (exam, base)
-    exam, base = exams[key]
+        exams[key] = _exam(protocol, field, n_coils, config.matrix)
+    scanner, full, base = exams[key]
     ellipses = rng.uniform() < config.p_ellipses
     phantom = random_ellipses(base, rng) if ellipses else vary_brain(base, rng)
     phantom, _ = apply_field_effects(phantom, FieldEffects(), head=not ellipses)
-    raw = simulate(phantom, exam.acquisition.full, exam.scanner, engine="fast", noise=False, seed=int(rng.integers(2**31)))
+    raw = simulate(phantom, full, scanner, engine="fast", noise=False, seed=int(rng.integers(2**31)))
     k = np.asarray(raw.kspace)[:, 0].astype(np.complex64)  # (coil, y, x) of the one slice
     from hifield.ops.fft import ifftc
 

@@ -61,7 +61,12 @@ class TrainConfig:
         """Read a YAML training config (unknown keys are refused by the dataclass)."""
         import yaml
 
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.load_dict(yaml.safe_load(Path(path).read_text()) or {})
+
+    @classmethod
+    def load_dict(cls, raw: dict[str, Any]) -> TrainConfig:
+        """The config from plain data (a parsed YAML file, or :meth:`as_dict` of a checkpoint)."""
+        raw = dict(raw)
         data = raw.pop("data", {}) or {}
         data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(data=DataConfig(**data), **raw)
