@@ -122,7 +122,8 @@ def _plot(log: Path, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = list(csv.DictReader(log.open()))
+    with log.open() as f:
+        rows = list(csv.DictReader(f))
     if not rows:
         return
     steps = [int(r["step"]) for r in rows]
@@ -238,8 +239,6 @@ def train(
             checkpoint()
         if timed_out:
             break
-    if step == config.steps and (val_text := f"{last_val}") and np.isnan(last_val):
-        last_val = validate(model, config.model, val)
     checkpoint()
     _plot(log_path, folder / "curve.png")
     return {"step": step, "loss": last_loss, "val_ssim": last_val, "checkpoint": str(ckpt_path)}
