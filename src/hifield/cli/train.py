@@ -33,8 +33,12 @@ def train_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn(f"training {cfg.model}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-        TimeElapsedColumn(), disable=as_json,
+        TextColumn(f"training {cfg.model}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        disable=as_json,
     ) as bar:
         task = bar.add_task("train", total=cfg.steps, loss="-")
 
@@ -45,5 +49,7 @@ def train_command(
     if as_json:
         print_json(result)
     else:
-        print(f"step {result['step']}: loss {result['loss']:.4f}, validation SSIM {result['val_ssim']:.4f}; "
-              f"checkpoint {result['checkpoint']}")
+        print(
+            f"step {result['step']}: loss {result['loss']:.4f}, validation SSIM {result['val_ssim']:.4f}; "
+            f"checkpoint {result['checkpoint']}"
+        )

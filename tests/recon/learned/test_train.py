@@ -20,8 +20,9 @@ from hifield.recon.learned.train import TrainConfig, train  # noqa: E402
 TINY = TrainConfig(
     model="varnet",
     params={"cascades": 1, "chans": 4, "levels": 1, "sens_chans": 4},
-    data=DataConfig(matrix=32, protocols=("gre_t1_2d",), fields=("3T",), coils=(8,), n_virtual=4, n_calibration=8,
-                    r_max=4.0),
+    data=DataConfig(
+        matrix=32, protocols=("gre_t1_2d",), fields=("3T",), coils=(8,), n_virtual=4, n_calibration=8, r_max=4.0
+    ),
     steps=4,
     batch_size=2,
     pool_cases=2,

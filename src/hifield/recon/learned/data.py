@@ -156,8 +156,13 @@ def _exam(protocol_name: str, field: str, n_coils: int, matrix: int) -> tuple[An
     protocol = protocol.with_changes(matrix=matrix)
     protocol, full, _ = sq.limit_sar(protocol, protocol.build(scanner), scanner, adapt=True)
     phantom = make_phantom(
-        "brain", b0_t=scanner.b0_t, matrix=protocol.matrix, fov_m=protocol.fov_m, oversampling=2,
-        n_slices=protocol.n_partitions, slab_thickness_m=protocol.slab_thickness_m,
+        "brain",
+        b0_t=scanner.b0_t,
+        matrix=protocol.matrix,
+        fov_m=protocol.fov_m,
+        oversampling=2,
+        n_slices=protocol.n_partitions,
+        slab_thickness_m=protocol.slab_thickness_m,
     )
     return scanner, full, phantom
 
@@ -203,7 +208,7 @@ def make_mask(n: int, rng: np.random.Generator, config: DataConfig) -> tuple[NDA
     n_cal = max(2, round(config.n_calibration * n / 64))
     n_cal = min(n_cal, max(2, int(n / r) - 2))
     pattern = make_pattern(name, n, acceleration=r, n_calibration=n_cal, seed=int(rng.integers(2**31)))
-    lines = np.asarray(pattern.mask).reshape(-1, n).any(axis=0)
+    lines: NDArray[np.bool_] = np.asarray(np.asarray(pattern.mask).reshape(-1, n).any(axis=0))
     return np.repeat(lines[:, None], n, axis=1).astype(np.float32), r
 
 

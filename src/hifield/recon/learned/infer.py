@@ -56,7 +56,9 @@ def _acs_bounds(lines: NDArray[np.bool_]) -> tuple[int, int]:
     return lo, hi + 1
 
 
-def run_slice(kind: str, model: Any, y: Complex, mask: NDArray[Any], n_virtual: int) -> tuple[Complex, Complex, Complex]:
+def run_slice(
+    kind: str, model: Any, y: Complex, mask: NDArray[Any], n_virtual: int
+) -> tuple[Complex, Complex, Complex]:
     """Reconstruct one slice: coil k-space ``y`` ``(coil, h, w)``, mask ``(h, w)``.
 
     Returns the complex image ``(h, w)`` in the units of ``y``, the virtual-coil k-space ``(v, h, w)`` the model

@@ -104,8 +104,10 @@ def main() -> None:
     torch.set_num_threads(1)
     path = ship(args.checkpoint, command=args.command, n_calibration=args.n_calibration, n_test=args.n_test)
     meta = torch.load(path, weights_only=False)["metadata"]
-    print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB): lambda {meta['conformal_lambda']:.3f}, "
-          f"test coverage {meta['conformal_test_coverage']:.3f}")
+    print(
+        f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB): lambda {meta['conformal_lambda']:.3f}, "
+        f"test coverage {meta['conformal_test_coverage']:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class TrainConfig:
     """``varnet`` or ``modl``."""
     params: dict[str, int] = field(default_factory=dict)
     """Size parameters of the model (see :mod:`hifield.recon.learned.nets`)."""
-    data: DataConfig = DataConfig()
+    data: DataConfig = field(default_factory=DataConfig)
     """What the simulated training data vary over."""
     steps: int = 1000
     """Optimiser steps in all."""
@@ -208,8 +208,14 @@ def train(
     start = time.perf_counter()
 
     def checkpoint() -> None:
-        state = {"model": model.state_dict(), "optim": optim.state_dict(), "step": step, "loss": last_loss,
-                 "val_ssim": last_val, "config": config.as_dict()}
+        state = {
+            "model": model.state_dict(),
+            "optim": optim.state_dict(),
+            "step": step,
+            "loss": last_loss,
+            "val_ssim": last_val,
+            "config": config.as_dict(),
+        }
         _save_atomic(state, ckpt_path)
 
     model.train()

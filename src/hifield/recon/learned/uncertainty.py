@@ -32,7 +32,7 @@ SUPPORT = 0.05
 
 
 def encoding(maps: Complex, mask: NDArray[Any]) -> Any:
-    """``E = M F S`` of one slice: maps ``(coil, y, x)``, mask ``(y, x)``; image ``(1, 1, y, x)`` -> ``(coil, 1, y, x)``."""
+    """``E = M F S`` of one slice (maps ``(coil, y, x)``, mask ``(y, x)``): ``(1, 1, y, x)`` -> ``(coil, 1, y, x)``."""
     sens = SensitivityOp(np.asarray(maps)[None, :, None])
     return MaskOp(np.asarray(mask)[None], sens.oshape) @ FFTOp(sens.oshape, axes=(-2, -1)) @ sens
 
