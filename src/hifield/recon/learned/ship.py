@@ -51,8 +51,14 @@ def scored_cases(model: Any, config: TrainConfig, n: int, seed: int) -> list[tup
     return out
 
 
-def ship(checkpoint: Path, *, command: str, n_calibration: int = 40, n_test: int = 40) -> Path:
-    """Write the shipped weights of ``checkpoint`` (see the module docstring); returns their path."""
+def ship(
+    checkpoint: Path, *, command: str, n_calibration: int = 40, n_test: int = 40, commits: list[str] | None = None
+) -> Path:
+    """Write the shipped weights of ``checkpoint`` (see the module docstring); returns their path.
+
+    ``commits`` are the git commits the training ran on, oldest first (a resumed run may span several); the
+    last is recorded as ``commit``. Default: the current ``HEAD``.
+    """
     torch = require_torch()
     from hifield.recon.learned import uncertainty as unc
     from hifield.recon.learned.nets import build_model
@@ -74,7 +80,8 @@ def ship(checkpoint: Path, *, command: str, n_calibration: int = 40, n_test: int
         "n_virtual": config.data.n_virtual,
         "training_command": command,
         "config": cfg_dict,
-        "commit": _git_commit(Path(__file__).parent),
+        "commit": (commits or [_git_commit(Path(__file__).parent)])[-1],
+        "training_commits": commits or [_git_commit(Path(__file__).parent)],
         "trained_steps": int(state["step"]),
         "final_loss": float(state["loss"]),
         "val_ssim": float(state["val_ssim"]),
@@ -99,10 +106,13 @@ def main() -> None:
     parser.add_argument("--command", required=True, help="The training command, recorded in the metadata.")
     parser.add_argument("--n-calibration", type=int, default=40)
     parser.add_argument("--n-test", type=int, default=40)
+    parser.add_argument("--commit", action="append", help="A commit the training ran on (repeat, oldest first).")
     args = parser.parse_args()
     torch = require_torch()
     torch.set_num_threads(1)
-    path = ship(args.checkpoint, command=args.command, n_calibration=args.n_calibration, n_test=args.n_test)
+    path = ship(
+        args.checkpoint, command=args.command, n_calibration=args.n_calibration, n_test=args.n_test, commits=args.commit
+    )
     meta = torch.load(path, weights_only=False)["metadata"]
     print(
         f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB): lambda {meta['conformal_lambda']:.3f}, "
