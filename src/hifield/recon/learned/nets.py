@@ -10,8 +10,9 @@ consistency solves ``(E^H E + lambda I) x = E^H y + lambda z`` by conjugate grad
   U-Net per coil, then ``cascades`` steps ``k <- k - eta M (k - y) - F S R(S^H F^H k)`` with a small U-Net ``R`` per
   cascade (soft data consistency), and a final hard projection ``k <- M y + (1 - M) k`` so that the output agrees
   with every acquired sample exactly.
-* :class:`MoDL` (after Aggarwal et al. 2019): ``x <- CG(E^H E + lambda I, E^H y + lambda (x + D(x)))`` with one
-  shared U-Net ``D`` and a learned ``lambda``, with given (ESPIRiT) maps.
+* :class:`MoDL` (after Aggarwal et al. 2019): ``x <- CG(E^H E + lambda I, E^H y + lambda D(x))`` with one
+  shared U-Net ``D`` and a learned ``lambda``, with given (ESPIRiT) maps, then one exact data-consistency step
+  ``x <- S^H F^H (M y + (1 - M) F S x)`` (:func:`final_dc`).
 """
 
 from __future__ import annotations
@@ -248,7 +249,17 @@ class MoDL(nn.Module):
         for _ in range(self.iterations):
             z = self.denoiser(x)
             x = torch.stack([self.dc(ops[i], aty[i], z[i]) for i in range(y.shape[0])])
-        return x
+        return final_dc(x, y, mask, maps)
+
+
+def final_dc(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """``S^H F^H (M y + (1 - M) F S x)``: the coil k-space of ``x`` with its acquired samples replaced by the data
+    (exactly, as :func:`hard_dc`), combined with the maps.
+
+    With maps of unit RSS, fully sampled data give ``S^H F^H y`` exactly; where the maps vanish (outside the
+    object, where ESPIRiT crops them) the image is zero, as nothing there is measured.
+    """
+    return sens_reduce(hard_dc(sens_expand(x, maps), y, mask), maps)
 
 
 def build_model(kind: str, params: dict[str, int]) -> nn.Module:
