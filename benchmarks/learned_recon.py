@@ -64,7 +64,7 @@ def run_row(name: str, *, r: float, matrix: int = 64, **options: Any) -> dict[st
     }
 
 
-def time_256(repeats: int = 3) -> dict[str, float]:
+def time_256(repeats: int = 2) -> dict[str, float]:
     """Seconds per 256 x 256 16-coil slice of each learned model, with and without the uncertainty maps."""
     from hifield.recon.learned import LearnedConfig
     from hifield.recon.learned.infer import reconstruct_learned
@@ -155,7 +155,7 @@ def main() -> None:
             + " | ".join(f"{ms[m]['time_s']:.2f}" for m in METHODS)
             + " |"
         )
-    lines += ["", "Learned models alone on a 256 x 256, 16-coil slice (median of 3, seconds):", ""]
+    lines += ["", "Learned models alone on a 256 x 256, 16-coil slice (median of 2 after a warm-up, seconds):", ""]
     lines += [f"- {k}: {v:.3f} s" for k, v in timing.items()]
     lines += ["", "Shipped models:", ""]
     for m in report["models"].values():
