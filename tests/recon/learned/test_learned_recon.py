@@ -65,3 +65,26 @@ def test_hifield_recon_writes_the_maps_and_labels_the_dicom_series_as_ai(tmp_pat
     ds = pydicom.dcmread(sorted((tmp_path / "dcm").glob("*.dcm"))[0])
     assert "AI-recon hifield-varnet-small v1" in ds.SeriesDescription
     assert ds.ImageComments.startswith("AI-reconstructed by hifield-varnet-small v1")
+
+
+def test_hifield_recon_without_torch_prints_one_line_naming_the_dl_extra(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from hifield.io import write_ismrmrd
+
+    sim = _simdata()
+    raw, _, _ = sim.make_raw(32, 4, mask=sim.random_mask(32, 32, r=2, n_acs=8, seed=3))
+    write_ismrmrd(raw, tmp_path / "raw.h5")
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from hifield.cli.main import main\n"
+        "sys.exit(main(['recon', sys.argv[1], '--out', sys.argv[2], '--method', 'varnet']))\n"
+    )
+    out = tmp_path / "v.nii.gz"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "raw.h5"), str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 1 and not out.exists()
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'pip install "hifield[dl]"' in lines[0]
