@@ -425,6 +425,17 @@ def _write_outputs(
             ),
             metrics={k: {"nmse": v["nmse"], "psnr": v["psnr"], "ssim": v["ssim"]} for k, v in by_method.items()},
         )
+        for method, image in recon_images.items():  # a learned method's uncertainty maps, in a figure of their own
+            if image.extras:
+                from hifield.report import save_uncertainty_figure
+
+                shape = image.data.shape[-2:]
+                save_uncertainty_figure(
+                    np.asarray(image.data).reshape(-1, *shape)[centre],
+                    {k: np.asarray(v).reshape(-1, *shape)[centre] for k, v in image.extras.items()},
+                    path.with_name(f"uncertainty_{method}.png"),
+                    title=f"{method}: {image.header.description.split(',')[0]}",
+                )
 
     write_exam(
         folder,

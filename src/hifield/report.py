@@ -293,3 +293,39 @@ def write_html_report(
     parts.append("</body></html>")
 
     return atomic_write_text(Path(path), "\n".join(parts) + "\n")
+
+
+def save_uncertainty_figure(
+    image: NDArray[np.floating],
+    extras: dict[str, NDArray[np.floating]],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "",
+) -> Path:
+    """Save a PNG of a learned image ``(y, x)`` beside its null-space (hallucination) map, data-consistency
+    residual and conformal interval width (``upper - lower``), each on its own scale (written atomically)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from hifield._atomic import atomic_path
+
+    panels = {
+        "image": np.abs(np.asarray(image)),
+        "null space": np.asarray(extras["null_space"]),
+        "DC residual (image)": np.asarray(extras["dc_residual_image"]),
+        "90% interval width": np.asarray(extras["conformal_upper"]) - np.asarray(extras["conformal_lower"]),
+    }
+    fig = Figure(figsize=(3.0 * len(panels), 3.4), dpi=_DPI, facecolor="black")
+    FigureCanvasAgg(fig)
+    for i, (name, data) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        vmax = float(np.percentile(data, 99.5)) or float(data.max()) or 1.0
+        ax.imshow(data, cmap="gray" if i == 0 else "magma", vmin=0.0, vmax=vmax, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(name, color="white", fontsize=10)
+    if title:
+        fig.suptitle(title, color="white", fontsize=10)
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", facecolor="black")
+    return out

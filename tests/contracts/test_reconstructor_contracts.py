@@ -50,7 +50,10 @@ def _raw(spec: Reconstructor, *, noise: float = 1e-3, acs: bool = True, full: bo
 
 @pytest.fixture(params=reconstructor_names())
 def spec(request: pytest.FixtureRequest) -> Reconstructor:
-    return reconstructor(str(request.param))
+    entry = reconstructor(str(request.param))
+    if entry.learned:  # the learned entries need the optional torch (extra dl)
+        pytest.importorskip("torch")
+    return entry
 
 
 def test_entry_declares_name_label_and_config(spec: Reconstructor) -> None:

@@ -30,6 +30,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("coils", "hifield.cli.phantom", "coils_command"),
     ("console", "hifield.cli.console", "console_command"),
     ("study", "hifield.cli.study", "study_command"),
+    ("train", "hifield.cli.train", "train_command"),
 )
 
 

@@ -68,6 +68,9 @@ def recon_command(
     name = out.name.lower()
     if name.endswith((".nii", ".nii.gz")):
         write_nifti(image, out)
+        stem = out.name[: -len(".nii.gz")] if name.endswith(".nii.gz") else out.name[: -len(".nii")]
+        for extra, data in image.extras.items():  # a learned method's uncertainty maps, beside the image
+            write_nifti(image.replace(data=data, extras={}), out.with_name(f"{stem}_{extra}.nii.gz"))
     elif name.endswith(".npy"):
         with atomic_path(out) as tmp:
             np.save(tmp, image.data)

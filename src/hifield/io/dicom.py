@@ -230,6 +230,11 @@ def write_dicom_series(
     ConfigError
         If neither magnitude nor phase is requested, or the geometry is degenerate.
     """
+    comments = image.header.description or ""
+    if comments.startswith("AI-reconstructed by ") and "AI" not in series_description:
+        # a learned reconstruction says so where a reader looks first, naming the model and its version
+        model = comments[len("AI-reconstructed by ") :].split(" (", 1)[0].split(",", 1)[0]
+        series_description = f"{series_description} AI-recon {model}"
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 

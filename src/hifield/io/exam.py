@@ -131,6 +131,8 @@ def write_exam(
 
                 study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
             write_nifti(image, folder / "nifti" / f"{method}.nii.gz")
+            for name, extra in getattr(image, "extras", {}).items():  # a learned method's uncertainty maps
+                write_nifti(image.replace(data=extra, extras={}), folder / "nifti" / f"{method}_{name}.nii.gz")
         if figure is not None:
             figure(folder / "figure.png")
         atomic_write_text(folder / "summary.json", json.dumps(strict_json(summary), indent=2, allow_nan=False) + "\n")

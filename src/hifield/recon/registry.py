@@ -16,13 +16,14 @@ from numpy.typing import NDArray
 
 from hifield.errors import ConfigError, ReconstructionError, check_memory
 from hifield.recon.config import CsConfig, FftConfig, GrappaConfig, PartialFourierConfig, SenseConfig, TvConfig
+from hifield.recon.learned import LearnedConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from hifield.data import CoilMaps, Image, RawData
     from hifield.recon.problem import EncodingProblem
 
 Complex = NDArray[np.complex64]
-MethodConfig = FftConfig | SenseConfig | CsConfig | TvConfig | GrappaConfig | PartialFourierConfig
+MethodConfig = FftConfig | SenseConfig | CsConfig | TvConfig | GrappaConfig | PartialFourierConfig | LearnedConfig
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class Reconstructor:
     """Reconstructs Cartesian data only (no NUFFT path)."""
     needs_partial_fourier: bool = False
     """Needs partial-Fourier data: one side of k1 or k0 not acquired."""
+    learned: bool = False
+    """A learned (AI) model: ``run`` returns ``(image, extras)`` with its uncertainty maps, and the image is marked
+    AI-reconstructed (model and version) in its header's description."""
 
 
 def _fft(problem: EncodingProblem, config: FftConfig) -> Complex:
@@ -97,6 +101,18 @@ def _homodyne(problem: EncodingProblem, config: PartialFourierConfig) -> Complex
 
     assert problem.mask is not None
     return recon_homodyne(problem.y, problem.mask, config)
+
+
+def _varnet(problem: EncodingProblem, config: LearnedConfig) -> Any:
+    from hifield.recon.learned.infer import reconstruct_learned
+
+    return reconstruct_learned("varnet", problem, config)
+
+
+def _modl(problem: EncodingProblem, config: LearnedConfig) -> Any:
+    from hifield.recon.learned.infer import reconstruct_learned
+
+    return reconstruct_learned("modl", problem, config)
 
 
 _REGISTRY: dict[str, Reconstructor] = {
@@ -159,6 +175,26 @@ _REGISTRY: dict[str, Reconstructor] = {
             TvConfig,
             _tv,
             needs_coil_maps=True,
+        ),
+        Reconstructor(
+            "varnet",
+            "E2E-VarNet (learned)",
+            "unrolled network with learned coil sensitivities, trained on hifield simulations (AI, needs torch)",
+            LearnedConfig,
+            _varnet,
+            needs_calibration=True,
+            cartesian_only=True,
+            learned=True,
+        ),
+        Reconstructor(
+            "modl",
+            "MoDL (learned)",
+            "unrolled denoiser with CG-SENSE data consistency, trained on hifield simulations (AI, needs torch)",
+            LearnedConfig,
+            _modl,
+            needs_calibration=True,
+            cartesian_only=True,
+            learned=True,
         ),
     )
 }
@@ -296,9 +332,22 @@ def reconstruct(
             f"no fully sampled calibration (ACS) region found for {spec.label}; acquire ACS lines or use --recon fft"
         )
     out = np.empty((problem.n_frames, 1, *problem.shape), dtype=np.complex64)
+    extras: dict[str, Any] = {}
     for i in range(problem.n_frames):
         x = spec.run(problem if i == 0 else problem.at(i), config)
+        if spec.learned:
+            x, frame_extras = x
+            for name, value in frame_extras.items():
+                extras.setdefault(name, np.zeros(out.shape, dtype=np.float32))[i] = value
         out[i] = combine_maps(np.asarray(x, dtype=np.complex64))
     data = out.reshape((*problem.other_shape, 1, *problem.shape))
-    header = ImageHeader(affine=raw.header.affine_array(), acquisition=raw.header, recon_method=method)
-    return Image(data=data, header=header)
+    description = ""
+    if spec.learned:
+        from hifield.recon.learned.infer import describe
+
+        description = describe(method, config)  # type: ignore[arg-type]
+    header = ImageHeader(
+        affine=raw.header.affine_array(), acquisition=raw.header, recon_method=method, description=description
+    )
+    extras = {name: value.reshape(data.shape) for name, value in extras.items()}
+    return Image(data=data, header=header, extras=extras)

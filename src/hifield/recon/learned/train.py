@@ -1,0 +1,250 @@
+"""Training of the learned models on streamed simulations: resumable checkpoints, CSV log and PNG curve.
+
+``hifield train --config configs/varnet_small.yaml`` runs :func:`train`. Every ``steps_per_epoch`` steps a new pool
+of cases is simulated (seeded by the config's seed and the epoch); each step draws a batch from the pool with fresh
+sampling patterns and noise (seeded by the step). A checkpoint (model, optimiser, step) is written atomically every
+``checkpoint_every`` steps and at the end, so an interrupted run resumes at the step it stopped at with the same
+batches, and its loss continues as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hifield.recon.learned import require_torch
+from hifield.recon.learned.data import CasePool, DataConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run, as read from ``configs/<name>.yaml``."""
+
+    model: str = "varnet"
+    """``varnet`` or ``modl``."""
+    params: dict[str, int] = field(default_factory=dict)
+    """Size parameters of the model (see :mod:`hifield.recon.learned.nets`)."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """What the simulated training data vary over."""
+    steps: int = 1000
+    """Optimiser steps in all."""
+    batch_size: int = 4
+    """Samples per step."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    pool_cases: int = 24
+    """Cases simulated per epoch."""
+    steps_per_epoch: int = 250
+    """Steps between pool refreshes."""
+    val_cases: int = 6
+    """Held-out validation cases (seeded apart from training)."""
+    val_every: int = 100
+    """Steps between validations (also validated at the end)."""
+    checkpoint_every: int = 50
+    """Steps between checkpoints."""
+    seed: int = 0
+    """Seed of the model's initial weights, the pools and the batches."""
+    time_limit_s: float = 0.0
+    """Stop (with a checkpoint) after this many seconds of this run; 0: no limit."""
+    out: str = "runs/model"
+    """Folder of the checkpoint, ``log.csv`` and ``curve.png``."""
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        """Read a YAML training config (unknown keys are refused by the dataclass)."""
+        import yaml
+
+        return cls.load_dict(yaml.safe_load(Path(path).read_text()) or {})
+
+    @classmethod
+    def load_dict(cls, raw: dict[str, Any]) -> TrainConfig:
+        """The config from plain data (a parsed YAML file, or :meth:`as_dict` of a checkpoint)."""
+        raw = dict(raw)
+        data = raw.pop("data", {}) or {}
+        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(data=DataConfig(**data), **raw)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config as plain data (stored in checkpoints and weights metadata)."""
+        return dataclasses.asdict(self)
+
+
+def batch_tensors(batch: dict[str, np.ndarray[Any, Any]]) -> dict[str, Any]:
+    """A batch of :meth:`CasePool.batch` as tensors."""
+    torch = require_torch()
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+
+
+def espirit_batch(y: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """ESPIRiT maps ``(b, coil, h, w)`` of each sample from its central fully sampled lines (MoDL's maps)."""
+    from hifield.recon.coil_maps import espirit_maps
+
+    out = np.zeros(y.shape, dtype=np.complex64)
+    for i in range(y.shape[0]):
+        lines = mask[i, 0].max(axis=-1) > 0
+        n = lines.size
+        lo = hi = n // 2
+        while lo > 0 and lines[lo - 1]:
+            lo -= 1
+        while hi < n - 1 and lines[hi + 1]:
+            hi += 1
+        calib = y[i][:, None, lo : hi + 1, :]
+        out[i] = espirit_maps(calib, (1, *y.shape[-2:]), n_virtual=y.shape[1])[0, :, 0]
+    return out
+
+
+def forward(model: Any, kind: str, t: dict[str, Any]) -> Any:
+    """The model's complex image ``(b, h, w)`` for a tensor batch (MoDL gets ESPIRiT maps computed here)."""
+    torch = require_torch()
+    if kind == "varnet":
+        return model(t["y"], t["mask"])[0]
+    maps = torch.from_numpy(espirit_batch(t["y"].numpy(), t["mask"].numpy()))
+    return model(t["y"], t["mask"], maps)
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    torch = require_torch()
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _plot(log: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with log.open() as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    loss = [float(r["loss"]) for r in rows]
+    val = [(int(r["step"]), float(r["val_ssim"])) for r in rows if r["val_ssim"]]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(steps, loss, lw=0.6, color="tab:blue", label="train loss (L1)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss", color="tab:blue")
+    if val:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*val, strict=True), "o-", color="tab:red", label="validation SSIM")
+        ax2.set_ylabel("validation SSIM", color="tab:red")
+    ax.set_title(png.parent.name)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def validate(model: Any, kind: str, val: list[dict[str, np.ndarray[Any, Any]]]) -> float:
+    """Mean SSIM (:func:`hifield.metrics.ssim`) of the model's magnitude images on fixed validation samples."""
+    torch = require_torch()
+    from hifield.metrics import ssim
+
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for sample in val:
+            x = forward(model, kind, batch_tensors({k: v[None] for k, v in sample.items()}))
+            scores.append(ssim(sample["target"][None], np.abs(x.numpy())))
+    model.train()
+    return float(np.mean(scores))
+
+
+def train(
+    config: TrainConfig,
+    *,
+    out: str | Path | None = None,
+    max_steps: int | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume training) the model of ``config``; returns ``{"step", "loss", "val_ssim", "checkpoint"}``.
+
+    Parameters
+    ----------
+    config
+        The run.
+    out
+        Folder of ``checkpoint.pt``, ``log.csv`` and ``curve.png`` (default ``config.out``). A checkpoint there
+        is resumed.
+    max_steps
+        Stop after this step (checkpointed) even if ``config.steps`` is larger: an interruption, for tests.
+    progress
+        Called after each step with ``(step, total, loss)``.
+    """
+    torch = require_torch()
+    from hifield.recon.learned.nets import build_model
+
+    folder = Path(out or config.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    ckpt_path, log_path = folder / "checkpoint.pt", folder / "log.csv"
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, dict(config.params))
+    optim = torch.optim.Adam(model.parameters(), lr=config.lr)
+    step, last_loss, last_val = 0, float("nan"), float("nan")
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        step, last_loss, last_val = state["step"], state["loss"], state["val_ssim"]
+    if not log_path.exists():
+        log_path.write_text("step,loss,val_ssim,elapsed_s\n")
+    pool = CasePool(config.data, config.pool_cases, config.seed)
+    val_pool = CasePool(config.data, config.val_cases, config.seed + 10_000)
+    val_pool.refresh(0)
+    val_rng = np.random.default_rng([config.seed, 99])
+    from hifield.recon.learned.data import make_sample
+
+    val = [make_sample(case, val_rng, config.data) for case in val_pool.cases]
+    epoch = -1
+    stop = min(config.steps, max_steps) if max_steps is not None else config.steps
+    start = time.perf_counter()
+
+    def checkpoint() -> None:
+        state = {
+            "model": model.state_dict(),
+            "optim": optim.state_dict(),
+            "step": step,
+            "loss": last_loss,
+            "val_ssim": last_val,
+            "config": config.as_dict(),
+        }
+        _save_atomic(state, ckpt_path)
+
+    model.train()
+    while step < stop:
+        if step // config.steps_per_epoch != epoch:
+            epoch = step // config.steps_per_epoch
+            pool.refresh(epoch)
+        t = batch_tensors(pool.batch(np.random.default_rng([config.seed, step]), config.batch_size))
+        x = forward(model, config.model, t)
+        target = t["target"]
+        loss = (x.abs() - target).abs().mean() / target.abs().mean()
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        step += 1
+        last_loss = float(loss.item())
+        val_text = ""
+        if step % config.val_every == 0 or step == config.steps:
+            last_val = validate(model, config.model, val)
+            val_text = f"{last_val:.5f}"
+        with log_path.open("a") as f:
+            f.write(f"{step},{last_loss:.6f},{val_text},{time.perf_counter() - start:.1f}\n")
+        if progress is not None:
+            progress(step, config.steps, last_loss)
+        timed_out = config.time_limit_s > 0 and time.perf_counter() - start > config.time_limit_s
+        if step % config.checkpoint_every == 0 or step == stop or timed_out:
+            checkpoint()
+        if timed_out:
+            break
+    checkpoint()
+    _plot(log_path, folder / "curve.png")
+    return {"step": step, "loss": last_loss, "val_ssim": last_val, "checkpoint": str(ckpt_path)}

@@ -1,0 +1,90 @@
+"""The shipped learned models through ``reconstruct`` and ``hifield recon``: extras, AI labelling, metadata."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.torch
+torch = pytest.importorskip("torch")
+
+from hifield.recon import reconstruct  # noqa: E402
+from hifield.recon.learned.infer import load_model, weights_path  # noqa: E402
+
+EXTRAS = {"dc_residual_kspace", "dc_residual_image", "null_space", "conformal_lower", "conformal_upper"}
+
+
+def _simdata():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("learned_simdata", Path(__file__).parents[1] / "simdata.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("kind", ["varnet", "modl"])
+def test_shipped_weights_are_small_and_record_how_they_were_trained(kind: str) -> None:
+    path = weights_path(kind)
+    assert path.stat().st_size < 20 * 2**20
+    _, meta = load_model(str(path))
+    assert meta["training_command"].startswith("hifield train --config configs/")
+    assert len(meta["commit"]) == 40 and meta["config"]["model"] == kind
+    assert 0 < meta["conformal_lambda"] < np.inf
+
+
+@pytest.mark.parametrize("kind", ["varnet", "modl"])
+def test_learned_image_comes_with_uncertainty_maps_and_agrees_with_the_data(kind: str) -> None:
+    sim = _simdata()
+    mask = sim.random_mask(64, 64, r=4, n_acs=8, seed=1)
+    raw, _, _ = sim.make_raw(64, 8, mask=mask, noise=0.01)
+    image = reconstruct(raw, method=kind)
+    assert set(image.extras) == EXTRAS
+    for value in image.extras.values():
+        assert value.shape == image.data.shape and value.dtype == np.float32 and np.all(np.isfinite(value))
+    lower, upper = image.extras["conformal_lower"], image.extras["conformal_upper"]
+    assert np.all(lower <= np.abs(image.data) + 1e-6) and np.all(upper >= np.abs(image.data) - 1e-6)
+    assert image.header.description.startswith("AI-reconstructed by hifield-" + kind)
+
+
+def test_hifield_recon_writes_the_maps_and_labels_the_dicom_series_as_ai(tmp_path: Path) -> None:
+    import pydicom
+
+    from hifield.cli.main import main
+    from hifield.io import write_ismrmrd
+
+    sim = _simdata()
+    raw, _, _ = sim.make_raw(64, 8, mask=sim.random_mask(64, 64, r=4, n_acs=8, seed=2), noise=0.01)
+    write_ismrmrd(raw, tmp_path / "raw.h5")
+    assert main(["recon", str(tmp_path / "raw.h5"), "--out", str(tmp_path / "v.nii.gz"), "--method", "varnet"]) == 0
+    for name in EXTRAS:
+        assert (tmp_path / f"v_{name}.nii.gz").is_file()
+    assert main(["recon", str(tmp_path / "raw.h5"), "--out", str(tmp_path / "dcm"), "--method", "varnet"]) == 0
+    ds = pydicom.dcmread(sorted((tmp_path / "dcm").glob("*.dcm"))[0])
+    assert "AI-recon hifield-varnet-small v1" in ds.SeriesDescription
+    assert ds.ImageComments.startswith("AI-reconstructed by hifield-varnet-small v1")
+
+
+def test_hifield_recon_without_torch_prints_one_line_naming_the_dl_extra(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from hifield.io import write_ismrmrd
+
+    sim = _simdata()
+    raw, _, _ = sim.make_raw(32, 4, mask=sim.random_mask(32, 32, r=2, n_acs=8, seed=3))
+    write_ismrmrd(raw, tmp_path / "raw.h5")
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from hifield.cli.main import main\n"
+        "sys.exit(main(['recon', sys.argv[1], '--out', sys.argv[2], '--method', 'varnet']))\n"
+    )
+    out = tmp_path / "v.nii.gz"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "raw.h5"), str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 1 and not out.exists()
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'pip install "hifield[dl]"' in lines[0]

@@ -1,0 +1,70 @@
+"""Training on streamed simulations: it resumes where it stopped, with the same step counter and loss."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hifield.recon.learned.data import DataConfig
+
+pytestmark = pytest.mark.torch
+torch = pytest.importorskip("torch")
+
+from hifield.recon.learned.train import TrainConfig, train  # noqa: E402
+
+TINY = TrainConfig(
+    model="varnet",
+    params={"cascades": 1, "chans": 4, "levels": 1, "sens_chans": 4},
+    data=DataConfig(
+        matrix=32, protocols=("gre_t1_2d",), fields=("3T",), coils=(8,), n_virtual=4, n_calibration=8, r_max=4.0
+    ),
+    steps=4,
+    batch_size=2,
+    pool_cases=2,
+    steps_per_epoch=2,  # the resumed run starts a new epoch: its pool is simulated again, as after a real stop
+    val_cases=1,
+    val_every=2,
+    checkpoint_every=1,
+)
+
+
+def _log(folder: Path) -> list[dict[str, str]]:
+    with (folder / "log.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_training_resumes_at_the_step_it_stopped_with_the_loss_of_an_uninterrupted_run(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    first = train(TINY, out=tmp_path / "a", max_steps=2)  # interrupted after two steps
+    assert first["step"] == 2 and (tmp_path / "a" / "checkpoint.pt").is_file()
+    resumed = train(TINY, out=tmp_path / "a")
+    straight = train(TINY, out=tmp_path / "b")
+    assert resumed["step"] == straight["step"] == 4
+    a, b = _log(tmp_path / "a"), _log(tmp_path / "b")
+    assert [r["step"] for r in a] == ["1", "2", "3", "4"]  # the counter continued, no step repeated or lost
+    np.testing.assert_allclose([float(r["loss"]) for r in a], [float(r["loss"]) for r in b], rtol=1e-4)
+    assert resumed["val_ssim"] == pytest.approx(straight["val_ssim"], rel=1e-4)
+    ma = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
+    mb = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
+    for name in ma:
+        torch.testing.assert_close(ma[name], mb[name], rtol=1e-4, atol=1e-6)
+    assert (tmp_path / "a" / "curve.png").stat().st_size > 0
+
+
+def test_without_torch_a_learned_method_is_refused_with_one_line_naming_the_dl_extra(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from hifield.cli.main import main\n"
+        "sys.exit(main(['train', '--config', sys.argv[1]]))\n"
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: varnet\n")
+    done = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'pip install "hifield[dl]"' in lines[0]

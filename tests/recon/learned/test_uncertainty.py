@@ -1,0 +1,82 @@
+"""Uncertainty maps of learned images: null-space map on a known case, data-consistency residual, conformal
+coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hifield.ops.fft import fftc, ifftc
+from hifield.recon.learned import uncertainty as unc
+
+
+def _maps(c: int, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(np.linspace(-1, 1, n), np.linspace(-1, 1, n), indexing="ij")
+    maps = []
+    for _ in range(c):
+        cy, cx = rng.uniform(-1.5, 1.5, 2)
+        maps.append(np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2)) * np.exp(1j * rng.uniform(0, 6) * (yy + xx)))
+    maps = np.array(maps)
+    return (maps / np.sqrt(np.sum(np.abs(maps) ** 2, axis=0))).astype(np.complex64)
+
+
+def test_null_space_of_one_unit_coil_is_exactly_the_unsampled_k_space() -> None:
+    n = 32
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))).astype(np.complex64)
+    mask = np.zeros((n, n), np.float32)
+    mask[::4] = 1
+    mask[12:20] = 1
+    null = unc.null_space_component(x, np.ones((1, n, n), np.complex64), mask)
+    expected = ifftc(fftc(x, axes=(0, 1)) * (1 - mask), axes=(0, 1))
+    np.testing.assert_allclose(null, expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_null_space_map_is_zero_for_an_image_the_data_determine_and_invisible_to_the_encoding() -> None:
+    n, c = 32, 8
+    maps = _maps(c, n)
+    mask = np.zeros((n, n), np.float32)
+    mask[::2] = 1
+    e = unc.encoding(maps, mask)
+    rng = np.random.default_rng(1)
+    # an image in the row space of E (E^H of something) has no null-space component
+    seen = (e.H @ (rng.standard_normal(e.oshape) + 1j * rng.standard_normal(e.oshape)).astype(np.complex64))[0, 0]
+    assert np.linalg.norm(unc.null_space_component(seen, maps, mask, n_iter=100)) < 1e-3 * np.linalg.norm(seen)
+    # any image's null-space component is invisible to E: E x_null = 0
+    x = (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))).astype(np.complex64)
+    null = unc.null_space_component(x, maps, mask, n_iter=100)
+    assert np.linalg.norm(e @ null[None, None]) < 1e-3 * np.linalg.norm(e @ x[None, None])
+
+
+def test_dc_residual_vanishes_for_consistent_data_and_measures_the_difference_otherwise() -> None:
+    n, c = 16, 4
+    maps = _maps(c, n, seed=2)
+    mask = np.zeros((n, n), np.float32)
+    mask[::2] = 1
+    x = np.random.default_rng(3).standard_normal((n, n)).astype(np.complex64)
+    y = (unc.encoding(maps, mask) @ x[None, None])[:, 0]
+    res_k, res_i = unc.dc_residual(x, y, maps, mask)
+    assert res_k.max() < 1e-5 * np.abs(y).max() and res_i.shape == (n, n)
+    res_k, _ = unc.dc_residual(x, y + mask * 0.5, maps, mask)  # every sampled value off by 0.5 in each coil
+    np.testing.assert_allclose(res_k[mask > 0], 0.5 * np.sqrt(c), rtol=1e-5)
+
+
+def test_conformal_interval_covers_ninety_percent_of_held_out_pixels_within_two_points() -> None:
+    rng = np.random.default_rng(4)
+    n = 24
+
+    def case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        truth = np.zeros((n, n), np.float32)
+        truth[4:20, 4:20] = rng.uniform(0.5, 1.0)
+        width = rng.uniform(0.01, 0.1, (n, n)).astype(np.float32)  # heteroscedastic, known scale
+        pred = np.abs(truth + width * rng.standard_normal((n, n))).astype(np.float32)  # magnitudes
+        return pred, width, truth
+
+    cal = [case() for _ in range(30)]
+    lam = unc.calibrate([c[0] for c in cal], [c[1] for c in cal], [c[2] for c in cal], alpha=0.1)
+    assert 1.2 < lam < 2.2  # the Gaussian 90 % two-sided point is 1.645
+    test = [case() for _ in range(300)]
+    coverage = 1 - np.mean([unc.miscoverage(p, w, t, lam) for p, w, t in test])
+    assert abs(coverage - 0.9) <= 0.02
+    lower, upper = unc.interval(test[0][0], test[0][1], lam)
+    assert np.all(lower <= test[0][0]) and np.all(upper >= test[0][0])
