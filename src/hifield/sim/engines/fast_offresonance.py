@@ -14,6 +14,7 @@ product of the phase (frequency range x time span, in cycles) plus a few.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -55,6 +56,43 @@ def interpolation_error(
     return float(np.max(np.abs(basis @ weights - target)))
 
 
+@functools.lru_cache(maxsize=32)
+def _fixed_frequencies(
+    low: float, high: float, t_low: float, t_high: float, tolerance: float
+) -> tuple[NDArray[np.float64], NDArray[np.complex128], NDArray[np.float64]]:
+    """The fewest fixed frequencies that interpolate the phase within ``tolerance`` over ``[low, high]`` Hz and
+    ``[t_low, t_high]`` s, with their least-squares weights on a frequency grid (cached: a scan simulates the same
+    map and readout more than once)."""
+    cycles = (high - low) * (t_high - t_low)  # time-bandwidth product of the phase
+    extreme = max(abs(low), abs(high)) * (t_high - t_low)  # cycles of the fastest phase over the span
+    times = np.linspace(t_low, t_high, max(_N_TIMES, 16 * math.ceil(extreme) + 1))
+    grid = np.linspace(low, high, max(_N_FREQUENCIES, 16 * math.ceil(cycles) + 1))
+    margin = 1.0 / (t_high - t_low)  # the fixed frequencies reach one cycle over the span beyond the map's range
+
+    def attempt(n: int) -> tuple[bool, NDArray[np.float64], NDArray[np.complex128]]:
+        frequencies = np.linspace(low - margin, high + margin, n)
+        weights = _fit(frequencies, times, grid)
+        good = interpolation_error(frequencies, weights, times, grid) <= tolerance
+        return good and float(np.max(np.abs(weights))) <= _MAX_WEIGHT, frequencies, weights
+
+    # the fewest segments that pass: grow by a quarter until one passes, then bisect (a dozen fits, not hundreds)
+    failing = max(2, math.ceil(cycles) + 1) - 1
+    n_segments = failing + 1
+    passed, frequencies, weights = attempt(n_segments)
+    while not passed and n_segments < _MAX_SEGMENTS:
+        failing = n_segments
+        n_segments = min(_MAX_SEGMENTS, max(n_segments + 1, math.ceil(1.25 * n_segments)))
+        passed, frequencies, weights = attempt(n_segments)
+    while passed and n_segments - failing > 1:
+        middle = (failing + n_segments) // 2
+        ok, f_mid, w_mid = attempt(middle)
+        if ok:
+            n_segments, frequencies, weights = middle, f_mid, w_mid
+        else:
+            failing = middle
+    return frequencies, weights, grid
+
+
 def frequency_segments(
     offset_hz: NDArray[np.float64], times_s: NDArray[np.float64], *, tolerance: float = TOLERANCE
 ) -> list[tuple[float, NDArray[np.complex128]]]:
@@ -89,19 +127,10 @@ def frequency_segments(
     t_low, t_high = float(np.min(times_s)), float(np.max(times_s))
     if high - low <= 1e-9 or t_high - t_low <= 0.0:  # one frequency: exact
         return [(0.5 * (low + high), np.ones(offset_hz.shape, dtype=np.complex128))]
-    cycles = (high - low) * (t_high - t_low)  # time-bandwidth product of the phase
-    extreme = max(abs(low), abs(high)) * (t_high - t_low)  # cycles of the fastest phase over the span
-    times = np.linspace(t_low, t_high, max(_N_TIMES, 16 * math.ceil(extreme) + 1))
-    grid = np.linspace(low, high, max(_N_FREQUENCIES, 16 * math.ceil(cycles) + 1))
-    margin = 1.0 / (t_high - t_low)  # the fixed frequencies reach one cycle over the span beyond the map's range
-    n_segments = max(2, math.ceil(cycles) + 1)
-    while True:
-        frequencies = np.linspace(low - margin, high + margin, n_segments)
-        weights = _fit(frequencies, times, grid)
-        accurate = interpolation_error(frequencies, weights, times, grid) <= tolerance
-        if (accurate and np.max(np.abs(weights)) <= _MAX_WEIGHT) or n_segments >= _MAX_SEGMENTS:
-            break
-        n_segments += 1
+    # the fit covers a range rounded outward (0.5 Hz, 10 us), so the scan's simulations of one map share it
+    f_key = (math.floor(low * 2) / 2, math.ceil(high * 2) / 2)
+    t_key = (math.floor(t_low * 1e5) / 1e5, math.ceil(t_high * 1e5) / 1e5)
+    frequencies, weights, grid = _fixed_frequencies(*f_key, *t_key, tolerance)
     flat = offset_hz.ravel()
     segments = []
     for j, frequency in enumerate(frequencies):
