@@ -35,6 +35,13 @@ def test_7t_tse_stack_refused_then_adapted(hifield_cli: Runner, tmp_path: Path) 
     assert record["limit"] == "head SAR (6 min)" and record["sar_after_w_per_kg"] <= 3.2
     assert record["applied"] in record["suggestions"]
     assert "adapted (lower the" in adapted.stdout + adapted.stderr
+    import pydicom
+
+    files = sorted((tmp_path / "adapted" / "dicom" / "fft").glob("*.dcm"))
+    for file in files:  # every instance says what --adapt changed
+        comments = str(pydicom.dcmread(file, stop_before_pixels=True).ImageComments)
+        assert "[SAR adapted: head SAR (6 min)" in comments and f"{record['parameter']} " in comments
+    assert files
 
 
 def test_protocols_lists_per_field_defaults_with_sources(hifield_cli: Runner) -> None:

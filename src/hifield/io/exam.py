@@ -71,6 +71,25 @@ def _user_facing(error: OSError, staging: Path, out: Path) -> OSError:
     return error
 
 
+def sar_adaptation_comment(record: dict[str, Any] | None) -> str:
+    """The DICOM ImageComments note of a protocol changed by ``--adapt`` to meet a SAR limit ("" when unchanged).
+
+    Examples
+    --------
+    >>> sar_adaptation_comment({"limit": "head SAR (6 min)", "value_w_per_kg": 8.8, "limit_w_per_kg": 3.2,
+    ...                         "parameter": "tr_ms", "from": 9000.0, "to": 24700.0})
+    '[SAR adapted: head SAR (6 min) 8.8 W/kg > 3.2 W/kg; tr_ms 9000 -> 24700]'
+    >>> sar_adaptation_comment(None)
+    ''
+    """
+    if not record:
+        return ""
+    return (
+        f"[SAR adapted: {record['limit']} {record['value_w_per_kg']:.1f} W/kg > {record['limit_w_per_kg']:.1f} W/kg; "
+        f"{record['parameter']} {record['from']:g} -> {record['to']:g}]"
+    )
+
+
 def write_exam(
     folder: Path,
     *,
@@ -118,9 +137,14 @@ def write_exam(
         else:
             write_ismrmrd(raw, folder / "raw.h5")
         study_uid = None
+        adapted = sar_adaptation_comment(summary.get("sar_adaptation"))
         for number, (method, image) in enumerate(recon_images.items(), start=1):
+            shown = image
+            if adapted:  # --adapt changed the protocol: the images say so, as a scanner's would
+                text = f"{image.header.description} {adapted}".strip()
+                shown = image.replace(header=image.header.replace(description=text))
             files = write_dicom_series(
-                image,
+                shown,
                 folder / "dicom" / method,
                 series_description=f"{series_prefix} {method}",
                 series_number=number,
