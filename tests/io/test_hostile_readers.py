@@ -109,3 +109,18 @@ def test_nifti_with_nan_to_dicom_is_refused_and_leaves_no_folder(rng: np.random.
         write_dicom_series(read_back, out, series_description="nan")
     _one_line(info, "2 NaN or infinite values")
     assert not out.exists()
+
+
+def test_hdf5_with_a_group_name_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    # found by the long fuzz profile (10,000 mutated ISMRMRD files): h5py returns such a name as bytes, and the
+    # "neither ISMRMRD nor fastMRI" message joined it as text (TypeError)
+    import h5py
+
+    from hifield.io.raw import read_raw
+
+    path = tmp_path / "odd.h5"
+    with h5py.File(path, "w") as f:
+        f.create_group(b"\xff\xfedata")
+    with pytest.raises(FileFormatError, match="neither ISMRMRD") as caught:
+        read_raw(path)
+    assert "\n" not in str(caught.value)

@@ -44,5 +44,7 @@ def read_raw(path: str | os.PathLike[str], *, remove_readout_oversampling: bool 
         return read_ismrmrd(path, remove_readout_oversampling=remove_readout_oversampling)
     if "kspace" in keys:
         return read_fastmri(path, remove_readout_oversampling=remove_readout_oversampling)
-    found = ", ".join(sorted(keys)) or "nothing"
+    # a name that is not UTF-8 comes back from h5py as bytes: shown with replacement characters, never a traceback
+    names = sorted(k if isinstance(k, str) else bytes(k).decode("utf-8", "replace") for k in keys)
+    found = ", ".join(names) or "nothing"
     raise FileFormatError(f"{path} is HDF5 but neither ISMRMRD ('dataset') nor fastMRI ('kspace'); it holds {found}")
