@@ -124,3 +124,27 @@ def test_hdf5_with_a_group_name_that_is_not_utf8_is_one_line(tmp_path: Path) -> 
     with pytest.raises(FileFormatError, match="neither ISMRMRD") as caught:
         read_raw(path)
     assert "\n" not in str(caught.value)
+
+
+def test_ismrmrd_records_without_a_header_field_are_one_line(raw_file: Path) -> None:
+    # found by the long fuzz profile: a mutated compound type renamed number_of_samples, and numpy's
+    # "no field of name ..." ValueError escaped the reader
+    import h5py
+
+    with h5py.File(raw_file, "r+") as f:
+        records = f["dataset/data"][()]
+        head = records.dtype["head"]
+        renamed = [("number_of_sampleZ" if n == "number_of_samples" else n, head.fields[n][0]) for n in head.names]
+        dtype = np.dtype([(n, renamed if n == "head" else records.dtype.fields[n][0]) for n in records.dtype.names])
+        mutated = np.empty(records.shape, dtype=dtype)
+        for name in records.dtype.names:
+            if name == "head":
+                for old, (new, _) in zip(head.names, renamed, strict=True):
+                    mutated["head"][new] = records["head"][old]
+            else:
+                mutated[name] = records[name]
+        del f["dataset/data"]
+        f.create_dataset("dataset/data", data=mutated)
+    with pytest.raises(FileFormatError) as caught:
+        read_ismrmrd(raw_file)
+    _one_line(caught, "not an ISMRMRD acquisition table", "head.number_of_samples")

@@ -99,8 +99,27 @@ def _flag(path: Path | str, params: dict[str, Any], name: str) -> bool:
     return bool(value)
 
 
+def _check_record_fields(path: Path | str, records: NDArray[Any]) -> None:
+    """The acquisitions are ISMRMRD's compound records: ``head`` (with every header field), ``traj`` and ``data``."""
+    from ismrmrd.hdf5 import acquisition_header_dtype, encoding_counters_dtype
+
+    names = records.dtype.names or ()
+    missing = [name for name in ("head", "traj", "data") if name not in names]
+    if not missing:
+        head_names = records.dtype["head"].names or ()
+        missing = [f"head.{n}" for n in acquisition_header_dtype.names or () if n not in head_names]
+        if not missing and "idx" in head_names:
+            idx_names = records.dtype["head"]["idx"].names or ()
+            missing = [f"head.idx.{n}" for n in encoding_counters_dtype.names or () if n not in idx_names]
+    if missing:
+        raise FileFormatError(
+            f"{path}: 'dataset/data' is not an ISMRMRD acquisition table (no field {missing[0]!r}); the file is corrupt"
+        )
+
+
 def _check_acquisitions(path: Path | str, records: NDArray[Any]) -> None:
     """Each acquisition's data and trajectory hold exactly what its header says (channels x samples)."""
+    _check_record_fields(path, records)
     head = records["head"]
     channels = head["active_channels"].astype(np.int64)
     samples = head["number_of_samples"].astype(np.int64)
