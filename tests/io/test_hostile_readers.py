@@ -148,3 +148,20 @@ def test_ismrmrd_records_without_a_header_field_are_one_line(raw_file: Path) -> 
     with pytest.raises(FileFormatError) as caught:
         read_ismrmrd(raw_file)
     _one_line(caught, "not an ISMRMRD acquisition table", "head.number_of_samples")
+
+
+def test_ismrmrd_records_without_their_head_are_one_line(raw_file: Path) -> None:
+    # also found by the long fuzz profile: the top-level 'head' field renamed ("no field of name head")
+    import h5py
+
+    with h5py.File(raw_file, "r+") as f:
+        records = f["dataset/data"][()]
+        names = ["heaX" if n == "head" else n for n in records.dtype.names]
+        mutated = records.astype(
+            np.dtype([(new, records.dtype.fields[old][0]) for new, old in zip(names, records.dtype.names, strict=True)])
+        )
+        del f["dataset/data"]
+        f.create_dataset("dataset/data", data=mutated)
+    with pytest.raises(FileFormatError) as caught:
+        read_ismrmrd(raw_file)
+    _one_line(caught, "not an ISMRMRD acquisition table", "'head'")

@@ -365,8 +365,8 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
     params = user_parameters(header_xml)
     std_header, encoded = header_from_xml(header_xml, path=path)
     ours = PREFIX + "raw_header" in params
+    _check_acquisitions(path, records)  # ISMRMRD's record fields first, then each acquisition's sizes
     head = records["head"]
-    _check_acquisitions(path, records)
     header = header_from_json(params[PREFIX + "raw_header"], path=path) if ours else _with_affine(std_header, head)
 
     flags = head["flags"].astype(np.uint64)
