@@ -45,6 +45,23 @@ def test_options_and_parameters_with_units(client: TestClient) -> None:
     assert missing.status_code == 400 and "unknown protocol 'nope'" in missing.json()["error"]
 
 
+def test_learned_methods_are_offered_only_with_torch_and_never_checked_by_default(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    options = client.get("/api/options").json()
+    assert options["default_recons"] == ["fft", "sense", "cs"]  # a Start with the defaults never needs torch
+    has_torch = importlib.util.find_spec("torch") is not None
+    assert ("varnet" in options["recons"]) == has_torch
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a)
+    )
+    without = client.get("/api/options").json()
+    assert "varnet" not in without["recons"] and "modl" not in without["recons"] and "cs" in without["recons"]
+
+
 def test_card_scan_time_follows_tr_and_results_are_complete(client: TestClient) -> None:
     default = client.post("/api/card", json={}).json()
     short = client.post("/api/card", json={"params": {"tr_ms": 125}}).json()

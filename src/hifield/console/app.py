@@ -215,16 +215,23 @@ def create_app(
 
     @app.get("/api/options")
     def options() -> dict[str, Any]:
-        from hifield.pipeline import PHANTOMS, RECON_CHOICES
+        import importlib.util
+
+        from hifield.pipeline import DEFAULT_RECONS, PHANTOMS, RECON_CHOICES
+        from hifield.recon.registry import reconstructor
         from hifield.sampling import PATTERNS
         from hifield.sequence import get_protocol, protocol_names
+
+        has_torch = importlib.util.find_spec("torch") is not None  # learned methods need the dl extra
+        recons = [n for n in RECON_CHOICES if has_torch or not reconstructor(n).learned]
 
         return {
             "scanners": list(cards.SCANNER_PRESETS),
             "phantoms": list(PHANTOMS),
             "protocols": [{"name": n, "kind": get_protocol(n).KIND} for n in protocol_names()],
             "patterns": [p for p in PATTERNS if p not in ("radial", "stack-of-stars", "spiral")],
-            "recons": list(RECON_CHOICES),
+            "recons": recons,
+            "default_recons": [n for n in DEFAULT_RECONS if n in recons],
             "modes": list(cards.MODES),
             "exams_dir": str(root),
         }

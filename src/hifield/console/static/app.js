@@ -60,10 +60,11 @@ async function init() {
   fill($("#mode"), state.options.modes, "normal");
   fill($("#pattern"), state.options.patterns, "variable-density");
   const recons = $("#recons");
+  const checked = new Set(state.options.default_recons || state.options.recons);
   for (const name of state.options.recons) {
     const label = document.createElement("label");
     label.style.flexDirection = "row";
-    label.innerHTML = `<input type="checkbox" value="${name}" checked> ${name}`;
+    label.innerHTML = `<input type="checkbox" value="${name}"${checked.has(name) ? " checked" : ""}> ${name}`;
     recons.appendChild(label);
   }
   for (const id of ["#scanner", "#phantom", "#mode", "#pattern", "#acceleration", "#n_calibration"]) {
