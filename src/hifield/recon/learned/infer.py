@@ -46,7 +46,8 @@ def model_label(meta: dict[str, Any]) -> str:
     return f"{meta['name']} v{meta['version']} (git {str(meta.get('commit', ''))[:7]})"
 
 
-def _acs_bounds(lines: NDArray[np.bool_]) -> tuple[int, int]:
+def acs_bounds(lines: NDArray[np.bool_]) -> tuple[int, int]:
+    """The fully sampled run of phase-encode lines around the centre, as ``(start, stop)`` (stop exclusive)."""
     n = lines.size
     lo = hi = n // 2
     while lo > 0 and lines[lo - 1]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from hifield.recon.learned import require_torch
 from hifield.recon.learned.data import CasePool, DataConfig
+from hifield.recon.learned.infer import acs_bounds
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,8 @@ def espirit_batch(y: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]) -> np.nda
 
     out = np.zeros(y.shape, dtype=np.complex64)
     for i in range(y.shape[0]):
-        lines = mask[i, 0].max(axis=-1) > 0
-        n = lines.size
-        lo = hi = n // 2
-        while lo > 0 and lines[lo - 1]:
-            lo -= 1
-        while hi < n - 1 and lines[hi + 1]:
-            hi += 1
-        calib = y[i][:, None, lo : hi + 1, :]
+        lo, hi = acs_bounds(mask[i, 0].max(axis=-1) > 0)
+        calib = y[i][:, None, lo:hi, :]
         out[i] = espirit_maps(calib, (1, *y.shape[-2:]), n_virtual=y.shape[1])[0, :, 0]
     return out
 
