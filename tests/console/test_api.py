@@ -397,3 +397,18 @@ def test_with_a_dask_scheduler_the_scan_runs_as_a_task_on_the_cluster(exams_dir:
         assert "scan" in tasks
         assert (exams_dir / state["exam"] / "summary.json").is_file()
         assert client.get(f"/api/exams/{state['exam']}").json()["shape"] == [1, 64, 64]
+
+
+@pytest.mark.torch
+def test_a_learned_scan_shows_its_uncertainty_and_hallucination_maps(client: TestClient) -> None:
+    pytest.importorskip("torch")
+    job = client.post("/api/jobs", json={**SMALL_SCAN, "acceleration": 4, "recons": ["fft", "varnet"]}).json()
+    assert client.app.state.queue.wait_idle(600)
+    state = client.get(f"/api/jobs/{job['id']}").json()
+    assert state["state"] == "done", state
+    exam = client.get(f"/api/exams/{state['exam']}").json()
+    maps = [s for s in exam["series"] if s.startswith("varnet-")]
+    assert maps, exam["series"]  # residual, null-space map, uncertainty interval
+    assert "error-varnet" in exam["series"] and not any(s.startswith("error-varnet-") for s in exam["series"])
+    plane = client.get(f"/api/exams/{state['exam']}/slice", params={"series": maps[0], "index": 0})
+    assert plane.status_code == 200 and plane.headers["X-Shape"] == "64,64"

@@ -125,7 +125,12 @@ def pipeline_runner(exams_root: Path, *, scheduler: Any = None) -> Runner:
             result = run_scan(config, reporter)
             for name in sorted(p.name for p in inputs.iterdir()):
                 shutil.copy2(inputs / name, out / name)
-        exams.save_viewer_data(out, result.truth, result.images, checked.mask)
+        maps = {
+            f"{method}-{name}": np.abs(np.asarray(array)).reshape(-1, *np.shape(array)[-2:])
+            for method, image in result.recon_images.items()
+            for name, array in getattr(image, "extras", {}).items()
+        }
+        exams.save_viewer_data(out, result.truth, result.images, checked.mask, maps)
         job.exam = job.id
 
     return run

@@ -146,12 +146,19 @@ def list_exams(root: Path) -> list[dict[str, Any]]:
 
 
 def save_viewer_data(
-    folder: Path, truth: NDArray[np.float32], images: dict[str, NDArray[np.float32]], mask: Any
+    folder: Path,
+    truth: NDArray[np.float32],
+    images: dict[str, NDArray[np.float32]],
+    mask: Any,
+    maps: dict[str, NDArray[np.float32]] | None = None,
 ) -> Path:
-    """Write :data:`VIEWER_FILE`: truth and reconstructions ``(slices, y, x)`` and the sampling mask."""
+    """Write :data:`VIEWER_FILE`: truth and reconstructions ``(slices, y, x)``, the sampling mask, and the maps that
+    come with a learned reconstruction (``<method>-<map>``: residual, null-space map, uncertainty interval)."""
     arrays: dict[str, NDArray[Any]] = {"truth": np.asarray(truth, dtype=np.float32)}
     for method, image in images.items():
         arrays[f"image_{method}"] = np.asarray(image, dtype=np.float32)
+    for name, array in (maps or {}).items():
+        arrays[f"map_{name}"] = np.asarray(array, dtype=np.float32)
     if mask is not None:
         arrays["mask"] = np.asarray(mask, dtype=np.uint8)
     path = folder / VIEWER_FILE
@@ -169,7 +176,8 @@ def _load(path: str, mtime: float) -> dict[str, NDArray[Any]]:
 
 
 def viewer_series(folder: Path) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.uint8] | None]:
-    """Images by series name (``truth``, each method, ``error-<method>`` = |method - truth|) and the mask.
+    """Images by series name (``truth``, each method, ``error-<method>`` = |method - truth|, a learned method's
+    ``<method>-<map>``) and the mask.
 
     Exams without :data:`VIEWER_FILE` (made by ``hifield scan``) show their NIfTI reconstructions, without truth.
     """
@@ -185,6 +193,9 @@ def viewer_series(folder: Path) -> tuple[dict[str, NDArray[np.float32]], NDArray
                 series[name.removeprefix("image_")] = array.astype(np.float32)
         for method in [s for s in series if s != "truth"]:
             series[f"error-{method}"] = np.abs(series[method] - truth).astype(np.float32)
+        for name, array in data.items():  # a learned method's maps, shown beside its image (no error map of a map)
+            if name.startswith("map_"):
+                series[name.removeprefix("map_")] = array.astype(np.float32)
         mask = data.get("mask")
         return series, mask
     from hifield.io import read_nifti
