@@ -180,6 +180,30 @@ def check_exam(exam: Exam) -> None:
         sq.raise_for_violations(sq.check(built, exam.scanner))
 
 
+_EXAM_CACHE: dict[Any, Exam] = {}
+"""The last exam built and checked by :func:`exam_for`, by its config without the slice position."""
+
+
+def exam_for(config: ScanConfig, *, reuse: bool = False) -> Exam:
+    """Build and check step: :func:`build_exam` then :func:`check_exam`.
+
+    With ``reuse`` the last exam built for the same config (the slice position aside: it moves the phantom, not
+    the sequence) is returned instead of building and checking it again. The slices of a stack each scan with a
+    config that differs only in ``slice_position_m``, so a worker process builds the stack's slice sequence once.
+    """
+    import dataclasses
+
+    key = dataclasses.replace(config, slice_position_m=None)
+    if reuse and key in _EXAM_CACHE:
+        return _EXAM_CACHE[key]
+    exam = build_exam(config)
+    check_exam(exam)
+    _EXAM_CACHE.clear()
+    if reuse:
+        _EXAM_CACHE[key] = exam
+    return exam
+
+
 def sampling_summary(acquisition: Any) -> dict[str, Any]:
     """The summary's sampling entries, read from the pattern the accelerated sequence carries."""
     pattern = acquisition.pattern
@@ -248,7 +272,9 @@ method_mapper: contextvars.ContextVar[MethodMapper | None] = contextvars.Context
 each method as a task of its own on the one simulated raw dataset (:mod:`hifield.distributed`)."""
 
 
-def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = None) -> ScanResult:
+def scan(
+    config: ScanConfig | None = None, *, reporter: StepReporter | None = None, reuse_exam: bool = False
+) -> ScanResult:
     """Run one virtual exam end to end: build -> check -> simulate -> reconstruct -> score -> write.
 
     Builds the protocol's pypulseq sequence for the scanner, refuses it if it breaks a hardware or safety limit,
@@ -262,6 +288,9 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
         Scan options (defaults: the embedded 3 T T1-weighted GRE brain exam at R = 4).
     reporter
         Progress reporter; silent by default.
+    reuse_exam
+        Reuse the sequences built and checked for the previous call with the same config but another slice
+        position (the slices of a stack; see :func:`exam_for`).
 
     Raises
     ------
@@ -295,8 +324,7 @@ def scan(config: ScanConfig | None = None, *, reporter: StepReporter | None = No
     staging = stage_exam(cfg.out) if cfg.write_files else None
     try:
         with timed("setup", "Building protocol and checking it against the scanner"):
-            exam = build_exam(cfg)
-            check_exam(exam)
+            exam = exam_for(cfg, reuse=reuse_exam)
         scanner, protocol, acquisition = exam.scanner, exam.protocol, exam.acquisition
         n = int(protocol.matrix)
         sampling = sampling_summary(acquisition)

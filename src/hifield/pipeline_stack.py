@@ -25,7 +25,7 @@ def _scan_one_slice(config: ScanConfig) -> ScanResult:
     from hifield.pipeline import scan
 
     with threadpool_limits(1):
-        return scan(config)
+        return scan(config, reuse_exam=True)
 
 
 SliceMapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]

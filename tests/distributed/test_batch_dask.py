@@ -117,9 +117,7 @@ def test_a_slice_stack_exam_runs_its_slices_as_tasks_of_their_own(client: Any, t
     assert _images(tmp_path / "stack", exam_id)["truth"].shape[0] == 2
 
 
-def test_the_methods_of_one_exam_run_as_tasks_on_one_simulated_dataset(
-    client: Any, tmp_path: Path, tiny: Any
-) -> None:
+def test_the_methods_of_one_exam_run_as_tasks_on_one_simulated_dataset(client: Any, tmp_path: Path, tiny: Any) -> None:
     spec = tiny(methods=["fft", "sense", "cs"])
     spec["axes"] = {"accelerations": [2]}
     client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.task_prefixes.clear())

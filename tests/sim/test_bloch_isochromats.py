@@ -133,7 +133,7 @@ def test_bloch_default_is_closer_to_fast_as_written_on_a_community_flash(tmp_pat
     from pathlib import Path
 
     import hifield as hf
-    from hifield.pipeline import make_scan_phantom
+    from hifield.phantom import make_phantom
     from hifield.sequence.seq_io import load_seq
     from hifield.sim.engines.bloch import BlochOptions, simulate_bloch
     from hifield.sim.engines.fast import simulate_fast
@@ -145,7 +145,7 @@ def test_bloch_default_is_closer_to_fast_as_written_on_a_community_flash(tmp_pat
     community_flash(16).write(str(path))
     built = load_seq(path)
     scanner = hf.Scanner.preset("3T", n_coils=2)
-    phantom = make_scan_phantom("shepp-logan", b0_t=3.0, matrix=16, fov_m=0.256)
+    phantom = make_phantom("shepp-logan", b0_t=3.0, matrix=16, fov_m=0.256, oversampling=2)
 
     def rss(raw):
         k = np.fft.ifftshift(raw.kspace[:, 0], axes=(-2, -1))

@@ -196,32 +196,74 @@ def _projector(
     k_samples: NDArray[np.float64] | None,
     fine_shape: tuple[int, int, int],
     coarse_shape: tuple[int, int, int],
+    sens: NDArray[np.complexfloating],
     *,
     voxel_fine: tuple[float, float, float],
-    n_coils: int,
-) -> Callable[[NDArray[np.complex64]], NDArray[np.complex64]]:
-    """Coil images on the fine grid -> every readout ``(coil, n_adc, samples)``: FFT and crop to the protocol's grid
-    (Cartesian), or NUFFT at the sequence's own k-space positions."""
+) -> Callable[[NDArray[np.complexfloating]], NDArray[np.complex64]]:
+    """An image ``(z, y, x)`` on the fine grid -> every readout ``(coil, n_adc, samples)`` of it through the coils:
+    centred FFT cropped to the protocol's grid (Cartesian), or NUFFT at the sequence's own k-space positions.
+
+    The Cartesian projector transforms axis by axis, cropping after each one and keeping only the lines the
+    timeline reads, and replaces the centring shifts of every coil image (two copies each) by a sign pattern: for
+    an even length ``N``, ``fftshift(fft(ifftshift(x)))[k] = (-1)^(k - N/2) fft((-1)^n x)[k]``. The ``(-1)^n``
+    pattern is folded into the sensitivities once; the output signs are applied to the lines read.
+    """
+    n_coils = sens.shape[0]
     if k_samples is not None:
         from hifield.ops import NUFFTOp
 
         nufft = NUFFTOp(k_samples, fine_shape, voxel_fine, batch_shape=(n_coils,))
+        sens64 = sens.astype(np.complex64)
 
-        def project_nufft(coil_images: NDArray[np.complex64]) -> NDArray[np.complex64]:
-            return np.asarray(nufft @ coil_images)
+        def project_nufft(image: NDArray[np.complexfloating]) -> NDArray[np.complex64]:
+            return np.asarray(nufft @ (sens64 * image[np.newaxis].astype(np.complex64)))
 
         return project_nufft
 
     axes = (-3, -2, -1) if fine_shape[0] > 1 else (-2, -1)
     crop = _crop_slices(fine_shape, coarse_shape)
     k2, k1 = timeline.adc_k2, timeline.adc_k1
+    if any(fine_shape[a] % 2 for a in axes):  # odd grids: the shifts themselves
+        sens64 = sens.astype(np.complex64)
 
-    def project(coil_images: NDArray[np.complex64]) -> NDArray[np.complex64]:
-        k_fine = scipy.fft.fftshift(
-            scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
-            axes=axes,
-        )
-        return k_fine[(slice(None), *crop)][:, k2, k1, :]  # (coil, n_adc, k0) on the protocol's grid
+        def project_shifted(image: NDArray[np.complexfloating]) -> NDArray[np.complex64]:
+            coil_images = sens64 * image[np.newaxis].astype(np.complex64)
+            k_fine = scipy.fft.fftshift(
+                scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
+                axes=axes,
+            )
+            return k_fine[(slice(None), *crop)][:, k2, k1, :]  # (coil, n_adc, k0) on the protocol's grid
+
+        return project_shifted
+
+    def alternating(n: int) -> NDArray[np.float32]:
+        return np.where(np.arange(n) % 2 == 0, 1.0, -1.0).astype(np.float32)
+
+    def output_sign(axis: int) -> NDArray[np.float32]:
+        n = fine_shape[axis]
+        return alternating(n)[crop[axis]] * np.float32(-1.0 if (n // 2) % 2 else 1.0)  # (-1)^(k - N/2)
+
+    pattern = np.ones(fine_shape, dtype=np.float32)
+    for a in axes:
+        shape = [1, 1, 1]
+        shape[a] = fine_shape[a]
+        pattern = pattern * alternating(fine_shape[a]).reshape(shape)
+    modulated = (sens * pattern[np.newaxis]).astype(np.complex64)  # (-1)^n folded into the coils once
+    line_sign = output_sign(-2)[k1] * (output_sign(-3)[k2] if len(axes) == 3 else np.float32(1.0))
+    signs = (line_sign[:, np.newaxis] * output_sign(-1)[np.newaxis, :]).astype(np.float32)  # (n_adc, k0)
+    rows_y = crop[1].start + k1  # the fine grid's rows the timeline reads
+    planes_z = crop[0].start + k2
+
+    def project(image: NDArray[np.complexfloating]) -> NDArray[np.complex64]:
+        data = modulated * image[np.newaxis].astype(np.complex64)
+        data = scipy.fft.fft(data, axis=-1, norm="ortho", workers=-1)[..., crop[2]]
+        data = scipy.fft.fft(data, axis=-2, norm="ortho", workers=-1)
+        if len(axes) == 3:
+            data = scipy.fft.fft(data, axis=-3, norm="ortho", workers=-1)
+            lines = data[:, planes_z, rows_y, :]
+        else:
+            lines = data[:, 0, rows_y, :]
+        return lines * signs[np.newaxis]
 
     return project
 
@@ -229,7 +271,7 @@ def _projector(
 def _encode(
     groups: list[ContrastGroup],
     sens: NDArray[np.complexfloating],
-    project: Callable[[NDArray[np.complex64]], NDArray[np.complex64]],
+    project: Callable[[NDArray[np.complexfloating]], NDArray[np.complex64]],
     tau_samples: NDArray[np.float64],
     tau0: float,
     offset_hz: NDArray[np.float64],
@@ -248,10 +290,10 @@ def _encode(
         for df, amplitude in zip(group.peaks_hz, group.peak_amplitudes, strict=True):
             spectrum += amplitude * np.exp(-2j * np.pi * df * tau_samples)
         for component in range(coefficients.shape[1]):
-            basis = np.tensordot(mixing[component], group.maps, axes=(0, 0))  # (z, y, x)
+            basis = group.image(mixing[component])  # (z, y, x)
             for segment_hz, weight in segments:
                 image = basis * offres_phase * weight
-                k_lines = project(sens * image[np.newaxis].astype(np.complex64))
+                k_lines = project(image)
                 phase = np.exp(-2j * np.pi * segment_hz * (tau_samples - tau0))
                 factor = (coefficients[:, component, np.newaxis] * spectrum * phase) * scale
                 lines += k_lines * factor[np.newaxis]
@@ -330,7 +372,7 @@ def simulate_fast(
     voxel_mm3 *= slice_thickness if n_z_fine == 1 else fov_fine[0] / coarse_shape[0]
     scale = voxel_mm3 * np.sqrt(coarse_size / fine_size)
     voxel_fine = (slice_thickness, fov_fine[1] / fine_shape[1], fov_fine[2] / fine_shape[2])
-    project = _projector(timeline, k_samples, fine_shape, coarse_shape, voxel_fine=voxel_fine, n_coils=n_coils)
+    project = _projector(timeline, k_samples, fine_shape, coarse_shape, sens, voxel_fine=voxel_fine)
     offset_hz = phantom.off_resonance_hz.astype(np.float64)
     lines = _encode(groups, sens, project, tau_samples, tau0, offset_hz, scale=scale)
     k2, k1 = timeline.adc_k2, timeline.adc_k1

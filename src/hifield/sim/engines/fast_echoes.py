@@ -254,7 +254,7 @@ def bssfp_signal(
 B1_STEP = 0.02
 """Spacing of the B1+ scale grid on which phase graphs are run when the phantom carries a B1+ map."""
 B1_MAX_BINS = 16
-"""Most B1+ scale bins: the spacing grows beyond :data:`B1_STEP` for wide B1+ ranges (memory: one map per bin)."""
+"""Most B1+ scale bins: the spacing grows beyond :data:`B1_STEP` for wide B1+ ranges (one phase graph per bin)."""
 
 
 def select_slice(timeline: Timeline, slice_index: int = 0) -> Timeline:
@@ -277,13 +277,54 @@ def select_slice(timeline: Timeline, slice_index: int = 0) -> Timeline:
 
 @dataclass(frozen=True)
 class ContrastGroup:
-    """Voxel maps ``(column, z, y, x)`` that share one chemical-shift spectrum and their amplitudes per readout."""
+    """Voxel maps that share one chemical-shift spectrum and their amplitudes per readout.
+
+    Without a B1+ map, column ``c`` of ``amplitudes`` belongs to voxel map ``maps[c]``. With one, the columns are
+    ``(B1+ bin, tissue)`` pairs (bin-major) and ``maps`` holds one map per tissue: a voxel takes its tissue's
+    amplitudes interpolated linearly between the two B1+ bins around its own B1+ scale (``b1_bin``, ``b1_weight``),
+    so no map per bin is ever stored.
+    """
 
     maps: NDArray[np.float64] | NDArray[np.complex128]
+    """``(map, z, y, x)``: fraction x proton density per tissue (complex images for bSSFP)."""
     amplitudes: NDArray[np.complex128]
     """``(n_adc, column)``."""
     peaks_hz: tuple[float, ...]
     peak_amplitudes: tuple[float, ...]
+    b1_bin: NDArray[np.intp] | None = None
+    """``(z, y, x)`` index of the B1+ bin at or below each voxel's scale (None without a B1+ map)."""
+    b1_weight: NDArray[np.float64] | None = None
+    """``(z, y, x)`` weight of the bin above (1 - weight for ``b1_bin``)."""
+
+    def image(self, weights: NDArray[np.complexfloating]) -> NDArray[np.complex128]:
+        """The image ``(z, y, x)`` of one combination ``weights`` ``(column,)`` of the columns.
+
+        Examples
+        --------
+        >>> g = ContrastGroup(np.ones((2, 1, 1, 2)), np.ones((1, 2), complex), (0.0,), (1.0,))
+        >>> g.image(np.array([1.0, 2j])).ravel().tolist()
+        [(1+2j), (1+2j)]
+        """
+        n_maps = self.maps.shape[0]
+        flat = self.maps.reshape(n_maps, -1)
+        weights = np.asarray(weights, dtype=np.complex128)
+        out = np.empty(flat.shape[1], dtype=np.complex128)
+        if self.b1_bin is None or self.b1_weight is None:
+            if np.iscomplexobj(flat):
+                out[:] = weights @ flat
+            else:  # two real products: no complex copy of the maps
+                out.real = weights.real @ flat
+                out.imag = weights.imag @ flat
+            return out.reshape(self.maps.shape[1:])
+        per_bin = weights.reshape(-1, n_maps)  # (bin, tissue)
+        lower = self.b1_bin.ravel()
+        upper = np.minimum(lower + 1, per_bin.shape[0] - 1)
+        above = self.b1_weight.ravel()
+        out[:] = 0.0
+        for k in range(n_maps):
+            low = per_bin[lower, k]
+            out += flat[k] * (low + (per_bin[upper, k] - low) * above)
+        return out.reshape(self.maps.shape[1:])
 
 
 def contrast_groups(
@@ -351,20 +392,22 @@ def contrast_groups(
         columns = [(k, (j, float(scale))) for j, scale in enumerate(edges) for k in range(n_t)]
         b1_step = step
 
+    b1_bin = b1_weight = None
+    if b1 is not None:
+        position = np.clip((b1 - edges[0]) / b1_step, 0.0, edges.size - 1.0)
+        b1_bin = np.minimum(np.floor(position).astype(np.intp), max(edges.size - 2, 0))
+        b1_weight = np.clip(position - b1_bin, 0.0, 1.0)
     by_spectrum: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
-    for c, (k, _) in enumerate(columns):
-        tissue = tissues[k][1]
+    for k, (_, tissue) in enumerate(tissues):
         key = (tuple(tissue.chemical_shift_ppm), tuple(tissue.peak_amplitudes))
-        by_spectrum.setdefault(key, []).append(c)
-    for (shifts_ppm, peak_amps), cols in by_spectrum.items():
-        maps = np.empty((len(cols), *fractions.shape[1:]), dtype=np.float64)
-        for m, c in enumerate(cols):
-            k, b1_bin = columns[c]
+        by_spectrum.setdefault(key, []).append(k)
+    for (shifts_ppm, peak_amps), members in by_spectrum.items():
+        maps = np.empty((len(members), *fractions.shape[1:]), dtype=np.float64)
+        for m, k in enumerate(members):
             index, tissue = tissues[k]
-            weight = fractions[index].astype(np.float64) * tissue.pd
-            if b1_bin is not None and b1 is not None:
-                weight = weight * np.clip(1.0 - np.abs(b1 - b1_bin[1]) / b1_step, 0.0, None)
-            maps[m] = weight
+            maps[m] = fractions[index].astype(np.float64) * tissue.pd
+        # the columns of this group's tissues, bin-major (column = bin * n_tissue + tissue)
+        cols = [c for c, (k, _) in enumerate(columns) if k in members]
         peaks = tuple(GAMMA_BAR_HZ_PER_T * b0_t * ppm * 1e-6 for ppm in shifts_ppm)
-        groups.append(ContrastGroup(maps, amplitudes[:, cols], peaks, tuple(peak_amps)))
+        groups.append(ContrastGroup(maps, amplitudes[:, cols], peaks, tuple(peak_amps), b1_bin, b1_weight))
     return groups, tau
