@@ -71,6 +71,8 @@ def test_cli_shim_options(tmp_path: Path) -> None:
                 "scan",
                 "--matrix",
                 "32",
+                "--slices",
+                "1",
                 "--calib",
                 "8",
                 "--recon",

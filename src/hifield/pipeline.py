@@ -78,6 +78,28 @@ def load_protocol_spec(spec: Any) -> Any:
     return sq.get_protocol(spec)
 
 
+WHOLE_BRAIN_SLICES = 24
+"""Slices of ``hifield scan``'s default exam: 24 axial slices of 5 mm cover the brain (120 mm)."""
+
+
+def default_slices(protocol: Any, phantom: str) -> int | None:
+    """The slice count of ``hifield scan`` when ``--slices`` is not given: the whole-brain stack
+    (:data:`WHOLE_BRAIN_SLICES`) for a 2D protocol on the brain phantom, else None (the protocol's own, one slice).
+
+    The other phantoms are 2D objects without anatomy along the slice axis, and 3D protocols cover a slab.
+
+    Examples
+    --------
+    >>> default_slices("gre_t1_2d", "brain"), default_slices("mprage_3d", "brain"), default_slices("gre_t1_2d", "nist")
+    (24, None, None)
+    """
+    from hifield.sequence.protocol import SliceProtocol
+
+    if phantom.strip().lower() != "brain" or not isinstance(load_protocol_spec(protocol), SliceProtocol):
+        return None
+    return WHOLE_BRAIN_SLICES
+
+
 def field_tuned_protocol(spec: Any, b0_t: float) -> tuple[Any, list[dict[str, Any]]]:
     """:func:`load_protocol_spec`, with a library protocol's per-field defaults at ``b0_t`` (the TI that nulls its
     tissue: FLAIR CSF, STIR fat) and a record of each; a protocol file is used as written."""

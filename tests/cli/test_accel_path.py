@@ -83,7 +83,22 @@ def test_scan_writes_the_mask_of_its_pattern_and_reports_the_calibration_request
     from hifield.io import read_raw
 
     out = tmp_path / "exam"
-    args = ["--matrix", "48", "--accel", "3", "--calib", "12", "--coils", "4", "--recon", "fft", "--seed", "5"]
+    args = [
+        "--matrix",
+        "48",
+        "--slices",
+        "1",
+        "--accel",
+        "3",
+        "--calib",
+        "12",
+        "--coils",
+        "4",
+        "--recon",
+        "fft",
+        "--seed",
+        "5",
+    ]
     proc = hifield_cli("scan", *args, "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)

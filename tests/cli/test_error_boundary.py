@@ -81,7 +81,21 @@ def test_max_memory_refuses_a_step_naming_size_and_limit(
 
     monkeypatch.chdir(tmp_path)
     code = cli_main.main(
-        ["--max-memory", "1M", "scan", "--matrix", "64", "--calib", "8", "--recon", "fft", "--out", "exam"]
+        [
+            "--max-memory",
+            "1M",
+            "scan",
+            "--matrix",
+            "64",
+            "--slices",
+            "1",
+            "--calib",
+            "8",
+            "--recon",
+            "fft",
+            "--out",
+            "exam",
+        ]
     )
     lines = [line for line in _errors(capsys.readouterr().err) if line.startswith("hifield:")]
     assert code == 1 and len(lines) == 1
@@ -98,7 +112,7 @@ def test_json_is_strict() -> None:
     assert json.loads(json.dumps(data, allow_nan=False)) == {"psnr": None, "rows": [None, 1.5], "name": "x"}
 
 
-_SCAN_ARGS = ("--matrix", "32", "--calib", "8", "--accel", "2", "--recon", "fft,sense")
+_SCAN_ARGS = ("--matrix", "32", "--slices", "1", "--calib", "8", "--accel", "2", "--recon", "fft,sense")
 
 
 def _start_scan(out: Path, cwd: Path) -> subprocess.Popen[str]:

@@ -20,7 +20,19 @@ def scan_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, s
 
     out = tmp_path_factory.mktemp("scan") / "exam"
     proc = subprocess.run(
-        [sys.executable, "-m", "hifield.cli.main", "scan", "--matrix", "128", "--out", str(out), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "hifield.cli.main",
+            "scan",
+            "--matrix",
+            "128",
+            "--slices",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -82,7 +94,9 @@ def test_ismrmrd_raw_reads_back(scan_output: tuple[Path, dict, str]) -> None:
 
 
 def test_console_shows_progress_and_table(hifield_cli: Runner, tmp_path: Path) -> None:
-    proc = hifield_cli("scan", "--matrix", "64", "--calib", "12", "--recon", "fft", "--out", str(tmp_path / "o"))
+    proc = hifield_cli(
+        "scan", "--matrix", "64", "--slices", "1", "--calib", "12", "--recon", "fft", "--out", str(tmp_path / "o")
+    )
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout + proc.stderr
     assert "Simulating" in text and "fft" in text and "scan time" in text
@@ -104,7 +118,7 @@ def test_console_shows_progress_and_table(hifield_cli: Runner, tmp_path: Path) -
 )
 def test_bad_input_one_line_exit_1(hifield_cli: Runner, tmp_path: Path, args: list[str], needle: str) -> None:
     out = tmp_path / "never"
-    proc = hifield_cli("scan", "--out", str(out), *args)
+    proc = hifield_cli("scan", "--slices", "1", "--out", str(out), *args)
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
@@ -116,7 +130,7 @@ def test_bad_input_one_line_exit_1(hifield_cli: Runner, tmp_path: Path, args: li
 def test_unwritable_output_folder(hifield_cli: Runner, tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    proc = hifield_cli("scan", "--matrix", "64", "--calib", "12", "--out", str(blocker / "sub"))
+    proc = hifield_cli("scan", "--matrix", "64", "--slices", "1", "--calib", "12", "--out", str(blocker / "sub"))
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and "not writable" in proc.stderr
     assert blocker.read_text() == "not a folder"
@@ -129,3 +143,18 @@ def test_existing_outputs_survive_a_failed_scan(hifield_cli: Runner, tmp_path: P
     proc = hifield_cli("scan", "--out", str(out), "--protocol", "nosuch")
     assert proc.returncode == 1
     assert json.loads((out / "summary.json").read_text()) == {"keep": True}
+
+
+def test_default_exam_covers_the_brain_and_slices_1_gives_one_slice(hifield_cli: Runner, tmp_path: Path) -> None:
+    # the default exam is the whole-brain stack (24 x 5 mm axial); small matrix and one method to keep it short
+    small = ("--matrix", "32", "--calib", "8", "--recon", "fft", "--json")
+    proc = hifield_cli("scan", *small, "--out", str(tmp_path / "brain"))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["n_slices"] == 24 and summary["slice_thickness_mm"] == pytest.approx(5.0)
+    assert np.ptp(summary["slice_positions_mm"]) >= 110.0  # the brain's height
+    assert len(list((tmp_path / "brain" / "dicom" / "fft").glob("*.dcm"))) == 24
+    one = hifield_cli("scan", *small, "--slices", "1", "--out", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    assert "n_slices" not in json.loads(one.stdout)
+    assert len(list((tmp_path / "one" / "dicom" / "fft").glob("*.dcm"))) == 1

@@ -116,7 +116,9 @@ def test_a_full_disk_while_writing_names_the_users_path_and_keeps_the_old_result
 
     monkeypatch.setattr(nifti, "write_nifti", full_disk)
     monkeypatch.chdir(tmp_path)
-    code = cli_main.main(["scan", "--matrix", "32", "--calib", "8", "--accel", "2", "--recon", "fft", "--out", "exam"])
+    code = cli_main.main(
+        ["scan", "--matrix", "32", "--slices", "1", "--calib", "8", "--accel", "2", "--recon", "fft", "--out", "exam"]
+    )
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hifield:")]
     assert code == 1
     assert len(lines) == 1 and "no space left" in lines[0], lines

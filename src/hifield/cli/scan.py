@@ -54,7 +54,10 @@ def scan_command(
     called_aet: str = typer.Option("ORTHANC", "--called-aet", help="AE title of the PACS."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on standard output."),
     slices: int | None = typer.Option(
-        None, "--slices", help="Slices of a 2D protocol's stack (interleaved, centred on the head); default 1."
+        None,
+        "--slices",
+        help="Slices of a 2D protocol's stack (interleaved, centred on the head); default 24 (the whole brain) on "
+        "the brain phantom, 1 on the others; --slices 1 scans one slice.",
     ),
     slice_thickness: float | None = typer.Option(None, "--slice-thickness", help="Slice thickness [mm] (2D)."),
     adapt: bool = typer.Option(
@@ -71,7 +74,7 @@ def scan_command(
     ),
 ) -> None:
     """Run a whole virtual exam: sequence, safety checks, simulation, undersampling, reconstruction, DICOM/NIfTI."""
-    from hifield.pipeline import ScanConfig, scan
+    from hifield.pipeline import ScanConfig, default_slices, scan
 
     if coils is not None and coils < 1:
         raise ConfigError(f"--coils must be a positive integer; got {coils}")
@@ -89,7 +92,7 @@ def scan_command(
         seed=seed,
         out=out,
         adapt=adapt,
-        n_slices=slices,
+        n_slices=slices if slices is not None else default_slices(protocol, phantom),
         slice_thickness_m=None if slice_thickness is None else slice_thickness * 1e-3,
         rf_shim=shim,
         b0_shim=b0_shim,
