@@ -62,7 +62,6 @@ def _peak_rss_mib() -> float:
 def run(n_workers: int, spec: dict[str, Any], matrix: int, coils: int) -> dict[str, Any]:
     """Time the study on a fresh LocalCluster of ``n_workers`` single-threaded worker processes."""
     from distributed import Client, LocalCluster, wait
-
     from hifield.distributed import Exam, batch, study_from_dict
 
     with (
