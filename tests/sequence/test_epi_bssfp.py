@@ -58,6 +58,18 @@ def test_epi_te_and_echo_spacing():
     assert built.te_s == pytest.approx(0.03, abs=10e-6)
 
 
+@pytest.mark.parametrize("spin_echo", [False, True])
+@pytest.mark.parametrize("preset", ["1.5T", "3T", "7T"])
+def test_reported_echo_spacing_is_the_time_between_readout_centres_at_every_field(preset, spin_echo):
+    # the default 64-line EPI in normal gradient mode, whose slew rate the PNS limit sets per field: the echo
+    # spacing the sequence reports (which the distortion and the header use) is the one it plays
+    p = EpiProtocol(spin_echo=spin_echo, te_s=0.08 if spin_echo else 0.04)
+    built = p.build(Scanner.preset(preset))
+    t_centre = adc_centre_times(built.seq, built.n_readout_samples)
+    assert t_centre.size == p.matrix
+    np.testing.assert_allclose(np.diff(t_centre), built.echo_spacing_s, rtol=0, atol=1e-9)
+
+
 def test_spin_echo_epi_refocuses_at_half_te():
     p = EpiProtocol(matrix=32, fov_m=0.2, te_s=0.06, spin_echo=True, tr_s=0.2, flip_angle_rad=math.pi / 2)
     built = p.build(Scanner.preset("3T"))

@@ -145,6 +145,19 @@ def test_bssfp_matches_bloch_fixed_point_off_resonance() -> None:
 # --- encoding ----------------------------------------------------------------------------------------------------
 
 
+def test_epi_readout_times_in_the_engine_are_the_sequences_adc_times_at_7t() -> None:
+    # the time from the excitation at which the engine applies each line's off-resonance phase is pypulseq's own time
+    # of that readout's centre sample, so the lines are the reported echo spacing apart
+    seq = hf.get_protocol("epi_gre_2d").with_changes(matrix=N, fov_m=FOV).build(hf.Scanner.preset("7T"))
+    tl = read_timeline(seq.seq, matrix=N, fov_m=FOV)
+    _, tau = echo_amplitudes(tl, np.array([1.0]), np.array([0.05]))
+    n = seq.n_readout_samples
+    t_centre = seq.seq.adc_times()[0].reshape(-1, n)[:, n // 2]
+    t_excitation = float(seq.seq.rf_times()[0][0])
+    np.testing.assert_allclose(tau, t_centre - t_excitation, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.diff(tau[np.argsort(tl.adc_k1)]), seq.echo_spacing_s, rtol=0, atol=1e-9)
+
+
 def test_epi_off_resonance_shifts_along_phase_encode_by_offset_over_pe_bandwidth() -> None:
     seq = build("epi_gre_2d")
     tl = read_timeline(seq.seq, matrix=N, fov_m=FOV)
