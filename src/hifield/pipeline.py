@@ -102,9 +102,10 @@ def default_slices(protocol: Any, phantom: str) -> int | None:
 
 def field_tuned_protocol(spec: Any, b0_t: float) -> tuple[Any, list[dict[str, Any]]]:
     """:func:`load_protocol_spec`, with a library protocol's per-field defaults at ``b0_t`` (the TI that nulls its
-    tissue: FLAIR CSF, STIR fat) and a record of each; a protocol file is used as written."""
+    tissue: FLAIR CSF, STIR fat; the T1 GRE flip by white matter's Ernst angle; the bandwidth that keeps the fat
+    shift at or below 1.5 px) and a record of each; a protocol file is used as written."""
     from hifield.phantom.tissues import tissue_properties
-    from hifield.sequence.field_tuning import tune_for_field
+    from hifield.sequence.field_tuning import REFERENCE_FIELD_T, tune_for_field
 
     protocol = load_protocol_spec(spec)
     if not isinstance(spec, str) or spec.endswith((".yaml", ".yml")) or os.path.sep in spec:
@@ -114,7 +115,11 @@ def field_tuned_protocol(spec: Any, b0_t: float) -> tuple[Any, list[dict[str, An
         props = tissue_properties(tissue, b0_t)
         return props.t1_s, props.source
 
-    return tune_for_field(protocol, t1_of)
+    def t1_at_reference(tissue: str) -> tuple[float, str]:
+        props = tissue_properties(tissue, REFERENCE_FIELD_T)
+        return props.t1_s, props.source
+
+    return tune_for_field(protocol, t1_of, b0_t=b0_t, t1_at_reference=t1_at_reference)
 
 
 def with_slices(protocol: Any, cfg: ScanConfig) -> Any:

@@ -52,9 +52,22 @@ def test_protocols_lists_per_field_defaults_with_sources(hifield_cli: Runner) ->
         entries[field] = {e["name"]: e for e in json.loads(done.stdout)}
     for field, by_name in entries.items():
         for name, tissue in (("flair_2d", "csf"), ("stir_2d", "fat")):
-            (note,) = by_name[name]["field_defaults"]
-            assert note["parameter"] == "ti_ms" and note["value"] == by_name[name]["ti_ms"], field
+            note = {n["parameter"]: n for n in by_name[name]["field_defaults"]}["ti_ms"]
+            assert note["value"] == by_name[name]["ti_ms"], field
             assert f"nulls {tissue}" in note["reason"] and note["source"]
+    # 7 T: the bandwidth keeps the fat shift (-3.4 ppm, 1011 Hz) at 1.5 px or less; the T1 GRE flip follows the
+    # Ernst angle of white matter (longer T1 at 7 T: a smaller flip); 1.5 T: 260 Hz/px already keeps 1.5 px
+    gre7 = {n["parameter"]: n for n in entries["7T"]["gre_t1_2d"]["field_defaults"]}
+    assert (
+        gre7["readout_bandwidth_hz_per_pixel"]["value"] == entries["7T"]["gre_t1_2d"]["readout_bandwidth_hz_per_pixel"]
+    )
+    assert (
+        1011 / gre7["readout_bandwidth_hz_per_pixel"]["value"] <= 1.5
+        and "Hamilton" in gre7["readout_bandwidth_hz_per_pixel"]["source"]
+    )
+    assert gre7["flip_angle_deg"]["value"] < 70.0 and "Ernst" in gre7["flip_angle_deg"]["source"]
+    gre15 = {n["parameter"]: n for n in entries["1.5T"]["gre_t1_2d"]["field_defaults"]}
+    assert "readout_bandwidth_hz_per_pixel" not in gre15 and gre15["flip_angle_deg"]["value"] > 70.0
     assert entries["7T"]["stir_2d"]["ti_ms"] > entries["1.5T"]["stir_2d"]["ti_ms"] + 30  # fat T1 343 -> 423 ms
     text = hifield_cli("protocols", "--scanner", "7T").stdout
     assert "stir_2d: ti_ms = " in text and "de Bazelaire" in text
