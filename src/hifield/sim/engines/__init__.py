@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -34,6 +34,26 @@ def _fast() -> Engine:
     return simulate_fast
 
 
+class BatchEngine(Protocol):
+    """Signature of an engine's joint simulation of several sequences on one phantom (one result per sequence)."""
+
+    def __call__(
+        self,
+        phantom: Phantom,
+        sequences: Sequence[BuiltSequence],
+        scanner: Scanner,
+        *,
+        noise: Sequence[bool],
+        rngs: Sequence[np.random.Generator],
+    ) -> list[RawData]: ...
+
+
+def _fast_many() -> BatchEngine:
+    from hifield.sim.engines.fast import simulate_fast_many
+
+    return simulate_fast_many
+
+
 def _bloch() -> Engine:
     from hifield.sim.engines.bloch import simulate_bloch
 
@@ -41,6 +61,7 @@ def _bloch() -> Engine:
 
 
 _REGISTRY: dict[str, Callable[[], Engine]] = {"fast": _fast, "bloch": _bloch}
+_BATCH: dict[str, Callable[[], BatchEngine]] = {"fast": _fast_many}
 
 
 def engine_names() -> tuple[str, ...]:
@@ -62,6 +83,14 @@ def get_engine(name: str) -> Engine:
     if loader is None:
         raise ConfigError(f"unknown simulation engine {name!r}; choose one of {', '.join(_REGISTRY)}")
     return loader()
+
+
+def get_batch_engine(name: str) -> BatchEngine | None:
+    """The joint (several sequences at once) form of engine ``name``, or None when it has none (simulate one by
+    one). Raises :class:`~hifield.errors.ConfigError` for an unknown name, as :func:`get_engine` does."""
+    get_engine(name)
+    loader = _BATCH.get(name)
+    return loader() if loader is not None else None
 
 
 def register_engine(name: str, loader: Callable[[], Engine]) -> None:

@@ -25,7 +25,9 @@ gives the phase of off-resonant spins and the reversible T2' decay ``exp(-|tau| 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -253,8 +255,69 @@ def bssfp_signal(
 
 B1_STEP = 0.02
 """Spacing of the B1+ scale grid on which phase graphs are run when the phantom carries a B1+ map."""
-B1_MAX_BINS = 16
-"""Most B1+ scale bins: the spacing grows beyond :data:`B1_STEP` for wide B1+ ranges (one phase graph per bin)."""
+B1_MAX_BINS = 24
+"""Most B1+ scale bins of a slice: for wide B1+ ranges the spacing grows to a whole multiple of :data:`B1_STEP`
+(one phase graph per bin; 24 keeps the 7 T brain's 0.6-1.5 range at 0.04, whose interpolation error in the image,
+4e-4 relative, is below that of the 16 bins of 0.047 used before)."""
+
+
+_ECHO_CACHE: OrderedDict[bytes, dict[int, tuple[NDArray[np.complex128], NDArray[np.float64]]]] = OrderedDict()
+"""Phase graphs already run, by timeline and tissues (:func:`_timeline_key`), then by B1+ scale in B1_STEP units."""
+_ECHO_CACHE_TIMELINES = 4
+"""Timelines whose phase graphs are kept (a stack's worker alternates a few: reference, accelerated, prescan)."""
+
+
+def _timeline_key(
+    timeline: Timeline, t1_s: NDArray[np.float64], t2_s: NDArray[np.float64], *, steady_state: bool
+) -> bytes:
+    """Digest of everything :func:`echo_amplitudes` reads besides the flip scale: the RF and ADC events (times,
+    flips, phases, kinds), the pass duration, the tissues' relaxation times and the steady-state choice."""
+    digest = hashlib.blake2b(digest_size=20)
+    for array in (
+        timeline.rf_time_s, timeline.rf_flip_rad, timeline.rf_phase_rad, timeline.rf_kind,
+        timeline.adc_time_s, timeline.adc_phase_rad, t1_s, t2_s,
+    ):  # fmt: skip
+        contiguous = np.ascontiguousarray(array)
+        digest.update(str((contiguous.dtype, contiguous.shape)).encode())
+        digest.update(contiguous.tobytes())
+    digest.update(repr((float(timeline.duration_s), bool(steady_state))).encode())
+    return digest.digest()
+
+
+def _cached_echo_amplitudes(
+    timeline: Timeline,
+    t1_s: NDArray[np.float64],
+    t2_s: NDArray[np.float64],
+    scales: NDArray[np.float64],
+    *,
+    steady_state: bool,
+) -> tuple[NDArray[np.complex128], NDArray[np.float64]]:
+    """:func:`echo_amplitudes` of every tissue at every B1+ scale (multiples of :data:`B1_STEP`), columns
+    ``bin * n_tissue + tissue``, running the phase graphs only for the scales not yet run for this timeline.
+
+    Rows of the phase graphs are independent (the preparation length depends on the longest T1 of ``t1_s``, which
+    is part of the key), so a column computed with other scales beside it is the same column.
+    """
+    key = _timeline_key(timeline, t1_s, t2_s, steady_state=steady_state)
+    columns = _ECHO_CACHE.pop(key, {})
+    _ECHO_CACHE[key] = columns  # most recently used last
+    while len(_ECHO_CACHE) > _ECHO_CACHE_TIMELINES:
+        _ECHO_CACHE.popitem(last=False)
+    units = [round(float(scale) / B1_STEP) for scale in scales]
+    missing = sorted({u for u in units if u not in columns})
+    if missing:
+        n_t = t1_s.size
+        amplitudes, tau = echo_amplitudes(
+            timeline,
+            np.tile(t1_s, len(missing)),
+            np.tile(t2_s, len(missing)),
+            steady_state=steady_state,
+            flip_scale=np.repeat(np.asarray(missing, dtype=np.float64) * B1_STEP, n_t),
+        )
+        for j, unit in enumerate(missing):
+            columns[unit] = (amplitudes[:, j * n_t : (j + 1) * n_t].copy(), tau)
+    tau_s = columns[units[0]][1]
+    return np.concatenate([columns[u][0] for u in units], axis=1), tau_s.copy()
 
 
 def select_slice(timeline: Timeline, slice_index: int = 0) -> Timeline:
@@ -378,15 +441,13 @@ def contrast_groups(
         # only voxels with tissue matter (the map may be extreme in empty space, e.g. next to the coil elements)
         occupied = b1[fractions.sum(axis=0) > 0]
         lo, hi = (float(occupied.min()), float(occupied.max())) if occupied.size else (1.0, 1.0)
-        step = max(B1_STEP, (hi - lo) / B1_MAX_BINS)
+        # the spacing is a whole multiple of B1_STEP, so the bins of neighbouring slices of a stack coincide and
+        # their phase graphs are computed once (_cached_echo_amplitudes)
+        step = B1_STEP * max(1, math.ceil((hi - lo) / (B1_MAX_BINS * B1_STEP) - 1e-9))
         edges = np.arange(np.floor(lo / step), np.ceil(hi / step) + 1) * step
         n_t = len(tissues)
-        amplitudes, tau = echo_amplitudes(
-            timeline,
-            np.tile(t1, edges.size),
-            np.tile(t2, edges.size),
-            steady_state=steady_state,
-            flip_scale=np.repeat(edges, n_t),
+        amplitudes, tau = _cached_echo_amplitudes(
+            timeline, t1, t2, edges, steady_state=steady_state
         )  # column = bin * n_tissue + tissue
         amplitudes = amplitudes * np.exp(-np.abs(tau)[:, np.newaxis] * np.tile(r2p, edges.size)[np.newaxis, :])
         columns = [(k, (j, float(scale))) for j, scale in enumerate(edges) for k in range(n_t)]
