@@ -22,7 +22,8 @@ from numpy.typing import NDArray
 
 from hifield._atomic import atomic_path
 from hifield.data import Image, RawData, centred_affine
-from hifield.errors import FileFormatError, check_memory
+from hifield.errors import FileFormatError, HifieldError, check_memory
+from hifield.io._sandbox import probe_variable_length
 
 __all__ = ["read_fastmri", "read_fastmri_reconstruction", "write_fastmri_reconstruction"]
 
@@ -83,10 +84,14 @@ def read_fastmri(path: str | os.PathLike[str], *, remove_readout_oversampling: b
             for name in ("kspace", "mask", "ismrmrd_header"):
                 if name in f and isinstance(f[name], h5py.Dataset):
                     check_memory(float(f[name].size) * f[name].dtype.itemsize, what=f"reading {path} ({name})")
+            # the header (and a damaged file's other datasets) may be variable-length: first read in a child
+            probe_variable_length(f, ["kspace", "mask", "ismrmrd_header"], path=path, attributes=True)
             kspace = np.asarray(f["kspace"][()])
             xml = f["ismrmrd_header"][()]
             file_mask = np.asarray(f["mask"][()]) if "mask" in f else None
             attrs = dict(f.attrs)
+        except HifieldError:  # the sandbox's one line, or check_memory's refusal, as it is (as read_ismrmrd does)
+            raise
         except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
             msg = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise FileFormatError(f"{path}: fastMRI data unreadable ({msg}); the file may be truncated") from None
@@ -143,6 +148,7 @@ def read_fastmri_reconstruction(path: str | os.PathLike[str]) -> NDArray[np.floa
     with _open(path) as f:
         for name in ("reconstruction_rss", "reconstruction_esc", "reconstruction"):
             if name in f:
+                probe_variable_length(f, [name], path=path)  # float32 in fastMRI files: no child unless damaged
                 return np.ascontiguousarray(np.swapaxes(np.asarray(f[name][()], dtype=np.float32), -1, -2))
     return None
 

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from hifield._atomic import atomic_path
 from hifield.data import RawData, RawHeader, Trajectory, centred_affine
 from hifield.errors import FileFormatError, HifieldError, check_memory
+from hifield.io._sandbox import probe_variable_length
 from hifield.io.mrd_header import PREFIX, build_xml, header_from_json, header_from_xml, user_parameters
 from hifield.io.readout import crop_readout
 
@@ -331,7 +332,9 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
     Raises
     ------
     FileFormatError
-        If the file is missing, truncated, not HDF5, or lacks the ``dataset`` group, its XML or its data.
+        If the file is missing, truncated, not HDF5, or lacks the ``dataset`` group, its XML or its data; or if the
+        HDF5 library crashes on its variable-length data in the sandboxed first read (see
+        :mod:`hifield.io._sandbox`).
     """
     import h5py
     import ismrmrd.xsd as X
@@ -345,6 +348,8 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
                 if name in f["dataset"] and isinstance(f["dataset"][name], h5py.Dataset):
                     item = f["dataset"][name]
                     check_memory(float(item.size) * max(item.dtype.itemsize, 64), what=f"reading {path} ({name})")
+            # a damaged file can make HDF5 crash the process on its variable-length data: read it in a child first
+            probe_variable_length(f, ["dataset/xml", "dataset/data"], path=path)
             xml = f["dataset/xml"][0]
             records = f["dataset/data"][()] if "data" in f["dataset"] else None
     except HifieldError:
