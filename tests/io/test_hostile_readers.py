@@ -187,3 +187,16 @@ def test_mutated_vlen_data_that_crashes_hdf5_is_one_line(tmp_path: Path) -> None
     assert len(lines) == 1, lines
     assert "HDF5 library crashed" in lines[0] and str(crash) in lines[0] and "damaged" in lines[0], lines[0]
     assert not (tmp_path / "r.nii.gz").exists()
+
+
+def test_ismrmrd_whose_xml_header_is_a_group_is_one_line(raw_file: Path) -> None:
+    # found by the HDF5 byte-flip stress run: a damaged file whose ``dataset/xml`` is a group (not a dataset) made
+    # ``f["dataset/xml"][0]`` raise TypeError, which escaped the reader as a traceback
+    import h5py
+
+    with h5py.File(raw_file, "r+") as f:
+        del f["dataset/xml"]
+        f.create_group("dataset/xml")
+    with pytest.raises(FileFormatError, match="not a readable ISMRMRD") as caught:
+        read_ismrmrd(raw_file)
+    assert "\n" not in str(caught.value) and str(raw_file) in str(caught.value)

@@ -356,7 +356,7 @@ def read_ismrmrd(path: str | os.PathLike[str], *, remove_readout_oversampling: b
         raise
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such ISMRMRD file; check the path") from None
-    except (OSError, KeyError, ValueError, RuntimeError) as err:
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FileFormatError(f"{path} is not a readable ISMRMRD HDF5 file ({msg}); it may be truncated") from None
     try:

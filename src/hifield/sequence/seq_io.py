@@ -232,7 +232,7 @@ def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", 
 
     te = definition("TE")
     if te is None:
-        te = float(t_adc[n // 2] - t_exc[0]) if len(t_exc) else 0.0
+        te = float(t_adc[n // 2] - t_exc[0]) if len(t_exc) and len(t_adc) > n // 2 else 0.0
     tr = definition("TR")
     if tr is None:
         tr = float(t_exc[1] - t_exc[0]) if len(t_exc) > 1 else float(seq.duration()[0])
