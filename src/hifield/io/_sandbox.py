@@ -20,7 +20,10 @@ page faults that dominate its cost) stays small whatever the file's size.
 
 Why ``fork`` is acceptable here, even in a process with threads (BLAS pools, Dask's threaded scheduler): the
 child runs only h5py/numpy calls on objects the parent already holds, imports nothing, takes no lock but h5py's
-global lock (which h5py acquires around ``fork`` with ``os.register_at_fork``, so the child's copy is consistent),
+global lock (which :func:`first_read_in_child` holds across ``fork``, as recent h5py (3.16) also does with
+``os.register_at_fork``: a thread reading HDF5 at that moment finishes its call first, and the child's copy of the
+lock and of HDF5's state is consistent; with h5py 3.11, which does not, and no such hold, a child forked while
+another thread read HDF5 waited forever on the lock),
 calls no BLAS or OpenMP, and leaves with ``os._exit`` (no ``atexit``, no flush of the parent's buffers, no HDF5
 close). On macOS, where fork without exec is discouraged once system frameworks run, the same holds: the child calls
 none. Its stdout/stderr go to ``/dev/null`` (glibc's ``double free`` message and ``faulthandler`` stay out of
@@ -121,6 +124,21 @@ def _quiet_child(limit_s: float) -> None:
             signal.alarm(math.ceil(limit_s) + 10)  # ends a hung child even if its parent was killed
 
 
+def _h5py_lock() -> Any:
+    """h5py's global (re-entrant) lock, which every h5py call into HDF5 holds; a null context without h5py.
+
+    Held by the forking thread across ``os.fork()``: then no other thread is inside HDF5 at the fork, and the child,
+    whose only thread is the one that forked, can release and take the lock again. Recent h5py (3.16) takes the same
+    lock around ``fork`` itself (``os.register_at_fork``), h5py 3.11 does not; holding it here as well is harmless,
+    the lock being re-entrant.
+    """
+    try:
+        from h5py._objects import phil  # private but present in every h5py 3.x
+    except ImportError:  # pragma: no cover - h5py missing or reorganised: fork without it (the time bound remains)
+        return contextlib.nullcontext()
+    return phil
+
+
 def _signal_name(signum: int) -> str:
     try:
         return signal.Signals(signum).name
@@ -173,7 +191,8 @@ def first_read_in_child(
         # Python >= 3.12 warns on fork() with threads alive; the child only runs h5py reads (module docstring)
         warnings.filterwarnings("ignore", message=r".*fork\(\).*", category=DeprecationWarning)
         try:
-            pid = os.fork()
+            with _h5py_lock():  # no other thread inside HDF5 at the fork (h5py 3.11 does not take it itself)
+                pid = os.fork()
         except OSError:  # no memory or process slots for a child: read without the sandbox
             os.close(reader)
             os.close(writer)
