@@ -110,6 +110,17 @@ def test_sequence_without_adc_is_refused():
         built_from_seq(seq)
 
 
+def test_adc_times_shorter_than_the_first_readout_give_no_index_error(tmp_path, gre, monkeypatch):
+    # a fuzzed file on which pypulseq's adc_times() returned fewer sample times than the first ADC's sample count
+    # (the input was not kept): TE then comes from the file's definitions, or is 0, instead of an IndexError
+    from hifield.sequence.seq_io import built_from_seq
+
+    seq = read_seq(write_seq(gre, tmp_path / "gre.seq"))
+    seq.definitions.pop("TE", None)
+    monkeypatch.setattr(seq, "adc_times", lambda *a, **k: (np.zeros(3), np.zeros((3, 2))))
+    assert built_from_seq(seq).te_s == 0.0
+
+
 def test_golden_seq_file(tmp_path):
     """A small GRE written today matches the stored file byte for byte (regenerate with HIFIELD_SAVE_EXPECTED=1)."""
     import os
