@@ -200,3 +200,30 @@ def test_ismrmrd_whose_xml_header_is_a_group_is_one_line(raw_file: Path) -> None
     with pytest.raises(FileFormatError, match="not a readable ISMRMRD") as caught:
         read_ismrmrd(raw_file)
     assert "\n" not in str(caught.value) and str(raw_file) in str(caught.value)
+
+
+@pytest.mark.parametrize("tag", [b"\x20\x00\x13\x00", b"\x20\x00\x12\x00", b"\x18\x00\x91\x00"])
+def test_dicom_integer_tags_damaged_to_nul_bytes_are_not_a_traceback(
+    rng: np.random.Generator, tmp_path: Path, tag: bytes
+) -> None:
+    # found by the long fuzz profile: InstanceNumber (0020,0013) stored as "\x00 " made int() raise ValueError
+    # in read_dicom_series; AcquisitionNumber (0020,0012) and EchoTrainLength (0018,0091) went through the same int()
+    from hifield.io import read_dicom_series
+
+    image = make_image(rng)
+    out = tmp_path / "series"
+    write_dicom_series(image, out, series_description="damaged integers")
+    files = sorted(out.glob("*.dcm"))
+    damaged = 0
+    for path in files:
+        raw = path.read_bytes()
+        start = raw.find(tag + b"IS")
+        if start < 0:
+            continue
+        length = int.from_bytes(raw[start + 6 : start + 8], "little")
+        value = start + 8
+        path.write_bytes(raw[:value] + b"\x00" + b" " * (length - 1) + raw[value + length :])
+        damaged += 1
+    assert damaged == len(files)
+    back = read_dicom_series(out)  # the damaged value reads as absent: the series is still sorted by position
+    np.testing.assert_allclose(np.asarray(back.data).reshape(np.shape(image.data)), image.data, rtol=1e-3, atol=0.1)

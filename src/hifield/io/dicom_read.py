@@ -47,6 +47,25 @@ def _float(ds: Any, keyword: str, default: float | None = None) -> float | None:
         return default
 
 
+def _int(ds: Any, keyword: str, default: int) -> int:
+    """An integer tag (IS or US), or ``default`` when absent, empty or not a finite integer-sized number.
+
+    >>> import pydicom
+    >>> ds = pydicom.Dataset()
+    >>> ds.InstanceNumber = "7 "
+    >>> _int(ds, "InstanceNumber", 0), _int(ds, "AcquisitionNumber", 1)
+    (7, 1)
+    """
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)  # IS strings such as "1 " or "2.0"; a damaged one ('\x00', '') is not a number
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return int(number) if math.isfinite(number) and abs(number) < 2**31 else default
+
+
 def _numbers(ds: Any, keyword: str, count: int, default: Sequence[float], source: str) -> NDArray[np.float64]:
     """A multi-valued numeric tag as ``count`` finite floats (``default`` when absent); refused naming the tag."""
     value = ds.get(keyword, None)
@@ -115,7 +134,7 @@ def _acquisition_from(ds: Any, matrix: tuple[int, int, int], fov_m: tuple[float,
         "flip_angle_rad": math.radians(_float(ds, "FlipAngle", 0.0) or 0.0),
         "slice_thickness_m": thickness * 1e-3 if thickness else None,
         "pixel_bandwidth_hz": _float(ds, "PixelBandwidth", 0.0) or 0.0,
-        "echo_train_length": int(ds.get("EchoTrainLength", 1) or 1),
+        "echo_train_length": max(1, _int(ds, "EchoTrainLength", 1)),
         "n_averages": max(1, round(_float(ds, "NumberOfAverages", 1.0) or 1.0)),
         "acceleration": _float(ds, "ParallelReductionFactorInPlane", 1.0) or 1.0,
         "scan_time_s": _float(ds, "AcquisitionDuration", 0.0) or 0.0,
@@ -163,14 +182,14 @@ def _read_one_series(datasets: Sequence[Any], source: str) -> tuple[NDArray[np.f
 
     groups: dict[int, list[Any]] = {}
     for ds in datasets:
-        groups.setdefault(int(ds.get("AcquisitionNumber", 1) or 1), []).append(ds)
+        groups.setdefault((_int(ds, "AcquisitionNumber", 1) or 1), []).append(ds)
     if len({len(g) for g in groups.values()}) != 1:
         groups = {1: list(datasets)}
     volumes = []
     positions: list[NDArray[np.float64]] = []
     for key in sorted(groups):
-        group = sorted(groups[key], key=lambda d: (float(np.dot(position(d), normal)), int(d.get("InstanceNumber", 0))))
-        numbers = [int(d.get("InstanceNumber", 0) or 0) for d in group]
+        group = sorted(groups[key], key=lambda d: (float(np.dot(position(d), normal)), _int(d, "InstanceNumber", 0)))
+        numbers = [_int(d, "InstanceNumber", 0) for d in group]
         if len(group) > 1 and all(a > b for a, b in itertools.pairwise(numbers)):
             group.reverse()  # slices were numbered against the normal: keep the writer's slice order
         positions = [position(d) for d in group]
@@ -274,7 +293,7 @@ def read_dicom_series(
         modality = str(ds.get("Modality", ""))
         if modality != "MR":
             raise FileFormatError(f"{f} is a {modality or 'modality-less'} DICOM object, not MR; pass an MR series")
-        if str(ds.SOPClassUID) == _ENHANCED_MR_IMAGE_STORAGE or int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        if str(ds.SOPClassUID) == _ENHANCED_MR_IMAGE_STORAGE or _int(ds, "NumberOfFrames", 1) > 1:
             raise FileFormatError(f"{f} is an Enhanced (multi-frame) MR object; only classic MR Image Storage is read")
         if "PixelData" not in ds:
             raise FileFormatError(f"{f} holds no pixel data; it may be truncated")
