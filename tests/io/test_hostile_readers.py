@@ -227,3 +227,19 @@ def test_dicom_integer_tags_damaged_to_nul_bytes_are_not_a_traceback(
     assert damaged == len(files)
     back = read_dicom_series(out)  # the damaged value reads as absent: the series is still sorted by position
     np.testing.assert_allclose(np.asarray(back.data).reshape(np.shape(image.data)), image.data, rtol=1e-3, atol=0.1)
+
+
+def test_dicom_modality_damaged_with_a_newline_is_named_on_one_line(rng: np.random.Generator, tmp_path: Path) -> None:
+    # found by the long fuzz profile: the Modality value went into the message as it was, line breaks included
+    from hifield.io import read_dicom_series
+
+    out = tmp_path / "series"
+    write_dicom_series(make_image(rng), out, series_description="damaged modality")
+    path = sorted(out.glob("*.dcm"))[0]
+    raw = path.read_bytes()
+    element = b"\x08\x00\x60\x00CS\x02\x00MR"
+    assert raw.count(element) == 1
+    path.write_bytes(raw.replace(element, element[:-2] + b"M\n"))
+    with pytest.raises(FileFormatError) as info:
+        read_dicom_series(out)
+    _one_line(info, "DICOM object, not MR")

@@ -292,7 +292,8 @@ def read_dicom_series(
             continue
         modality = str(ds.get("Modality", ""))
         if modality != "MR":
-            raise FileFormatError(f"{f} is a {modality or 'modality-less'} DICOM object, not MR; pass an MR series")
+            shown = modality if modality.isprintable() and len(modality) <= 16 else repr(modality[:16])  # damaged bytes
+            raise FileFormatError(f"{f} is a {shown or 'modality-less'} DICOM object, not MR; pass an MR series")
         if str(ds.SOPClassUID) == _ENHANCED_MR_IMAGE_STORAGE or _int(ds, "NumberOfFrames", 1) > 1:
             raise FileFormatError(f"{f} is an Enhanced (multi-frame) MR object; only classic MR Image Storage is read")
         if "PixelData" not in ds:
