@@ -5,16 +5,30 @@ belongs to a callback called from C (ctypes, as threadpoolctl uses when it scans
 the exception ("Exception ignored on calling ctypes callback function") and the run would go on as if the signal
 never came. So the handler also records the signal, and long loops call :func:`raise_if_interrupted` between their
 units of work (the exams of a study, the steps of a scan): a lost interrupt still stops the run at the next one.
+A few system calls must not be split by the exception (a folder made but not yet recorded for clean-up):
+:func:`interrupts_held` makes the handler only record the signal, and raises it when the block ends. Blocking the
+signal with ``pthread_sigmask`` alone is not enough: in a process with other threads (an xdist worker, a BLAS
+pool) the kernel delivers it to one of them and the main thread still runs the Python handler at its next bytecode.
 Bottom module: imports nothing of ours.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import Iterator
 
-__all__ = ["Terminated", "clear_interrupt", "on_signal", "pending_interrupt", "raise_if_interrupted"]
+__all__ = [
+    "Terminated",
+    "clear_interrupt",
+    "interrupts_held",
+    "on_signal",
+    "pending_interrupt",
+    "raise_if_interrupted",
+]
 
 _pending: int | None = None
+_held: int = 0
 
 
 class Terminated(BaseException):
@@ -34,7 +48,30 @@ def on_signal(signum: int, _frame: object) -> None:
     global _pending
     _pending = signum
     signal.signal(signum, signal.SIG_IGN)
+    if _held:
+        return  # raised by interrupts_held when its block ends
     raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Run a short block without :class:`Terminated` breaking into it; a signal that came meanwhile raises at its end.
+
+    Only the handler :func:`on_signal` (installed by the CLI) is held; the block should be a few system calls.
+
+    Examples
+    --------
+    >>> with interrupts_held():
+    ...     pass
+    """
+    global _held
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+    if not _held:
+        raise_if_interrupted()
 
 
 def pending_interrupt() -> int | None:

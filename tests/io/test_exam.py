@@ -141,3 +141,54 @@ def test_strict_summary_json(tmp_path: Path) -> None:
         write_exam(folder, raw=_Raw(), recon_images={}, summary={"psnr": np.inf}, series_prefix="x")
     assert not (folder / "summary.json").exists()
     assert json.loads(json.dumps(exam.strict_json({"psnr": float(np.inf)}), allow_nan=False)) == {"psnr": None}
+
+
+def test_a_signal_while_the_staging_folder_is_made_leaves_no_folder_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM right after mkdtemp's mkdir (before the caller holds the path) still removes the new folder.
+
+    Seen in the default suite under load: ``hifield scan`` killed as its staging folder appeared left
+    ``.exam.partial-*`` behind (tests/cli/test_error_boundary.py, ``after_steps=0``).
+    """
+    import signal
+    import tempfile
+    import threading
+
+    from hifield._interrupt import Terminated, clear_interrupt, on_signal
+
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp_then_killed(*args: object, **kwargs: object) -> str:
+        path = real_mkdtemp(*args, **kwargs)  # type: ignore[call-overload]
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # to this thread: delivered at once
+        return path
+
+    monkeypatch.setattr(exam.tempfile, "mkdtemp", mkdtemp_then_killed)
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        with pytest.raises(Terminated):
+            stage_exam(tmp_path / "exam")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        clear_interrupt()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_handler_run_inside_interrupts_held_raises_only_when_the_block_ends() -> None:
+    """The handler may run in the main thread while a block is held (the kernel gave the signal to another thread,
+    where ``pthread_sigmask`` of the main thread does not reach): it records, and the block's end raises."""
+    import signal
+
+    from hifield._interrupt import Terminated, clear_interrupt, interrupts_held, on_signal
+
+    previous = signal.getsignal(signal.SIGTERM)
+    reached_end_of_block = False
+    try:
+        with pytest.raises(Terminated), interrupts_held():
+            on_signal(signal.SIGTERM, None)  # as the interpreter calls it between two bytecodes
+            reached_end_of_block = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        clear_interrupt()
+    assert reached_end_of_block

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hifield._atomic import atomic_write_text, remove_quietly
+from hifield._interrupt import interrupts_held
 from hifield.errors import ConfigError
 
 __all__ = ["commit_exam", "discard_staging", "stage_exam", "strict_json", "write_exam"]
@@ -48,12 +49,21 @@ def stage_exam(out: str | os.PathLike[str]) -> Path:
     target = _resolved(Path(out))
     if target.exists() and not target.is_dir():
         raise ConfigError(f"output path {str(out)!r} exists and is not a folder; choose a folder with --out")
+    staging: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+        # a signal between mkdtemp's mkdir and the caller holding the path would leave the folder behind: hold
+        # signals off until the path is bound here; one that came meanwhile raises on release, and is cleaned below
+        with _signals_held():
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     except OSError as error:
+        discard_staging(staging)
         reason = error.strerror or type(error).__name__
         raise ConfigError(f"output folder {str(out)!r} is not writable ({reason}); choose another with --out") from None
+    except BaseException:
+        discard_staging(staging)
+        raise
+    return staging
 
 
 def _user_facing(error: OSError, staging: Path, out: Path) -> OSError:
@@ -186,17 +196,22 @@ def strict_json(data: Any) -> Any:
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM/SIGHUP off for a few system calls (delivered right after)."""
+    """Hold SIGINT/SIGTERM/SIGHUP off for a few system calls (delivered right after).
+
+    Blocked in this thread, and held by the CLI's handler (:func:`~hifield._interrupt.interrupts_held`) for a
+    signal the kernel hands to another thread of the process.
+    """
     held = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    with interrupts_held():
+        try:
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _exchange(a: Path, b: Path) -> bool:
