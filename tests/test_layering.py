@@ -14,6 +14,7 @@ SRC = Path(hifield.__file__).parent
 # package (or module) -> the hifield packages it may import besides itself
 ALLOWED: dict[str, set[str]] = {
     "_atomic": {"errors"},
+    "_pypulseq": set(),
     "backend": set(),
     "units": set(),
     "errors": set(),
@@ -26,9 +27,9 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"data", "errors", "metrics"},
 }
 
-BOTTOM = {"_atomic", "_interrupt"}
-"""Bottom modules every layer may import, like ``errors``: the one write-to-a-temporary-name-then-rename helper
-and the record of a signal (``_interrupt``)."""
+BOTTOM = {"_atomic", "_interrupt", "_pypulseq"}
+"""Bottom modules every layer may import, like ``errors``: the one write-to-a-temporary-name-then-rename helper,
+the record of a signal (``_interrupt``) and pypulseq's import without its plotting dependencies (``_pypulseq``)."""
 
 
 def _hifield_imports(path: Path) -> set[str]:

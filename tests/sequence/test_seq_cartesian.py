@@ -100,3 +100,38 @@ def test_larger_matrices_are_detected(tmp_path, n):
     built = _load(community_flash(n), tmp_path)
     assert built.trajectory == "cartesian"
     assert built.phase_encode_lines.tolist() == list(range(n))
+
+
+@pytest.mark.parametrize("thickness_m", [3e-3, 8e-3])
+def test_file_without_slice_definitions_takes_the_thickness_its_excitation_plays(tmp_path, thickness_m):
+    """RF bandwidth / slice-select gradient, not a 5 mm default (the community FLASH plays 3 mm)."""
+    seq = community_flash(16, slice_thickness_m=thickness_m)
+    seq.definitions.pop("FOV")
+    built = _load(seq, tmp_path)
+    assert built.protocol.slice_thickness_m == pytest.approx(thickness_m, rel=0.01)
+
+
+def test_slice_thickness_comes_from_the_definition_then_from_the_third_fov_entry(tmp_path):
+    declared = _load(community_flash(16, slice_thickness_m=3e-3), tmp_path, "fov")  # FOV = [fov, fov, 3 mm]
+    assert declared.protocol.slice_thickness_m == 3e-3
+    seq = community_flash(16, slice_thickness_m=3e-3)
+    seq.set_definition("SliceThickness", 2.5e-3)
+    assert _load(seq, tmp_path, "defined").protocol.slice_thickness_m == 2.5e-3
+
+
+def test_rf_bandwidth_of_a_hard_pulse_is_the_analytic_sinc_width():
+    """The spectrum of a 1 ms rectangle is |sinc(f T)|: half maximum at f T = 0.60335, FWHM 1206.7 Hz."""
+    from hifield.sequence.events import rf_bandwidth_hz
+
+    system = community_system()
+    rf = pp.make_block_pulse(math.radians(5), duration=1e-3, system=system, delay=system.rf_dead_time)
+    assert rf_bandwidth_hz(rf) == pytest.approx(2 * 0.60335 / 1e-3, rel=0.005)
+
+
+def test_non_selective_excitation_keeps_the_5_mm_default(tmp_path):
+    system = community_system()
+    seq = pp.Sequence(system)
+    seq.add_block(pp.make_block_pulse(math.radians(10), duration=0.5e-3, system=system, delay=system.rf_dead_time))
+    seq.add_block(pp.make_adc(num_samples=16, duration=1e-3, system=system, delay=system.adc_dead_time))
+    built = _load(seq, tmp_path)
+    assert built.protocol.slice_thickness_m == 0.005

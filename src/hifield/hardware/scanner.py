@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hifield._pypulseq import import_pypulseq
 from hifield.errors import ConfigError
 from hifield.hardware.coils import CoilArray
 from hifield.units import GAMMA_BAR_HZ_PER_T, parse_field_strength
@@ -236,7 +237,7 @@ class Scanner:
         safety_margin
             Fraction (0..1) by which sequence design stays below the hardware limits.
         """
-        import pypulseq as pp
+        pp = import_pypulseq()
 
         scale = 1.0 - safety_margin
         return pp.Opts(

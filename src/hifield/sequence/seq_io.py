@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import os
 import re
 import signal
@@ -18,9 +19,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hifield._atomic import atomic_path
+from hifield._pypulseq import import_pypulseq
 from hifield.errors import FileFormatError, SequenceError
 from hifield.sequence.built import BuiltSequence
-from hifield.sequence.events import ROLE_THRESHOLD_RAD, cartesian_lines_from_kspace, rf_facts
+from hifield.sequence.events import (
+    ROLE_THRESHOLD_RAD,
+    cartesian_lines_from_kspace,
+    rf_facts,
+    slice_thickness_from_excitation,
+)
+from hifield.sequence.kspace import rf_event_times
 from hifield.sequence.protocol import FieldSpec, SliceProtocol
 from hifield.sequence.seq_validate import validate_seq_file
 
@@ -102,7 +110,7 @@ def read_seq(path: str | os.PathLike[str]) -> Any:
     FileFormatError
         For a missing, malformed or unsupported file (one line naming the file and the problem).
     """
-    import pypulseq as pp
+    pp = import_pypulseq()
 
     path = Path(path)
     major, minor, _ = seq_file_version(path)
@@ -182,7 +190,26 @@ class SeqFileProtocol(SliceProtocol):
     matrix: int = 0
     """Readout samples of the first ADC, taken as the in-plane matrix."""
     slice_thickness_m: float = 0.005
-    """Slice thickness [m], from a ``SliceThickness`` definition when present (5 mm otherwise)."""
+    """Slice thickness [m]: the ``SliceThickness`` definition; else the third ``FOV`` entry of a slice-selective
+    file (pypulseq's examples declare the slice there); else the thickness its first excitation plays (RF bandwidth
+    / slice-select gradient, :func:`~hifield.sequence.events.slice_thickness_from_excitation`); 5 mm for a file
+    with none of these (a non-selective excitation)."""
+
+
+def _declared_or_played_thickness_m(seq: Any) -> float | None:
+    """The third ``FOV`` entry [m] of a slice-selective sequence, else the thickness its excitation plays."""
+    played = slice_thickness_from_excitation(seq)
+    if played is None:
+        return None
+    fov = seq.definitions.get("FOV") if hasattr(seq, "definitions") else None
+    try:
+        declared = float(np.atleast_1d(np.asarray(fov, dtype=np.float64))[2]) if fov is not None else 0.0
+    except (IndexError, TypeError, ValueError):
+        declared = 0.0
+    # a declared value far from what is played (a 3D-style FOV, a typo) gives way to the physics
+    if math.isfinite(declared) and 0.5 * played < declared < 2.0 * played:
+        return declared
+    return played
 
 
 def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", path: str = "") -> BuiltSequence:
@@ -217,7 +244,7 @@ def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", 
             lin.append(state.get("LIN", 0))
     if first_adc is None:
         raise SequenceError(f"sequence {name!r} has no ADC event, so nothing would be acquired; add readouts")
-    t_exc, _fp, _t_ref, _fp_ref = seq.rf_times()
+    t_exc, _t_ref = rf_event_times(seq)
     t_adc, _ = seq.adc_times()
     n = int(first_adc.num_samples)
 
@@ -248,7 +275,7 @@ def built_from_seq(seq: Any, *, name: str = "seq_file", scanner_name: str = "", 
             flip = flip or facts.flip_rad  # fallback: a sequence of large pulses only
     dwell = float(first_adc.dwell)
     fov = definition("FOV") or 0.0
-    thickness = definition("SliceThickness") or 0.005
+    thickness = definition("SliceThickness") or _declared_or_played_thickness_m(seq) or 0.005
     trajectory = "cartesian" if "LIN" in state else "unknown"
     lines = np.asarray(lin, dtype=np.int64)
     if trajectory == "unknown":

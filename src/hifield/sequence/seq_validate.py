@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hifield._pypulseq import import_pypulseq
 from hifield.errors import FileFormatError
 
 MAX_FILE_BYTES = 256 * 1024**2
@@ -332,9 +333,7 @@ def _check_events(
             raise reader.fail(line, f"extension row {row[0]} refers to entry {ref} missing from its table")
         if nxt and nxt not in tables["[EXTENSIONS]"]:
             raise reader.fail(line, f"extension row {row[0]} links to row {nxt}, which is missing")
-    from pypulseq import get_supported_labels
-
-    labels = set(get_supported_labels())
+    labels = set(import_pypulseq().get_supported_labels())
     for ext_id, kind in extension_types.items():
         for line, row in extension_tables[ext_id].values():
             if kind in ("LABELSET", "LABELINC"):

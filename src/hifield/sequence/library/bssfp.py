@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from hifield._pypulseq import import_pypulseq
 from hifield.sequence._design import build_protocol, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
@@ -79,7 +80,7 @@ class BssfpProtocol(SliceProtocol):
 
 
 def _design(p: BssfpProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool) -> BuiltSequence:
-    import pypulseq as pp
+    pp = import_pypulseq()
 
     seq = pp.Sequence(system=system)
     rf, gz, gzr_area = protocol_excitation(pp, system, p)

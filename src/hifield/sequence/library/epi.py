@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from hifield._pypulseq import import_pypulseq
 from hifield.errors import ConfigError
 from hifield.sequence._design import build_protocol, ceil_to, require_time
 from hifield.sequence.built import BuiltSequence
@@ -89,7 +90,7 @@ class EpiProtocol(SliceProtocol):
 
 
 def _design(p: EpiProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool) -> BuiltSequence:
-    import pypulseq as pp
+    pp = import_pypulseq()
 
     seq = pp.Sequence(system=system)
     shots = [lines[s :: p.n_shots] for s in range(p.n_shots)]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from hifield._pypulseq import import_pypulseq
 from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
 from hifield.sequence.library._blocks import (
@@ -114,7 +115,7 @@ def build_gre_2d(protocol: GreProtocol, scanner: Scanner, lines: list[int]) -> B
 def _design_gre_2d(
     p: GreProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool = True
 ) -> BuiltSequence:
-    import pypulseq as pp
+    pp = import_pypulseq()
 
     seq = pp.Sequence(system=system)
     rf, gz, gzr_area = protocol_excitation(pp, system, p)

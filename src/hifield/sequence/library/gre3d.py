@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from hifield._pypulseq import import_pypulseq
 from hifield.errors import ConfigError
 from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
@@ -176,7 +177,7 @@ def _design(
     *,
     strict: bool,
 ) -> BuiltSequence:
-    import pypulseq as pp
+    pp = import_pypulseq()
 
     mprage = isinstance(p, MprageProtocol)
     seq = pp.Sequence(system=system)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from hifield._pypulseq import import_pypulseq
 from hifield.errors import ConfigError
 from hifield.sequence._design import build_protocol, delay_to_reach
 from hifield.sequence.built import BuiltSequence
@@ -88,7 +89,7 @@ class RadialProtocol(SliceProtocol):
 
 
 def _design(p: RadialProtocol, scanner: Scanner, spokes: list[int], system: Any, *, strict: bool) -> BuiltSequence:
-    import pypulseq as pp
+    pp = import_pypulseq()
 
     seq = pp.Sequence(system=system)
     rf, gz, gzr_area = protocol_excitation(pp, system, p)

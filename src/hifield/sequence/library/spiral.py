@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield._pypulseq import import_pypulseq
 from hifield.errors import ConfigError
 from hifield.sequence._design import build_protocol, ceil_to, delay_to_reach, require_time
 from hifield.sequence.built import BuiltSequence
@@ -154,7 +155,7 @@ class SpiralProtocol(SliceProtocol):
 
 
 def _design(p: SpiralProtocol, scanner: Scanner, leaves: list[int], system: Any, *, strict: bool) -> BuiltSequence:
-    import pypulseq as pp
+    pp = import_pypulseq()
 
     seq = pp.Sequence(system=system)
     rf, gz, gzr_area = protocol_excitation(pp, system, p)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from hifield._pypulseq import import_pypulseq
 from hifield.errors import ConfigError, SequenceError
 from hifield.sequence._design import build_protocol, ceil_to, delay_to_reach, require_time
 from hifield.sequence.built import BuiltSequence
@@ -184,7 +185,7 @@ def build_spin_echo_train(p: SpinEchoProtocol, scanner: Scanner, lines: list[int
 
 
 def _design(p: SpinEchoProtocol, scanner: Scanner, lines: list[int], system: Any, *, strict: bool) -> BuiltSequence:
-    import pypulseq as pp
+    pp = import_pypulseq()
 
     etl = int(p.echo_train_length)
     esp = p.echo_spacing

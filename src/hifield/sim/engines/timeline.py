@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from hifield.errors import SequenceError
 from hifield.sequence.events import ROLE_THRESHOLD_RAD, RfFacts, readout_lines, rf_facts
+from hifield.sequence.kspace import adc_kspace
 
 RF_EXCITATION = 0
 """Kind of an excitation pulse (creates transverse magnetisation from Mz)."""
@@ -228,7 +229,7 @@ def readout_kspace(seq: Any, timeline: Timeline) -> NDArray[np.float64]:
             f"readouts have {sorted(samples.tolist())} samples; the fast engine needs equal readouts: "
             "use --engine bloch"
         )
-    k_adc = np.asarray(seq.calculate_kspace()[0], dtype=np.float64)  # (3, total samples) in x, y, z
+    k_adc = adc_kspace(seq)  # (3, total samples) in x, y, z [1/m]
     k = k_adc.T.reshape(timeline.n_adc, int(samples[0]), 3)
     return np.ascontiguousarray(k[..., ::-1])
 
