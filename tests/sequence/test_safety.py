@@ -289,3 +289,27 @@ def test_normal_mode_design_is_rebuilt_below_the_limit():
     scanner = Scanner.preset("1.5T")
     built = GreProtocol().build(scanner)
     assert assess(built, scanner).pns_percent <= 80
+
+
+@pytest.mark.parametrize(("n", "m"), [(1, 1), (7, 3), (3, 7), (5000, 2001), (70_000, 2001)])
+def test_pns_overlap_add_equals_direct_convolution(n, m):
+    from hifield.sequence.safety import _overlap_add
+
+    rng = np.random.default_rng(n + m)
+    signal, kernel = rng.standard_normal(n), rng.standard_normal(m)
+    expected = np.convolve(signal, kernel)
+    np.testing.assert_allclose(_overlap_add(signal, kernel), expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+def test_checking_a_sequence_imports_no_scipy_signal():
+    """scipy.signal costs about 0.5 s of every command that checks a sequence (PNS convolution is numpy's FFT)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hifield.hardware import Scanner; from hifield.sequence import GreProtocol, check; "
+        "s = Scanner.preset('3T'); check(GreProtocol(matrix=32).build(s), s); print('scipy.signal' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "False"
