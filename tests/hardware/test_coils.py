@@ -147,3 +147,18 @@ def test_sensitivities_of_a_repeated_grid_are_reused_and_independent() -> None:
     np.testing.assert_array_equal(second, fresh)
     other = coils.sensitivities(centred_affine((1, 16, 16), (0.005, 0.016, 0.016)), (1, 16, 16))
     assert other.shape == (8, 1, 16, 16)  # another grid is computed, not served from the cache
+
+
+def test_elliptic_integrals_by_the_agm_equal_scipy_special():
+    """K(m), E(m) from the arithmetic-geometric mean against scipy's Cephes implementation, up to m = 1 - 1e-15."""
+    from scipy.special import ellipe, ellipk
+
+    from hifield.hardware.coils import elliptic_k_e
+
+    m = np.concatenate([np.linspace(0.0, 0.999, 2001), 1.0 - np.logspace(-15, -3, 60)])
+    k, e = elliptic_k_e(m)
+    np.testing.assert_allclose(k, ellipk(m), rtol=1e-13)
+    np.testing.assert_allclose(e, ellipe(m), rtol=1e-13)
+    # Legendre's relation at m = 1/2: 2 E K - K^2 = pi / 2
+    kh, eh = elliptic_k_e(np.array([0.5]))
+    assert 2 * eh[0] * kh[0] - kh[0] ** 2 == pytest.approx(np.pi / 2, rel=1e-14)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ellipe, ellipk
 
 from hifield.errors import ConfigError
 from hifield.errors import check_memory as _require_memory
@@ -23,6 +22,36 @@ _GOLDEN_ANGLE_RAD: float = math.pi * (3.0 - math.sqrt(5.0))
 _LAYOUTS = ("helmet", "cylinder")
 
 
+def elliptic_k_e(m: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Complete elliptic integrals of the first and second kind, K(m) and E(m) (parameter m = k^2, 0 <= m < 1).
+
+    By the arithmetic-geometric mean (Abramowitz & Stegun 17.6.1-4): ``a0 = 1, b0 = sqrt(1 - m), c0 = sqrt(m)``;
+    ``K = pi / (2 a_N)`` and ``E = K (1 - sum_n 2^(n-1) c_n^2)``. Converges quadratically (at most about ten steps
+    for m up to 1 - 1e-15) and matches ``scipy.special.ellipk``/``ellipe`` to round-off, in numpy alone: importing
+    scipy.special costs about 0.2 s of every command.
+
+    Examples
+    --------
+    >>> k, e = elliptic_k_e(np.array([0.0, 0.5]))
+    >>> np.round(k, 6).tolist(), np.round(e, 6).tolist()
+    ([1.570796, 1.854075], [1.570796, 1.350644])
+    """
+    m = np.asarray(m, dtype=np.float64)
+    a = np.ones_like(m)
+    b = np.sqrt(1.0 - m)
+    c2 = m.copy()
+    total = 0.5 * c2  # sum of 2^(n-1) c_n^2, n = 0
+    weight = 0.5
+    for _ in range(40):
+        if not np.any(np.abs(a - b) > 1e-15 * a):
+            break
+        a, b, c = 0.5 * (a + b), np.sqrt(a * b), 0.5 * (a - b)
+        weight *= 2.0
+        total = total + weight * c * c
+    k = np.pi / (2.0 * a)
+    return k, k * (1.0 - total)
+
+
 def loop_field(
     points_m: NDArray[np.float64],
     *,
@@ -33,7 +62,7 @@ def loop_field(
 ) -> NDArray[np.float64]:
     """Quasi-static magnetic field of a circular current loop (closed-form Biot-Savart).
 
-    Uses the complete elliptic integrals K(m) and E(m) (``scipy.special.ellipk``/``ellipe``, parameter m),
+    Uses the complete elliptic integrals K(m) and E(m) (:func:`elliptic_k_e`, parameter m),
     see physics-safety.md §3.3. The field is evaluated no closer than 1 mm to the wire.
 
     Parameters
@@ -90,8 +119,7 @@ def _loop_field_zyx(
     wire_d2 = np.maximum((a - rho) ** 2 + z2, _WIRE_RADIUS_M**2)
     outer2 = (a + rho) ** 2 + z2
     m = np.clip(4.0 * a * rho / outer2, 0.0, 1.0 - 1e-15)
-    k_m = ellipk(m)
-    e_m = ellipe(m)
+    k_m, e_m = elliptic_k_e(m)
     pref = (MU0_T_M_PER_A * current_a / (2.0 * math.pi)) / np.sqrt(outer2)
     bz = pref * (k_m + (a * a - rho2 - z2) / wire_d2 * e_m)
     small = rho < 1e-9 * max(a, 1e-12)
