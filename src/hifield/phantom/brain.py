@@ -21,10 +21,13 @@ is resampled (box pre-filter + trilinear) from a cached 1 mm tissue atlas built 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import math
 import os
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,17 +90,13 @@ def _data_dir() -> str:
     return os.path.join(next(iter(spec.submodule_search_locations)), "datasets", "data")
 
 
-@functools.lru_cache(maxsize=1)
-def _template() -> _Template:
+def _build_template(paths: dict[str, str]) -> _Template:
+    """Read the MNI152 T1/GM/WM templates and derive the brain mask and the signed distance (about 0.6 s)."""
     import nibabel as nib
 
-    root = _data_dir()
     vols = {}
     affine = None
-    for key in ("t1", "gm", "wm"):
-        path = os.path.join(root, f"mni_icbm152_{key}_tal_nlin_sym_09a_converted.nii.gz")
-        if not os.path.exists(path):
-            raise ConfigError(f"MNI152 template {path} is missing; reinstall nilearn (>= 0.10)")
+    for key, path in paths.items():
         img: Any = nib.load(path)
         vols[key] = np.asarray(img.dataobj)
         affine = np.asarray(img.affine, dtype=np.float64)
@@ -126,6 +125,81 @@ def _template() -> _Template:
         ras_to_index=np.asarray(to_index, dtype=np.float64),
         head_centre_ras_mm=centre_ras,
     )
+
+
+_TEMPLATE_CACHE_VERSION = 1
+"""Bump when :func:`_build_template` changes what it derives: older cache files are then ignored."""
+
+
+def cache_dir() -> Path | None:
+    """Folder for data hifield derives once per machine: ``HIFIELD_CACHE_DIR``, else ``$XDG_CACHE_HOME/hifield``
+    or ``~/.cache/hifield``; ``None`` (no cache) when ``HIFIELD_CACHE_DIR`` is set to an empty string."""
+    chosen = os.environ.get("HIFIELD_CACHE_DIR")
+    if chosen is not None:
+        return Path(chosen).expanduser() if chosen else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hifield"
+
+
+def _template_cache_file(paths: dict[str, str]) -> Path | None:
+    """The cache file of the derived template for these template files (their size and time in its name)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    digest = hashlib.sha256(repr((_TEMPLATE_CACHE_VERSION, _COARSE, _PAD, _HEAD_MM)).encode())
+    for key, path in paths.items():
+        info = os.stat(path)
+        digest.update(f"{key}:{info.st_size}:{info.st_mtime_ns}".encode())
+    return folder / f"brain_template_{digest.hexdigest()[:16]}.npz"
+
+
+_TEMPLATE_FIELDS = ("gm", "wm", "brain", "dist_mm", "ras_to_index", "head_centre_ras_mm")
+
+
+def _read_cached_template(path: Path) -> _Template | None:
+    """The template saved at ``path``; ``None`` when it is missing, unreadable or not what this version writes."""
+    try:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:  # numpy leaves a bad zip open
+            arrays = {name: np.array(data[name]) for name in _TEMPLATE_FIELDS}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    shapes_ok = arrays["gm"].shape == arrays["wm"].shape == arrays["brain"].shape and arrays["gm"].ndim == 3
+    types_ok = all(arrays[n].dtype == np.uint8 for n in ("gm", "wm", "brain")) and arrays["dist_mm"].ndim == 3
+    if not (shapes_ok and types_ok and arrays["ras_to_index"].shape == (4, 4)):
+        return None
+    return _Template(**arrays)
+
+
+def _write_cached_template(path: Path, template: _Template) -> None:
+    """Save ``template`` at ``path`` (atomically); a cache that cannot be written is skipped silently."""
+    from hifield._atomic import atomic_path
+
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **{name: getattr(template, name) for name in _TEMPLATE_FIELDS})
+    except OSError:
+        pass
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> _Template:
+    """The derived MNI152 template, from the per-machine cache when it holds it (see :func:`cache_dir`)."""
+    root = _data_dir()
+    paths = {}
+    for key in ("t1", "gm", "wm"):
+        path = os.path.join(root, f"mni_icbm152_{key}_tal_nlin_sym_09a_converted.nii.gz")
+        if not os.path.exists(path):
+            raise ConfigError(f"MNI152 template {path} is missing; reinstall nilearn (>= 0.10)")
+        paths[key] = path
+    cache_file = _template_cache_file(paths)
+    if cache_file is not None:
+        cached = _read_cached_template(cache_file)
+        if cached is not None:
+            return cached
+    template = _build_template(paths)
+    if cache_file is not None:
+        _write_cached_template(cache_file, template)
+    return template
 
 
 @functools.lru_cache(maxsize=1)
