@@ -9,7 +9,7 @@ import typer
 from hifield.cli._common import ConsoleReporter, handle_errors, print_json
 from hifield.cli.options import coils_option, out_dir_option, parse_field, parse_recons, seed_option
 from hifield.errors import ConfigError
-from hifield.pipeline import DEFAULT_RECONS, RECON_CHOICES
+from hifield.scan_config import DEFAULT_RECONS, RECON_CHOICES
 
 PATTERN_HELP = (
     "variable-density, equispaced, partial-fourier, poisson or caipirinha (3D protocols: variable-density, poisson "

@@ -33,9 +33,6 @@ def simulate_command(
 ) -> None:
     """Simulate multi-coil k-space of a protocol on a phantom; writes ISMRMRD HDF5."""
     from hifield.hardware import Scanner
-    from hifield.io import write_ismrmrd
-    from hifield.pipeline import ScanConfig, build_exam, check_exam, phantom_for_protocol
-    from hifield.sim import simulate
 
     start = time.perf_counter()
     field_name = parse_field(field)
@@ -55,6 +52,10 @@ def simulate_command(
             start=start,
         )
         return
+    from hifield.io import write_ismrmrd
+    from hifield.pipeline import ScanConfig, build_exam, check_exam, phantom_for_protocol
+    from hifield.sim import simulate
+
     # the same build and check steps as `hifield scan`, then the accelerated sequence alone is simulated
     config = ScanConfig(
         protocol=protocol,
