@@ -58,6 +58,9 @@ def test_partial_file_takes_defaults(tmp_path):
         ("kind: spaceship\n", r"kind = 'spaceship' is not a protocol kind; choose one of .*gre_2d"),
         ("te_ms: 5\n", r"kind = None is not a protocol kind"),
         ("- 1\n- 2\n", r"expected a mapping"),
+        # unhashable kinds (found by the long text-mutation fuzz profile: a TypeError before)
+        ("kind: []\n", r"kind = \[\] is not a protocol kind"),
+        ("kind: {a: 1}\n", r"kind = \{'a': 1\} is not a protocol kind"),
     ],
 )
 def test_bad_files_give_one_line_config_errors(tmp_path, text, pattern):

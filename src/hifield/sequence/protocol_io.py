@@ -110,7 +110,7 @@ def protocol_from_dict(data: dict[str, Any], *, source: str = "protocol") -> Ima
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys to values; got {type(data).__name__}")
     kind = data.get("kind")
-    if kind not in PROTOCOL_KINDS:
+    if not isinstance(kind, str) or kind not in PROTOCOL_KINDS:  # a list or mapping is unhashable: no TypeError
         raise ConfigError(
             f"{source}: kind = {kind!r} is not a protocol kind; choose one of {', '.join(PROTOCOL_KINDS)}"
         )
