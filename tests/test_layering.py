@@ -15,6 +15,7 @@ SRC = Path(hifield.__file__).parent
 ALLOWED: dict[str, set[str]] = {
     "_atomic": {"errors"},
     "_pypulseq": set(),
+    "_lazy": set(),
     "backend": set(),
     "units": set(),
     "errors": set(),
@@ -27,9 +28,10 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"data", "errors", "metrics"},
 }
 
-BOTTOM = {"_atomic", "_interrupt", "_pypulseq"}
+BOTTOM = {"_atomic", "_interrupt", "_lazy", "_pypulseq"}
 """Bottom modules every layer may import, like ``errors``: the one write-to-a-temporary-name-then-rename helper,
-the record of a signal (``_interrupt``) and pypulseq's import without its plotting dependencies (``_pypulseq``)."""
+the record of a signal (``_interrupt``), the lazy public names of a package (``_lazy``) and pypulseq's import
+without its plotting dependencies (``_pypulseq``)."""
 
 
 def _hifield_imports(path: Path) -> set[str]:

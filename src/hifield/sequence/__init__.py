@@ -6,8 +6,9 @@ Names load lazily (PEP 562) and pypulseq only when a sequence is built or read, 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hifield._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Acquisition": "hifield.sequence.acquisition",
@@ -63,17 +64,7 @@ _EXPORTS: dict[str, str] = {
 """Module of each public name."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hifield.sequence' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover
