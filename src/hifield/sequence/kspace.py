@@ -41,7 +41,8 @@ def _segments(seq: Any, axis: int) -> tuple[NDArray[np.float64], ...]:
 
 
 def gradient_moment(seq: Any, times_s: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Zeroth gradient moment ``(3, n)`` [1/m] from the sequence start to each of ``times_s`` (x, y, z).
+    """Zeroth gradient moment ``(3, n)`` [1/m] from the sequence start to each of ``times_s``, axes (x, y, z) as in
+    pypulseq (gradients in Hz/m times seconds).
 
     Exact for the piecewise-linear gradients of Pulseq (trapezoids and arbitrary/extended shapes, linear between
     their points), with no RF resets: see :func:`adc_kspace` for the trajectory.
@@ -94,7 +95,10 @@ def rf_event_times(seq: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
 
 
 def adc_kspace(seq: Any) -> NDArray[np.float64]:
-    """k-space position ``(3, samples)`` [1/m] (x, y, z) of every ADC sample, in acquisition order.
+    """k-space position ``(3, samples)`` [1/m] of every ADC sample, in acquisition order.
+
+    Axes in pypulseq's order (x, y, z), as ``calculate_kspace`` gives them, because this is the pypulseq boundary;
+    callers turn it to hifield's ``(z, y, x)`` (``hifield.sim.engines.timeline.readout_kspace`` does).
 
     The same trajectory as ``pypulseq.Sequence.calculate_kspace()[0]`` (an excitation resets k to 0, a refocusing
     pulse mirrors it about 0; pulse times from :func:`rf_event_times`), integrated exactly from the
