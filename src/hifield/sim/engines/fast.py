@@ -145,16 +145,16 @@ def _check_grid(
 
 def _readouts(
     sequence: BuiltSequence, n: int, fine_shape: tuple[int, int, int], fov_fine: list[float], *, cartesian: bool
-) -> tuple[Timeline, NDArray[np.float64] | None, int, float]:
+) -> tuple[Timeline, NDArray[np.float64] | None, int, float, NDArray[np.float64] | None]:
     """The timeline of the simulated slice, the readouts' k-space (non-Cartesian; None for Cartesian), the samples
-    per stored readout and their dwell [s] (oversampling removed)."""
+    per stored readout, their dwell [s] (oversampling removed) and, for Cartesian readouts, their offsets from the
+    grid (:func:`grid_offsets`)."""
     protocol: Any = sequence.protocol
-    timeline = select_slice(
-        read_timeline(
-            sequence.seq, matrix=n, fov_m=float(protocol.fov_m), n_z=fine_shape[0], fov_z_m=fov_fine[0],
-            cartesian=cartesian,
-        )
+    every = read_timeline(
+        sequence.seq, matrix=n, fov_m=float(protocol.fov_m), n_z=fine_shape[0], fov_z_m=fov_fine[0],
+        cartesian=cartesian,
     )  # fmt: skip
+    timeline = select_slice(every)
     samples = np.unique(timeline.adc_samples)
     if cartesian and (samples.size != 1 or int(samples[0]) % n):
         raise SequenceError(
@@ -165,7 +165,49 @@ def _readouts(
     n_ro = n if cartesian else int(samples[0])
     oversampling = int(samples[0]) // n if cartesian else 1
     dwell = float(np.median(timeline.adc_dwell_s)) * oversampling  # per stored sample (oversampling removed)
-    return timeline, k_samples, n_ro, dwell
+    offsets = None
+    if cartesian:
+        offsets = grid_offsets(
+            sequence.seq, timeline, every.adc_samples, n=n, n_z=fine_shape[0], fov_m=float(protocol.fov_m),
+            fov_z_m=fov_fine[0],
+        )  # fmt: skip
+    return timeline, k_samples, n_ro, dwell, offsets
+
+
+def grid_offsets(
+    seq: Any,
+    timeline: Timeline,
+    samples_all: NDArray[np.int64],
+    *,
+    n: int,
+    n_z: int,
+    fov_m: float,
+    fov_z_m: float,
+) -> NDArray[np.float64]:
+    """How far each Cartesian readout's samples lie from the grid ``(n_adc, 3)`` (z, y, x) [1/m].
+
+    The stored sample ``n // 2`` of a readout belongs at ``kx = 0``, its line at ``ky = (k1 - n // 2) / fov`` (and
+    ``kz = (k2 - n_z // 2) / fov_z`` in 3D); the sequence's own gradients put it at ``k + offset``. A readout whose
+    samples straddle ``kx = 0`` symmetrically (pypulseq's ``write_gradient_echo`` layout: prephaser of half the
+    readout area, samples at ``(j + 1/2)`` dwell) has ``offset_x = dk / 2``; a scanner reconstructs such data with
+    the image multiplied by ``exp(-i 2 pi offset x)``, and so does the fast engine (:func:`_projector`). Oversampled
+    readouts keep the offset of their raw samples. In 2D the z offset is 0 (z is not encoded). ``samples_all``: the
+    sample count of every ADC of the sequence (``timeline.adc_index`` points into it).
+    """
+    from hifield.sequence.kspace import adc_kspace
+
+    k = adc_kspace(seq)  # (3, all samples) x, y, z [1/m]
+    counts = np.asarray(samples_all, dtype=np.int64)  # samples of every ADC of the sequence, in order
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    size = counts[timeline.adc_index]
+    centre = np.where(timeline.adc_rev, size - 1 - size // 2, size // 2)
+    at = k[:, first[timeline.adc_index] + centre]  # (3, n_adc) x, y, z
+    offsets = np.zeros((timeline.n_adc, 3))
+    offsets[:, 2] = at[0]
+    offsets[:, 1] = at[1] - (timeline.adc_k1 - n // 2) / fov_m
+    if n_z > 1:
+        offsets[:, 0] = at[2] - (timeline.adc_k2 - n_z // 2) / fov_z_m
+    return offsets
 
 
 def _sample_times(
@@ -192,6 +234,40 @@ def _sample_times(
     return tau_samples, tau0
 
 
+def _offset_ramps(
+    offsets_m: NDArray[np.float64] | None, fine_shape: tuple[int, int, int], spacing_m: tuple[float, float, float]
+) -> list[tuple[NDArray[np.intp] | None, NDArray[np.complex64] | None]]:
+    """The readouts grouped by their offset from the grid (:func:`grid_offsets`), each group with the image ramp
+    ``exp(-i 2 pi offset . r)`` on the fine grid (origin at voxel ``N // 2``) that moves its samples there.
+
+    Returns ``[(rows, ramp)]``; ``rows`` None means every readout, ``ramp`` None means no offset (the grid itself).
+    Offsets below a millionth of a grid step count as none.
+    """
+    if offsets_m is None or offsets_m.size == 0:
+        return [(None, None)]
+    steps = np.array([1.0 / (n * d) if n > 1 and d > 0 else 1.0 for n, d in zip(fine_shape, spacing_m, strict=True)])
+    units = np.round(offsets_m / steps[np.newaxis, :] * 1e6).astype(np.int64)  # millionths of a grid step
+    keys, inverse = np.unique(units, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    out: list[tuple[NDArray[np.intp] | None, NDArray[np.complex64] | None]] = []
+    for g, key in enumerate(keys):
+        rows = None if keys.shape[0] == 1 else np.flatnonzero(inverse == g)
+        if not np.any(key):
+            out.append((rows, None))
+            continue
+        mean = offsets_m[inverse == g].mean(axis=0)  # [1/m] (z, y, x)
+        ramp = np.ones(fine_shape, dtype=np.complex128)
+        for axis in range(3):
+            if mean[axis] == 0.0:
+                continue
+            r = (np.arange(fine_shape[axis]) - fine_shape[axis] // 2) * spacing_m[axis]
+            shape = [1, 1, 1]
+            shape[axis] = fine_shape[axis]
+            ramp = ramp * np.exp(-2j * np.pi * mean[axis] * r).reshape(shape)
+        out.append((rows, ramp.astype(np.complex64)))
+    return out
+
+
 def _projector(
     lines_k2k1: tuple[NDArray[np.int64], NDArray[np.int64]],
     k_samples: NDArray[np.float64] | None,
@@ -200,15 +276,19 @@ def _projector(
     sens: NDArray[np.complexfloating],
     *,
     voxel_fine: tuple[float, float, float],
+    offsets_m: NDArray[np.float64] | None = None,
+    spacing_m: tuple[float, float, float] | None = None,
 ) -> Callable[[NDArray[np.complexfloating]], NDArray[np.complex64]]:
     """An image ``(z, y, x)`` on the fine grid -> every readout ``(coil, n_adc, samples)`` of it through the coils:
-    centred FFT cropped to the protocol's grid (Cartesian; the readouts' ``(k2, k1)`` lines in ``lines_k2k1``), or
+    centred FFT cropped to the protocol's grid (Cartesian; the readouts' ``(k2, k1)`` lines in ``lines_k2k1``, each
+    moved by its offset from the grid ``offsets_m`` ``(n_adc, 3)`` [1/m] on fine voxels of ``spacing_m``), or
     NUFFT at the sequence's own k-space positions.
 
     The Cartesian projector transforms axis by axis, cropping after each one and keeping only the lines the
     timeline reads, and replaces the centring shifts of every coil image (two copies each) by a sign pattern: for
     an even length ``N``, ``fftshift(fft(ifftshift(x)))[k] = (-1)^(k - N/2) fft((-1)^n x)[k]``. The ``(-1)^n``
-    pattern is folded into the sensitivities once; the output signs are applied to the lines read.
+    pattern (and the offset ramp, when all readouts share one) is folded into the sensitivities once; the output
+    signs are applied to the lines read.
     """
     n_coils = sens.shape[0]
     if k_samples is not None:
@@ -225,16 +305,22 @@ def _projector(
     axes = (-3, -2, -1) if fine_shape[0] > 1 else (-2, -1)
     crop = _crop_slices(fine_shape, coarse_shape)
     k2, k1 = lines_k2k1
+    ramps = _offset_ramps(offsets_m, fine_shape, spacing_m if spacing_m is not None else voxel_fine)
     if any(fine_shape[a] % 2 for a in axes):  # odd grids: the shifts themselves
         sens64 = sens.astype(np.complex64)
 
         def project_shifted(image: NDArray[np.complexfloating]) -> NDArray[np.complex64]:
-            coil_images = sens64 * image[np.newaxis].astype(np.complex64)
-            k_fine = scipy.fft.fftshift(
-                scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
-                axes=axes,
-            )
-            return k_fine[(slice(None), *crop)][:, k2, k1, :]  # (coil, n_adc, k0) on the protocol's grid
+            out = np.empty((n_coils, k1.size, coarse_shape[2]), dtype=np.complex64)
+            for rows, ramp in ramps:
+                moved = image if ramp is None else image * ramp
+                coil_images = sens64 * moved[np.newaxis].astype(np.complex64)
+                k_fine = scipy.fft.fftshift(
+                    scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
+                    axes=axes,
+                )
+                sel = slice(None) if rows is None else rows
+                out[:, sel] = k_fine[(slice(None), *crop)][:, k2[sel], k1[sel], :]
+            return out
 
         return project_shifted
 
@@ -250,24 +336,76 @@ def _projector(
         shape = [1, 1, 1]
         shape[a] = fine_shape[a]
         pattern = pattern * alternating(fine_shape[a]).reshape(shape)
-    modulated = (sens * pattern[np.newaxis]).astype(np.complex64)  # (-1)^n folded into the coils once
+    single_ramp = ramps[0][1] if len(ramps) == 1 else None
+    base = sens * pattern[np.newaxis]
+    modulated = (base if single_ramp is None else base * single_ramp[np.newaxis]).astype(np.complex64)
     line_sign = output_sign(-2)[k1] * (output_sign(-3)[k2] if len(axes) == 3 else np.float32(1.0))
     signs = (line_sign[:, np.newaxis] * output_sign(-1)[np.newaxis, :]).astype(np.float32)  # (n_adc, k0)
     rows_y = crop[1].start + k1  # the fine grid's rows the timeline reads
     planes_z = crop[0].start + k2
 
-    def project(image: NDArray[np.complexfloating]) -> NDArray[np.complex64]:
-        data = modulated * image[np.newaxis].astype(np.complex64)
+    def lines_of(data: NDArray[np.complex64], sel: Any) -> NDArray[np.complex64]:
         data = scipy.fft.fft(data, axis=-1, norm="ortho", workers=-1)[..., crop[2]]
         data = scipy.fft.fft(data, axis=-2, norm="ortho", workers=-1)
         if len(axes) == 3:
             data = scipy.fft.fft(data, axis=-3, norm="ortho", workers=-1)
-            lines = data[:, planes_z, rows_y, :]
-        else:
-            lines = data[:, 0, rows_y, :]
-        return lines * signs[np.newaxis]
+            return data[:, planes_z[sel], rows_y[sel], :]
+        return data[:, 0, rows_y[sel], :]
+
+    def project(image: NDArray[np.complexfloating]) -> NDArray[np.complex64]:
+        if len(ramps) == 1:
+            return lines_of(modulated * image[np.newaxis].astype(np.complex64), slice(None)) * signs[np.newaxis]
+        out = np.empty((n_coils, k1.size, coarse_shape[2]), dtype=np.complex64)
+        for rows, ramp in ramps:
+            moved = image if ramp is None else image * ramp
+            out[:, rows] = lines_of(modulated * moved[np.newaxis].astype(np.complex64), rows)
+        return out * signs[np.newaxis]
 
     return project
+
+
+READOUT_DECAY_TOL = 1e-4
+"""Relative error allowed in the separable expansion of the decay between a readout's samples
+(:func:`_readout_decay`)."""
+
+
+def _readout_decay(
+    group: ContrastGroup, tau_samples: NDArray[np.float64], tau_centre: NDArray[np.float64]
+) -> list[tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """The decay between a readout's samples as a short sum ``D[j, s, c] ~= sum_q u_q[j, s] v_q[c]``.
+
+    ``D[j, s, c] = exp(-R2_c (t_js - t_j) - R2'_c (|tau_js| - |tau_j|))`` is the decay of column ``c``'s tissue from
+    the centre sample of readout ``j`` (where its echo amplitude is taken) to sample ``s``: T2 in real time, the
+    reversible T2' in dephasing time (so it turns around at a spin echo inside the readout). Tissues decay at
+    different rates, so the factor is not common to a group's columns; the singular value decomposition over the
+    distinct ``(t - t_j, |tau| - |tau_j|)`` pairs, weighted by each column's share of the signal, keeps the fewest
+    terms within :data:`READOUT_DECAY_TOL` (one term when all columns decay alike; none is needed without rates).
+    Returns ``[(u_q (n_adc, samples), v_q (column,))]``.
+    """
+    rates = group.decay_per_s
+    if rates is None:
+        return [(np.ones(tau_samples.shape), np.ones(group.amplitudes.shape[1]))]
+    real_s = tau_samples - tau_centre[:, np.newaxis]
+    reversible_s = np.abs(tau_samples) - np.abs(tau_centre)[:, np.newaxis]
+    pairs, inverse = np.unique(
+        np.round(np.stack([real_s.ravel(), reversible_s.ravel()], axis=1), 12), axis=0, return_inverse=True
+    )
+    table = np.exp(-pairs @ np.asarray(rates, dtype=np.float64))  # (pair, column)
+    maps = np.abs(group.maps.reshape(group.maps.shape[0], -1)).sum(axis=1)
+    share = np.linalg.norm(group.amplitudes, axis=0) * maps[np.arange(table.shape[1]) % maps.size]
+    share = share / share.max() if share.max() > 0 else np.ones_like(share)
+    u, s, vh = np.linalg.svd(table * share[np.newaxis, :], full_matrices=False)
+    if s.size == 0 or s[0] == 0:
+        return [(np.ones(tau_samples.shape), np.ones(table.shape[1]))]
+    tail = np.sqrt(np.cumsum(s[::-1] ** 2))[::-1]
+    rank = next((k for k in range(1, s.size) if tail[k] <= READOUT_DECAY_TOL * float(np.linalg.norm(s))), s.size)
+    # undo the weights on the column side (zero-weight columns carry no signal: their factor is irrelevant)
+    safe = np.where(share > 0, share, 1.0)
+    terms = []
+    for q in range(rank):
+        u_q = (u[:, q] * s[q])[inverse.ravel()].reshape(tau_samples.shape)
+        terms.append((u_q, vh[q] / safe))
+    return terms
 
 
 def _encode(
@@ -279,26 +417,34 @@ def _encode(
     offset_hz: NDArray[np.float64],
     *,
     scale: float,
+    tau_centre: NDArray[np.float64] | None = None,
 ) -> NDArray[np.complex128]:
     """Every readout ``(coil, n_adc, samples)``: per contrast group and basis contrast, the basis image through the
-    coils and the projector, with the chemical-shift phase of each sample and the B0 map by multi-frequency
-    interpolation (:func:`~hifield.sim.engines.fast_offresonance.frequency_segments`)."""
+    coils and the projector, with the chemical-shift phase of each sample, the B0 map by multi-frequency
+    interpolation (:func:`~hifield.sim.engines.fast_offresonance.frequency_segments`) and each tissue's T2 and T2'
+    decay between the samples of a readout (:func:`_readout_decay`; not when ``tau_centre``, the dephasing time of
+    each readout's centre sample, is None)."""
     offres_phase = np.exp(-2j * np.pi * offset_hz * tau0)
     segments = frequency_segments(offset_hz, tau_samples - tau0)
     lines = np.zeros((sens.shape[0], *tau_samples.shape), dtype=np.complex128)
     for group in groups:
-        coefficients, mixing = _low_rank(group.amplitudes)
         spectrum = np.zeros(tau_samples.shape, dtype=np.complex128)
         for df, amplitude in zip(group.peaks_hz, group.peak_amplitudes, strict=True):
             spectrum += amplitude * np.exp(-2j * np.pi * df * tau_samples)
-        for component in range(coefficients.shape[1]):
-            basis = group.image(mixing[component])  # (z, y, x)
-            for segment_hz, weight in segments:
-                image = basis * offres_phase * weight
-                k_lines = project(image)
-                phase = np.exp(-2j * np.pi * segment_hz * (tau_samples - tau0))
-                factor = (coefficients[:, component, np.newaxis] * spectrum * phase) * scale
-                lines += k_lines * factor[np.newaxis]
+        if tau_centre is None:
+            terms = [(np.ones(tau_samples.shape), np.ones(group.amplitudes.shape[1]))]
+        else:
+            terms = _readout_decay(group, tau_samples, tau_centre)
+        for decay, column_factor in terms:
+            coefficients, mixing = _low_rank(group.amplitudes * column_factor[np.newaxis, :])
+            for component in range(coefficients.shape[1]):
+                basis = group.image(mixing[component])  # (z, y, x)
+                for segment_hz, weight in segments:
+                    image = basis * offres_phase * weight
+                    k_lines = project(image)
+                    phase = np.exp(-2j * np.pi * segment_hz * (tau_samples - tau0))
+                    factor = (coefficients[:, component, np.newaxis] * decay * spectrum * phase) * scale
+                    lines += k_lines * factor[np.newaxis]
     return lines
 
 
@@ -403,6 +549,7 @@ class _Plan:
     cartesian: bool
     timeline: Timeline
     k_samples: NDArray[np.float64] | None
+    offsets: NDArray[np.float64] | None
     n_ro: int
     dwell: float
     fine_shape: tuple[int, int, int]
@@ -410,9 +557,11 @@ class _Plan:
     slice_thickness: float
     groups: list[ContrastGroup]
     tau_samples: NDArray[np.float64]
+    tau: NDArray[np.float64]
     tau0: float
     scale: float
     voxel_fine: tuple[float, float, float]
+    fov_fine: tuple[float, float, float]
 
 
 def _plan(phantom: Phantom, sequence: BuiltSequence, scanner: Scanner, *, steady_state: bool) -> _Plan:
@@ -425,7 +574,7 @@ def _plan(phantom: Phantom, sequence: BuiltSequence, scanner: Scanner, *, steady
     coarse_shape = (n_z_fine, n, n)
     fov_fine = [abs(float(np.linalg.norm(phantom.affine[:3, a]))) * fine_shape[a] for a in range(3)]
     _check_grid(phantom, protocol, scanner, fine_shape, fov_fine, cartesian=cartesian)
-    timeline, k_samples, n_ro, dwell = _readouts(sequence, n, fine_shape, fov_fine, cartesian=cartesian)
+    timeline, k_samples, n_ro, dwell, offsets = _readouts(sequence, n, fine_shape, fov_fine, cartesian=cartesian)
     slice_thickness = protocol.slice_thickness_m or 0.0
     if n_z_fine == 1 and slice_thickness <= 0:
         slice_thickness = abs(float(np.linalg.norm(phantom.affine[:3, 0])))
@@ -444,9 +593,11 @@ def _plan(phantom: Phantom, sequence: BuiltSequence, scanner: Scanner, *, steady
     scale = voxel_mm3 * np.sqrt(coarse_size / fine_size)
     voxel_fine = (slice_thickness, fov_fine[1] / fine_shape[1], fov_fine[2] / fine_shape[2])
     return _Plan(
-        sequence=sequence, cartesian=cartesian, timeline=timeline, k_samples=k_samples, n_ro=n_ro, dwell=dwell,
+        sequence=sequence, cartesian=cartesian, timeline=timeline, k_samples=k_samples, offsets=offsets, n_ro=n_ro,
+        dwell=dwell,
         fine_shape=fine_shape, coarse_shape=coarse_shape, slice_thickness=slice_thickness, groups=groups,
-        tau_samples=tau_samples, tau0=tau0, scale=scale, voxel_fine=voxel_fine,
+        tau_samples=tau_samples, tau=tau, tau0=tau0, scale=scale, voxel_fine=voxel_fine,
+        fov_fine=(fov_fine[0], fov_fine[1], fov_fine[2]),
     )  # fmt: skip
 
 
@@ -478,7 +629,11 @@ def _shared_encodings(plans: list[_Plan]) -> list[list[int]]:
                 return False
             if g.amplitudes.shape[1] != h.amplitudes.shape[1] or not np.array_equal(g.maps, h.maps):
                 return False
-            if not (_same_optional(g.b1_bin, h.b1_bin) and _same_optional(g.b1_weight, h.b1_weight)):
+            if not (
+                _same_optional(g.b1_bin, h.b1_bin)
+                and _same_optional(g.b1_weight, h.b1_weight)
+                and _same_optional(g.decay_per_s, h.decay_per_s)
+            ):
                 return False
         return True
 
@@ -501,7 +656,7 @@ def _encode_together(
     first = plans[0]
     if len(plans) == 1:
         k2k1 = (first.timeline.adc_k2, first.timeline.adc_k1)
-        groups, tau_samples = first.groups, first.tau_samples
+        groups, tau_samples, tau, offsets = first.groups, first.tau_samples, first.tau, first.offsets
     else:
         k2k1 = (
             np.concatenate([p.timeline.adc_k2 for p in plans]),
@@ -512,8 +667,14 @@ def _encode_together(
             for j, g in enumerate(first.groups)
         ]
         tau_samples = np.concatenate([p.tau_samples for p in plans], axis=0)
-    project = _projector(k2k1, first.k_samples, first.fine_shape, first.coarse_shape, sens, voxel_fine=first.voxel_fine)
-    lines = _encode(groups, sens, project, tau_samples, first.tau0, offset_hz, scale=first.scale)
+        tau = np.concatenate([p.tau for p in plans])
+        offsets = None if first.offsets is None else np.concatenate([p.offsets for p in plans if p.offsets is not None])
+    spacing = tuple(f / s for f, s in zip(first.fov_fine, first.fine_shape, strict=True))
+    project = _projector(
+        k2k1, first.k_samples, first.fine_shape, first.coarse_shape, sens, voxel_fine=first.voxel_fine,
+        offsets_m=offsets, spacing_m=(spacing[0], spacing[1], spacing[2]),
+    )  # fmt: skip
+    lines = _encode(groups, sens, project, tau_samples, first.tau0, offset_hz, scale=first.scale, tau_centre=tau)
     bounds = np.cumsum([0, *(p.timeline.n_adc for p in plans)])
     return [lines[:, bounds[i] : bounds[i + 1]] for i in range(len(plans))]
 

@@ -358,6 +358,9 @@ class ContrastGroup:
     """``(z, y, x)`` index of the B1+ bin at or below each voxel's scale (None without a B1+ map)."""
     b1_weight: NDArray[np.float64] | None = None
     """``(z, y, x)`` weight of the bin above (1 - weight for ``b1_bin``)."""
+    decay_per_s: NDArray[np.float64] | None = None
+    """``(2, column)``: R2 = 1/T2 and R2' = 1/T2* - 1/T2 [1/s] of each column's tissue, for the decay between a
+    readout's samples (the amplitudes hold the echo at the readout's centre sample); None: no decay along it."""
 
     def image(self, weights: NDArray[np.complexfloating]) -> NDArray[np.complex128]:
         """The image ``(z, y, x)`` of one combination ``weights`` ``(column,)`` of the columns.
@@ -423,7 +426,8 @@ def contrast_groups(
                 )
                 # the phase of the total off-resonance at TE is in ``signal``; the readout adds the rest
                 image = fractions[index] * tissue.pd * weight * signal * np.exp(2j * np.pi * offset * te)
-                groups.append(ContrastGroup(image[np.newaxis], ones, (df,), (1.0,)))
+                rates = np.array([[1.0 / tissue.t2_s], [0.0]])  # bSSFP refocuses R2' at its echo (not modelled)
+                groups.append(ContrastGroup(image[np.newaxis], ones, (df,), (1.0,), decay_per_s=rates))
         tau = timeline.adc_time_s - last_exc - te
         return groups, tau
 
@@ -470,5 +474,8 @@ def contrast_groups(
         # the columns of this group's tissues, bin-major (column = bin * n_tissue + tissue)
         cols = [c for c, (k, _) in enumerate(columns) if k in members]
         peaks = tuple(GAMMA_BAR_HZ_PER_T * b0_t * ppm * 1e-6 for ppm in shifts_ppm)
-        groups.append(ContrastGroup(maps, amplitudes[:, cols], peaks, tuple(peak_amps), b1_bin, b1_weight))
+        decay = np.stack([1.0 / t2, r2p])[:, [columns[c][0] for c in cols]]
+        groups.append(
+            ContrastGroup(maps, amplitudes[:, cols], peaks, tuple(peak_amps), b1_bin, b1_weight, decay_per_s=decay)
+        )
     return groups, tau

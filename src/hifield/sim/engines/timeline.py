@@ -39,7 +39,8 @@ class Timeline:
     (:data:`RF_EXCITATION`, :data:`RF_REFOCUSING`, :data:`RF_INVERSION`), ``rf_freq_hz`` (frequency offset).
     ADC arrays (length ``n_adc``): ``adc_time_s`` (time of the sample at the k-space centre, sample ``n // 2`` in
     k0 order), ``adc_phase_rad`` (receiver phase), ``adc_k1``, ``adc_k2``, ``adc_avg``, ``adc_slice``, ``adc_rev``
-    (samples played in reverse k0 order), ``adc_dwell_s`` and ``adc_samples`` (per ADC).
+    (samples played in reverse k0 order), ``adc_dwell_s``, ``adc_samples`` (per ADC) and ``adc_index`` (the ADC's
+    ordinal among all ADCs of the sequence, kept when a slice is selected).
     """
 
     rf_time_s: NDArray[np.float64]
@@ -56,6 +57,7 @@ class Timeline:
     adc_avg: NDArray[np.int64]
     adc_slice: NDArray[np.int64]
     adc_rev: NDArray[np.bool_]
+    adc_index: NDArray[np.int64]
     balanced: bool
     """True when the net gradient area between consecutive excitations is zero on every axis (bSSFP)."""
     duration_s: float
@@ -210,9 +212,55 @@ def read_timeline(
         adc_avg=lines["avg"],
         adc_slice=lines["slc"],
         adc_rev=lines["rev"],
+        adc_index=np.arange(n_adc, dtype=np.int64),
         balanced=balanced,
         duration_s=t_block,
     )
+
+
+def dephasing_times(timeline: Timeline) -> NDArray[np.float64]:
+    """Dephasing time of every readout's centre sample ``(n_adc,)`` [s]: the time off-resonant spins have precessed
+    since their excitation, reset at every excitation and negated at every refocusing pulse (0 at a spin echo).
+
+    Balanced sequences (bSSFP) count from the echo halfway between excitations, where the steady state refocuses
+    intravoxel dephasing. A sample ``dt`` after its readout's centre has ``tau + dt``. This is the ``tau`` of the
+    ``fast`` engine's phase graphs (:func:`hifield.sim.engines.fast_echoes.echo_amplitudes`), on which the reversible
+    decay ``exp(-R2' |tau|)`` acts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = Timeline(
+    ...     rf_time_s=np.array([0.0, 0.005]), rf_flip_rad=np.array([1.57, 3.14]), rf_phase_rad=np.zeros(2),
+    ...     rf_kind=np.array([RF_EXCITATION, RF_REFOCUSING], np.int8), rf_freq_hz=np.zeros(2),
+    ...     adc_time_s=np.array([0.003, 0.010]), adc_phase_rad=np.zeros(2), adc_dwell_s=np.full(2, 1e-5),
+    ...     adc_samples=np.full(2, 8), adc_k1=np.zeros(2, int), adc_k2=np.zeros(2, int), adc_avg=np.zeros(2, int),
+    ...     adc_slice=np.zeros(2, int), adc_rev=np.zeros(2, bool), adc_index=np.arange(2), balanced=False,
+    ...     duration_s=0.02)
+    >>> np.round(dephasing_times(t) * 1e3, 6).tolist()
+    [3.0, 0.0]
+    """
+    adc = timeline.adc_time_s
+    if timeline.balanced:
+        exc = timeline.rf_time_s[timeline.rf_kind == RF_EXCITATION]
+        last = exc[np.clip(np.searchsorted(exc, adc) - 1, 0, exc.size - 1)]
+        return np.asarray(adc - last - float(np.median(adc - last)), dtype=np.float64)
+    times = np.concatenate((timeline.rf_time_s, adc))
+    kinds = np.concatenate((timeline.rf_kind.astype(np.int64), np.full(adc.size, -1)))
+    index = np.concatenate((np.zeros(timeline.rf_time_s.size, dtype=np.int64), np.arange(adc.size)))
+    order = np.argsort(times, kind="stable")
+    tau_adc = np.zeros(adc.size)
+    tau, t_prev = 0.0, float(times[order[0]]) if times.size else 0.0
+    for t, kind, i in zip(times[order].tolist(), kinds[order].tolist(), index[order].tolist(), strict=True):
+        tau += t - t_prev
+        t_prev = t
+        if kind == -1:
+            tau_adc[i] = tau
+        elif kind == RF_EXCITATION:
+            tau = 0.0
+        elif kind == RF_REFOCUSING:
+            tau = -tau
+    return tau_adc
 
 
 def readout_kspace(seq: Any, timeline: Timeline) -> NDArray[np.float64]:
