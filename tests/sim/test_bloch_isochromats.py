@@ -124,10 +124,9 @@ def test_a_count_below_the_need_warns_and_none_chooses_it():
 
 @pytest.mark.slow
 def test_bloch_default_is_closer_to_fast_as_written_on_a_community_flash(tmp_path):
-    """Whole engine, community FLASH (16^2, Shepp-Logan with CSF-like T2): the chosen count is closer to ``fast``
-    played as written than the former 64. The remaining few percent come from the 2D slice (no through-slice spins
-    for the z crusher, which ``fast`` dephases ideally) and 1.25 spoiler cycles per voxel (see the report of
-    issue 19); they are not below 2 % yet."""
+    """Whole engine, community FLASH (16^2, Shepp-Logan with CSF-like T2): the default (band-limited voxel, counts
+    per tissue) is far closer to ``fast`` played as written than a fixed 64 isochromats (see
+    ``test_bloch_accuracy.py`` for the 1 % bound on the same case)."""
     import sys
     import warnings
     from pathlib import Path
@@ -154,10 +153,10 @@ def test_bloch_default_is_closer_to_fast_as_written_on_a_community_flash(tmp_pat
     rng = np.random.default_rng(0)
     fast = rss(simulate_fast(phantom, built, scanner, noise=False, rng=rng, steady_state=False))
     errors = []
-    for options in (BlochOptions(n_isochromats=64), BlochOptions()):
+    for options in (BlochOptions(n_isochromats=64, voxel_shape="box", r2prime="isochromats"), BlochOptions()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", IsochromatWarning)
             bloch = rss(simulate_bloch(phantom, built, scanner, noise=False, rng=rng, options=options))
         errors.append(float(np.linalg.norm(fast - bloch) / np.linalg.norm(fast)))
-    assert errors[1] < 0.9 * errors[0]
-    assert errors[1] < 0.047
+    assert errors[1] < 0.5 * errors[0]
+    assert errors[1] < 0.01

@@ -66,10 +66,11 @@ def test_adc_times_phases_and_operation_kinds() -> None:
     assert program.n_adc == 3 and program.n_samples == 300
     if t_adc is not None:
         np.testing.assert_allclose(program.sample_time, t_adc, atol=1e-9)
-    # identical pulses share one compiled pulse; their phases follow the RF phase offsets
+    # identical pulses share one compiled pulse; their phases follow the RF phase offsets, in the sense opposite to
+    # the precession (the kernel turns the axis by -phase; the receiver demodulates by exp(-i adc.phase_offset))
     assert program.pulse_start.size == 1
-    np.testing.assert_allclose(program.phase[program.op == OP_RF], [0.0, 0.5, 1.0])
-    np.testing.assert_allclose(np.angle(program.demod[[0, 100, 200]]), [0.0, 0.5, 1.0], atol=1e-12)
+    np.testing.assert_allclose(program.phase[program.op == OP_RF], [0.0, -0.5, -1.0])
+    np.testing.assert_allclose(np.angle(program.demod[[0, 100, 200]]), [0.0, -0.5, -1.0], atol=1e-12)
     # flat-top samples reuse the previous rotation; ramp samples do not
     kinds = program.op[program.adc >= 0]
     assert np.count_nonzero(kinds == OP_REPEAT) > 50 and np.count_nonzero(kinds == OP_FREE) >= 6

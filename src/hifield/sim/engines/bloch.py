@@ -6,26 +6,33 @@ Model
   own raster as piecewise-constant rotations (Rodrigues), relaxation by Strang splitting inside pulses and exactly
   between events, gradient areas integrated exactly from the piecewise-linear waveforms, ADC samples at their true
   times ``delay + (n + 1/2) dwell``, RF and ADC phase and frequency offsets (RF spoiling, slice offsets).
-* Every phantom voxel carries ``n_isochromats`` isochromats. Their off-resonance offsets are the quantiles of a
-  Lorentzian of half width ``R2' = 1/T2* - 1/T2`` (physics-safety.md §3.1), so the ensemble decays as
-  ``exp(-R2' |t - t_SE|)`` on top of T2 and refocuses in spin echoes. Their positions fill the voxel (a rank-1
-  lattice whose projection on every axis is a regular grid), so spoiler gradients dephase within a voxel as on a
-  scanner; the voxel's encoding response is then divided out of the k-space
-  so voxels encode as band-limited samples (``BlochOptions.voxel_shape="sinc"`` instead spreads them with
-  Hann-windowed sinc weights over four voxels per axis, a band-limited voxel; experimental).
+* Every phantom voxel carries isochromats spread over a band-limited voxel (:class:`BandVoxel`, the default
+  ``BlochOptions.voxel_shape="band"``): a regular grid along the axis the sequence spoils, Kaiser-windowed sinc
+  weights over several voxels, so the phantom is read as an object without detail finer than its grid (as the
+  ``fast`` engine's FFT and MRzero read it) and every coherence pathway dephased by more than half a cycle per
+  voxel cancels. Their number is chosen per tissue from the sequence's dephasing per interval, its length and the
+  tissue's T2 (:mod:`hifield.sim.engines.bloch_isochromat_count`); the voxel's encoding response is divided out of
+  the k-space. ``"box"`` (uniform over the voxel, on a rank-1 lattice) and ``"sinc"`` remain as options.
+* Reversible decay R2' = 1/T2* - 1/T2: by default each tissue's signal is multiplied by ``exp(-R2' |tau|)`` with
+  ``tau`` each sample's dephasing time (``BlochOptions.r2prime="echo"``), exact for gradient and spin echoes;
+  ``"isochromats"`` gives the isochromats Lorentzian frequency offsets instead (physics-safety.md §3.1).
 * Off-resonance: the phantom's B0 map plus each tissue's chemical-shift peaks (fat: its multi-peak spectrum, one
   simulation per peak weighted by its amplitude). B1+ scales every pulse by ``|phantom.b1_scale|`` when the phantom
   has one (1 otherwise; the B1+ phase is not applied).
-* 2D: a phantom with one slice (``shape[0] == 1``) is simulated in-plane at the slice centre (z = 0 of the slice
-  select); ``BlochOptions(through_slice=n)`` spreads the isochromats over ``n`` times the slice thickness instead,
-  so the slice profile of the pulse enters the signal.
+* 2D: a phantom with one slice (``shape[0] == 1``) is simulated in-plane with ideal slice selection
+  (:func:`~hifield.sim.engines.bloch_program.ideal_slice_selection`): every slice-selective pulse acts at its centre
+  as the nominal pulse on all spins (of any off-resonance: fat is excited in its own displaced slice), and the
+  spins spread along z over the slice thickness, so slice spoilers, crushers and slice-select lobes dephase them
+  between pulses. ``BlochOptions(through_slice=n)`` instead spreads them over ``n`` slice thicknesses at their real
+  z, so the slice profile of the pulses enters the signal.
 * 3D: the phantom is processed in slabs of z planes (coil sensitivities computed per slab) and each tissue's voxels
   in chunks of ``BlochOptions.chunk_voxels`` per kernel call; pulse maps are computed once per class of voxels that
   share them (same off-resonance, B1+ and slab-select coordinate) in groups bounded by
   ``bloch_receive.MAX_TABLE_BYTES``, so memory is bounded by the chunk, not the phantom. The kernel runs the
   isochromats of a voxel as SIMD vectors (:mod:`hifield.sim.engines.bloch_kernel`).
 * Receive: ``Σ_spins weight · sens_c(r) · (Mx + i My)`` at each ADC sample, demodulated by the ADC phase
-  (``exp(+i (phase_offset + 2π freq_offset t))``) and a fixed receiver phase of -90° so that an on-resonance
+  (``exp(i (-phase_offset + 2π freq_offset t))``, the sense of the RF phase in
+  :mod:`~hifield.sim.engines.bloch_program`) and a fixed receiver phase of -90° so that an on-resonance
   excitation with RF phase 0 gives a real positive signal. Signal units follow :mod:`hifield.sim.noise` (image
   value = transverse magnetisation / M0 x voxel volume in mm^3 for an orthonormal FFT reconstruction).
 
@@ -38,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,8 +56,14 @@ from hifield.data import RawData, RawHeader
 from hifield.errors import ConfigError, SequenceError
 from hifield.sequence.events import readout_lines
 from hifield.sim.engines.acquisition import acquisition_header, check_same_field
-from hifield.sim.engines.bloch_isochromats import isochromat_offsets, lattice_points, lorentzian_offsets, voxel_transfer
-from hifield.sim.engines.bloch_program import Program, compile_sequence
+from hifield.sim.engines.bloch_isochromats import (
+    BandVoxel,
+    isochromat_offsets,
+    lattice_points,
+    lorentzian_offsets,
+    voxel_transfer,
+)
+from hifield.sim.engines.bloch_program import IdealSlicePulses, Program, compile_sequence, ideal_slice_selection
 from hifield.sim.engines.bloch_receive import MAX_TABLE_BYTES, N_BLOCKS, RECEIVER_PHASE, bloch_signal
 from hifield.sim.noise import add_thermal_noise, kspace_noise_std
 from hifield.sim.pattern import recorded_sampling
@@ -65,6 +79,7 @@ __all__ = [
     "RECEIVER_PHASE",
     "BlochOptions",
     "bloch_signal",
+    "isochromat_counts",
     "isochromat_offsets",
     "lattice_points",
     "lorentzian_offsets",
@@ -81,21 +96,33 @@ class BlochOptions:
     """Options of the ``bloch`` engine."""
 
     n_isochromats: int | None = None
-    """Isochromats per phantom voxel (and per chemical-shift peak); None (default) chooses them from the sequence's
-    spoiler moments and the phantom's T2 (:mod:`hifield.sim.engines.bloch_isochromat_count`), and a count below that
-    choice warns (``IsochromatWarning``)."""
+    """Isochromats per phantom voxel (and per chemical-shift peak); None (default) chooses them per tissue from the
+    sequence's spoiler moments, its length and the tissue's T2 (:mod:`hifield.sim.engines.bloch_isochromat_count`),
+    and a count below that choice warns (``IsochromatWarning``)."""
     through_slice: float = 0.0
     """For 2D: spread isochromats over this many slice thicknesses along z (0: in-plane at the slice centre); their
     weights are scaled by the same factor, so an ideal rectangular profile of the nominal thickness gives the
     in-plane signal and a real pulse gives its slice-profile-integrated signal."""
     spread_positions: bool = True
     """Spread isochromat positions over the voxel (intravoxel gradient dephasing); False puts them at its centre."""
-    voxel_shape: str = "box"
-    """Spatial distribution of a voxel's isochromats: ``"box"`` (default; uniform over the voxel) or ``"sinc"``
-    (experimental: a band-limited voxel, Hann-windowed sinc weights over four voxels per axis, like MRzero's
-    default voxel). Either
-    way the voxel's encoding response is divided out of the Cartesian k-space, so voxels encode as band-limited
-    samples (like the ``fast`` engine's FFT) while their spins still dephase under spoilers."""
+    voxel_shape: str = "band"
+    """Spatial distribution of a voxel's isochromats: ``"band"`` (default: a band-limited voxel designed from the
+    sequence, :class:`~hifield.sim.engines.bloch_isochromats.BandVoxel` and
+    :func:`~hifield.sim.engines.bloch_isochromat_count.band_voxel`: Kaiser-windowed sinc weights over several
+    voxels along the axes the sequence spoils, so pathways dephased by more than half a cycle per voxel cancel as
+    they do for the ``fast`` engine and MRzero), ``"box"`` (uniform over the voxel, the former default: a
+    piecewise-constant object, whose edges return a few percent of the spoiled pathways when a spoiler leaves a
+    non-integer number of cycles per voxel) or ``"sinc"`` (Hann-windowed sinc over four voxels per axis). Either way
+    the voxel's encoding response is divided out of the Cartesian k-space, so voxels encode as band-limited samples
+    (like the ``fast`` engine's FFT) while their spins still dephase under spoilers."""
+    r2prime: str = "echo"
+    """How the reversible decay R2' = 1/T2* - 1/T2 enters: ``"echo"`` (default) multiplies each tissue's signal by
+    ``exp(-R2' |tau|)``, ``tau`` the dephasing time of each sample (time since excitation, negated by refocusing
+    pulses, :func:`~hifield.sim.engines.timeline.dephasing_times`): exact for gradient and spin echoes, whose
+    pathways reaching a readout share one dephasing time, and the model of the ``fast`` engine and of EPG.
+    ``"isochromats"`` gives each voxel's isochromats Lorentzian frequency offsets instead (any sequence, but its
+    quantile sampling is off by a few percent at a thousand isochromats and converges slowly). A sequence without
+    an excitation the timeline recognises falls back to ``"isochromats"``."""
     max_fat_peaks: int | None = None
     """Simulate only the strongest peaks of each multi-peak spectrum (None: all), renormalised to the same total."""
     chunk_voxels: int | None = None
@@ -103,6 +130,8 @@ class BlochOptions:
     coils). A call's memory grows with it; the result does not depend on it beyond rounding (sum order)."""
 
     def __post_init__(self) -> None:
+        if self.r2prime not in ("echo", "isochromats"):
+            raise ConfigError(f"r2prime = {self.r2prime!r} is not one of 'echo', 'isochromats'")
         if self.chunk_voxels is not None and self.chunk_voxels < 1:
             raise ConfigError(f"chunk_voxels = {self.chunk_voxels} must be at least 1 (or None for automatic)")
 
@@ -152,15 +181,64 @@ def _grids(phantom: Phantom, protocol: Any, scanner: Scanner) -> _Grids:
     )
 
 
-def _choose_isochromats(opts: BlochOptions, program: Program, phantom: Phantom, slice_m: float | None) -> int:
-    """The isochromat count to simulate with (:mod:`hifield.sim.engines.bloch_isochromat_count`)."""
-    from hifield.sim.engines.bloch_isochromat_count import isochromats_needed, phantom_t2_s, resolve_isochromats
+@dataclass(frozen=True)
+class _VoxelModel:
+    """The isochromats of every tissue: their count (per phantom tissue index) and the band-limited design."""
 
-    voxel = phantom.voxel_size_m
-    iso_z = opts.through_slice * slice_m if slice_m is not None else voxel[0]
-    t2 = phantom_t2_s(phantom.tissues, phantom.fractions)
-    need = isochromats_needed(program, (iso_z, voxel[1], voxel[2]) if opts.spread_positions else (0.0, 0.0, 0.0), t2)
-    return resolve_isochromats(opts.n_isochromats, need)
+    counts: dict[int, int]
+    band: BandVoxel | None
+
+    @property
+    def largest(self) -> int:
+        """The largest count of any tissue (sizes the kernel's chunks)."""
+        return max(self.counts.values(), default=1)
+
+
+def _iso_voxel(opts: BlochOptions, grids: _Grids) -> tuple[float, float, float]:
+    """The extent [m] (z, y, x) the isochromats of a voxel spread over. z in 2D: the through-slice spread when asked
+    for, else the slice thickness as the voxel size along z of the in-plane model (its spins dephase along z under
+    slice spoilers and crushers; see :func:`~hifield.sim.engines.bloch_program.ideal_slice_selection`)."""
+    if grids.two_d:
+        z = opts.through_slice * grids.slice_thickness if opts.through_slice > 0 else grids.slice_thickness
+    else:
+        z = grids.voxel[0]
+    return (z, grids.voxel[1], grids.voxel[2])
+
+
+def _choose_isochromats(opts: BlochOptions, program: Program, phantom: Phantom, grids: _Grids) -> _VoxelModel:
+    """The isochromat count of every tissue and the voxel design (:mod:`hifield.sim.engines.bloch_isochromat_count`).
+
+    A band-limited voxel (the default) takes each tissue's own T2, so short-T2 tissues need fewer isochromats than
+    CSF; the other shapes take one count for all, from the longest T2 that holds a share of the proton density. A
+    count given in the options applies to every tissue and warns where it is below a tissue's need.
+    """
+    from hifield.sim.engines.bloch_isochromat_count import (
+        band_isochromats_needed,
+        band_voxel,
+        isochromats_needed,
+        phantom_t2_s,
+        resolve_isochromats,
+    )
+
+    iso_voxel = _iso_voxel(opts, grids) if opts.spread_positions else (0.0, 0.0, 0.0)
+    present = [i for i, t in enumerate(phantom.tissues) if t.pd > 0 and np.any(phantom.fractions[i] > 0)]
+    if opts.voxel_shape != "band":
+        need = isochromats_needed(program, iso_voxel, phantom_t2_s(phantom.tissues, phantom.fractions))
+        count = resolve_isochromats(opts.n_isochromats, need)
+        return _VoxelModel({i: count for i in present}, None)
+    coarse = grids.coarse_shape
+    kmax = (
+        0.5 * coarse[0] / grids.fine_shape[0],
+        0.5 * coarse[1] / grids.fine_shape[1],
+        0.5 * coarse[2] / grids.fine_shape[2],
+    )
+    band = band_voxel(program, iso_voxel, kmax)
+    needs = {i: band_isochromats_needed(program, iso_voxel, band, phantom.tissues[i].t2_s, kmax) for i in present}
+    if opts.n_isochromats is None:
+        return _VoxelModel({i: need.n_isochromats for i, need in needs.items()}, band)
+    if needs:
+        resolve_isochromats(opts.n_isochromats, max(needs.values(), key=lambda need: need.n_isochromats))
+    return _VoxelModel({i: int(opts.n_isochromats) for i in present}, band)
 
 
 def _spin_chunk(n_coils: int, n_isochromats: int) -> int:
@@ -221,31 +299,49 @@ def _volume_weight(grids: _Grids, opts: BlochOptions) -> float:
     return float(weight)
 
 
+def _r2prime(tissue: Any) -> float:
+    """R2' = 1/T2* - 1/T2 [1/s] of a tissue (0 when T2* is not shorter than T2)."""
+    return 1.0 / tissue.t2star_s - 1.0 / tissue.t2_s if tissue.t2star_s < tissue.t2_s else 0.0
+
+
+def _sample_dephasing_times(seq: Any, program: Program) -> NDArray[np.float64] | None:
+    """Dephasing time ``tau`` of every ADC sample [s] (:func:`~hifield.sim.engines.timeline.dephasing_times`), or
+    None when the sequence's timeline cannot be read (no excitation recognised) or does not match the program."""
+    from hifield.sim.engines.timeline import dephasing_times, read_timeline
+
+    try:
+        timeline = read_timeline(seq, matrix=1, fov_m=1.0, cartesian=False)
+    except SequenceError:
+        return None
+    if timeline.n_adc != program.n_adc:
+        return None
+    centre = dephasing_times(timeline)
+    owner = np.repeat(np.arange(program.n_adc), program.adc_length)
+    return np.asarray(centre[owner] + (program.sample_time - timeline.adc_time_s[owner]), dtype=np.float64)
+
+
 def _tissue_isochromats(
-    phantom: Phantom, grids: _Grids, opts: BlochOptions
+    phantom: Phantom, grids: _Grids, opts: BlochOptions, model: _VoxelModel
 ) -> tuple[list[Tissue], list[tuple[float, NDArray[np.float64], NDArray[np.float64]]]]:
     """Per present tissue: its isochromats and chemical-shift peaks; and per tissue ``(signal share, isochromat
     positions, weights)`` for the voxel response."""
     two_d = grids.two_d
-    iso_voxel = (
-        opts.through_slice * grids.slice_thickness if two_d else grids.voxel[0],
-        grids.voxel[1],
-        grids.voxel[2],
-    )
+    iso_voxel = _iso_voxel(opts, grids)
     tissues: list[Tissue] = []
     transfers: list[tuple[float, NDArray[np.float64], NDArray[np.float64]]] = []
     for index, tissue in enumerate(phantom.tissues):
         n_voxels = int(np.count_nonzero(phantom.fractions[index] > 0))
         if tissue.pd <= 0 or n_voxels == 0:
             continue
-        r2p = 1.0 / tissue.t2star_s - 1.0 / tissue.t2_s if tissue.t2star_s < tissue.t2_s else 0.0
+        r2p = _r2prime(tissue) if opts.r2prime == "isochromats" else 0.0
         iso_pos, iso_dw, iso_weights = isochromat_offsets(
-            opts.n_isochromats,
+            model.counts[index],
             iso_voxel,
             r2p,
             spread_positions=opts.spread_positions,
             voxel_shape=opts.voxel_shape,
-            uniform_axes=(two_d, False, False),
+            uniform_axes=(two_d and opts.through_slice > 0, False, False),
+            band=model.band,
         )
         transfers.append((n_voxels * tissue.pd, iso_pos, iso_weights))
         shifts = np.asarray(tissue.chemical_shift_ppm, dtype=np.float64)
@@ -267,11 +363,16 @@ def _receive(
     *,
     chunk: int,
     volume_weight: float,
+    tau_s: NDArray[np.float64] | None = None,
+    ideal: IdealSlicePulses | None = None,
 ) -> NDArray[np.complex128]:
     """The received signal ``(coil, samples)`` of every tissue, slab by slab and chunk by chunk.
 
     Slabs of z planes (one slab in 2D): coil sensitivities are computed per slab, so memory is bounded by the chunk
-    size rather than the phantom's; within a slab each tissue's voxels go to the kernel in chunks.
+    size rather than the phantom's; within a slab each tissue's voxels go to the kernel in chunks. With ``tau_s``
+    (each sample's dephasing time), a tissue's signal decays by ``exp(-R2' |tau|)`` (``BlochOptions.r2prime``).
+    ``ideal`` marks the pulses of an in-plane 2D program played as ideal slice selection
+    (:func:`~hifield.sim.engines.bloch_program.ideal_slice_selection`).
     """
     fine_shape, voxel = grids.fine_shape, grids.voxel
     # Logical positions of the fine voxels: grid axes, origin at the centre voxel n // 2.
@@ -289,6 +390,7 @@ def _receive(
         slab_affine[:3, 3] = slab_affine[:3, :3] @ np.array([z0, 0.0, 0.0]) + slab_affine[:3, 3]
         sens_slab = scanner.receive.sensitivities(slab_affine, (z1 - z0, n_y, n_x))
         for index, tissue, iso_pos, iso_dw, iso_weights, shifts, amps in tissues:
+            decay = 1.0 if tau_s is None else np.exp(-_r2prime(tissue) * np.abs(tau_s))[np.newaxis, :]
             fraction = phantom.fractions[index][z0:z1]
             flat = np.flatnonzero(fraction.reshape(-1) > 0)
             zz, yy, xx = np.unravel_index(flat, (z1 - z0, n_y, n_x))
@@ -302,7 +404,7 @@ def _receive(
                 b1_chunk = 1.0 if b1_map is None else np.abs(b1_map[iz + z0, iy, ix]).astype(np.float64)
                 for shift_ppm, amplitude in zip(shifts, amps, strict=True):
                     df = GAMMA_BAR_HZ_PER_T * b0 * shift_ppm * 1e-6
-                    signal += bloch_signal(
+                    signal += decay * bloch_signal(
                         program,
                         positions_m=pos,
                         t1_s=tissue.t1_s,
@@ -314,6 +416,7 @@ def _receive(
                         iso_offsets_m=iso_pos,
                         iso_off_resonance_hz=iso_dw / (2.0 * math.pi),
                         iso_weights=iso_weights,
+                        ideal_pulses=ideal,
                     )
     return signal
 
@@ -378,6 +481,39 @@ def _header(
     )  # fmt: skip
 
 
+def _program(sequence: BuiltSequence, grids: _Grids, opts: BlochOptions) -> tuple[Program, IdealSlicePulses | None]:
+    """The compiled sequence; for a 2D slice simulated in-plane, with ideal slice selection."""
+    program = compile_sequence(sequence.seq)
+    if grids.two_d and opts.through_slice == 0:  # in-plane: ideal slice selection, spins dephase along z
+        return ideal_slice_selection(program)
+    return program, None
+
+
+def isochromat_counts(
+    phantom: Phantom, sequence: BuiltSequence, scanner: Scanner, options: BlochOptions | None = None
+) -> dict[str, int]:
+    """Isochromats per voxel that :func:`simulate_bloch` uses for each tissue of ``phantom`` (by tissue name).
+
+    Examples
+    --------
+    >>> import hifield as hf
+    >>> from hifield.phantom import make_phantom
+    >>> from hifield.sequence import GreProtocol
+    >>> scanner = hf.Scanner.preset("3T", n_coils=1)
+    >>> built = GreProtocol(matrix=16, fov_m=0.2).build(scanner)
+    >>> counts = isochromat_counts(make_phantom("shepp-logan", b0_t=3.0, matrix=16, fov_m=0.2), built, scanner)
+    >>> counts["csf"] >= counts["wm"] >= 64
+    True
+    """
+    opts = options if options is not None else BlochOptions()
+    grids = _grids(phantom, sequence.protocol, scanner)
+    program, _ = _program(sequence, grids, opts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _choose_isochromats(opts, program, phantom, grids)
+    return {phantom.tissues[i].name: count for i, count in model.counts.items()}
+
+
 def simulate_bloch(
     phantom: Phantom,
     sequence: BuiltSequence,
@@ -425,21 +561,26 @@ def simulate_bloch(
     protocol: Any = sequence.protocol
     grids = _grids(phantom, protocol, scanner)
     n, coarse_shape = grids.n, grids.coarse_shape
-    program = compile_sequence(sequence.seq)
+    program, ideal = _program(sequence, grids, opts)
     lines = _adc_lines(sequence.seq, program, n, grids.fov_m, coarse_shape[0], grids.fov_fine[0])
-    n_iso = _choose_isochromats(opts, program, phantom, grids.slice_thickness if grids.two_d else None)
-    opts = dataclasses.replace(opts, n_isochromats=n_iso)  # the resolved count from here on
+    model = _choose_isochromats(opts, program, phantom, grids)
     n_ro = int(program.adc_length[0])
     if np.any(program.adc_length != n_ro):
         raise SequenceError("the bloch engine needs every ADC of a Cartesian sequence to have the same sample count")
     n_coils = int(scanner.receive.n_coils)
-    chunk = _spin_chunk(n_coils, opts.n_isochromats) if opts.chunk_voxels is None else int(opts.chunk_voxels)
+    chunk = _spin_chunk(n_coils, model.largest) if opts.chunk_voxels is None else int(opts.chunk_voxels)
     _check_memory(grids, n_coils, chunk, program)
 
-    tissues, transfers = _tissue_isochromats(phantom, grids, opts)
-    signal = _receive(program, phantom, scanner, grids, tissues, chunk=chunk, volume_weight=_volume_weight(grids, opts))
+    tau_s = _sample_dephasing_times(sequence.seq, program) if opts.r2prime == "echo" else None
+    if opts.r2prime == "echo" and tau_s is None:
+        opts = dataclasses.replace(opts, r2prime="isochromats")
+    tissues, transfers = _tissue_isochromats(phantom, grids, opts, model)
+    signal = _receive(
+        program, phantom, scanner, grids, tissues, chunk=chunk, volume_weight=_volume_weight(grids, opts), tau_s=tau_s,
+        ideal=ideal,
+    )  # fmt: skip
     kspace, acquired, n_avg = _to_kspace(signal, program, lines, grids, n_ro)
-    if opts.spread_positions and opts.n_isochromats > 1 and transfers:
+    if opts.spread_positions and model.largest > 1 and transfers:
         kspace = _divide_voxel_response(kspace, grids, transfers)
     noise_scan = None
     if noise:

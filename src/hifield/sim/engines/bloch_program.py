@@ -15,14 +15,21 @@ The program is a list of *operations* over time:
 
 Conventions (fixing one handedness, see the engine's module docstring): the rotation rates are
 ``Ω = γ (B1x, B1y, Bz)`` with ``dM/dt = M × Ω`` (protons precess clockwise, transverse ``m = Mx + i My`` evolves
-as ``exp(-i ∫Ωz dt)``, so k-space encoding is ``exp(-i 2π k·r)`` with pypulseq's ``k = ∫G dt``). The pulseq complex
-RF ``signal · exp(i (phase_offset + 2π freq_offset t))`` [Hz] enters as ``Ωx + i Ωy = 2π conj(...)``, so a positive
-frequency offset excites spins at positive ``Ωz`` (positive slice position under a positive slice gradient), and
-the receiver demodulates a sample by ``exp(+i (adc.phase_offset + 2π adc.freq_offset t))``.
+as ``exp(-i ∫Ωz dt)``, so k-space encoding is ``exp(-i 2π k·r)`` with pypulseq's ``k = ∫G dt``). A pulseq RF of
+complex ``signal`` [Hz], ``phase_offset`` and ``freq_offset`` enters as
+``Ωx + i Ωy = 2π signal · exp(i phase_offset) · exp(-i 2π freq_offset t)``: a positive frequency offset excites
+spins at positive ``Ωz`` (positive slice position under a positive slice gradient), while a phase (offset or
+shape) turns the B1 axis the other way round, as on the scanners Pulseq runs on (a frequency offset ``df`` written
+into the shape is ``exp(-i 2π df t)``; pulseq-cest and KomaMRI found the same). The receiver demodulates a sample by
+``exp(i (-adc.phase_offset + 2π adc.freq_offset t))``, so an ADC phase equal to the RF phase keeps an FID's phase,
+as RF spoiling expects. This is the sense of the textbook phase graphs (an RF of phase φ puts ``e^{iφ}`` on F+;
+:mod:`hifield.sim.epg`, the ``fast`` engine) and of MRzero: with the opposite sense the transient of an RF-spoiled
+FLASH without dummy scans has the mirror-image phase pattern, off by several percent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -278,10 +285,10 @@ class _ProgramBuilder:
         f_adc = float(adc.freq_offset) + _ppm_hz(self.seq, getattr(adc, "freq_ppm", 0.0))
         p_adc = float(adc.phase_offset) + _ppm_hz(self.seq, getattr(adc, "phase_ppm", 0.0))
         t_rel = adc_times - float(adc.delay)
-        phase = p_adc + 2.0 * math.pi * f_adc * t_rel
+        phase = -p_adc + 2.0 * math.pi * f_adc * t_rel
         modulation = np.asarray(getattr(adc, "phase_modulation", np.array([])), dtype=np.float64)
         if modulation.size == n:
-            phase = phase + modulation
+            phase = phase - modulation
         self.sample_time.append(self.t_block + adc_times)
         self.demod.append(np.exp(1j * phase))
         self.adc_first.append(self.n_samples)
@@ -333,8 +340,7 @@ class _ProgramBuilder:
         p_rf = float(rf.phase_offset) + _ppm_hz(self.seq, getattr(rf, "phase_ppm", 0.0))
         mid = 0.5 * (t0 + t1) - float(rf.delay)
         idx = np.clip(np.searchsorted(_rf_edges(t_rf, self.rf_raster), mid, side="right") - 1, 0, t_rf.size - 1)
-        b1 = rf_signal[idx] * np.exp(2j * math.pi * f_rf * t_rf[idx])
-        w = 2.0 * math.pi * np.conj(b1) * d
+        w = 2.0 * math.pi * rf_signal[idx] * np.exp(-2j * math.pi * f_rf * t_rf[idx]) * d  # see the module docstring
         key = b"".join(np.ascontiguousarray(x).tobytes() for x in (w, a, d))
         pulse = self.pulse_keys.get(key)
         if pulse is None:
@@ -351,7 +357,7 @@ class _ProgramBuilder:
         self.parts_area.append(np.zeros((1, 3)))
         self.parts_adc.append(np.array([-1], dtype=np.int64))
         self.parts_pulse.append(np.array([pulse], dtype=np.int64))
-        self.parts_phase.append(np.array([p_rf]))
+        self.parts_phase.append(np.array([-p_rf]))  # the kernel turns the pulse's axis by -phase
 
     def program(self) -> Program:
         """The finished program: repeats marked, idle free steps merged."""
@@ -465,3 +471,91 @@ def _merge_free(
     lost = (out_op == OP_REPEAT) & ~(previous_free & _same_as_previous(out_dt, out_area))
     out_op[lost] = OP_FREE
     return out_op, out_dt, out_area, out_adc, out_pulse, out_phase
+
+
+@dataclass(frozen=True)
+class IdealSlicePulses:
+    """The slice-selective pulses of a program played as ideal in-plane rotations (:func:`ideal_slice_selection`)."""
+
+    selective: NDArray[np.bool_]
+    """Per pulse: played with a z gradient (slice selective)."""
+    before_s: NDArray[np.float64]
+    """Per pulse: time from its start to its centre [s]."""
+    after_s: NDArray[np.float64]
+    """Per pulse: time from its centre to its end [s]."""
+
+
+def _pulse_centre(dt: NDArray[np.float64], w: NDArray[np.complex128]) -> float:
+    """Time [s] from a pulse's start to its centre: the middle of its samples at (within 0.1 % of) peak amplitude."""
+    edges = np.concatenate([[0.0], np.cumsum(dt)])
+    mag = np.abs(w) / np.maximum(dt, _EPS_T)
+    peak = np.flatnonzero(mag >= 0.999 * float(mag.max())) if mag.size else np.zeros(1, dtype=np.int64)
+    return 0.5 * (float(edges[peak[0]]) + float(edges[peak[-1] + 1]))
+
+
+def ideal_slice_selection(program: Program) -> tuple[Program, IdealSlicePulses]:
+    """The program of a 2D slice simulated in-plane with ideal slice selection.
+
+    A slice-selective pulse (one played with a z gradient) becomes a rotation that every spin of the slice sees as
+    its nominal pulse, whatever its z and its off-resonance, at the pulse's centre: the z gradient is taken out of
+    the pulse and played as two zero-duration gradient steps, the area before the centre just before the pulse and
+    the area after it just after. Spins spread along z then dephase under slice spoilers, crushers and the
+    slice-select lobes between pulses as a slice's spins do, while every pulse excites them as the slice centre is
+    excited (the premise of the in-plane model and of the ``fast`` engine). The kernel's pulse maps for these pulses
+    are computed on resonance and wrapped by the off-resonant precession over the two halves of the pulse
+    (:class:`IdealSlicePulses`), so the off-resonance phase still accrues from the pulse centre. Pulses without a z
+    gradient (spectrally selective fat saturation, non-selective pulses) are left as they are.
+    """
+    n_pulses = program.pulse_start.size
+    selective = np.zeros(n_pulses, dtype=bool)
+    before = np.zeros(n_pulses)
+    after = np.zeros(n_pulses)
+    area_before = np.zeros(n_pulses)
+    area_after = np.zeros(n_pulses)
+    rf_area = program.rf_area.copy()
+    for p in range(n_pulses):
+        sl = slice(int(program.pulse_start[p]), int(program.pulse_stop[p]))
+        dt = program.rf_dt[sl]
+        gz = program.rf_area[sl, 0]
+        if dt.size == 0 or not np.any(np.abs(gz) > 0.0):
+            continue
+        selective[p] = True
+        centre = _pulse_centre(dt, program.rf_w[sl])
+        edges = np.concatenate([[0.0], np.cumsum(dt)])
+        cumulative = np.concatenate([[0.0], np.cumsum(gz)])
+        split = float(np.interp(centre, edges, cumulative))  # gradients are constant over each RF sample
+        before[p], after[p] = centre, float(edges[-1]) - centre
+        area_before[p], area_after[p] = split, float(cumulative[-1]) - split
+        rf_area[sl, 0] = 0.0
+    if not np.any(selective):
+        return program, IdealSlicePulses(selective, before, after)
+    rf_ops = np.flatnonzero((program.op == OP_RF) & selective[np.maximum(program.pulse, 0)])
+    n_ops = program.n_ops
+    # every selective RF op k becomes three: free (area before), the pulse, free (area after)
+    shift = np.zeros(n_ops, dtype=np.int64)
+    shift[rf_ops] = 1
+    new_index = np.arange(n_ops) + np.cumsum(shift) + np.concatenate([[0], np.cumsum(shift)[:-1]])
+    total = n_ops + 2 * rf_ops.size
+    op = np.full(total, OP_FREE, dtype=np.int8)
+    dt_all = np.zeros(total)
+    area = np.zeros((total, 3))
+    adc = np.full(total, -1, dtype=np.int64)
+    pulse = np.full(total, -1, dtype=np.int64)
+    phase = np.zeros(total)
+    op[new_index] = program.op
+    dt_all[new_index] = program.dt
+    area[new_index] = program.area
+    adc[new_index] = program.adc
+    pulse[new_index] = program.pulse
+    phase[new_index] = program.phase
+    p_of = program.pulse[rf_ops]
+    area[new_index[rf_ops] - 1, 0] = area_before[p_of]
+    area[new_index[rf_ops] + 1, 0] = area_after[p_of]
+    # a repeat step must follow the free step it repeats: one right after an inserted step becomes a free step
+    follows = new_index[rf_ops] + 2
+    follows = follows[follows < total]
+    op[follows[op[follows] == OP_REPEAT]] = OP_FREE
+    changed = dataclasses.replace(
+        program, op=op, dt=dt_all, area=area, adc=adc, pulse=pulse, phase=phase, rf_area=rf_area
+    )
+    return changed, IdealSlicePulses(selective, before, after)

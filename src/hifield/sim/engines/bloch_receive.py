@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hifield.errors import ConfigError
-from hifield.sim.engines.bloch_program import OP_FREE, Program
+from hifield.sim.engines.bloch_program import OP_FREE, IdealSlicePulses, Program
 
 N_BLOCKS = 8
 """Fixed number of voxel blocks summed separately (the result does not depend on the thread count)."""
@@ -41,6 +41,62 @@ def _pulse_classes(
     keys = np.concatenate([pos * used[np.newaxis, :], dw[:, np.newaxis], b1[:, np.newaxis]], axis=1)
     classes, vox_class = np.unique(keys, axis=0, return_inverse=True)
     return np.ascontiguousarray(vox_class.reshape(pos.shape[0]).astype(np.int64)), classes
+
+
+def _pulse_table(
+    kernel: Any,
+    program: Program,
+    part: NDArray[np.float64],
+    iso_off: NDArray[np.float64],
+    iso_dw: NDArray[np.float64],
+    rf: tuple[NDArray[np.float64], ...],
+    ideal: IdealSlicePulses | None,
+) -> NDArray[np.float64]:
+    """Pulse maps ``(class, pulse, 12, iso)`` of the voxel classes ``part`` (rows ``z, y, x, Δω, B1``); the ideal
+    pulses' maps are computed on resonance and wrapped as ``Rz(Δω t_after) A Rz(Δω t_before)`` (and ``b`` by the
+    after rotation), the precession each spin does over the two halves of a pulse played at its centre."""
+    rf_wx, rf_wy, rf_area, e1h, e2h = rf
+
+    def maps(class_dw: NDArray[np.float64], spin_dw: NDArray[np.float64]) -> NDArray[np.float64]:
+        table = kernel.pulse_map_table(
+            np.ascontiguousarray(part[:, :3]), np.ascontiguousarray(class_dw), np.ascontiguousarray(part[:, 4]),
+            iso_off, np.ascontiguousarray(spin_dw), program.rf_dt, rf_wx, rf_wy, rf_area, e1h, e2h,
+            program.pulse_start, program.pulse_stop,
+        )  # fmt: skip
+        return np.asarray(table)
+
+    if ideal is None or not np.any(ideal.selective):
+        return maps(part[:, 3], iso_dw)
+    table = maps(part[:, 3], iso_dw) if not np.all(ideal.selective) else None
+    on_resonance = maps(np.zeros(part.shape[0]), np.zeros_like(iso_dw))
+    if table is None:
+        table = on_resonance
+    chosen = np.flatnonzero(ideal.selective)
+    dw = part[:, 3][:, np.newaxis] + iso_dw[np.newaxis, :]  # (class, iso) [rad/s]
+    for p in chosen:
+        m = on_resonance[:, p]  # (class, 12, iso); A[r, c] = m[3 c + r], b[r] = m[9 + r]
+        a = np.stack([np.stack([m[:, 3 * c + r] for c in range(3)], axis=-1) for r in range(3)], axis=-2)
+        b = m[:, 9:12]  # a: (class, iso, row, column); b: (class, 3, iso)
+        rb, ra = _rotation_z(dw * ideal.before_s[p]), _rotation_z(dw * ideal.after_s[p])  # (class, iso, 3, 3)
+        wrapped = ra @ a @ rb
+        b_new = np.einsum("cirk,cki->cri", ra, b)
+        out = np.empty_like(m)
+        for r in range(3):
+            for c in range(3):
+                out[:, 3 * c + r] = wrapped[:, :, r, c]
+            out[:, 9 + r] = b_new[:, r]
+        table[:, p] = out
+    return np.ascontiguousarray(table)
+
+
+def _rotation_z(phi: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Matrices ``(..., 3, 3)`` of the free precession by ``phi`` [rad] (protons: clockwise)."""
+    c, s = np.cos(phi), np.sin(phi)
+    out = np.zeros((*phi.shape, 3, 3))
+    out[..., 0, 0], out[..., 0, 1] = c, s
+    out[..., 1, 0], out[..., 1, 1] = -s, c
+    out[..., 2, 2] = 1.0
+    return out
 
 
 def _free_table(
@@ -71,6 +127,7 @@ def bloch_signal(
     iso_offsets_m: NDArray[np.floating] | None = None,
     iso_off_resonance_hz: NDArray[np.floating] | None = None,
     iso_weights: NDArray[np.floating] | None = None,
+    ideal_pulses: IdealSlicePulses | None = None,
 ) -> NDArray[np.complex128]:
     """Received signal of a set of voxels of one tissue (one T1, T2) through a compiled program.
 
@@ -96,6 +153,10 @@ def bloch_signal(
         isochromat at the voxel centre.
     iso_weights
         Relative weights ``(I,)`` of the isochromats (default uniform).
+    ideal_pulses
+        The pulses of a program from :func:`~hifield.sim.engines.bloch_program.ideal_slice_selection` that play as
+        ideal rotations: their maps are computed on resonance and wrapped by each spin's precession over the pulse's
+        two halves.
 
     Returns
     -------
@@ -167,21 +228,7 @@ def bloch_signal(
             continue
         c0 = g * group
         part = classes[c0 : c0 + group]
-        table = kernel.pulse_map_table(
-            np.ascontiguousarray(part[:, :3]),
-            np.ascontiguousarray(part[:, 3]),
-            np.ascontiguousarray(part[:, 4]),
-            iso_off,
-            iso_dw,
-            program.rf_dt,
-            rf_wx,
-            rf_wy,
-            rf_area,
-            e1h,
-            e2h,
-            program.pulse_start,
-            program.pulse_stop,
-        )
+        table = _pulse_table(kernel, program, part, iso_off, iso_dw, (rf_wx, rf_wy, rf_area, e1h, e2h), ideal_pulses)
         acc_re, acc_im = kernel.simulate_voxels(
             program.op,
             program.dt,
