@@ -8,7 +8,9 @@ goes to BART and SigPy through ``.cfl`` files.
 Methods: coil maps (hifield ``estimate_coil_maps`` / ``bart ecalib -m1`` / SigPy ``EspiritCalib``), then l2-SENSE,
 L1-wavelet and TV with each tool's own maps (``bart pics -S``: without ``-S`` BART returns its internally scaled
 image). Regularisation weights are tuned per tool, method and R on a small grid by SSIM (the same oracle tuning for
-every tool); the table reports the best setting, timed as the median of ``--repeats`` runs.
+every tool, untimed); the table reports the best setting, timed as the median of ``--repeats`` runs. The tools
+alternate run by run: every repetition runs each step once per tool, the starting tool rotating, and every run
+waits until the 1-minute load average is at most ``--max-load`` (1.0); the load before each run is in the .json.
 
 Timing: BART runs as a subprocess, so its times include process start and ``.cfl`` I/O (a ``bart version`` call,
 measured in the same run, gives the size of that overhead); hifield runs in-process (import excluded), and SigPy
@@ -44,6 +46,7 @@ from hifield.ops import ifftc
 from hifield.recon import CsConfig, SenseConfig, TvConfig, estimate_coil_maps, reconstruct
 
 RESULTS = Path(__file__).resolve().parent / "results"
+METHODS = ("maps", "sense", "cs", "tv")
 
 SIGPY_WORKER = r"""
 import json, sys, time
@@ -118,16 +121,12 @@ def run_bart(args: list[str], env: dict[str, str]) -> float:
     return wall
 
 
-def timed_call(fn: Callable[[], Any], repeats: int) -> tuple[Any, list[float], list[float]]:
-    """Result of the last call, wall times and CPU times (this process) of ``repeats`` calls."""
-    walls, cpus = [], []
-    result = None
-    for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        result = fn()
-        walls.append(time.perf_counter() - t)
-        cpus.append(time.process_time() - c)
-    return result, walls, cpus
+def wait_quiet(limit: float, max_wait_s: float = 600.0) -> float:
+    """Sleep until the 1-minute load average is at most ``limit``; returns it (as it is after ``max_wait_s``)."""
+    start = time.monotonic()
+    while os.getloadavg()[0] > limit and time.monotonic() - start < max_wait_s:
+        time.sleep(5)
+    return os.getloadavg()[0]
 
 
 def main() -> None:
@@ -137,6 +136,7 @@ def main() -> None:
     parser.add_argument("--sigpy-python", default="/tmp/bench_venv/bin/python")
     parser.add_argument("--accelerations", type=float, nargs="+", default=[4.0, 8.0])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--max-load", type=float, default=1.0, help="wait for this 1-minute load before each run")
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -172,109 +172,121 @@ def main() -> None:
         write_cfl(base, kus)
         raw = RawData(kspace=kus, header=header, mask=mask)
 
-        def add(
-            tool: str,
-            method: str,
-            lam: float | None,
-            times: list[float],
-            image: np.ndarray | None,
-            cpu: list[float],
-            r: float = r,
-        ) -> None:
-            row: dict[str, object] = {
-                "R": r,
-                "tool": tool,
-                "method": method,
-                "lambda": lam,
-                "time_s": statistics.median(times),
-                "cpu_s": statistics.median(cpu),
-                "times_s": times,
-            }
-            if image is not None:
-                row.update(metrics(ref, image))
-            rows.append(row)
-            print(json.dumps({k: v for k, v in row.items() if k != "times_s"}), flush=True)
-
-        # ---- hifield
-        maps, times, cpu = timed_call(lambda raw=raw: estimate_coil_maps(raw, calib_size=24), args.repeats)
-        add("hifield", "maps", None, times, None, cpu)
+        # ---- 1. tuning (untimed): each tool's lambda by SSIM on its own grid, with its own maps
+        maps = estimate_coil_maps(raw, calib_size=24)
         configs = {"sense": SenseConfig, "cs": CsConfig, "tv": TvConfig}
+        hifield_cfg = {}
         for method, lams in grids["hifield"].items():
-            best = None
+            scored = []
             for lam in lams:
-                cfg = configs[method](lambda_rel=lam)
-                img = reconstruct(raw, method=method, coil_maps=maps, config=cfg).data
-                m = metrics(ref, img)
-                if best is None or m["ssim"] > best[1]:
-                    best = (lam, m["ssim"])
-            assert best is not None
-            cfg = configs[method](lambda_rel=best[0])
-            img, times, cpu = timed_call(
-                lambda raw=raw, method=method, maps=maps, cfg=cfg: (
-                    reconstruct(raw, method=method, coil_maps=maps, config=cfg).data
-                ),
-                args.repeats,
-            )
-            add("hifield", method, best[0], times, img, cpu)
-
-        # ---- BART
-        CPU_LOG.clear()
-        times = [run_bart(["ecalib", "-m1", str(base), str(work / "maps")], env) for _ in range(args.repeats)]
-        add("bart", "maps", None, times, None, list(CPU_LOG))
+                img = reconstruct(raw, method=method, coil_maps=maps, config=configs[method](lambda_rel=lam)).data
+                scored.append((metrics(ref, img)["ssim"], lam))
+            hifield_cfg[method] = (max(scored)[1], configs[method](lambda_rel=max(scored)[1]))
+        bart_maps = work / "maps"
+        run_bart(["ecalib", "-m1", str(base), str(bart_maps)], env)
         flags = {"sense": ["-l2"], "cs": ["-l1"], "tv": ["-R", "T:3:0:{lam}"]}
+        bart_reg = {}
         for method, lams in grids["bart"].items():
-            best = None
+            scored = []
             for lam in lams:
-                reg = [f.format(lam=lam) for f in flags[method]]
-                if method != "tv":
-                    reg += ["-r", str(lam)]
+                reg = [f.format(lam=lam) for f in flags[method]] + (["-r", str(lam)] if method != "tv" else [])
                 out = work / f"bart_{method}"
-                run_bart(["pics", "-S", *reg, str(base), str(work / "maps"), str(out)], env)
-                m = metrics(ref, read_cfl(out))
-                if best is None or m["ssim"] > best[1]:
-                    best = (lam, m["ssim"], reg)
-            assert best is not None
-            out = work / f"bart_{method}"
-            CPU_LOG.clear()
-            times = [
-                run_bart(["pics", "-S", *best[2], str(base), str(work / "maps"), str(out)], env)
-                for _ in range(args.repeats)
-            ]
-            add("bart", method, best[0], times, read_cfl(out), list(CPU_LOG))
-
-        # ---- SigPy (separate environment)
+                run_bart(["pics", "-S", *reg, str(base), str(bart_maps), str(out)], env)
+                scored.append((metrics(ref, read_cfl(out))["ssim"], lam, reg))
+            best = max(scored, key=lambda e: e[0])
+            bart_reg[method] = (best[1], best[2])
+        sigpy_lams = None
         if args.sigpy_python and Path(args.sigpy_python).exists():
-            job = {
-                "kspace": str(base),
-                "out": str(work / f"sigpy_r{int(r)}"),
-                "repeats": 1,
-                "l2": grids["sigpy"]["sense"],
-                "l1": grids["sigpy"]["cs"],
-                "tv": grids["sigpy"]["tv"],
-            }
+            job = {"kspace": str(base), "out": str(work / f"sigpy_r{int(r)}"), "repeats": 1}
+            job.update({"l2": grids["sigpy"]["sense"], "l1": grids["sigpy"]["cs"], "tv": grids["sigpy"]["tv"]})
             res = json.loads(
                 subprocess.run(
                     [args.sigpy_python, "-c", SIGPY_WORKER, json.dumps(job)], check=True, capture_output=True, text=True
                 ).stdout
             )
-            best_lams = {}
-            for method in ("sense", "cs", "tv"):
-                scored = [(metrics(ref, read_cfl(e["image"]))["ssim"], e["lambda"]) for e in res[method]]
-                best_lams[method] = [max(scored)[1]]
-            job = {
-                "kspace": str(base),
-                "out": str(work / f"sigpy_r{int(r)}"),
-                "repeats": args.repeats,
-                "l2": best_lams["sense"],
-                "l1": best_lams["cs"],
-                "tv": best_lams["tv"],
+            sigpy_lams = {
+                method: max((metrics(ref, read_cfl(e["image"]))["ssim"], e["lambda"]) for e in res[method])[1]
+                for method in ("sense", "cs", "tv")
             }
-            job_args = [args.sigpy_python, "-c", SIGPY_WORKER, json.dumps(job)]
-            res = json.loads(subprocess.run(job_args, check=True, capture_output=True, text=True).stdout)
-            add("sigpy", "maps", None, res["maps"]["times"], None, res["maps"]["cpu"])
-            for method in ("sense", "cs", "tv"):
-                e = res[method][0]
-                add("sigpy", method, e["lambda"], e["times"], read_cfl(e["image"]), e["cpu"])
+
+        # ---- 2. timing, alternated run by run: in every repetition each step runs once per tool, the tool that
+        # starts rotating, each run after the machine is quiet (1-minute load at most --max-load)
+        steps: dict[tuple[str, str], Callable[[], Any]] = {}
+        steps[("hifield", "maps")] = lambda raw=raw: estimate_coil_maps(raw, calib_size=24)
+        steps[("bart", "maps")] = lambda base=base, bm=bart_maps: run_bart(["ecalib", "-m1", str(base), str(bm)], env)
+        for method in ("sense", "cs", "tv"):
+            cfg = hifield_cfg[method][1]
+            steps[("hifield", method)] = lambda raw=raw, method=method, cfg=cfg, maps=maps: (
+                reconstruct(raw, method=method, coil_maps=maps, config=cfg).data
+            )
+            out = work / f"bart_{method}"
+            steps[("bart", method)] = lambda base=base, out=out, reg=bart_reg[method][1], bm=bart_maps: run_bart(
+                ["pics", "-S", *reg, str(base), str(bm), str(out)], env
+            )
+        runs: dict[tuple[str, str], dict[str, list[float]]] = {
+            key: {"wall": [], "cpu": [], "load": []} for key in [*steps, *(("sigpy", m) for m in METHODS)]
+        }
+        images: dict[tuple[str, str], np.ndarray] = {}
+        for rep in range(args.repeats):
+            tools = ["hifield", "bart", "sigpy"] if sigpy_lams else ["hifield", "bart"]
+            tools = tools[rep % len(tools) :] + tools[: rep % len(tools)]
+            for tool in tools:
+                if tool == "sigpy":
+                    assert sigpy_lams is not None
+                    load = wait_quiet(args.max_load)
+                    job = {"kspace": str(base), "out": str(work / f"sigpy_r{int(r)}"), "repeats": 1}
+                    job.update({"l2": [sigpy_lams["sense"]], "l1": [sigpy_lams["cs"]], "tv": [sigpy_lams["tv"]]})
+                    res = json.loads(
+                        subprocess.run(
+                            [args.sigpy_python, "-c", SIGPY_WORKER, json.dumps(job)],
+                            check=True, capture_output=True, text=True,
+                        ).stdout
+                    )  # fmt: skip
+                    for method in METHODS:
+                        entry = res["maps"] if method == "maps" else res[method][0]
+                        runs[("sigpy", method)]["wall"] += entry["times"]
+                        runs[("sigpy", method)]["cpu"] += entry["cpu"]
+                        runs[("sigpy", method)]["load"].append(load)
+                        if method != "maps":
+                            images[("sigpy", method)] = read_cfl(entry["image"])
+                    continue
+                for method in METHODS:
+                    load = wait_quiet(args.max_load)
+                    CPU_LOG.clear()
+                    t, c = time.perf_counter(), time.process_time()
+                    result = steps[(tool, method)]()
+                    wall, cpu = time.perf_counter() - t, time.process_time() - c
+                    if tool == "bart":
+                        wall, cpu = float(result), CPU_LOG[-1]
+                        if method != "maps":
+                            images[(tool, method)] = read_cfl(work / f"bart_{method}")
+                    elif method != "maps":
+                        images[(tool, method)] = np.asarray(result)
+                    runs[(tool, method)]["wall"].append(wall)
+                    runs[(tool, method)]["cpu"].append(cpu)
+                    runs[(tool, method)]["load"].append(load)
+        lams = {("hifield", m): hifield_cfg[m][0] for m in hifield_cfg} | {
+            ("bart", m): bart_reg[m][0] for m in bart_reg
+        }
+        if sigpy_lams:
+            lams |= {("sigpy", m): lam for m, lam in sigpy_lams.items()}
+        for (tool, method), record in runs.items():
+            if not record["wall"]:
+                continue
+            row: dict[str, object] = {
+                "R": r,
+                "tool": tool,
+                "method": method,
+                "lambda": lams.get((tool, method)),
+                "time_s": statistics.median(record["wall"]),
+                "cpu_s": statistics.median(record["cpu"]),
+                "times_s": record["wall"],
+                "load_before_runs": record["load"],
+            }
+            if (tool, method) in images:
+                row.update(metrics(ref, images[(tool, method)]))
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k not in ("times_s", "load_before_runs")}), flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {

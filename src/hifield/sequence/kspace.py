@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -94,8 +95,13 @@ def rf_event_times(seq: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     )
 
 
+_KSPACE: weakref.WeakKeyDictionary[Any, tuple[tuple[int, int], NDArray[np.float64]]] = weakref.WeakKeyDictionary()
+"""The last :func:`adc_kspace` of each live sequence object, with the block count it was computed for."""
+
+
 def adc_kspace(seq: Any) -> NDArray[np.float64]:
-    """k-space position ``(3, samples)`` [1/m] of every ADC sample, in acquisition order.
+    """k-space position ``(3, samples)`` [1/m] of every ADC sample, in acquisition order (read-only; remembered
+    per sequence object until it gains or loses blocks, since one simulation asks for it more than once).
 
     Axes in pypulseq's order (x, y, z), as ``calculate_kspace`` gives them, because this is the pypulseq boundary;
     callers turn it to hifield's ``(z, y, x)`` (``hifield.sim.engines.timeline.readout_kspace`` does).
@@ -105,6 +111,24 @@ def adc_kspace(seq: Any) -> NDArray[np.float64]:
     gradient events instead of through scipy's piecewise polynomials over the whole waveform, which costs the
     import of ``scipy.interpolate`` (about 0.4 s) and time for long sequences.
     """
+    key = (len(seq.block_events), int(next(reversed(seq.block_events), 0)))
+    try:
+        cached = _KSPACE.get(seq)
+    except TypeError:  # an object that cannot be weakly referenced: no memory
+        cached = None
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    k = _adc_kspace(seq)
+    k.setflags(write=False)
+    try:
+        _KSPACE[seq] = (key, k)
+    except TypeError:
+        pass
+    return k
+
+
+def _adc_kspace(seq: Any) -> NDArray[np.float64]:
+    """:func:`adc_kspace`, computed."""
     t_excitation, t_refocusing = rf_event_times(seq)
     t_adc = np.asarray(seq.adc_times()[0], dtype=np.float64)
     events = sorted([(float(t), 0) for t in t_excitation] + [(float(t), 1) for t in t_refocusing])

@@ -373,7 +373,7 @@ READOUT_DECAY_TOL = 1e-4
 
 def _readout_decay(
     group: ContrastGroup, tau_samples: NDArray[np.float64], tau_centre: NDArray[np.float64]
-) -> list[tuple[NDArray[np.float64], NDArray[np.float64]]]:
+) -> list[tuple[NDArray[np.float64], NDArray[np.float64], float]]:
     """The decay between a readout's samples as a short sum ``D[j, s, c] ~= sum_q u_q[j, s] v_q[c]``.
 
     ``D[j, s, c] = exp(-R2_c (t_js - t_j) - R2'_c (|tau_js| - |tau_j|))`` is the decay of column ``c``'s tissue from
@@ -382,23 +382,25 @@ def _readout_decay(
     different rates, so the factor is not common to a group's columns; the singular value decomposition over the
     distinct ``(t - t_j, |tau| - |tau_j|)`` pairs, weighted by each column's share of the signal, keeps the fewest
     terms within :data:`READOUT_DECAY_TOL` (one term when all columns decay alike; none is needed without rates).
-    Returns ``[(u_q (n_adc, samples), v_q (column,))]``.
+    Returns ``[(u_q (n_adc, samples), v_q (column,), weight_q)]``, ``weight_q = s_q / s_0`` the term's share (its
+    basis contrasts need only be resolved to ``READOUT_DECAY_TOL / weight_q`` of itself).
     """
     rates = group.decay_per_s
     if rates is None:
-        return [(np.ones(tau_samples.shape), np.ones(group.amplitudes.shape[1]))]
+        return [(np.ones(tau_samples.shape), np.ones(group.amplitudes.shape[1]), 1.0)]
     real_s = tau_samples - tau_centre[:, np.newaxis]
     reversible_s = np.abs(tau_samples) - np.abs(tau_centre)[:, np.newaxis]
-    pairs, inverse = np.unique(
-        np.round(np.stack([real_s.ravel(), reversible_s.ravel()], axis=1), 12), axis=0, return_inverse=True
+    keys, inverse = np.unique(  # one complex key per (real, reversible) pair: a 1D unique, much faster than axis=0
+        np.round(real_s.ravel(), 12) + 1j * np.round(reversible_s.ravel(), 12), return_inverse=True
     )
+    pairs = np.stack([keys.real, keys.imag], axis=1)
     table = np.exp(-pairs @ np.asarray(rates, dtype=np.float64))  # (pair, column)
     maps = np.abs(group.maps.reshape(group.maps.shape[0], -1)).sum(axis=1)
     share = np.linalg.norm(group.amplitudes, axis=0) * maps[np.arange(table.shape[1]) % maps.size]
     share = share / share.max() if share.max() > 0 else np.ones_like(share)
     u, s, vh = np.linalg.svd(table * share[np.newaxis, :], full_matrices=False)
     if s.size == 0 or s[0] == 0:
-        return [(np.ones(tau_samples.shape), np.ones(table.shape[1]))]
+        return [(np.ones(tau_samples.shape), np.ones(table.shape[1]), 1.0)]
     tail = np.sqrt(np.cumsum(s[::-1] ** 2))[::-1]
     rank = next((k for k in range(1, s.size) if tail[k] <= READOUT_DECAY_TOL * float(np.linalg.norm(s))), s.size)
     # undo the weights on the column side (zero-weight columns carry no signal: their factor is irrelevant)
@@ -406,7 +408,7 @@ def _readout_decay(
     terms = []
     for q in range(rank):
         u_q = (u[:, q] * s[q])[inverse.ravel()].reshape(tau_samples.shape)
-        terms.append((u_q, vh[q] / safe))
+        terms.append((u_q, vh[q] / safe, float(s[q] / s[0])))
     return terms
 
 
@@ -428,25 +430,25 @@ def _encode(
     each readout's centre sample, is None)."""
     offres_phase = np.exp(-2j * np.pi * offset_hz * tau0)
     segments = frequency_segments(offset_hz, tau_samples - tau0)
+    segment_phases = [np.exp(-2j * np.pi * segment_hz * (tau_samples - tau0)) for segment_hz, _ in segments]
     lines = np.zeros((sens.shape[0], *tau_samples.shape), dtype=np.complex128)
     for group in groups:
         spectrum = np.zeros(tau_samples.shape, dtype=np.complex128)
         for df, amplitude in zip(group.peaks_hz, group.peak_amplitudes, strict=True):
             spectrum += amplitude * np.exp(-2j * np.pi * df * tau_samples)
         if tau_centre is None:
-            terms = [(np.ones(tau_samples.shape), np.ones(group.amplitudes.shape[1]))]
+            terms = [(np.ones(tau_samples.shape), np.ones(group.amplitudes.shape[1]), 1.0)]
         else:
             terms = _readout_decay(group, tau_samples, tau_centre)
-        for decay, column_factor in terms:
-            coefficients, mixing = _low_rank(group.amplitudes * column_factor[np.newaxis, :])
+        for decay, column_factor, share in terms:
+            tol = min(READOUT_DECAY_TOL / max(share, 1e-12), 0.5)  # a weak correction needs few basis contrasts
+            coefficients, mixing = _low_rank(group.amplitudes * column_factor[np.newaxis, :], tol=tol)
+            along = decay * spectrum * scale  # (n_adc, samples)
             for component in range(coefficients.shape[1]):
-                basis = group.image(mixing[component])  # (z, y, x)
-                for segment_hz, weight in segments:
-                    image = basis * offres_phase * weight
-                    k_lines = project(image)
-                    phase = np.exp(-2j * np.pi * segment_hz * (tau_samples - tau0))
-                    factor = (coefficients[:, component, np.newaxis] * decay * spectrum * phase) * scale
-                    lines += k_lines * factor[np.newaxis]
+                basis = group.image(mixing[component]) * offres_phase  # (z, y, x)
+                per_readout = coefficients[:, component, np.newaxis] * along
+                for (_, weight), phase in zip(segments, segment_phases, strict=True):
+                    lines += project(basis * weight) * (per_readout * phase)[np.newaxis]
     return lines
 
 
