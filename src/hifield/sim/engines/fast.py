@@ -234,6 +234,16 @@ def _sample_times(
     return tau_samples, tau0
 
 
+THREADED_FFT_ELEMENTS = 1 << 22
+"""Smallest array [elements] whose FFTs run on every core: below it, threads cost more than they save (a 64 x 64
+8-coil projection took twice as long and varied run to run on two cores; 256 x 256 was still faster on one)."""
+
+
+def _workers(data: NDArray[Any]) -> int:
+    """Threads for scipy.fft on ``data``: one for small arrays, all cores for large ones."""
+    return 1 if data.size < THREADED_FFT_ELEMENTS else -1
+
+
 def _offset_ramps(
     offsets_m: NDArray[np.float64] | None, fine_shape: tuple[int, int, int], spacing_m: tuple[float, float, float]
 ) -> list[tuple[NDArray[np.intp] | None, NDArray[np.complex64] | None]]:
@@ -316,9 +326,9 @@ def _projector(
             for rows, ramp in ramps:
                 moved = image if ramp is None else image * ramp
                 coil_images = sens64 * moved[np.newaxis].astype(np.complex64)
+                shifted = scipy.fft.ifftshift(coil_images, axes=axes)
                 k_fine = scipy.fft.fftshift(
-                    scipy.fft.fftn(scipy.fft.ifftshift(coil_images, axes=axes), axes=axes, norm="ortho", workers=-1),
-                    axes=axes,
+                    scipy.fft.fftn(shifted, axes=axes, norm="ortho", workers=_workers(shifted)), axes=axes
                 )
                 sel = slice(None) if rows is None else rows
                 out[:, sel] = k_fine[(slice(None), *crop)][:, k2[sel], k1[sel], :]
@@ -347,10 +357,10 @@ def _projector(
     planes_z = crop[0].start + k2
 
     def lines_of(data: NDArray[np.complex64], sel: Any) -> NDArray[np.complex64]:
-        data = scipy.fft.fft(data, axis=-1, norm="ortho", workers=-1)[..., crop[2]]
-        data = scipy.fft.fft(data, axis=-2, norm="ortho", workers=-1)
+        data = scipy.fft.fft(data, axis=-1, norm="ortho", workers=_workers(data))[..., crop[2]]
+        data = scipy.fft.fft(data, axis=-2, norm="ortho", workers=_workers(data))
         if len(axes) == 3:
-            data = scipy.fft.fft(data, axis=-3, norm="ortho", workers=-1)
+            data = scipy.fft.fft(data, axis=-3, norm="ortho", workers=_workers(data))
             return data[:, planes_z[sel], rows_y[sel], :]
         return data[:, 0, rows_y[sel], :]
 
