@@ -158,3 +158,40 @@ def test_recon_and_scan_offer_the_registrys_methods() -> None:
     scan_help = " ".join(run("scan", "--help").stdout.split())
     assert f"Reconstruction: {', '.join(reconstructor_names())}." in recon_help.replace("│ ", "").replace(" │", "")
     assert f"reconstructions: {', '.join(RECON_CHOICES)}." in scan_help.replace("│ ", "").replace(" │", "")
+
+
+def test_simulate_plays_a_seq_file_as_written_unless_asked_for_the_steady_state(tmp_path: Path) -> None:
+    """A community .seq without dummy scans is simulated from rest, as a scanner plays it (its first lines carry
+    the transient: more signal than the steady state); ``--start steady-state`` gives the prepared steady state.
+    Both equal the engine called in-process with the same choice."""
+    import numpy as np
+
+    import hifield as hf
+    from hifield.io import read_ismrmrd
+    from hifield.phantom import make_phantom
+    from hifield.sim.engines.fast import simulate_fast
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sequence"))
+    from community import community_flash
+
+    path = tmp_path / "flash.seq"
+    community_flash(32, n_dummy=0).write(str(path))
+    files = {}
+    for start in (None, "steady-state"):
+        out = tmp_path / f"{start}.h5"
+        extra = () if start is None else ("--start", start)
+        proc = run("simulate", "--seq", str(path), "--coils", "2", "--no-noise", "--out", str(out), "--json", *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["start"] == (start or "as-written")
+        files[start] = read_ismrmrd(out).kspace
+    scanner = hf.Scanner.resolve("3T").with_receive_coils(2)
+    built = hf.sequence.load_seq(path, scanner_name=scanner.name)
+    phantom = make_phantom("brain", b0_t=3.0, matrix=32, fov_m=built.protocol.fov_m, oversampling=2)
+    rng = np.random.default_rng(0)
+    for start, steady in ((None, False), ("steady-state", True)):
+        expected = simulate_fast(phantom, built, scanner, noise=False, rng=rng, steady_state=steady).kspace
+        assert np.allclose(files[start], expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    assert np.abs(files[None] - files["steady-state"]).max() > 0.05 * np.abs(files["steady-state"]).max()
+    proc = run("simulate", "--seq", str(path), "--start", "prepared", "--out", str(tmp_path / "x.h5"))
+    assert proc.returncode == 1 and "--start" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.h5").exists()

@@ -276,8 +276,8 @@ def test_cpmg_train_matches_an_independent_epg():
     band = band_voxel(program, voxel, (0.0, 0.5, 0.5))
     n = band_isochromats_needed(program, voxel, band, t2, (0.0, 0.5, 0.5)).n_isochromats
     pos, _, weights = isochromat_offsets(n, voxel, 0.0, voxel_shape="band", band=band)
-    got = bloch_signal(
-        program, positions_m=np.zeros((1, 3)), t1_s=t1, t2_s=t2, iso_offsets_m=pos, iso_weights=weights
-    )[0]
+    got = bloch_signal(program, positions_m=np.zeros((1, 3)), t1_s=t1, t2_s=t2, iso_offsets_m=pos, iso_weights=weights)[
+        0
+    ]
     epg = epg_cpmg(math.radians(120), esp, t1, t2, n_echoes)
     assert np.max(np.abs(np.abs(got) - np.abs(epg))) < 0.02 * abs(epg[0])

@@ -29,12 +29,22 @@ def simulate_command(
     coils: int | None = coils_option("Receive channels, 1-256 (default: the preset's array)."),
     seed: int = seed_option("Seed of the pattern and the noise."),
     noise: bool = typer.Option(True, "--noise/--no-noise", help="Add thermal noise."),
+    start: str | None = typer.Option(
+        None,
+        "--start",
+        help="steady-state: the acquisition begins in the sequence's steady state, as after preparation scans "
+        "(default for protocols); as-written: the events play from rest, as a scanner plays the file (default for "
+        "--seq). The bloch engine always plays as written.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Simulate multi-coil k-space of a protocol on a phantom; writes ISMRMRD HDF5."""
+    from hifield.errors import ConfigError
     from hifield.hardware import Scanner
 
-    start = time.perf_counter()
+    start_time = time.perf_counter()
+    if start not in (None, "steady-state", "as-written"):
+        raise ConfigError(f"--start must be 'steady-state' or 'as-written', not {start!r}")
     field_name = parse_field(field)
     if seq_file is not None:
         scanner = Scanner.resolve(field_name)
@@ -49,7 +59,8 @@ def simulate_command(
             seed=seed,
             noise=noise,
             as_json=as_json,
-            start=start,
+            start=start_time,
+            steady_state=start == "steady-state",
         )
         return
     from hifield.io import write_ismrmrd
@@ -74,9 +85,9 @@ def simulate_command(
     check_exam(exam)
     built = exam.acquisition.accelerated
     obj = phantom_for_protocol(phantom, exam.protocol, b0_t=exam.scanner.b0_t)
-    raw = simulate(obj, built, exam.scanner, engine=engine, noise=noise, seed=seed)
+    raw = simulate(obj, built, exam.scanner, engine=engine, noise=noise, seed=seed, steady_state=start != "as-written")
     write_ismrmrd(raw, out)
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start_time
     pattern_used = exam.acquisition.pattern
     summary = {
         "out": str(out),
@@ -110,6 +121,7 @@ def _simulate_seq_file(
     noise: bool,
     as_json: bool,
     start: float,
+    steady_state: bool = False,
 ) -> None:
     """Simulate a community or hifield ``.seq`` file: checked like a protocol, then simulated (fast by default)."""
     from hifield import sequence as sq
@@ -125,13 +137,14 @@ def _simulate_seq_file(
         raise ConfigError(f"{path} has no FOV definition; add 'FOV' to its [DEFINITIONS] (metres)")
     engine_name = engine  # both engines read the file's own RF/ADC events (fast) or its whole program (bloch)
     obj = make_phantom(phantom, b0_t=scanner.b0_t, matrix=geometry.matrix, fov_m=geometry.fov_m, oversampling=2)  # type: ignore[attr-defined]
-    raw = simulate(obj, built, scanner, engine=engine_name, noise=noise, seed=seed)  # type: ignore[arg-type]
+    raw = simulate(obj, built, scanner, engine=engine_name, noise=noise, seed=seed, steady_state=steady_state)  # type: ignore[arg-type]
     write_ismrmrd(raw, out)
     wall = time.perf_counter() - start
     summary = {
         "out": str(out),
         "seq": str(path),
         "engine": engine_name,
+        "start": "steady-state" if steady_state and engine_name != "bloch" else "as-written",
         "shape": list(raw.kspace.shape),
         "scan_time_s": round(built.duration_s, 4),
         "wall_time_s": round(wall, 3),

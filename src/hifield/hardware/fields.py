@@ -26,7 +26,6 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import hankel2
 
 from hifield.backend import single_threaded_blas
 from hifield.errors import ConfigError
@@ -229,11 +228,13 @@ def transmit_array_maps(
     maps = np.empty((int(n_channels), *pos.shape[:-1]), dtype=np.complex128)
 
     def one(c: int, yy: NDArray[np.float64], xx: NDArray[np.float64]) -> NDArray[np.complex128]:
+        import scipy.special
+
         phi_c = 2 * math.pi * c / n_channels
         dy = yy - radius_m * math.sin(phi_c)
         dx = xx - radius_m * math.cos(phi_c)
         d = np.maximum(np.hypot(dx, dy), 1e-3)
-        b_phi = k * hankel2(1, k * d) / 4j
+        b_phi = k * scipy.special.hankel2(1, k * d) / 4j
         phi_local = np.arctan2(dy, dx)
         # B = B_phi phi_hat, phi_hat = (-sin, cos) in (x, y): Bx + i By = i B_phi exp(i phi_local)
         return np.asarray(0.5j * b_phi * np.exp(1j * phi_local), dtype=np.complex128)

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
+from hifield._interp import sample_linear
 from hifield.errors import ConfigError
 from hifield.phantom.phantom import Phantom, check_memory
 from hifield.phantom.tissues import check_field, tissue_properties
@@ -93,6 +93,7 @@ def _data_dir() -> str:
 def _build_template(paths: dict[str, str]) -> _Template:
     """Read the MNI152 T1/GM/WM templates and derive the brain mask and the signed distance (about 0.6 s)."""
     import nibabel as nib
+    from scipy import ndimage
 
     vols = {}
     affine = None
@@ -157,10 +158,13 @@ _TEMPLATE_FIELDS = ("gm", "wm", "brain", "dist_mm", "ras_to_index", "head_centre
 
 
 def _read_cached_template(path: Path) -> _Template | None:
-    """The template saved at ``path``; ``None`` when it is missing, unreadable or not what this version writes."""
+    """The template saved at ``path``; ``None`` when it is missing, unreadable or not what this version writes.
+
+    The large volumes are memory-mapped from the (uncompressed) archive rather than read: a slice samples a few
+    megabytes of the 26 MB, and a process that simulates one slice does not pay for the rest.
+    """
     try:
-        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:  # numpy leaves a bad zip open
-            arrays = {name: np.array(data[name]) for name in _TEMPLATE_FIELDS}
+        arrays = {name: _archive_member(path, name) for name in _TEMPLATE_FIELDS}
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
     shapes_ok = arrays["gm"].shape == arrays["wm"].shape == arrays["brain"].shape and arrays["gm"].ndim == 3
@@ -168,6 +172,36 @@ def _read_cached_template(path: Path) -> _Template | None:
     if not (shapes_ok and types_ok and arrays["ras_to_index"].shape == (4, 4)):
         return None
     return _Template(**arrays)
+
+
+def _archive_member(path: Path, name: str) -> NDArray[Any]:
+    """Array ``name`` of the ``.npz`` at ``path``: memory-mapped when stored uncompressed (as :func:`np.savez`
+    writes), read otherwise; small arrays are always read."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(f"{name}.npy")
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran_order, dtype = reader(member)
+            header_bytes = member.tell()
+            if info.compress_type != zipfile.ZIP_STORED or dtype.hasobject or info.file_size < 1 << 16:
+                member.seek(0)
+                return np.array(np.lib.format.read_array(member, allow_pickle=False))
+    with open(path, "rb") as handle:  # the member's data start: its local header, then the .npy header
+        handle.seek(info.header_offset)
+        local = handle.read(30)
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise ValueError(f"{name}: bad local header")
+        data_start = (
+            info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+        )
+    expected = header_bytes + math.prod(shape) * dtype.itemsize
+    if info.file_size != expected or data_start + info.file_size > os.path.getsize(path):
+        raise ValueError(f"{name}: {info.file_size} bytes stored for {expected}")
+    mapped = np.memmap(
+        path, dtype=dtype, mode="r", offset=data_start + header_bytes, shape=shape, order="F" if fortran_order else "C"
+    )
+    return np.asarray(mapped)  # a plain array over the mapping (it stays open while the array lives)
 
 
 def _write_cached_template(path: Path, template: _Template) -> None:
@@ -210,6 +244,8 @@ def _atlas() -> NDArray[np.uint8]:
     The grid is padded by :data:`_ATLAS_PAD_K` voxels below the template box so the shells under the brainstem
     are kept; atlas index ``(i, j, k + pad)`` is template index ``(i, j, k)``.
     """
+    from scipy import ndimage
+
     tpl = _template()
     pad = _ATLAS_PAD_K
     shape = (tpl.gm.shape[0], tpl.gm.shape[1], tpl.gm.shape[2] + pad)
@@ -383,6 +419,8 @@ def _resample_atlas(
     affine: NDArray[np.float64], shape: tuple[int, int, int], centre_lps_m: NDArray[np.float64]
 ) -> NDArray[np.float32]:
     """Tissue fractions on a 3D output grid from the 1 mm atlas: box pre-filter over the voxel, then trilinear."""
+    from scipy import ndimage
+
     atlas = _atlas()
     tpl = _template()
     # output index -> isocentred LPS (z, y, x) [m] -> MNI LPS [mm] -> RAS (x, y, z) [mm] -> template index
@@ -447,15 +485,8 @@ def _sample_fractions(
     ras = np.stack([-lps_mm[2], -lps_mm[1], lps_mm[0]])
     m = tpl.ras_to_index
     ijk = np.tensordot(m[:3, :3], ras, axes=(1, 0)) + m[:3, 3].reshape(3, *([1] * (ras.ndim - 1)))
-
-    def sample(vol: NDArray[np.uint8]) -> NDArray[np.float64]:
-        return ndimage.map_coordinates(vol, ijk, order=1, mode="constant", cval=0, output=np.float32) / 255.0
-
-    gm = sample(tpl.gm)
-    wm = sample(tpl.wm)
-    brain = sample(tpl.brain)
-    coarse = ijk / _COARSE + _PAD
-    dist = ndimage.map_coordinates(tpl.dist_mm, coarse, order=1, mode="nearest", output=np.float32)
+    gm, wm, brain = sample_linear((tpl.gm, tpl.wm, tpl.brain), ijk, mode="constant") / np.float32(255)
+    dist = sample_linear(tpl.dist_mm, ijk / _COARSE + _PAD, mode="nearest")
     return _fractions_from_maps(gm, wm, brain, dist, index_of)
 
 

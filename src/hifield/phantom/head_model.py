@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from hifield.phantom.brain import _COARSE, _HEAD_MM, _PAD, _ras_to_lps, _template
 from hifield.phantom.tissues import SUSCEPTIBILITY_PPM
@@ -50,6 +49,8 @@ def cavity_fraction(pos_iso_m: NDArray[np.float64]) -> NDArray[np.float32]:
     NDArray[np.float32]
         Fraction of air of each point (``pos_iso_m.shape[:-1]``).
     """
+    from scipy import ndimage
+
     tpl = _template()
     pos = np.asarray(pos_iso_m, dtype=np.float64)
     centre_lps = _ras_to_lps(tpl.head_centre_ras_mm) * 1e-3
@@ -102,6 +103,8 @@ def head_susceptibility(voxel_mm: float = 4.0) -> HeadSusceptibility:
     voxel_mm
         Isotropic voxel size [mm].
     """
+    from scipy import ndimage
+
     from hifield.phantom.brain import _SHELLS
 
     tpl = _template()

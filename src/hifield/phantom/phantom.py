@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from hifield.errors import ConfigError
 from hifield.errors import check_memory as _check_memory
@@ -253,6 +252,8 @@ class Phantom:
             New affine; by default the same field of view (the grid's outer edges are kept, voxel size
             ``extent / n``).
         """
+        from scipy import ndimage
+
         new_shape = tuple(int(s) for s in shape_zyx)
         if len(new_shape) != 3 or min(new_shape) < 1:
             raise ConfigError(f"resample shape must be three positive sizes (z, y, x); got {shape_zyx}")

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import j1
 
 from hifield.data.geometry import centred_affine
 from hifield.errors import ConfigError
@@ -185,6 +184,8 @@ def shepp_logan_kspace(
     >>> bool(k0.real[0] > 0.02)
     True
     """
+    import scipy.special
+
     if ndim not in (2, 3):
         raise ConfigError(f"ndim must be 2 or 3; got {ndim}")
     k = np.asarray(kz_ky_kx_per_m, dtype=np.float64)
@@ -215,7 +216,7 @@ def shepp_logan_kspace(
             kap = np.sqrt(ku * ku + kv * kv)
             small = kap < 1e-9
             safe = np.where(small, 1.0, kap)
-            shape_ft = np.where(small, math.pi, j1(2 * math.pi * safe) / safe) * e.axes[0] * e.axes[1]
+            shape_ft = np.where(small, math.pi, scipy.special.j1(2 * math.pi * safe) / safe) * e.axes[0] * e.axes[1]
             jac = SCALE_M**2
         else:
             kw = kzn * e.axes[2]

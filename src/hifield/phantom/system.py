@@ -16,7 +16,6 @@ from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import j1
 
 from hifield.data.geometry import centred_affine
 from hifield.errors import ConfigError
@@ -206,11 +205,13 @@ def _disc_or_ball_ft(
     k_zyx: NDArray[np.float64], centre_zyx: NDArray[np.float64], radius_m: float, ndim: int
 ) -> NDArray[np.complex128]:
     """Fourier transform ``∫ 1_shape(r) exp(-i 2π k·r) dr`` of a disc (2D, in y-x) or a ball (3D)."""
+    import scipy.special
+
     if ndim == 2:
         kk = np.hypot(k_zyx[..., 1], k_zyx[..., 2]) * radius_m
         small = kk < 1e-9
         safe = np.where(small, 1.0, kk)
-        shape = np.where(small, math.pi, j1(2 * math.pi * safe) / safe) * radius_m**2
+        shape = np.where(small, math.pi, scipy.special.j1(2 * math.pi * safe) / safe) * radius_m**2
         arg = k_zyx[..., 1] * centre_zyx[1] + k_zyx[..., 2] * centre_zyx[2]
     else:
         kk = np.linalg.norm(k_zyx, axis=-1) * radius_m

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from hifield.errors import ConfigError
 from hifield.hardware import fields
@@ -118,6 +117,8 @@ def object_mask(phantom: Phantom) -> NDArray[np.bool_]:
 
 def head_off_resonance_hz(phantom: Phantom, *, b0_shim: str = "2nd-order") -> NDArray[np.float32]:
     """Residual off-resonance [Hz] of the head model after ``b0_shim``, sampled on ``phantom``'s grid at its B0."""
+    from scipy import ndimage
+
     residual, head = head_b0_ppm(b0_shim)
     pos = phantom.positions_m()
     to_index = np.linalg.inv(head.affine)
@@ -158,6 +159,8 @@ def apply_field_effects(
         over the brain as scanned), ``b1_cov_cp`` / ``b1_cov_ptx`` (before / after the pTx shim), ``b0_residual_hz``
         (min, max over the brain) and ``b0_residual_range_hz``, ``rf_shim``, ``b0_shim``, ``time_s``.
     """
+    from scipy import ndimage
+
     start = time.perf_counter()
     report: dict[str, Any] = {
         "ideal": effects.is_ideal,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ def simulate(
     noise: bool = True,
     seed: int | None = 0,
     rng: np.random.Generator | None = None,
+    steady_state: bool = True,
 ) -> RawData:
     """Simulate the acquisition of ``sequence`` on ``phantom`` in ``scanner``.
 
@@ -44,6 +46,10 @@ def simulate(
         Seed of the noise; the same seed gives bit-identical data. Ignored when ``rng`` is given.
     rng
         Random generator to draw the noise from.
+    steady_state
+        ``True``: the acquisition starts in the sequence's own steady state, as after preparation (dummy) scans;
+        ``False``: the events are played from full relaxation, as written (a community ``.seq`` on a scanner). Only
+        engines that model the steady state take it (``fast``); ``bloch`` always plays from rest.
 
     Returns
     -------
@@ -51,7 +57,10 @@ def simulate(
         Multi-coil k-space with its header; undersampled sequences give zeros at the lines not played.
     """
     generator = rng if rng is not None else np.random.default_rng(seed)
-    return get_engine(engine)(phantom, sequence, scanner, noise=noise, rng=generator)
+    run = get_engine(engine)
+    if not steady_state and "steady_state" in inspect.signature(run).parameters:
+        return run(phantom, sequence, scanner, noise=noise, rng=generator, steady_state=False)  # type: ignore[call-arg]
+    return run(phantom, sequence, scanner, noise=noise, rng=generator)
 
 
 def simulate_many(

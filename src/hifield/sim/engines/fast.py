@@ -42,7 +42,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import scipy.fft
 from numpy.typing import NDArray
 
 from hifield.data import RawData, RawHeader
@@ -239,9 +238,24 @@ THREADED_FFT_ELEMENTS = 1 << 22
 8-coil projection took twice as long and varied run to run on two cores; 256 x 256 was still faster on one)."""
 
 
-def _workers(data: NDArray[Any]) -> int:
-    """Threads for scipy.fft on ``data``: one for small arrays, all cores for large ones."""
-    return 1 if data.size < THREADED_FFT_ELEMENTS else -1
+def _fft(data: NDArray[Any], axis: int) -> NDArray[Any]:
+    """Orthonormal FFT along ``axis``: NumPy's pocketfft on one thread for small arrays (the same transform as
+    scipy.fft's, and it keeps ``import scipy`` out of a small simulation's process), scipy.fft on every core from
+    :data:`THREADED_FFT_ELEMENTS` up."""
+    if data.size < THREADED_FFT_ELEMENTS:
+        return np.fft.fft(data, axis=axis, norm="ortho")
+    import scipy.fft
+
+    return scipy.fft.fft(data, axis=axis, norm="ortho", workers=-1)
+
+
+def _fftn(data: NDArray[Any], axes: tuple[int, ...]) -> NDArray[Any]:
+    """Orthonormal N-D FFT over ``axes``, with the thread choice of :func:`_fft`."""
+    if data.size < THREADED_FFT_ELEMENTS:
+        return np.fft.fftn(data, axes=axes, norm="ortho")
+    import scipy.fft
+
+    return scipy.fft.fftn(data, axes=axes, norm="ortho", workers=-1)
 
 
 def _offset_ramps(
@@ -326,10 +340,7 @@ def _projector(
             for rows, ramp in ramps:
                 moved = image if ramp is None else image * ramp
                 coil_images = sens64 * moved[np.newaxis].astype(np.complex64)
-                shifted = scipy.fft.ifftshift(coil_images, axes=axes)
-                k_fine = scipy.fft.fftshift(
-                    scipy.fft.fftn(shifted, axes=axes, norm="ortho", workers=_workers(shifted)), axes=axes
-                )
+                k_fine = np.fft.fftshift(_fftn(np.fft.ifftshift(coil_images, axes=axes), axes), axes=axes)
                 sel = slice(None) if rows is None else rows
                 out[:, sel] = k_fine[(slice(None), *crop)][:, k2[sel], k1[sel], :]
             return out
@@ -357,10 +368,10 @@ def _projector(
     planes_z = crop[0].start + k2
 
     def lines_of(data: NDArray[np.complex64], sel: Any) -> NDArray[np.complex64]:
-        data = scipy.fft.fft(data, axis=-1, norm="ortho", workers=_workers(data))[..., crop[2]]
-        data = scipy.fft.fft(data, axis=-2, norm="ortho", workers=_workers(data))
+        data = _fft(data, -1)[..., crop[2]]
+        data = _fft(data, -2)
         if len(axes) == 3:
-            data = scipy.fft.fft(data, axis=-3, norm="ortho", workers=_workers(data))
+            data = _fft(data, -3)
             return data[:, planes_z[sel], rows_y[sel], :]
         return data[:, 0, rows_y[sel], :]
 

@@ -35,13 +35,21 @@ _MAX_WEIGHT = 10.0
 
 
 def _fit(
-    frequencies: NDArray[np.float64], times: NDArray[np.float64], grid: NDArray[np.float64]
+    frequencies: NDArray[np.float64],
+    times: NDArray[np.float64],
+    grid: NDArray[np.float64],
+    target: NDArray[np.complex128] | None = None,
 ) -> NDArray[np.complex128]:
-    """Least-squares weights ``(len(frequencies), len(grid))`` of every grid frequency on the fixed ones."""
+    """Least-squares weights ``(len(frequencies), len(grid))`` of every grid frequency on the fixed ones
+    (``target``: the phase factors ``exp(-i 2 pi t f)`` of ``times`` x ``grid``, when already at hand)."""
     basis = np.exp(-2j * np.pi * np.outer(times, frequencies))  # (times, segments)
-    target = np.exp(-2j * np.pi * np.outer(times, grid))  # (times, grid)
-    weights, *_ = np.linalg.lstsq(basis, target, rcond=None)
-    return np.asarray(weights)
+    if target is None:
+        target = np.exp(-2j * np.pi * np.outer(times, grid))  # (times, grid)
+    # the minimum-norm least-squares solution (as np.linalg.lstsq, rcond=None) through the small basis's SVD: one
+    # factorisation for every grid column instead of a solver call over all of them
+    u, sv, vh = np.linalg.svd(basis, full_matrices=False)
+    keep = sv > np.finfo(np.float64).eps * max(basis.shape) * sv[0]
+    return (vh[keep].conj().T / sv[keep]) @ (u[:, keep].conj().T @ target)
 
 
 def interpolation_error(
@@ -49,10 +57,12 @@ def interpolation_error(
     weights: NDArray[np.complex128],
     times: NDArray[np.float64],
     grid: NDArray[np.float64],
+    target: NDArray[np.complex128] | None = None,
 ) -> float:
     """Largest ``|exp(-i 2 pi f t) - sum_j w_j(f) exp(-i 2 pi f_j t)|`` over ``times`` x ``grid``."""
     basis = np.exp(-2j * np.pi * np.outer(times, frequencies))
-    target = np.exp(-2j * np.pi * np.outer(times, grid))
+    if target is None:
+        target = np.exp(-2j * np.pi * np.outer(times, grid))
     return float(np.max(np.abs(basis @ weights - target)))
 
 
@@ -68,11 +78,12 @@ def _fixed_frequencies(
     times = np.linspace(t_low, t_high, max(_N_TIMES, 16 * math.ceil(extreme) + 1))
     grid = np.linspace(low, high, max(_N_FREQUENCIES, 16 * math.ceil(cycles) + 1))
     margin = 1.0 / (t_high - t_low)  # the fixed frequencies reach one cycle over the span beyond the map's range
+    target = np.exp(-2j * np.pi * np.outer(times, grid))  # the same for every attempt
 
     def attempt(n: int) -> tuple[bool, NDArray[np.float64], NDArray[np.complex128]]:
         frequencies = np.linspace(low - margin, high + margin, n)
-        weights = _fit(frequencies, times, grid)
-        good = interpolation_error(frequencies, weights, times, grid) <= tolerance
+        weights = _fit(frequencies, times, grid, target)
+        good = interpolation_error(frequencies, weights, times, grid, target) <= tolerance
         return good and float(np.max(np.abs(weights))) <= _MAX_WEIGHT, frequencies, weights
 
     # the fewest segments that pass: grow by a quarter until one passes, then bisect (a dozen fits, not hundreds)
