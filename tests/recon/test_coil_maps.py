@@ -43,7 +43,9 @@ def test_espirit_phase_is_smooth_and_matches_relative_phase(simdata: ModuleType)
     rel_est = est[1, 0] * np.conj(est[0, 0])
     rel_true = maps[1, 0] * np.conj(maps[0, 0]) / np.sum(np.abs(maps[:, 0]) ** 2, axis=0)
     err = np.abs(rel_est[inside] - rel_true[inside])
-    assert np.percentile(err, 95) < 2e-3 and err.max() < 0.05
+    # BART's subspace threshold (sqrt(0.001) on singular values) keeps fewer kernels than the former 0.02: on this
+    # noise-free object 95 % of pixels are within 3.6e-3 (were 1.9e-3), while noisy data gain (see ESPIRIT_THRESHOLD)
+    assert np.percentile(err, 95) < 4e-3 and err.max() < 0.05
 
 
 def test_two_espirit_maps_and_compression(simdata: ModuleType) -> None:
