@@ -55,7 +55,7 @@ def sample_linear(
     [[1.25], [1.0]]
     """
     many = isinstance(volume, (tuple, list))
-    volumes = [np.asarray(v) for v in volume] if many else [np.asarray(volume)]
+    volumes = [np.asarray(v) for v in volume] if isinstance(volume, (tuple, list)) else [np.asarray(volume)]
     shape = volumes[0].shape
     if any(v.shape != shape for v in volumes):
         raise ValueError(f"volumes of different shapes: {[v.shape for v in volumes]}")

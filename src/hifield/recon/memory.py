@@ -35,15 +35,15 @@ def coil_map_memory_bytes(
 
     ESPIRiT first holds the calibration matrix of every ``kernel_width``-wide patch of the calibration region
     ``calib_shape`` (k2, k1, k0) and its Gram matrix in complex128. Then it builds the per-voxel
-    ``n_virtual x n_virtual`` matrices in chunks of x columns of at most ``coil_maps._CHUNK_BYTES`` (three such
-    blocks live at once: two einsum stages and the matrices) and returns ``n_maps`` sets of maps for the physical
-    coils. Walsh holds the smoothed covariance of every coil pair at every voxel twice (``n_coils² x voxels``)
+    ``n_virtual x n_virtual`` matrices in chunks of x columns of at most ``coil_maps._CHUNK_BYTES``, one chunk per
+    core at a time (the coil pairs c <= c' of the last einsum stage, their conjugates and the full matrices: about
+    three blocks of matrices for the columns in flight) and returns ``n_maps`` sets of maps for the physical coils. Walsh holds the smoothed covariance of every coil pair at every voxel twice (``n_coils² x voxels``)
     plus the power iteration's products, unchunked.
 
     Examples
     --------
-    >>> round(coil_map_memory_bytes(8, (1, 256, 256), calib_shape=(1, 24, 32)) / 2**20)  # measured peak: 108 MiB
-    130
+    >>> round(coil_map_memory_bytes(8, (1, 256, 256), calib_shape=(1, 24, 32)) / 2**20)  # measured peak: 82 MiB
+    114
     """
     from hifield.recon.coil_maps import _CHUNK_BYTES, espirit_kernel
 
@@ -58,7 +58,7 @@ def coil_map_memory_bytes(
     calibration_bytes = 2 * COMPLEX64_BYTES * (n_patches * n_kernel + 3 * n_kernel * n_kernel)
     column_bytes = COMPLEX64_BYTES * nv * nv * n_voxels / max(1, image_shape[-1])
     chunk_columns = max(1, min(image_shape[-1], int(_CHUNK_BYTES // column_bytes)))
-    grid_bytes = 3.5 * column_bytes * chunk_columns + 2.0 * maps_bytes + COMPLEX64_BYTES * n_maps * nv * n_voxels
+    grid_bytes = 3.0 * column_bytes * chunk_columns + 2.0 * maps_bytes + COMPLEX64_BYTES * n_maps * nv * n_voxels
     return calibration_bytes + grid_bytes  # the calibration matrices stay referenced during the grid phase
 
 
