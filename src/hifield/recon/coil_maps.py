@@ -285,8 +285,14 @@ def espirit_maps(
         if n_workers > 1 and len(starts) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
+            from hifield._interrupt import interrupts_held
+
             with ThreadPoolExecutor(max_workers=n_workers) as pool:
-                list(pool.map(one_chunk, starts))
+                for first in range(0, len(starts), n_workers):
+                    # a SIGINT/SIGTERM waits for the batch's threads and raises between batches, never inside the
+                    # pool's waits with chunks still running
+                    with interrupts_held():
+                        list(pool.map(one_chunk, starts[first : first + n_workers]))
         else:
             for start in starts:
                 one_chunk(start)
