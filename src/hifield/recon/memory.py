@@ -37,8 +37,9 @@ def coil_map_memory_bytes(
     ``calib_shape`` (k2, k1, k0) and its Gram matrix in complex128. Then it builds the per-voxel
     ``n_virtual x n_virtual`` matrices in chunks of x columns of at most ``coil_maps._CHUNK_BYTES``, one chunk per
     core at a time (the coil pairs c <= c' of the last einsum stage, their conjugates and the full matrices: about
-    three blocks of matrices for the columns in flight) and returns ``n_maps`` sets of maps for the physical coils. Walsh holds the smoothed covariance of every coil pair at every voxel twice (``n_coils² x voxels``)
-    plus the power iteration's products, unchunked.
+    three blocks of matrices for the columns in flight) and returns ``n_maps`` sets of maps for the physical coils.
+    Walsh holds the smoothed covariance of every coil pair at every voxel twice (``n_coils² x voxels``) plus the
+    power iteration's products, unchunked.
 
     Examples
     --------
