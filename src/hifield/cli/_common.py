@@ -75,12 +75,31 @@ def handle_errors(func: F) -> F:
 
 
 def install_signal_handlers() -> None:
-    """Make SIGINT, SIGTERM and SIGHUP unwind the same way: ``finally`` blocks run, staging folders are removed."""
+    """Make SIGINT, SIGTERM and SIGHUP unwind the same way: ``finally`` blocks run, staging folders are removed.
+
+    Also keeps an interrupt that C swallowed (the handler ran inside a callback, a finaliser or a weakref callback:
+    Python prints "Exception ignored in ..." with a traceback) off the terminal: the handler recorded it, and the
+    boundary or the next :func:`raise_if_interrupted` raises it again, so the one-line message is all that shows.
+    """
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is not None:
             with contextlib.suppress(ValueError, OSError):  # not the main thread, or not supported
                 signal.signal(signum, on_signal)
+    if not getattr(sys.unraisablehook, "_hifield_quiet_interrupts", False):
+        sys.unraisablehook = _quiet_lost_interrupts(sys.unraisablehook)
+
+
+def _quiet_lost_interrupts(previous: Callable[[Any], object]) -> Callable[[Any], None]:
+    """An unraisable-exception hook that drops interrupts (recorded by :func:`on_signal`) and passes the rest on."""
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, (Terminated, KeyboardInterrupt)) and pending_interrupt() is not None:
+            return
+        previous(unraisable)
+
+    hook._hifield_quiet_interrupts = True  # type: ignore[attr-defined]
+    return hook
 
 
 def interrupt_of(error: BaseException) -> BaseException | None:
