@@ -57,7 +57,9 @@ def on_signal(signum: int, _frame: object) -> None:
 def interrupts_held() -> Iterator[None]:
     """Run a short block without :class:`Terminated` breaking into it; a signal that came meanwhile raises at its end.
 
-    Only the handler :func:`on_signal` (installed by the CLI) is held; the block should be a few system calls.
+    Only the handler :func:`on_signal` (installed by the CLI) is held. Keep the block short: a few system calls, or
+    one batch of worker threads that must not be abandoned mid-way (ESPIRiT's chunks, well under a second each), since
+    Ctrl-C waits for it.
 
     Examples
     --------
