@@ -280,6 +280,8 @@ class MethodJob:
     """A registered reconstructor name."""
     coil_maps: Any = None
     """:class:`~hifield.data.CoilMaps` for the methods that use them (estimated once per scan), else None."""
+    device: str = "cpu"
+    """Where the iterative methods compute (:mod:`hifield.recon.device`)."""
 
 
 def reconstruct_job(job: MethodJob) -> tuple[Any, float]:
@@ -287,7 +289,7 @@ def reconstruct_job(job: MethodJob) -> tuple[Any, float]:
     from hifield.recon import reconstruct
 
     start = time.perf_counter()
-    image = reconstruct(job.raw, method=job.method, coil_maps=job.coil_maps)
+    image = reconstruct(job.raw, method=job.method, coil_maps=job.coil_maps, device=job.device)
     return image, time.perf_counter() - start
 
 
@@ -388,7 +390,10 @@ def scan(
             with timed("recon", f"Reconstructing: {len(cfg.recons)} methods as tasks on the cluster"):
                 if any(reconstructor(m).needs_coil_maps for m in cfg.recons):
                     coil_maps, _ = scan_coil_maps(raw, prescan=prescan)  # once, shared by every method's task
-                jobs = [MethodJob(raw, m, coil_maps if reconstructor(m).needs_coil_maps else None) for m in cfg.recons]
+                jobs = [
+                    MethodJob(raw, m, coil_maps if reconstructor(m).needs_coil_maps else None, cfg.device)
+                    for m in cfg.recons
+                ]
                 solved = dict(zip(cfg.recons, mapper(reconstruct_job, jobs), strict=True))
         for method in cfg.recons:
             spec = reconstructor(method)
@@ -398,7 +403,7 @@ def scan(
                     if spec.needs_coil_maps and coil_maps is None:
                         coil_maps, _ = scan_coil_maps(raw, prescan=prescan)
                     solved[method] = reconstruct_job(
-                        MethodJob(raw, method, coil_maps if spec.needs_coil_maps else None)
+                        MethodJob(raw, method, coil_maps if spec.needs_coil_maps else None, cfg.device)
                     )
             image, elapsed = solved[method]
             magnitude = np.abs(image.data).reshape(-1, n, n).astype(np.float32)
@@ -417,6 +422,7 @@ def scan(
             "n_coils": scanner.receive.n_coils,
             "phantom": cfg.phantom,
             "engine": cfg.engine,
+            "device": cfg.device,
             "matrix": [n, n],
             "fov_mm": [round(protocol.fov_m * 1e3, 3)] * 2,
             "te_ms": round(header.te_s * 1e3, 4),

@@ -97,6 +97,9 @@ class ScanConfig:
     """Prescan B0 shim: ``none`` (centre frequency only), ``linear`` or ``2nd-order``."""
     ideal: bool = False
     """No high-field effects (uniform B1+, the phantom's own off-resonance): the images before issue 14."""
+    device: str = "cpu"
+    """Where CG-SENSE, CS and TV compute: ``cpu`` (numpy), ``cuda``/``cuda:N`` or ``torch`` (torch on the CPU);
+    see :mod:`hifield.recon.device`."""
 
     @property
     def field_effects(self) -> FieldEffects:
@@ -130,7 +133,10 @@ class ScanConfig:
         if self.phantom not in PHANTOMS:
             raise ConfigError(f"unknown phantom {self.phantom!r}; choose one of {', '.join(PHANTOMS)}")
         self.field_effects  # noqa: B018 (validates the shim names)
-        return dataclasses.replace(self, acceleration=request.acceleration)
+        from hifield.recon.device import validate_device
+
+        device = validate_device(self.device)  # no torch or no GPU: refused before the simulation runs
+        return dataclasses.replace(self, acceleration=request.acceleration, device=device)
 
 
 @dataclass

@@ -166,18 +166,20 @@ def test_autograd_flows_through_native_operators() -> None:
 
 
 def test_boundary_operators_take_detached_and_conjugated_tensors() -> None:
-    """NUFFT and wavelet go through numpy: grad-tracking tensors, conjugate views and strided views are accepted."""
+    """The wavelet goes through numpy; the NUFFT runs in torch. Both take conjugate and strided views."""
     k = (np.random.default_rng(6).random((20, 3)) - 0.5) * np.array([0.0, 80.0, 80.0])
     nufft = NUFFTOp(k, (1, 12, 10), (0.005, 0.01, 0.01))
     wave = WaveletOp((1, 1, 16, 16), level=2)
-    for op in (nufft, wave):
+    for op, rtol, graph in ((nufft, 5e-4, True), (wave, 1e-6, False)):
         base = _crandn((*op.ishape[:-1], 2 * op.ishape[-1]), torch.complex64, seed=3)
         x = base[..., ::2].conj().requires_grad_(False)
         x_grad = base[..., ::2].clone().requires_grad_(True)
         out = op @ x
         assert isinstance(out, torch.Tensor) and out.dtype == torch.complex64
-        np.testing.assert_allclose(out.numpy(), op @ np.conj(base.numpy()[..., ::2]), rtol=1e-6, atol=1e-6)
-        assert not (op @ x_grad).requires_grad  # no graph through the numpy boundary (documented)
+        expected = op @ np.conj(base.numpy()[..., ::2])
+        assert np.linalg.norm(out.numpy() - expected) <= rtol * np.linalg.norm(expected)
+        # the torch NUFFT carries autograd; the wavelet's numpy boundary does not (documented)
+        assert (op @ x_grad).requires_grad is graph
 
 
 def test_numpy_stays_numpy_once_torch_is_imported() -> None:

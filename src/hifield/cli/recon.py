@@ -11,6 +11,7 @@ from hifield.cli._common import handle_errors, print_json
 from hifield.cli.options import out_path_option
 from hifield.errors import ConfigError
 from hifield.recon import reconstructor, reconstructor_names
+from hifield.recon.device import DEVICE_HELP, validate_device
 
 _MAP_USERS = ", ".join(n for n in reconstructor_names() if reconstructor(n).needs_coil_maps)
 
@@ -27,6 +28,7 @@ def recon_command(
     whiten: bool = typer.Option(
         False, "--whiten", help="Decorrelate the channels with the file's noise scan before reconstructing."
     ),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Reconstruct raw data with the chosen method and write the image."""
@@ -38,6 +40,7 @@ def recon_command(
     from hifield.recon import estimate_coil_maps, prewhiten, reconstruct
 
     spec = reconstructor(method)  # an unknown name is refused before the file is read
+    device = validate_device(device)  # so are a missing torch or GPU
     raw = read_raw(raw_in, remove_readout_oversampling=True)
     # the reference is read before anything is written: a bad reference leaves no output behind
     ref_raw = read_raw(reference, remove_readout_oversampling=True) if reference is not None else None
@@ -49,9 +52,9 @@ def recon_command(
         if coil_maps not in ("espirit", "walsh"):
             raise ConfigError(f"unknown --coil-maps {coil_maps!r}; choose espirit or walsh")
         maps = estimate_coil_maps(raw, method=coil_maps)  # type: ignore[arg-type]
-    image = reconstruct(raw, method=method, coil_maps=maps)
+    image = reconstruct(raw, method=method, coil_maps=maps, device=device)
     elapsed = time.perf_counter() - start
-    summary: dict[str, object] = {"out": str(out), "method": method, "time_s": round(elapsed, 3)}
+    summary: dict[str, object] = {"out": str(out), "method": method, "device": device, "time_s": round(elapsed, 3)}
     if ref_raw is not None:
         from hifield.metrics import nmse, psnr, ssim
 

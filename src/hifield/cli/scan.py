@@ -9,6 +9,7 @@ import typer
 from hifield.cli._common import ConsoleReporter, handle_errors, print_json
 from hifield.cli.options import coils_option, out_dir_option, parse_field, parse_recons, seed_option
 from hifield.errors import ConfigError
+from hifield.recon.device import DEVICE_HELP
 from hifield.scan_config import DEFAULT_RECONS, RECON_CHOICES
 
 PATTERN_HELP = (
@@ -72,6 +73,7 @@ def scan_command(
         "--ideal",
         help="No high-field effects: uniform B1+, the phantom's own smooth off-resonance (no sinuses).",
     ),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Run a whole virtual exam: sequence, safety checks, simulation, undersampling, reconstruction, DICOM/NIfTI."""
     from hifield.pipeline import ScanConfig, default_slices, scan
@@ -97,6 +99,7 @@ def scan_command(
         rf_shim=shim,
         b0_shim=b0_shim,
         ideal=ideal,
+        device=device,
     )
     address = None
     if pacs is not None:

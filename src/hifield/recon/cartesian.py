@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield.backend import copy, from_numpy, is_tensor, to_numpy
+from hifield.errors import ConfigError
 from hifield.ops import (
     FFTOp,
     FiniteDifferenceOp,
@@ -53,6 +56,18 @@ def rss(images: Complex) -> Complex:
 Normal = Callable[[Complex], Complex]
 
 
+def _magnitude(z: Any) -> Any:
+    """``sqrt(sum_d |z_d|^2)`` over the first axis (the directions of a gradient field), kept as a leading axis 1."""
+    if is_tensor(z):
+        return (z.real.square() + z.imag.square()).sum(dim=0, keepdim=True).sqrt()
+    return np.sqrt(np.sum(z.real**2 + z.imag**2, axis=0, keepdims=True))
+
+
+def _roll(x: Any, shift: tuple[int, ...], axes: tuple[int, ...]) -> Any:
+    """Circular shift of a numpy array or tensor along ``axes``."""
+    return x.roll(shift, dims=axes) if is_tensor(x) else np.roll(x, shift, axis=axes)
+
+
 def solve_sense(normal: Normal, aty: Complex, config: SenseConfig) -> Complex:
     """CG on ``(E^H E + lambda I) x = E^H y`` given ``normal = E^H E`` and ``aty = E^H y``."""
     lam = float(config.lambda_rel)
@@ -71,7 +86,7 @@ def solve_cs(normal: Normal, aty: Complex, lipschitz: float, config: CsConfig) -
     """FISTA for ``0.5 ||E x - y||^2 + lambda ||W x||_1`` given ``E^H E``, ``E^H y`` and ``||E^H E||``."""
     wav = WaveletOp(aty.shape, wavelet=config.wavelet, level=config.level)
     detail = wav.detail_mask
-    coeffs = wav @ aty
+    coeffs = to_numpy(wav @ aty) if is_tensor(aty) else wav @ aty
     scale = float(np.max(np.abs(coeffs[detail]))) if detail.any() else 0.0
     lam = config.lambda_rel * scale
     step = 1.0 / max(lipschitz, 1e-12)
@@ -79,6 +94,9 @@ def solve_cs(normal: Normal, aty: Complex, lipschitz: float, config: CsConfig) -
     axes = wav.wavelet_axes
     block = 2**wav.level
     thresholds = np.where(detail, 1.0, 0.0).astype(np.float32)
+    tensor = is_tensor(aty)
+    if tensor:
+        thresholds = from_numpy(thresholds, aty)
 
     def grad(x: Complex) -> Complex:
         return normal(x) - aty
@@ -88,14 +106,14 @@ def solve_cs(normal: Normal, aty: Complex, lipschitz: float, config: CsConfig) -
             return v
         shift = tuple(int(s) for s in rng.integers(0, block, size=len(axes))) if config.random_shift else None
         if shift:
-            v = np.roll(v, shift, axis=axes)
-        c = soft_threshold(wav.apply(v), thresholds * np.float32(lam * t))
+            v = _roll(v, shift, axes)
+        c = soft_threshold(wav.apply(v), thresholds * float(lam * t))
         out = wav.apply_adjoint(c)
         if shift:
-            out = np.roll(out, tuple(-s for s in shift), axis=axes)
+            out = _roll(out, tuple(-s for s in shift), axes)
         return out
 
-    x, _ = fista(grad, prox, aty.copy(), step=step, max_iter=config.max_iter, tol=config.tol)
+    x, _ = fista(grad, prox, copy(aty), step=step, max_iter=config.max_iter, tol=config.tol)
     return x
 
 
@@ -103,7 +121,8 @@ def solve_tv(normal: Normal, aty: Complex, lipschitz: float, config: TvConfig) -
     """PDHG (Condat-Vu) for ``0.5 ||E x - y||^2 + lambda TV(x)`` given ``E^H E``, ``E^H y`` and ``||E^H E||``."""
     axes = tuple(a for a in (-3, -2, -1) if aty.shape[a] > 1)
     grad_op = FiniteDifferenceOp(aty.shape, axes=axes)
-    scale = float(np.max(np.sqrt(np.sum(np.abs(grad_op @ aty) ** 2, axis=0))))
+    edges = grad_op @ aty
+    scale = float(_magnitude(edges).max())
     lam = config.lambda_rel * scale
 
     def grad_f(x: Complex) -> Complex:
@@ -111,17 +130,23 @@ def solve_tv(normal: Normal, aty: Complex, lipschitz: float, config: TvConfig) -
 
     def prox_dual(z: Complex, sigma: float) -> Complex:
         # prox of the conjugate of lam ||.||_{2,1}: projection onto the ball |z_i| <= lam (norm across directions)
-        norm = np.sqrt(np.sum(z.real**2 + z.imag**2, axis=0, keepdims=True))
-        return (z / np.maximum(norm / max(lam, 1e-30), 1.0)).astype(z.dtype, copy=False)
+        shrink = _magnitude(z) / max(lam, 1e-30)
+        return z / (shrink.clamp(min=1.0) if is_tensor(z) else np.maximum(shrink, np.float32(1.0)))
 
+    if not config.dual_step > 0:
+        raise ConfigError(f"TV dual_step must be > 0; got {config.dual_step}")
+    op_norm = float(np.sqrt(4.0 * max(len(axes), 1)))
+    lipschitz = max(lipschitz, 1e-12)
+    sigma = config.dual_step / op_norm
     x, _ = pdhg(
         grad_op.apply,
         grad_op.apply_adjoint,
         prox_dual,
-        aty.copy(),
+        copy(aty),
         grad_f=grad_f,
-        lipschitz=max(lipschitz, 1e-12),
-        op_norm=float(np.sqrt(4.0 * max(len(axes), 1))),
+        lipschitz=lipschitz,
+        tau=1.0 / (0.5 * lipschitz + sigma * op_norm**2),
+        op_norm=op_norm,
         max_iter=config.max_iter,
         tol=config.tol,
     )

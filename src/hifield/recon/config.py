@@ -83,6 +83,11 @@ class TvConfig:
     """Maximum iterations."""
     tol: float = 1e-4
     """Relative change at which the iterations stop."""
+    dual_step: float = 0.1
+    """The dual step ``sigma`` times ``||grad||``; the primal step follows, ``tau = 1 / (L/2 + sigma ||grad||^2)``.
+    The dual variable lives in a ball of radius lambda, far smaller than the image, so a small dual step and the
+    largest primal step converge fastest: on BART's phantom and the brain at R 4 and 8 (lambda_rel 0.005, 0.01),
+    100 iterations at 0.1 came 2-5 times closer to the converged image than at 1 (Condat's usual balance)."""
     coil_method: CoilMethod = "espirit"
     """Coil maps estimated when none are given."""
     density: DensityMethod = "trajectory"

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hifield.backend import TensorCache, is_tensor, torch_module
 from hifield.data import CoilMaps, RawData, RawHeader
 from hifield.errors import ReconstructionError
 from hifield.ops import CartesianSenseNormalOp, NUFFTOp, ifftc
@@ -111,6 +112,13 @@ class EncodingProblem:
             op = self._cached("normal", lambda: CartesianSenseNormalOp(maps, self.mask))  # type: ignore[arg-type]
             return op.apply(x)  # type: ignore[no-any-return]
         assert self.weights is not None
+        if is_tensor(x):  # on the tensor's device: the maps and weights cross once, the NUFFT runs in torch
+            cache = self._cached("tensors", TensorCache)
+            maps_t = cache.get("maps", maps, x)
+            weights_t = cache.get("weights", self.weights, x)
+            coil_t = self.nufft.apply(torch_module().einsum("mc...,m...->c...", maps_t, x))
+            back_t = self.nufft.apply_adjoint(coil_t * weights_t)
+            return torch_module().einsum("mc...,c...->m...", maps_t.conj(), back_t)
         coil = np.einsum("mc...,m...->c...", maps, x)
         k = self.nufft.apply(coil.astype(np.complex64))
         back = self.nufft.apply_adjoint((k * self.weights).astype(np.complex64))

@@ -64,22 +64,41 @@ def _fft(problem: EncodingProblem, config: FftConfig) -> Complex:
     return images if images.shape[0] == 1 else rss(images)
 
 
+def _on_device(problem: EncodingProblem) -> Any:
+    """``E^H y`` on the current device (:mod:`hifield.recon.device`): a numpy array, or a tensor on that device."""
+    from hifield.recon.device import current_device, torch_device
+
+    aty = problem.adjoint()
+    device = current_device()
+    if device == "cpu":
+        return aty
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(aty)).to(torch_device(device))
+
+
+def _to_host(x: Any) -> Complex:
+    from hifield.backend import is_tensor, to_numpy
+
+    return to_numpy(x) if is_tensor(x) else x
+
+
 def _sense(problem: EncodingProblem, config: SenseConfig) -> Complex:
     from hifield.recon.cartesian import solve_sense
 
-    return solve_sense(problem.normal, problem.adjoint(), config)
+    return _to_host(solve_sense(problem.normal, _on_device(problem), config))
 
 
 def _cs(problem: EncodingProblem, config: CsConfig) -> Complex:
     from hifield.recon.cartesian import solve_cs
 
-    return solve_cs(problem.normal, problem.adjoint(), problem.lipschitz(), config)
+    return _to_host(solve_cs(problem.normal, _on_device(problem), problem.lipschitz(), config))
 
 
 def _tv(problem: EncodingProblem, config: TvConfig) -> Complex:
     from hifield.recon.cartesian import solve_tv
 
-    return solve_tv(problem.normal, problem.adjoint(), problem.lipschitz(), config)
+    return _to_host(solve_tv(problem.normal, _on_device(problem), problem.lipschitz(), config))
 
 
 def _grappa(problem: EncodingProblem, config: GrappaConfig) -> Complex:
@@ -266,6 +285,7 @@ def reconstruct(
     method: str = "sense",
     coil_maps: CoilMaps | None = None,
     config: MethodConfig | None = None,
+    device: str | None = None,
 ) -> Image:
     """Reconstruct raw data into an image in the units of the input (no hidden normalisation).
 
@@ -281,6 +301,10 @@ def reconstruct(
         the calibration region when None and the method needs them. The same maps serve every ``other`` index.
     config
         The method's configuration dataclass (:mod:`hifield.recon.config`); None uses its defaults.
+    device
+        Where CG-SENSE, CS and TV compute (:mod:`hifield.recon.device`): ``"cpu"`` (numpy), ``"cuda"``/``"cuda:N"``
+        (torch on a GPU) or ``"torch"`` (torch on the CPU); None keeps the current one (``use_device``, else
+        ``"cpu"``). The other methods compute on the CPU whatever the device.
 
     Returns
     -------
@@ -311,6 +335,10 @@ def reconstruct(
             f"method {method!r} takes a {spec.config_type.__name__}, got a {type(config).__name__}; "
             f"pass {spec.config_type.__name__}(...) or None"
         )
+    if device is not None:
+        from hifield.recon.device import validate_device
+
+        device = validate_device(device)  # a missing torch or GPU is refused before any work
     if not np.all(np.isfinite(np.asarray(raw.kspace))):
         raise ReconstructionError("k-space contains NaN or infinite values; check the data source or simulation")
     if spec.cartesian_only and raw.trajectory is not None:
@@ -333,8 +361,11 @@ def reconstruct(
         )
     out = np.empty((problem.n_frames, 1, *problem.shape), dtype=np.complex64)
     extras: dict[str, Any] = {}
+    from hifield.recon.device import use_device
+
     for i in range(problem.n_frames):
-        x = spec.run(problem if i == 0 else problem.at(i), config)
+        with use_device(device):
+            x = spec.run(problem if i == 0 else problem.at(i), config)
         if spec.learned:
             x, frame_extras = x
             for name, value in frame_extras.items():
