@@ -144,7 +144,15 @@ def test_finite_difference_of_ramp() -> None:
 
 @pytest.mark.parametrize("spatial", [(1, 16, 12), (1, 15, 9), (4, 6, 8)])
 @pytest.mark.parametrize("n_maps", [1, 2])
-def test_sense_normal_matches_composed_operators(spatial: tuple[int, int, int], n_maps: int) -> None:
+@pytest.mark.parametrize("cores", [1, 2, 5])
+def test_sense_normal_matches_composed_operators(
+    spatial: tuple[int, int, int], n_maps: int, cores: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hifield.ops.sense as sense_module
+
+    # the coils split over threads whatever the size (2 cores: groups of 2 and 1 coils; 5: one coil each)
+    monkeypatch.setattr(sense_module, "PARALLEL_ELEMENTS", 0)
+    monkeypatch.setattr(sense_module, "_CPUS", cores)
     rng = np.random.default_rng(5)
     maps = (rng.standard_normal((n_maps, 3, *spatial)) + 1j * rng.standard_normal((n_maps, 3, *spatial))).astype(
         np.complex64
