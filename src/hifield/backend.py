@@ -209,10 +209,30 @@ def single_threaded_blas() -> Iterator[None]:
     ...     float(np.linalg.norm(np.ones(4) @ np.eye(4)))
     2.0
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional: without it the call uses BLAS's own threading
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover - optional: without it the call uses BLAS's own threading
         yield
         return
-    with threadpool_limits(limits=1, user_api="blas"):
+    with controller.limit(limits=1, user_api="blas"):
         yield
+
+
+_CONTROLLER: dict[int, Any] = {}
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, made once per process and per number of loaded modules.
+
+    ``threadpool_limits`` rescans ``/proc/self/maps`` and every loaded library on each call (about 1 ms, several
+    times per coil-map estimate); the controller is rebuilt only when modules were imported since (a BLAS that
+    came with them is then seen too). None without threadpoolctl.
+    """
+    key = len(sys.modules)
+    if key not in _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover
+            return None
+        _CONTROLLER.clear()
+        _CONTROLLER[key] = ThreadpoolController()
+    return _CONTROLLER[key]
