@@ -1,11 +1,12 @@
 """How hifield's and BART's reconstruction times grow with the matrix (128, 256, 384) and the coils (8, 32).
 
-Problem per size: BART's Shepp-Logan k-space (``bart phantom -x N -s C -k``) with complex Gaussian noise (sd 0.005 of
-the reference maximum, seeded) and the variable-density line mask of ``recon_vs_bart.py`` (R = 4, 24 central lines).
-Each tool runs its coil maps (hifield ``estimate_coil_maps`` / ``bart ecalib -m1``), then CG-SENSE, L1-wavelet and
-TV with its own maps and the regularisation weights ``recon_vs_bart.py`` tuned at 256² and R 4 (hifield: SENSE 0.01,
-CS 0.0002, TV 0.005; BART: ``-l2 -r 0.01``, ``-l1 -r 0.003``, ``-R T:3:0:0.01``), so each row uses the same settings
-at every size. The tools alternate run by run, the starting tool rotating, every run after the 1-minute load fell to
+Problem per size: BART's Shepp-Logan object (``bart phantom -x N``) seen by hifield's head array of C loops (BART's
+phantom has at most 8 sensitivities), Fourier transformed, with complex Gaussian noise (sd 0.005 of the reference
+maximum, seeded) and the variable-density line mask of ``recon_vs_bart.py`` (R = 4, 24 central lines). Each tool
+runs its coil maps (hifield ``estimate_coil_maps`` / ``bart ecalib -m1``), then CG-SENSE, L1-wavelet and TV with its
+own maps and the regularisation weights ``recon_vs_bart.py`` tuned at 256² and R 4 (hifield: SENSE 0.01, CS
+0.0002, TV 0.005; BART: ``-l2 -r 0.01``, ``-l1 -r 0.003``, ``-R T:3:0:0.01``), so each row uses the same settings at
+every size. The tools alternate run by run, the starting tool rotating, every run after the 1-minute load fell to
 ``--max-load`` (1.0); a run that had to start above it makes the script write nothing and exit 1. BART runs as a
 subprocess (its times include process start and ``.cfl`` I/O); hifield in-process.
 
@@ -30,9 +31,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recon_vs_bart import CPU_LOG, metrics, refuse_if_loaded, run_bart, vd_mask, wait_quiet
 
-from hifield.data import RawData, RawHeader
+from hifield.data import RawData, RawHeader, centred_affine
+from hifield.hardware import CoilArray
 from hifield.io.cfl import read_cfl, write_cfl
-from hifield.ops import ifftc
+from hifield.ops import fftc, ifftc
 from hifield.recon import CsConfig, SenseConfig, TvConfig, estimate_coil_maps, reconstruct
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -58,8 +60,12 @@ def main() -> None:
     for n in args.sizes:
         for n_coils in args.coils:
             base = work / f"ksp_{n}_{n_coils}"
-            subprocess.run(["bart", "phantom", "-x", str(n), "-s", str(n_coils), "-k", str(base)], check=True, env=env)
-            ksp = read_cfl(base)
+            # BART's phantom has at most 8 coil sensitivities: its object, hifield's head array for the coils
+            subprocess.run(["bart", "phantom", "-x", str(n), str(work / "object")], check=True, env=env)
+            obj = read_cfl(work / "object").reshape(1, n, n)
+            coils = CoilArray.head_array(n_coils, b0_t=3.0)
+            sens = coils.sensitivities(centred_affine((1, n, n), (0.005, 0.2 / n, 0.2 / n)), (1, n, n))
+            ksp = fftc((sens * obj[None]).astype(np.complex64), axes=(-2, -1))
             ref = np.sqrt(np.sum(np.abs(ifftc(ksp, axes=(-2, -1))) ** 2, axis=0))[0]
             rng = np.random.default_rng(1234)
             noise = rng.standard_normal(ksp.shape) + 1j * rng.standard_normal(ksp.shape)
@@ -143,7 +149,8 @@ def main() -> None:
         f"`python benchmarks/recon_scaling.py --repeats {args.repeats}`; {meta['machine']}; BART "
         f"{meta['bart_version']}; {meta['date']}; 1-minute load {start_load[0]:.2f} at the start, "
         f"{meta['load_average_at_end'][0]:.2f} at the end, at most {max(loads):.2f} before any timed run. "
-        "BART's Shepp-Logan k-space at each size, R 4 (24 central lines), each tool with its own maps and its "
+        "BART's Shepp-Logan object through hifield's head array at each size, R 4 (24 central lines), each tool "
+        "with its own maps and its "
         "weights tuned at 256² (see the script); medians of the alternated runs; wall and CPU (user + system) seconds.",
         "",
         "| N | coils | method | hifield wall [s] | BART wall [s] | ratio | hifield CPU [s] | BART CPU [s] "

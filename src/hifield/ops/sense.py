@@ -157,7 +157,7 @@ class CartesianSenseNormalOp(LinearOperator):
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
 _CPUS = os.cpu_count() or 1
-PARALLEL_ELEMENTS = 2**18
+PARALLEL_ELEMENTS = 2**16
 """Coil-image elements (coils x voxels) from which the normal operator splits the coils over threads."""
 
 
