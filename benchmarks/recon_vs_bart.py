@@ -139,6 +139,34 @@ def refuse_if_loaded(loads: list[float], limit: float) -> None:
         )
 
 
+def markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """The results table as Markdown, from what the .json holds (``--markdown-from`` renders a saved run again)."""
+    loads = [load for row in rows for load in row["load_before_runs"]]
+    lines = [
+        "# hifield vs BART vs SigPy: Cartesian reconstruction",
+        "",
+        f"{meta['problem']}; noise sd = {meta['noise_sd_rel_to_ref_max']} x max(ref); median of {meta['repeats']} "
+        f"runs; {meta['machine']}; {meta['date']}. Tools alternated run by run; every timed run waited for a 1-minute "
+        f"load at most 1.0 and started at {min(loads):.2f}-{max(loads):.2f} (each run's load is in the .json); the "
+        f"script began at {meta['load_average_at_start'][0]:.2f}. {meta['timing']} (bart version alone: "
+        f"{meta['bart_process_overhead_s'] * 1000:.0f} ms). Lambda: best SSIM on each tool's own grid.",
+        "",
+        "| R | tool | method | lambda | wall [s] | CPU [s] | NRMSE | PSNR [dB] | SSIM |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if "ssim" in row:
+            lines.append(
+                f"| {row['R']:g} | {row['tool']} | {row['method']} | {row['lambda']} | {row['time_s']:.2f} | "
+                f"{row['cpu_s']:.2f} | {row['nrmse']:.4f} | {row['psnr']:.2f} | {row['ssim']:.4f} |"
+            )
+        else:
+            lines.append(
+                f"| {row['R']:g} | {row['tool']} | {row['method']} | | {row['time_s']:.2f} | {row['cpu_s']:.2f} | | | |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -147,7 +175,12 @@ def main() -> None:
     parser.add_argument("--accelerations", type=float, nargs="+", default=[4.0, 8.0])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--max-load", type=float, default=1.0, help="wait for this 1-minute load before each run")
+    parser.add_argument("--markdown-from", type=Path, help="render the .md of a saved .json again, run nothing")
     args = parser.parse_args()
+    if args.markdown_from is not None:
+        saved = json.loads(args.markdown_from.read_text())
+        args.markdown_from.with_suffix(".md").write_text(markdown(saved["meta"], saved["rows"]))
+        return
 
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
@@ -324,30 +357,9 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     (args.out / "recon_vs_bart.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = [
-        "# hifield vs BART vs SigPy: Cartesian reconstruction",
-        "",
-        f"{meta['problem']}; noise sd = {args.noise} x max(ref); median of {args.repeats} runs; {meta['machine']}; "
-        f"{meta['date']}; load average {uptime[0]:.1f} at start, {meta['load_average_at_end'][0]:.1f} at end "
-        "(the machine is shared: CPU seconds are the fairer speed comparison). "
-        f"{meta['timing']} (bart version alone: {bart_start * 1000:.0f} ms). "
-        "Lambda: best SSIM on each tool's own grid.",
-        "",
-        "| R | tool | method | lambda | wall [s] | CPU [s] | NRMSE | PSNR [dB] | SSIM |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        if "ssim" in row:
-            lines.append(
-                f"| {row['R']:g} | {row['tool']} | {row['method']} | {row['lambda']} | {row['time_s']:.2f} | "
-                f"{row['cpu_s']:.2f} | {row['nrmse']:.4f} | {row['psnr']:.2f} | {row['ssim']:.4f} |"
-            )
-        else:
-            lines.append(
-                f"| {row['R']:g} | {row['tool']} | {row['method']} | | {row['time_s']:.2f} | {row['cpu_s']:.2f} | | | |"
-            )
-    (args.out / "recon_vs_bart.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    text = markdown(meta, rows)
+    (args.out / "recon_vs_bart.md").write_text(text)
+    print(text)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -58,3 +58,14 @@ def test_single_threaded_blas_works_as_a_decorator() -> None:
         return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
 
     assert set(threads()) == {1}
+
+
+def test_blas_controller_is_reused_until_modules_are_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    pytest.importorskip("threadpoolctl")
+    first = backend._blas_controller()
+    assert backend._blas_controller() is first  # no rescan of the loaded libraries per call
+    monkeypatch.setitem(sys.modules, "hifield_test_new_module", types.ModuleType("hifield_test_new_module"))
+    assert backend._blas_controller() is not first  # an import may have brought a BLAS: scan again
