@@ -45,8 +45,11 @@ class DataConfig:
     """Largest acceleration."""
     n_calibration: int = 8
     """ACS lines at 64 (scaled with the matrix)."""
+    calibration_spread: float = 0.0
+    """Each mask's ACS count is drawn uniformly from ``n_calibration * (1 -+ calibration_spread)`` (scaled)."""
     noise_min: float = 0.002
-    """Smallest noise standard deviation relative to the peak coil-image magnitude."""
+    """Smallest noise standard deviation (per coil image pixel, real and imaginary parts together) relative to the
+    peak coil-image magnitude; the default 3 T exam at 256 x 256 has about 0.012."""
     noise_max: float = 0.03
     """Largest noise standard deviation relative to the peak coil-image magnitude."""
     p_ellipses: float = 0.25
@@ -205,7 +208,8 @@ def make_mask(n: int, rng: np.random.Generator, config: DataConfig) -> tuple[NDA
     name = str(rng.choice(config.patterns))
     if name == "equispaced":
         r = float(round(r))
-    n_cal = max(2, round(config.n_calibration * n / 64))
+    spread = config.calibration_spread
+    n_cal = max(2, round(config.n_calibration * float(rng.uniform(1 - spread, 1 + spread)) * n / 64))
     n_cal = min(n_cal, max(2, int(n / r) - 2))
     pattern = make_pattern(name, n, acceleration=r, n_calibration=n_cal, seed=int(rng.integers(2**31)))
     lines: NDArray[np.bool_] = np.asarray(np.asarray(pattern.mask).reshape(-1, n).any(axis=0))
@@ -218,12 +222,27 @@ def make_sample(case: Case, rng: np.random.Generator, config: DataConfig) -> dic
     k = case.kspace
     n = k.shape[-2]
     mask, _ = make_mask(n, rng, config)
-    peak = float(np.abs(np.fft.ifft2(k)).max()) * np.sqrt(k.shape[-1] * k.shape[-2])
-    sigma = peak * np.exp(rng.uniform(np.log(config.noise_min), np.log(config.noise_max))) / np.sqrt(n * n)
+    sigma = noise_sigma(k, float(np.exp(rng.uniform(np.log(config.noise_min), np.log(config.noise_max)))))
     noise = (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape)) * sigma / np.sqrt(2)
     y = ((k + noise) * mask).astype(np.complex64)
     scale = data_scale(y)
     return {"y": y / scale, "mask": mask[None], "target": case.target / scale}
+
+
+def noise_sigma(k: NDArray[np.complex64], relative: float) -> float:
+    """K-space noise standard deviation that puts ``relative`` x the peak coil-image magnitude of noise on each
+    coil-image pixel (the centred FFT is orthonormal, so the noise has the same standard deviation in both spaces).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = np.fft.fft2(np.ones((1, 4, 4)), norm="ortho")  # coil image of ones
+    >>> round(noise_sigma(k, 0.01), 6)
+    0.01
+    """
+    from hifield.ops.fft import ifftc
+
+    return relative * float(np.abs(ifftc(k, axes=(-2, -1))).max())
 
 
 def data_scale(y: NDArray[np.complex64]) -> float:

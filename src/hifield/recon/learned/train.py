@@ -40,6 +40,12 @@ class TrainConfig:
     """Samples per step."""
     lr: float = 1e-3
     """Adam learning rate."""
+    lr_min: float = 0.0
+    """If set, the learning rate falls from ``lr`` to ``lr_min`` along a half cosine over ``steps`` (a function of
+    the step alone, so a resumed run follows the same schedule); 0: constant ``lr``."""
+    loss: str = "l1"
+    """``l1`` (mean absolute error of the magnitude over the target's mean) or ``ssim`` (1 - SSIM as
+    :func:`hifield.metrics.ssim` computes it, the fastMRI VarNet's loss)."""
     pool_cases: int = 24
     """Cases simulated per epoch."""
     steps_per_epoch: int = 250
@@ -104,6 +110,53 @@ def forward(model: Any, kind: str, t: dict[str, Any]) -> Any:
     return model(t["y"], t["mask"], maps)
 
 
+def ssim_torch(x: Any, target: Any) -> Any:
+    """Mean SSIM of magnitude images ``x`` and ``target`` ``(b, h, w)`` as :func:`hifield.metrics.ssim` computes it
+    (scikit-image: 7 x 7 uniform window, sample covariance, K1 0.01, K2 0.03, ``data_range`` the target's maximum
+    per image, the mean over the pixels whose window lies inside the image), differentiable."""
+    torch = require_torch()
+    win, k1, k2 = 7, 0.01, 0.03
+    cov_norm = win * win / (win * win - 1)
+    data_range = target.amax(dim=(-2, -1), keepdim=True)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    a, b = x[:, None], target[:, None]
+
+    def mean(v: Any) -> Any:
+        return torch.nn.functional.avg_pool2d(v, win, stride=1)
+
+    ua, ub = mean(a), mean(b)
+    va = cov_norm * (mean(a * a) - ua * ua)
+    vb = cov_norm * (mean(b * b) - ub * ub)
+    vab = cov_norm * (mean(a * b) - ua * ub)
+    c1, c2 = c1[:, None], c2[:, None]
+    s = ((2 * ua * ub + c1) * (2 * vab + c2)) / ((ua * ua + ub * ub + c1) * (va + vb + c2))
+    return s.mean(dim=(-3, -2, -1)).mean()
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate of ``step`` (0-based): ``lr``, or the half cosine from ``lr`` to ``lr_min``.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(lr=1e-3, lr_min=1e-4, steps=100)
+    >>> learning_rate(cfg, 0), round(learning_rate(cfg, 50), 6), round(learning_rate(cfg, 100), 6)
+    (0.001, 0.00055, 0.0001)
+    """
+    if config.lr_min <= 0:
+        return config.lr
+    t = min(step / max(config.steps, 1), 1.0)
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + float(np.cos(np.pi * t)))
+
+
+def loss_of(config: TrainConfig, x: Any, target: Any) -> Any:
+    """The training loss of the complex images ``x`` ``(b, h, w)`` against the magnitude ``target``."""
+    if config.loss == "ssim":
+        return 1.0 - ssim_torch(x.abs(), target)
+    if config.loss == "l1":
+        return (x.abs() - target).abs().mean() / target.abs().mean()
+    raise ValueError(f"unknown training loss {config.loss!r}; choose l1 or ssim")
+
+
 def _save_atomic(obj: Any, path: Path) -> None:
     torch = require_torch()
     tmp = path.with_suffix(".tmp")
@@ -125,7 +178,7 @@ def _plot(log: Path, png: Path) -> None:
     loss = [float(r["loss"]) for r in rows]
     val = [(int(r["step"]), float(r["val_ssim"])) for r in rows if r["val_ssim"]]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, loss, lw=0.6, color="tab:blue", label="train loss (L1)")
+    ax.plot(steps, loss, lw=0.6, color="tab:blue", label="train loss")
     ax.set_xlabel("step")
     ax.set_ylabel("loss", color="tab:blue")
     if val:
@@ -219,9 +272,11 @@ def train(
             epoch = step // config.steps_per_epoch
             pool.refresh(epoch)
         t = batch_tensors(pool.batch(np.random.default_rng([config.seed, step]), config.batch_size))
+        for group in optim.param_groups:
+            group["lr"] = learning_rate(config, step)
         x = forward(model, config.model, t)
         target = t["target"]
-        loss = (x.abs() - target).abs().mean() / target.abs().mean()
+        loss = loss_of(config, x, target)
         optim.zero_grad()
         loss.backward()
         optim.step()
