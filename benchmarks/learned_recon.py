@@ -1,27 +1,36 @@
 """Benchmark the shipped learned reconstructions (varnet, modl) against zero-filled, SENSE, L1-wavelet CS and TV.
 
-Test sets (never trained on: the data seeds differ from training's, and (b), (c) lie outside its distribution):
+Test sets, all 256 x 256 with 16 coils and never trained on (the data seeds differ from training's; (b), (c) and
+(d) lie outside its distribution):
 
-* (a) the default exam (3 T, T1 GRE, brain, 16 coils, variable density, 256 x 256, 24 calibration lines; 19 at
-  R = 12, where 24 would leave no other lines) at R = 4, 6, 8, 12; the shipped models were trained at 64 x 64 only,
-  so (a64) repeats R = 4 and 8 at the 64 x 64 training resolution (8 calibration lines);
-* (b) STIR at 5 T (protocol and field left out of training), R = 8, 64 x 64;
-* (c) the Shepp-Logan phantom (outside the training distribution), R = 8, 64 x 64.
+* (a) the default exam (3 T, T1 GRE, brain, variable density, 24 calibration lines; 19 at R = 12, where 24 would
+  leave no other lines) at R = 4, 6, 8, 12;
+* (b) STIR at 5 T (protocol and field left out of training), R = 8;
+* (c) the Shepp-Logan phantom (outside the training distribution), R = 8;
+* (d) the default exam at R = 8 with lesions of sizes and contrasts the training never drew (training: 0-3
+  white-matter discs of 2-8 % of the field of view with T1 x 1.2-1.8 and T2 x 1.5-3): three small discs (radius
+  1 % of the field of view) with T1 x 0.6 (bright on T1 weighting) and one large disc (radius 11 %) with T1 x 1.5,
+  T2 x 2. Per lesion and method: the lesion's contrast against a ring around it, ``(mean(lesion) - mean(ring)) /
+  mean(ring)``, and its error relative to the truth's; for the learned methods also the hallucination (null-space)
+  map's mean over the lesion against the lesion's absolute error. A lesion passes if its contrast is within 20 %
+  of the truth's, or if the map flags it: its mean over the lesion is at least half the error of the lesion's mean.
 
 Every method runs through ``hifield.pipeline.scan`` (the same raw data per row, scored against the noise-free fully
 sampled RSS image with ``hifield.metrics`` as fastMRI computes SSIM); the time is the pipeline's per-method time on
 one slice (coil maps included for sense/cs/tv, the uncertainty maps included for the learned methods). A separate
 timing runs the learned models alone on a 256 x 256, 16-coil slice (with and without the uncertainty maps).
-The load average before and after is recorded: the machine is shared.
+The load average before and after is recorded.
 
 Run: ``python benchmarks/learned_recon.py``; writes ``benchmarks/results/learned_recon.json`` and ``.md``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +73,105 @@ def run_row(name: str, *, r: float, matrix: int = 64, **options: Any) -> dict[st
     }
 
 
+SMALL_BRIGHT = [(0.35, 0.20, 0.01), (0.70, 0.75, 0.01), (0.25, 0.55, 0.01)]
+"""Small lesions ``(centre_y, centre_x, radius)`` as fractions of the field of view: cortex, cortex, white matter."""
+LARGE_DARK = [(0.58, 0.40, 0.11)]
+"""One large lesion across white and grey matter."""
+
+
+@contextlib.contextmanager
+def lesions_inserted(masks: list[Any]) -> Iterator[None]:
+    """While open, the pipeline's phantom carries the (d) lesions; ``masks`` receives each lesion's mask on the
+    phantom's grid (a plain wrapper of :func:`hifield.pipeline.phantom_for_protocol`, restored on exit)."""
+    import hifield.pipeline as pipeline
+    from hifield.recon.learned.data import lesion_discs
+
+    original = pipeline.phantom_for_protocol
+
+    def with_lesions(kind: str, protocol: Any, **options: Any) -> Any:
+        phantom = original(kind, protocol, **options)
+        phantom, small = lesion_discs(phantom, SMALL_BRIGHT, t1_factor=0.6, t2_factor=1.0, name="lesion-bright")
+        phantom, large = lesion_discs(phantom, LARGE_DARK, t1_factor=1.5, t2_factor=2.0, name="lesion-dark")
+        masks[:] = small + large
+        return phantom
+
+    pipeline.phantom_for_protocol = with_lesions
+    try:
+        yield
+    finally:
+        pipeline.phantom_for_protocol = original
+
+
+def _on_image_grid(mask: Any, n: int) -> Any:
+    """A phantom-grid mask averaged onto the ``n x n`` image grid (the phantom is an integer factor finer)."""
+    m = np.asarray(mask, dtype=np.float32)
+    f = m.shape[-1] // n
+    return m.reshape(n, f, n, f).mean(axis=(1, 3))
+
+
+def lesion_contrasts(truth: Any, images: dict[str, Any], null_maps: dict[str, Any], masks: list[Any]) -> list[Any]:
+    """Per lesion: its contrast in the truth and in each method's image, the relative error, and for learned
+    methods the null-space map's mean over the lesion against the absolute error of the lesion's mean."""
+    from scipy.ndimage import binary_dilation
+
+    n = truth.shape[-1]
+    out = []
+    for i, mask in enumerate(masks):
+        frac = _on_image_grid(mask, n)
+        core = frac >= 0.9
+        if core.sum() < 4:
+            core = frac >= 0.5
+        outer = binary_dilation(frac > 0, iterations=4) & ~binary_dilation(frac > 0, iterations=1)
+
+        def contrast(img: Any, core: Any = core, outer: Any = outer) -> float:
+            ring = float(img[outer].mean())
+            return (float(img[core].mean()) - ring) / ring
+
+        c_true = contrast(truth)
+        row: dict[str, Any] = {"lesion": i, "pixels": int(core.sum()), "truth_contrast": round(c_true, 4)}
+        for method, img in images.items():
+            c = contrast(img)
+            err = abs(c - c_true) / abs(c_true)
+            entry = {"contrast": round(c, 4), "relative_error": round(err, 4), "kept": bool(err <= 0.2)}
+            if method in null_maps:
+                abs_err = abs(float(img[core].mean()) - float(truth[core].mean()))
+                null_mean = float(null_maps[method][core].mean())
+                entry["null_space_mean"] = round(null_mean, 5)
+                entry["abs_error"] = round(abs_err, 5)
+                entry["flagged"] = bool(null_mean >= 0.5 * abs_err)
+            entry["passes"] = bool(entry["kept"] or entry.get("flagged", False))
+            row[method] = entry
+        out.append(row)
+    return out
+
+
+def run_lesion_row() -> tuple[dict[str, Any], list[Any]]:
+    """Set (d): the default exam at R = 8 with unseen lesions; the scores and the per-lesion contrasts."""
+    masks: list[Any] = []
+    cfg = ScanConfig(acceleration=8.0, matrix=256, n_calibration=24, recons=METHODS, write_files=False, seed=1234)
+    with lesions_inserted(masks):
+        result = scan(cfg)
+    n = 256
+    truth = result.truth.reshape(-1, n, n)[0]
+    images = {m: result.images[m].reshape(-1, n, n)[0] for m in METHODS}
+    null_maps = {
+        m: np.asarray(result.recon_images[m].extras["null_space"]).reshape(-1, n, n)[0]
+        for m in METHODS
+        if "null_space" in result.recon_images[m].extras
+    }
+    row = {
+        "set": "(d) 3T T1 GRE brain 256, unseen lesions",
+        "R": 8.0,
+        "acceleration": result.summary["acceleration"],
+        "calibration_lines": result.summary["calibration_lines"],
+        "methods": {
+            m["method"]: {k: round(float(m[k]), 4) for k in ("ssim", "psnr", "nmse", "time_s")}
+            for m in result.summary["reconstructions"]
+        },
+    }
+    return row, lesion_contrasts(truth, images, null_maps, masks)
+
+
 def time_256(repeats: int = 2) -> dict[str, float]:
     """Seconds per 256 x 256 16-coil slice of each learned model, with and without the uncertainty maps."""
     from hifield.recon.learned import LearnedConfig
@@ -91,6 +199,33 @@ def time_256(repeats: int = 2) -> dict[str, float]:
     return out
 
 
+def lesion_lines(lesions: list[Any]) -> list[str]:
+    """The Markdown table of set (d): contrast per lesion and method, relative error, and the learned methods'
+    null-space flag."""
+    lines = [
+        "",
+        "Set (d), per lesion: contrast against a ring around it (truth, then each method with its error relative to "
+        "the truth's); for the learned methods the null-space map's mean over the lesion / the absolute error of "
+        "the lesion's mean. Pass: error <= 20 %, or the map's mean >= half the absolute error (flagged).",
+        "",
+        "| lesion | pixels | truth | " + " | ".join(METHODS) + " |",
+        "|---|---|---|" + "---|" * len(METHODS),
+    ]
+    for row in lesions:
+        cells = []
+        for m in METHODS:
+            e = row[m]
+            cell = f"{e['contrast']:+.3f} ({100 * e['relative_error']:.0f} %)"
+            if "null_space_mean" in e:
+                cell += f" map {e['null_space_mean']:.3f}/{e['abs_error']:.3f}"
+            cells.append(cell + (" pass" if e["passes"] else " FAIL"))
+        kind = "small bright" if row["lesion"] < len(SMALL_BRIGHT) else "large dark"
+        lines.append(
+            f"| {row['lesion']} {kind} | {row['pixels']} | {row['truth_contrast']:+.3f} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
 def main() -> None:
     """Run every row and write the JSON and Markdown tables."""
     import torch
@@ -100,14 +235,16 @@ def main() -> None:
     torch.set_num_threads(2)
     load_before = os.getloadavg()
     rows = [run_row("(a) 3T T1 GRE brain 256", r=r, matrix=256) for r in (4.0, 6.0, 8.0, 12.0)]
-    rows += [run_row("(a64) 3T T1 GRE brain 64", r=r) for r in (4.0, 8.0)]
-    rows.append(run_row("(b) STIR 5T brain 64 (held out)", r=8.0, protocol="stir_2d", field="5T"))
-    rows.append(run_row("(c) Shepp-Logan 64 (out of distribution)", r=8.0, phantom="shepp-logan"))
+    rows.append(run_row("(b) STIR 5T brain 256 (held out)", r=8.0, matrix=256, protocol="stir_2d", field="5T"))
+    rows.append(run_row("(c) Shepp-Logan 256 (out of distribution)", r=8.0, matrix=256, phantom="shepp-logan"))
+    lesion_row, lesions = run_lesion_row()
+    rows.append(lesion_row)
     timing = time_256()
     load_after = os.getloadavg()
     meta = {k: load_model(str(weights_path(k)))[1] for k in ("varnet", "modl")}
     report = {
         "rows": rows,
+        "lesions": lesions,
         "time_256x256_16coil_s": timing,
         "load_average_before": load_before,
         "load_average_after": load_after,
@@ -126,6 +263,7 @@ def main() -> None:
                     "training_command",
                 )
             }
+            | {"trained_matrix": m["config"]["data"]["matrix"]}
             for k, m in meta.items()
         },
     }
@@ -137,7 +275,9 @@ def main() -> None:
         f"`python benchmarks/learned_recon.py`; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
         f"(2 shared cores, torch threads {torch.get_num_threads()}). 16 coils, seed 1234; SSIM as fastMRI computes "
         "it (`hifield.metrics`) against the noise-free fully sampled RSS image; time per slice in seconds (coil maps "
-        "included for sense/cs/tv, uncertainty maps included for varnet/modl). The models were trained at 64 x 64.",
+        "included for sense/cs/tv, uncertainty maps included for varnet/modl). Training matrix: "
+        + ", ".join(f"{k} {m['trained_matrix']} x {m['trained_matrix']}" for k, m in report["models"].items())
+        + ".",
         "",
         "| set | R | ACS | "
         + " | ".join(f"{m} SSIM" for m in METHODS)
@@ -155,6 +295,7 @@ def main() -> None:
             + " | ".join(f"{ms[m]['time_s']:.2f}" for m in METHODS)
             + " |"
         )
+    lines += lesion_lines(lesions)
     lines += ["", "Learned models alone on a 256 x 256, 16-coil slice (median of 2 after a warm-up, seconds):", ""]
     lines += [f"- {k}: {v:.3f} s" for k, v in timing.items()]
     lines += ["", "Shipped models:", ""]

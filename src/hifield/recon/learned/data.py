@@ -111,11 +111,45 @@ def vary_brain(phantom: Any, rng: np.random.Generator, *, lesions: int | None = 
             cy, cx = inside[rng.integers(len(inside))]
             r = rng.uniform(0.02, 0.08) * nx
             region = np.maximum(region, _disc(ny, nx, cy, cx, r, r * rng.uniform(0.6, 1.4), rng.uniform(0, np.pi)))
-        region = region * (brain > 0.5)
-        lesion_fr = (fr.sum(axis=0) * region)[None]
-        fr = np.concatenate([fr * (1 - region), lesion_fr]).astype(np.float32)
-        tissues.append(lesion)
+        return with_lesion(phantom.replace(fractions=fr, tissues=tuple(tissues)), region * (brain > 0.5), lesion)
     return phantom.replace(fractions=fr, tissues=tuple(tissues))
+
+
+def with_lesion(phantom: Any, region: NDArray[Any], lesion: Any) -> Any:
+    """``phantom`` with the tissue ``lesion`` filling ``region`` ``(y, x)`` (weights 0-1 on the phantom's grid):
+    there the other tissues' fractions are scaled by ``1 - region`` and the lesion takes what they gave up."""
+    fr = phantom.fractions
+    lesion_fr = (fr.sum(axis=0) * region)[None]
+    fractions = np.concatenate([fr * (1 - region), lesion_fr]).astype(np.float32)
+    return phantom.replace(fractions=fractions, tissues=(*phantom.tissues, lesion))
+
+
+def lesion_discs(
+    phantom: Any,
+    discs: list[tuple[float, float, float]],
+    *,
+    t1_factor: float,
+    t2_factor: float,
+    name: str = "lesion",
+) -> tuple[Any, list[NDArray[np.bool_]]]:
+    """``phantom`` with white-matter-based lesions of T1 x ``t1_factor``, T2 x ``t2_factor`` in the given discs
+    ``(centre_y, centre_x, radius)``, each as a fraction of the field of view from its top left corner (for test
+    sets of lesions the training never drew), as a tissue called ``name``; returns the phantom and each disc's mask
+    on the phantom's grid.
+
+    Examples
+    --------
+    >>> from hifield.phantom import make_phantom
+    >>> p, masks = lesion_discs(make_phantom("brain", matrix=32), [(0.5, 0.4, 0.05)], t1_factor=0.6, t2_factor=1)
+    >>> p.tissue_names[-1], int(masks[0].sum()) > 0
+    ('lesion', True)
+    """
+    _, _, ny, nx = phantom.fractions.shape
+    masks = [_disc(ny, nx, cy * ny, cx * nx, r * nx, r * nx) for cy, cx, r in discs]
+    wm = phantom.tissues[phantom.tissue_index("wm")]
+    lesion = dataclasses.replace(wm, name=name, t1_s=wm.t1_s * t1_factor, t2_s=wm.t2_s * t2_factor)
+    region = np.any(masks, axis=0).astype(np.float32)
+    return with_lesion(phantom, region, lesion), masks
 
 
 def random_ellipses(phantom: Any, rng: np.random.Generator) -> Any:
