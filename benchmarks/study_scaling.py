@@ -32,7 +32,7 @@ OVERHEAD_NOTE = (
     "an exam's reconstructions run as tasks of their own (issue 16, method granularity): an exam's wall "
     "time then includes the time its task waits, outside its worker's slot, while other tasks use that "
     "slot, so the exams' times overlap. The scheduler overhead per task (empty tasks through the same "
-    'cluster) is the figure to read.'
+    "cluster) is the figure to read."
     "\n"
 )
 """Read with the table: why overhead/exam can be negative."""

@@ -52,12 +52,20 @@ def scored_cases(model: Any, config: TrainConfig, n: int, seed: int) -> list[tup
 
 
 def ship(
-    checkpoint: Path, *, command: str, n_calibration: int = 40, n_test: int = 40, commits: list[str] | None = None
+    checkpoint: Path,
+    *,
+    command: str,
+    n_calibration: int = 40,
+    n_test: int = 40,
+    commits: list[str] | None = None,
+    name: str = "",
+    version: int = VERSION,
 ) -> Path:
     """Write the shipped weights of ``checkpoint`` (see the module docstring); returns their path.
 
     ``commits`` are the git commits the training ran on, oldest first (a resumed run may span several); the
-    last is recorded as ``commit``. Default: the current ``HEAD``.
+    last is recorded as ``commit``. Default: the current ``HEAD``. ``name`` (default ``hifield-<model>-small``) and
+    ``version`` are how DICOM and reports name the model.
     """
     torch = require_torch()
     from hifield.recon.learned import uncertainty as unc
@@ -74,8 +82,8 @@ def ship(
     test = scored_cases(model, config, n_test, config.seed + 30_000)
     coverage = 1.0 - float(np.mean([unc.miscoverage(p, w, t, lam) for p, w, t in test]))
     meta = {
-        "name": f"hifield-{config.model}-small",
-        "version": VERSION,
+        "name": name or f"hifield-{config.model}-small",
+        "version": version,
         "kind": config.model,
         "n_virtual": config.data.n_virtual,
         "training_command": command,
@@ -107,11 +115,20 @@ def main() -> None:
     parser.add_argument("--n-calibration", type=int, default=40)
     parser.add_argument("--n-test", type=int, default=40)
     parser.add_argument("--commit", action="append", help="A commit the training ran on (repeat, oldest first).")
+    parser.add_argument("--name", default="", help="The model's name (default hifield-<model>-small).")
+    parser.add_argument("--version", type=int, default=VERSION, help="The model's version number.")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads.")
     args = parser.parse_args()
     torch = require_torch()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     path = ship(
-        args.checkpoint, command=args.command, n_calibration=args.n_calibration, n_test=args.n_test, commits=args.commit
+        args.checkpoint,
+        command=args.command,
+        n_calibration=args.n_calibration,
+        n_test=args.n_test,
+        commits=args.commit,
+        name=args.name,
+        version=args.version,
     )
     meta = torch.load(path, weights_only=False)["metadata"]
     print(
