@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -11,10 +12,10 @@ from hifield.cli._common import handle_errors, print_json
 
 @handle_errors
 def train_command(
-    config: Path = typer.Option(..., "--config", help="Training config YAML, e.g. configs/varnet_small.yaml."),
+    config: Path = typer.Option(..., "--config", help="Training config YAML, e.g. configs/varnet_256.yaml."),
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: the config's `out`)."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop (checkpointed) after this step."),
-    threads: int = typer.Option(1, "--threads", help="torch CPU threads."),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: one per core)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Train the model of CONFIG; a checkpoint in the run folder is resumed, loss and SSIM go to log.csv/curve.png."""
@@ -23,9 +24,9 @@ def train_command(
     from hifield.recon.learned.train import TrainConfig, train
 
     torch = require_torch()
-    torch.set_num_threads(max(1, threads))
+    torch.set_num_threads(threads if threads > 0 else os.cpu_count() or 1)
     if not config.is_file():
-        raise ConfigError(f"training config {str(config)!r} does not exist; pass e.g. configs/varnet_small.yaml")
+        raise ConfigError(f"training config {str(config)!r} does not exist; pass e.g. configs/varnet_256.yaml")
     try:
         cfg = TrainConfig.load(config)
     except TypeError as error:
