@@ -61,11 +61,9 @@ def test_calibration_spread_draws_acs_sizes_around_the_scaled_count() -> None:
     assert 15 <= min(spread) <= 19 and len(spread) > len(fixed)
 
 
-torch = pytest.importorskip("torch")
-
-
 @pytest.mark.torch
 def test_training_ssim_loss_is_hifields_ssim_metric() -> None:
+    torch = pytest.importorskip("torch")
     from hifield.metrics import ssim
     from hifield.recon.learned.train import ssim_torch
 
@@ -80,6 +78,7 @@ def test_training_ssim_loss_is_hifields_ssim_metric() -> None:
 
 @pytest.mark.torch
 def test_learning_rate_follows_the_half_cosine_and_is_constant_without_lr_min() -> None:
+    pytest.importorskip("torch")
     from hifield.recon.learned.train import TrainConfig, learning_rate
 
     cos = TrainConfig(lr=1e-3, lr_min=1e-5, steps=200)
@@ -91,6 +90,7 @@ def test_learning_rate_follows_the_half_cosine_and_is_constant_without_lr_min() 
 
 @pytest.mark.torch
 def test_an_unknown_loss_is_refused_by_name() -> None:
+    torch = pytest.importorskip("torch")
     from hifield.recon.learned.train import TrainConfig, loss_of
 
     with pytest.raises(ValueError, match="unknown training loss 'l3'"):
