@@ -63,8 +63,10 @@ def test_hifield_recon_writes_the_maps_and_labels_the_dicom_series_as_ai(tmp_pat
         assert (tmp_path / f"v_{name}.nii.gz").is_file()
     assert main(["recon", str(tmp_path / "raw.h5"), "--out", str(tmp_path / "dcm"), "--method", "varnet"]) == 0
     ds = pydicom.dcmread(sorted((tmp_path / "dcm").glob("*.dcm"))[0])
-    assert "AI-recon hifield-varnet-small v1" in ds.SeriesDescription
-    assert ds.ImageComments.startswith("AI-reconstructed by hifield-varnet-small v1")
+    _, meta = load_model(str(weights_path("varnet")))
+    label = f"{meta['name']} v{meta['version']}"
+    assert meta["name"].startswith("hifield-varnet") and f"AI-recon {label}" in ds.SeriesDescription
+    assert ds.ImageComments.startswith(f"AI-reconstructed by {label}")
 
 
 def test_hifield_recon_without_torch_prints_one_line_naming_the_dl_extra(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Turn a training checkpoint into shipped weights: conformal calibration on held-out simulations, and metadata.
 
-``python -m hifield.recon.learned.ship runs/varnet_small/checkpoint.pt`` simulates ``n_calibration`` held-out cases
+``python -m hifield.recon.learned.ship runs/varnet_256/checkpoint.pt`` simulates ``n_calibration`` held-out cases
 (seeded apart from training and validation), calibrates the conformal factor of the 90 % interval on them, measures
 its empirical coverage on ``n_test`` further held-out cases, and writes ``weights/<model>_small.pt`` with the state
 dict, the model's parameters and the metadata: training command, config, git commit, calibration and coverage.

@@ -1,6 +1,6 @@
 """Training of the learned models on streamed simulations: resumable checkpoints, CSV log and PNG curve.
 
-``hifield train --config configs/varnet_small.yaml`` runs :func:`train`. Every ``steps_per_epoch`` steps a new pool
+``hifield train --config configs/varnet_256.yaml`` runs :func:`train`. Every ``steps_per_epoch`` steps a new pool
 of cases is simulated (seeded by the config's seed and the epoch); each step draws a batch from the pool with fresh
 sampling patterns and noise (seeded by the step). A checkpoint (model, optimiser, step) is written atomically every
 ``checkpoint_every`` steps and at the end, so an interrupted run resumes at the step it stopped at with the same
