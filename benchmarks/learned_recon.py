@@ -237,8 +237,81 @@ def lesion_lines(lesions: list[Any]) -> list[str]:
     return lines
 
 
+def table_rows(rows: list[dict[str, Any]], cells: Any) -> list[str]:
+    """Markdown rows ``| set | R | cells... |`` of the table's rows; ``cells(row, methods)`` gives the rest."""
+    return [
+        f"| {row['set']} | {row['acceleration']:.2f} | " + " | ".join(cells(row, row["methods"])) + " |" for row in rows
+    ]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The Markdown tables of a run's ``report`` (what the .json holds)."""
+    before, after = report["load_average_before"][0], report["load_average_after"][0]
+    lines = [
+        "# Learned reconstruction vs classical methods",
+        "",
+        f"`python benchmarks/learned_recon.py`; load average {before:.2f} before, {after:.2f} after "
+        f"(2 shared cores, torch threads {report['cpu_threads']}). 16 coils, seed 1234; SSIM as fastMRI computes "
+        "it (`hifield.metrics`) against the noise-free fully sampled RSS image; time per slice in seconds (coil maps "
+        "included for sense/cs/tv, uncertainty maps included for varnet/modl). Training matrix: "
+        + ", ".join(f"{k} {m['trained_matrix']} x {m['trained_matrix']}" for k, m in report["models"].items())
+        + ".",
+        "",
+        "| set | R | ACS | "
+        + " | ".join(f"{m} SSIM" for m in METHODS)
+        + " | "
+        + " | ".join(f"{m} s" for m in METHODS)
+        + " |",
+        "|---|---|---|" + "---|" * (2 * len(METHODS)),
+    ]
+    lines += table_rows(
+        report["rows"],
+        lambda row, ms: (
+            [str(row["calibration_lines"])]
+            + [f"{ms[m]['ssim']:.4f}" for m in METHODS]
+            + [f"{ms[m]['time_s']:.2f}" for m in METHODS]
+        ),
+    )
+    learned = [m for m in METHODS if "coverage" in report["rows"][0]["methods"].get(m, {})]
+    lines += [
+        "",
+        "Conformal 90 % interval of the learned methods on each set: empirical coverage of the object pixels, and the "
+        "correlation of the interval's width with the error |truth - |x|| (where the interval is wide, is the error "
+        "large?).",
+        "",
+        "| set | R | " + " | ".join(f"{m} coverage | {m} width-error corr." for m in learned) + " |",
+        "|---|---|" + "---|---|" * len(learned),
+    ]
+    lines += table_rows(
+        report["rows"],
+        lambda row, ms: [
+            f"{ms[m][k]:{f}}" for m in learned for k, f in (("coverage", ".3f"), ("width_error_corr", ".2f"))
+        ],
+    )
+    lines += lesion_lines(report["lesions"])
+    lines += ["", "Learned models alone on a 256 x 256, 16-coil slice (median of 2 after a warm-up, seconds):", ""]
+    lines += [f"- {k}: {v:.3f} s" for k, v in report["time_256x256_16coil_s"].items()]
+    lines += ["", "Shipped models:", ""]
+    for m in report["models"].values():
+        lines.append(
+            f"- {m['name']} v{m['version']} (commit {m['commit'][:10]}): {m['trained_steps']} steps, validation SSIM "
+            f"{m['val_ssim']:.4f}; conformal lambda {m['conformal_lambda']:.3f}, held-out coverage "
+            f"{m['conformal_test_coverage']:.3f} (nominal 0.90); `{m['training_command']}`"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
-    """Run every row and write the JSON and Markdown tables."""
+    """Run every row and write the JSON and Markdown tables (``--markdown-from FILE.json``: render a saved run's
+    Markdown again, run nothing)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markdown-from", type=Path, help="render the .md of a saved .json again, run nothing")
+    args = parser.parse_args()
+    if args.markdown_from is not None:
+        args.markdown_from.with_suffix(".md").write_text(markdown(json.loads(args.markdown_from.read_text())))
+        return
     import torch
 
     from hifield.recon.learned.infer import load_model, weights_path
@@ -280,61 +353,9 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "learned_recon.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [
-        "# Learned reconstruction vs classical methods",
-        "",
-        f"`python benchmarks/learned_recon.py`; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
-        f"(2 shared cores, torch threads {torch.get_num_threads()}). 16 coils, seed 1234; SSIM as fastMRI computes "
-        "it (`hifield.metrics`) against the noise-free fully sampled RSS image; time per slice in seconds (coil maps "
-        "included for sense/cs/tv, uncertainty maps included for varnet/modl). Training matrix: "
-        + ", ".join(f"{k} {m['trained_matrix']} x {m['trained_matrix']}" for k, m in report["models"].items())
-        + ".",
-        "",
-        "| set | R | ACS | "
-        + " | ".join(f"{m} SSIM" for m in METHODS)
-        + " | "
-        + " | ".join(f"{m} s" for m in METHODS)
-        + " |",
-        "|---|---|---|" + "---|" * (2 * len(METHODS)),
-    ]
-    for row in rows:
-        ms = row["methods"]
-        lines.append(
-            f"| {row['set']} | {row['acceleration']:.2f} | {row['calibration_lines']} | "
-            + " | ".join(f"{ms[m]['ssim']:.4f}" for m in METHODS)
-            + " | "
-            + " | ".join(f"{ms[m]['time_s']:.2f}" for m in METHODS)
-            + " |"
-        )
-    learned = [m for m in METHODS if "coverage" in rows[0]["methods"].get(m, {})]
-    lines += [
-        "",
-        "Conformal 90 % interval of the learned methods on each set: empirical coverage of the object pixels, and the "
-        "correlation of the interval's width with the error |truth - |x|| (where the interval is wide, is the error "
-        "large?).",
-        "",
-        "| set | R | " + " | ".join(f"{m} coverage | {m} width-error corr." for m in learned) + " |",
-        "|---|---|" + "---|---|" * len(learned),
-    ]
-    for row in rows:
-        ms = row["methods"]
-        lines.append(
-            f"| {row['set']} | {row['acceleration']:.2f} | "
-            + " | ".join(f"{ms[m]['coverage']:.3f} | {ms[m]['width_error_corr']:.2f}" for m in learned)
-            + " |"
-        )
-    lines += lesion_lines(lesions)
-    lines += ["", "Learned models alone on a 256 x 256, 16-coil slice (median of 2 after a warm-up, seconds):", ""]
-    lines += [f"- {k}: {v:.3f} s" for k, v in timing.items()]
-    lines += ["", "Shipped models:", ""]
-    for m in report["models"].values():
-        lines.append(
-            f"- {m['name']} v{m['version']} (commit {m['commit'][:10]}): {m['trained_steps']} steps, validation SSIM "
-            f"{m['val_ssim']:.4f}; conformal lambda {m['conformal_lambda']:.3f}, held-out coverage "
-            f"{m['conformal_test_coverage']:.3f} (nominal 0.90); `{m['training_command']}`"
-        )
-    (RESULTS / "learned_recon.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    text = markdown(report)
+    (RESULTS / "learned_recon.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

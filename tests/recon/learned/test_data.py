@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,10 +92,30 @@ def test_learning_rate_follows_the_half_cosine_and_is_constant_without_lr_min() 
     assert {learning_rate(TrainConfig(lr=2e-3), s) for s in (0, 500, 5000)} == {2e-3}
 
 
-@pytest.mark.torch
-def test_an_unknown_loss_is_refused_by_name() -> None:
-    torch = pytest.importorskip("torch")
-    from hifield.recon.learned.train import TrainConfig, loss_of
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("loss: l3\n", "unknown training loss 'l3'; choose l1 or ssim"),
+        ("lr: 0.001\nlr_min: 0.01\n", "0 <= lr_min <= lr"),
+        ("data: {calibration_spread: 1.2}\n", "calibration_spread must lie in [0, 1)"),
+    ],
+)
+def test_a_bad_training_config_is_refused_in_one_line_before_anything_is_simulated(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    from hifield.errors import ConfigError
+    from hifield.recon.learned.train import TrainConfig
 
-    with pytest.raises(ValueError, match="unknown training loss 'l3'"):
-        loss_of(TrainConfig(loss="l3"), torch.ones(1, 8, 8, dtype=torch.complex64), torch.ones(1, 8, 8))
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("model: varnet\n" + text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TrainConfig.load(cfg)
+    pytest.importorskip("torch")
+    done = subprocess.run(
+        [sys.executable, "-m", "hifield.cli.main", "train", "--config", str(cfg), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and message in lines[0]
+    assert not (tmp_path / "run").exists()  # refused before the run folder or any simulation

@@ -23,6 +23,9 @@ from hifield.recon.learned import require_torch
 from hifield.recon.learned.data import CasePool, DataConfig
 from hifield.recon.learned.infer import acs_bounds
 
+LOSSES = ("l1", "ssim")
+"""Training losses :func:`loss_of` computes."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -62,6 +65,16 @@ class TrainConfig:
     """Stop (with a checkpoint) after this many seconds of this run; 0: no limit."""
     out: str = "runs/model"
     """Folder of the checkpoint, ``log.csv`` and ``curve.png``."""
+
+    def __post_init__(self) -> None:
+        from hifield.errors import ConfigError
+
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown training loss {self.loss!r}; choose {' or '.join(LOSSES)}")
+        if self.lr <= 0 or not 0 <= self.lr_min <= self.lr:
+            raise ConfigError(f"learning rates must satisfy lr > 0 and 0 <= lr_min <= lr; got {self.lr}, {self.lr_min}")
+        if not 0 <= self.data.calibration_spread < 1:
+            raise ConfigError(f"calibration_spread must lie in [0, 1); got {self.data.calibration_spread}")
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
@@ -152,9 +165,7 @@ def loss_of(config: TrainConfig, x: Any, target: Any) -> Any:
     """The training loss of the complex images ``x`` ``(b, h, w)`` against the magnitude ``target``."""
     if config.loss == "ssim":
         return 1.0 - ssim_torch(x.abs(), target)
-    if config.loss == "l1":
-        return (x.abs() - target).abs().mean() / target.abs().mean()
-    raise ValueError(f"unknown training loss {config.loss!r}; choose l1 or ssim")
+    return (x.abs() - target).abs().mean() / target.abs().mean()  # "l1" (TrainConfig refuses any other)
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
