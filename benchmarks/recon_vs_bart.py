@@ -48,6 +48,8 @@ from hifield.recon import CsConfig, SenseConfig, TvConfig, estimate_coil_maps, r
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("maps", "sense", "cs", "tv")
+SIGPY_KEYS = {"l2": "sense", "l1": "cs", "tv": "tv"}
+"""The SigPy worker's weight lists and the methods they tune."""
 
 SIGPY_WORKER = r"""
 import json, sys, time
@@ -147,7 +149,8 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "",
         f"{meta['problem']}; noise sd = {meta['noise_sd_rel_to_ref_max']} x max(ref); median of {meta['repeats']} "
         f"runs; {meta['machine']}; {meta['date']}. Tools alternated run by run; every timed run waited for a 1-minute "
-        f"load at most 1.0 and started at {min(loads):.2f}-{max(loads):.2f} (each run's load is in the .json); the "
+        f"load at most {meta.get('max_load', 1.0):.1f} and started at {min(loads):.2f}-{max(loads):.2f} (each run's "
+        "load is in the .json); the "
         f"script began at {meta['load_average_at_start'][0]:.2f}. {meta['timing']} (bart version alone: "
         f"{meta['bart_process_overhead_s'] * 1000:.0f} ms). Lambda: best SSIM on each tool's own grid.",
         "",
@@ -176,12 +179,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--max-load", type=float, default=1.0, help="wait for this 1-minute load before each run")
     parser.add_argument("--markdown-from", type=Path, help="render the .md of a saved .json again, run nothing")
+    parser.add_argument(
+        "--methods", nargs="+", choices=METHODS, default=list(METHODS), help="tune and time only these (default all)"
+    )
     args = parser.parse_args()
     if args.markdown_from is not None:
         saved = json.loads(args.markdown_from.read_text())
         args.markdown_from.with_suffix(".md").write_text(markdown(saved["meta"], saved["rows"]))
         return
 
+    methods = tuple(m for m in METHODS if m in args.methods)
+    solvers = [m for m in methods if m != "maps"]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     work = Path(tempfile.mkdtemp(prefix="hifield_bart_"))
@@ -228,6 +236,8 @@ def main() -> None:
         configs = {"sense": SenseConfig, "cs": CsConfig, "tv": TvConfig}
         hifield_cfg = {}
         for method, lams in grids["hifield"].items():
+            if method not in solvers:
+                continue
             scored = []
             for lam in lams:
                 img = reconstruct(raw, method=method, coil_maps=maps, config=configs[method](lambda_rel=lam)).data
@@ -238,6 +248,8 @@ def main() -> None:
         flags = {"sense": ["-l2"], "cs": ["-l1"], "tv": ["-R", "T:3:0:{lam}"]}
         bart_reg = {}
         for method, lams in grids["bart"].items():
+            if method not in solvers:
+                continue
             scored = []
             for lam in lams:
                 reg = [f.format(lam=lam) for f in flags[method]] + (["-r", str(lam)] if method != "tv" else [])
@@ -249,7 +261,7 @@ def main() -> None:
         sigpy_lams = None
         if args.sigpy_python and Path(args.sigpy_python).exists():
             job = {"kspace": str(base), "out": str(work / f"sigpy_r{int(r)}"), "repeats": 1}
-            job.update({"l2": grids["sigpy"]["sense"], "l1": grids["sigpy"]["cs"], "tv": grids["sigpy"]["tv"]})
+            job.update({key: grids["sigpy"][m] if m in solvers else [] for key, m in SIGPY_KEYS.items()})
             res = json.loads(
                 subprocess.run(
                     [args.sigpy_python, "-c", SIGPY_WORKER, json.dumps(job)], check=True, capture_output=True, text=True
@@ -257,7 +269,7 @@ def main() -> None:
             )
             sigpy_lams = {
                 method: max((metrics(ref, read_cfl(e["image"]))["ssim"], e["lambda"]) for e in res[method])[1]
-                for method in ("sense", "cs", "tv")
+                for method in solvers
             }
 
         # ---- 2. timing, alternated run by run: in every repetition each step runs once per tool, the tool that
@@ -265,7 +277,7 @@ def main() -> None:
         steps: dict[tuple[str, str], Callable[[], Any]] = {}
         steps[("hifield", "maps")] = lambda raw=raw: estimate_coil_maps(raw, calib_size=24)
         steps[("bart", "maps")] = lambda base=base, bm=bart_maps: run_bart(["ecalib", "-m1", str(base), str(bm)], env)
-        for method in ("sense", "cs", "tv"):
+        for method in solvers:
             cfg = hifield_cfg[method][1]
             steps[("hifield", method)] = lambda raw=raw, method=method, cfg=cfg, maps=maps: (
                 reconstruct(raw, method=method, coil_maps=maps, config=cfg).data
@@ -275,25 +287,25 @@ def main() -> None:
                 ["pics", "-S", *reg, str(base), str(bm), str(out)], env
             )
         runs: dict[tuple[str, str], dict[str, list[float]]] = {
-            key: {"wall": [], "cpu": [], "load": []} for key in [*steps, *(("sigpy", m) for m in METHODS)]
+            key: {"wall": [], "cpu": [], "load": []} for key in [*steps, *(("sigpy", m) for m in methods)]
         }
         images: dict[tuple[str, str], np.ndarray] = {}
         for rep in range(args.repeats):
-            tools = ["hifield", "bart", "sigpy"] if sigpy_lams else ["hifield", "bart"]
+            tools = ["hifield", "bart", "sigpy"] if sigpy_lams is not None else ["hifield", "bart"]
             tools = tools[rep % len(tools) :] + tools[: rep % len(tools)]
             for tool in tools:
                 if tool == "sigpy":
                     assert sigpy_lams is not None
                     load = wait_quiet(args.max_load)
                     job = {"kspace": str(base), "out": str(work / f"sigpy_r{int(r)}"), "repeats": 1}
-                    job.update({"l2": [sigpy_lams["sense"]], "l1": [sigpy_lams["cs"]], "tv": [sigpy_lams["tv"]]})
+                    job.update({key: [sigpy_lams[m]] if m in solvers else [] for key, m in SIGPY_KEYS.items()})
                     res = json.loads(
                         subprocess.run(
                             [args.sigpy_python, "-c", SIGPY_WORKER, json.dumps(job)],
                             check=True, capture_output=True, text=True,
                         ).stdout
                     )  # fmt: skip
-                    for method in METHODS:
+                    for method in methods:
                         entry = res["maps"] if method == "maps" else res[method][0]
                         runs[("sigpy", method)]["wall"] += entry["times"]
                         runs[("sigpy", method)]["cpu"] += entry["cpu"]
@@ -301,7 +313,7 @@ def main() -> None:
                         if method != "maps":
                             images[("sigpy", method)] = read_cfl(entry["image"])
                     continue
-                for method in METHODS:
+                for method in methods:
                     load = wait_quiet(args.max_load)
                     CPU_LOG.clear()
                     t, c = time.perf_counter(), time.process_time()
@@ -319,7 +331,7 @@ def main() -> None:
         lams = {("hifield", m): hifield_cfg[m][0] for m in hifield_cfg} | {
             ("bart", m): bart_reg[m][0] for m in bart_reg
         }
-        if sigpy_lams:
+        if sigpy_lams is not None:
             lams |= {("sigpy", m): lam for m, lam in sigpy_lams.items()}
         for (tool, method), record in runs.items():
             if not record["wall"]:
@@ -353,6 +365,7 @@ def main() -> None:
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""),
         "load_average_at_start": uptime,
+        "max_load": args.max_load,
         "load_average_at_end": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
