@@ -119,3 +119,34 @@ def test_a_bad_training_config_is_refused_in_one_line_before_anything_is_simulat
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1 and message in lines[0]
     assert not (tmp_path / "run").exists()  # refused before the run folder or any simulation
+
+
+def test_small_lesions_are_added_in_the_configured_sizes_and_leave_other_draws_unchanged() -> None:
+    """``small_max`` adds small discs (bright-on-T1 and dark lesion tissues) of radii within ``small_radius``; without
+    it a seed draws the same brain as before the option existed (the small lesions are drawn last)."""
+    from scipy import ndimage
+
+    from hifield.phantom import make_phantom
+    from hifield.recon.learned.data import vary_brain
+
+    base = make_phantom("brain", matrix=128, oversampling=2)
+    plain = vary_brain(base, np.random.default_rng(5))
+    again = vary_brain(base, np.random.default_rng(5), small_max=0)
+    np.testing.assert_array_equal(plain.fractions, again.fractions)
+    radius = (0.01, 0.02)
+    sizes: list[int] = []
+    for seed in range(6):
+        p = vary_brain(base, np.random.default_rng(seed), lesions=0, small_max=8, small_radius=radius)
+        names = [n for n in p.tissue_names if n.startswith("lesion-small")]
+        assert set(names) <= {"lesion-small-bright", "lesion-small-dark"}
+        for name in names:
+            bright = p.tissues[p.tissue_index(name)]
+            wm = base.tissues[base.tissue_index("wm")]
+            assert (bright.t1_s < wm.t1_s) == (name == "lesion-small-bright")
+            labels, n = ndimage.label(p.fractions[p.tissue_index(name), 0] > 0.5)
+            sizes += [int(s) for s in ndimage.sum(np.ones_like(labels), labels, range(1, n + 1))]
+    nx = base.fractions.shape[-1]
+    assert sizes, "eight draws of up to 8 lesions made none"
+    largest = np.pi * (radius[1] * nx + 1) ** 2  # a disc of the largest radius, with one pixel of rim
+    isolated = [s for s in sizes if s <= largest]  # overlapping discs merge into one larger blob
+    assert len(isolated) >= len(sizes) // 2 and min(sizes) >= np.pi * (radius[0] * nx - 1) ** 2 * 0.5

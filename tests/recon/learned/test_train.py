@@ -68,3 +68,27 @@ def test_without_torch_a_learned_method_is_refused_with_one_line_naming_the_dl_e
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and 'pip install "hifield[dl]"' in lines[0]
+
+
+def test_fine_tuning_starts_from_the_init_weights_and_refuses_weights_of_another_size(tmp_path: Path) -> None:
+    """``init`` loads a checkpoint's weights into a fresh run (step 0, new optimiser); weights of another model size
+    are refused with a ConfigError naming both."""
+    from dataclasses import replace
+
+    from hifield.errors import ConfigError
+    from hifield.recon.learned.train import initial_weights
+
+    torch.set_num_threads(1)
+    train(TINY, out=tmp_path / "a", max_steps=2)
+    tuned = replace(TINY, init=str(tmp_path / "a" / "checkpoint.pt"), lr=1e-12)  # a step that cannot move the weights
+    train(tuned, out=tmp_path / "b", max_steps=1)
+    start = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    after = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert after["step"] == 1 and _log(tmp_path / "b")[0]["step"] == "1"
+    for name in start["model"]:
+        torch.testing.assert_close(after["model"][name], start["model"][name], rtol=1e-5, atol=1e-7)
+    other = replace(TINY, params={**TINY.params, "chans": 6}, init=str(tmp_path / "a" / "checkpoint.pt"))
+    with pytest.raises(ConfigError, match="same model and size"):
+        initial_weights(other)
+    with pytest.raises(ConfigError, match="not found"):
+        initial_weights(replace(TINY, init=str(tmp_path / "missing.pt")))

@@ -56,6 +56,11 @@ class DataConfig:
     """Probability of a random-ellipse object instead of the brain."""
     n_virtual: int = 8
     """Virtual coils after SVD compression."""
+    small_lesions_max: int = 0
+    """Besides the 0-3 lesions of :func:`vary_brain`, up to this many small ones per brain (0-``small_lesions_max``
+    drawn uniformly), each bright on T1 (T1 x 0.3-0.5) or dark (T1 x 1.2-1.8, T2 x 1.5-3) at random."""
+    small_lesion_radius: tuple[float, ...] = (0.004, 0.008)
+    """Range of the small lesions' radii as fractions of the field of view (drawn log-uniformly)."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,19 @@ def _disc(ny: int, nx: int, cy: float, cx: float, ry: float, rx: float, angle: f
     return (u / ry) ** 2 + (v / rx) ** 2 <= 1.0  # type: ignore[no-any-return]
 
 
-def vary_brain(phantom: Any, rng: np.random.Generator, *, lesions: int | None = None) -> Any:
+def vary_brain(
+    phantom: Any,
+    rng: np.random.Generator,
+    *,
+    lesions: int | None = None,
+    small_max: int = 0,
+    small_radius: tuple[float, ...] = (0.004, 0.008),
+) -> Any:
     """The brain ``phantom`` with a random elastic deformation, tissue intensities scaled by 0.8-1.2 and 0-3 lesions
-    (discs of 2-8 % of the field of view, white matter with longer T1 and T2)."""
+    (discs of 2-8 % of the field of view, white matter with longer T1 and T2), and with ``small_max`` > 0 also
+    0-``small_max`` small lesions (radius log-uniform in ``small_radius``, fractions of the field of view), each
+    bright on T1 (T1 x 0.3-0.5) or dark (T1 x 1.2-1.8, T2 x 1.5-3), drawn after everything else (so a config without
+    them draws the same brains as before they existed)."""
     fr = _deform(phantom.fractions, rng, amplitude_px=rng.uniform(0, 0.04) * phantom.shape[-1])
     tissues = [dataclasses.replace(t, pd=t.pd * float(rng.uniform(0.8, 1.2))) for t in phantom.tissues]
     n_lesions = int(rng.integers(0, 4)) if lesions is None else lesions
@@ -111,8 +126,44 @@ def vary_brain(phantom: Any, rng: np.random.Generator, *, lesions: int | None = 
             cy, cx = inside[rng.integers(len(inside))]
             r = rng.uniform(0.02, 0.08) * nx
             region = np.maximum(region, _disc(ny, nx, cy, cx, r, r * rng.uniform(0.6, 1.4), rng.uniform(0, np.pi)))
-        return with_lesion(phantom.replace(fractions=fr, tissues=tuple(tissues)), region * (brain > 0.5), lesion)
-    return phantom.replace(fractions=fr, tissues=tuple(tissues))
+        varied = with_lesion(phantom.replace(fractions=fr, tissues=tuple(tissues)), region * (brain > 0.5), lesion)
+    else:
+        varied = phantom.replace(fractions=fr, tissues=tuple(tissues))
+    if small_max > 0 and len(inside):
+        varied = _small_lesions(varied, phantom, rng, inside, small_max, small_radius, brain > 0.5)
+    return varied
+
+
+def _small_lesions(
+    varied: Any,
+    base: Any,
+    rng: np.random.Generator,
+    inside: NDArray[Any],
+    n_max: int,
+    radius: tuple[float, ...],
+    brain: NDArray[np.bool_],
+) -> Any:
+    """``varied`` with 0-``n_max`` small discs, each in a T1-bright or a dark lesion tissue (see :func:`vary_brain`)."""
+    _, _, ny, nx = varied.fractions.shape
+    wm = base.tissues[base.tissue_index("wm")] if "wm" in base.tissue_names else base.tissues[0]
+    regions = {"bright": np.zeros((ny, nx), np.float32), "dark": np.zeros((ny, nx), np.float32)}
+    lo, hi = np.log(radius[0]), np.log(radius[1])
+    for _ in range(int(rng.integers(0, n_max + 1))):
+        cy, cx = inside[rng.integers(len(inside))]
+        r = float(np.exp(rng.uniform(lo, hi))) * nx
+        kind = "bright" if rng.uniform() < 0.5 else "dark"
+        regions[kind] = np.maximum(regions[kind], _disc(ny, nx, cy, cx, r, r))
+    t1_bright, t1_dark, t2_dark = rng.uniform(0.3, 0.5), rng.uniform(1.2, 1.8), rng.uniform(1.5, 3.0)
+    tissues = {
+        "bright": dataclasses.replace(wm, name="lesion-small-bright", t1_s=wm.t1_s * float(t1_bright)),
+        "dark": dataclasses.replace(
+            wm, name="lesion-small-dark", t1_s=wm.t1_s * float(t1_dark), t2_s=wm.t2_s * float(t2_dark)
+        ),
+    }
+    for kind, region in regions.items():
+        if region.any():
+            varied = with_lesion(varied, region * brain, tissues[kind])
+    return varied
 
 
 def with_lesion(phantom: Any, region: NDArray[Any], lesion: Any) -> Any:
@@ -221,7 +272,11 @@ def simulate_case(config: DataConfig, rng: np.random.Generator, *, exams: dict[A
         exams[key] = _exam(protocol, field, n_coils, config.matrix)
     scanner, full, base = exams[key]
     ellipses = rng.uniform() < config.p_ellipses
-    phantom = random_ellipses(base, rng) if ellipses else vary_brain(base, rng)
+    phantom = (
+        random_ellipses(base, rng)
+        if ellipses
+        else vary_brain(base, rng, small_max=config.small_lesions_max, small_radius=config.small_lesion_radius)
+    )
     phantom, _ = apply_field_effects(phantom, FieldEffects(), head=not ellipses)
     raw = simulate(phantom, full, scanner, engine="fast", noise=False, seed=int(rng.integers(2**31)))
     k = np.asarray(raw.kspace)[:, 0].astype(np.complex64)  # (coil, y, x) of the one slice

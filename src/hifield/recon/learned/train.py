@@ -65,6 +65,10 @@ class TrainConfig:
     """Stop (with a checkpoint) after this many seconds of this run; 0: no limit."""
     out: str = "runs/model"
     """Folder of the checkpoint, ``log.csv`` and ``curve.png``."""
+    init: str = ""
+    """Weights to start from when ``out`` holds no checkpoint yet (fine-tuning): a shipped weights file or a training
+    checkpoint of the same model and size (a path, relative to the working directory); empty starts from random
+    weights. The optimiser starts afresh."""
 
     def __post_init__(self) -> None:
         from hifield.errors import ConfigError
@@ -217,6 +221,25 @@ def validate(model: Any, kind: str, val: list[dict[str, np.ndarray[Any, Any]]]) 
     return float(np.mean(scores))
 
 
+def initial_weights(config: TrainConfig) -> dict[str, Any]:
+    """The state dict that ``config.init`` names (shipped weights or a checkpoint), checked against the model."""
+    torch = require_torch()
+    from hifield.errors import ConfigError
+
+    path = Path(config.init)
+    if not path.is_file():
+        raise ConfigError(f"init weights {config.init!r} not found; give the path of a weights file or checkpoint")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    kind = state.get("kind", (state.get("config") or {}).get("model"))
+    params = state.get("params", (state.get("config") or {}).get("params"))
+    if kind != config.model or dict(params or {}) != dict(config.params):
+        raise ConfigError(
+            f"init weights {config.init!r} are a {kind} with {params}; this config trains a {config.model} with "
+            f"{dict(config.params)}: give weights of the same model and size"
+        )
+    return state["model"]  # type: ignore[no-any-return]
+
+
 def train(
     config: TrainConfig,
     *,
@@ -253,6 +276,8 @@ def train(
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         step, last_loss, last_val = state["step"], state["loss"], state["val_ssim"]
+    elif config.init:
+        model.load_state_dict(initial_weights(config))
     if not log_path.exists():
         log_path.write_text("step,loss,val_ssim,elapsed_s\n")
     pool = CasePool(config.data, config.pool_cases, config.seed)
