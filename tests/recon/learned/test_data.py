@@ -150,3 +150,21 @@ def test_small_lesions_are_added_in_the_configured_sizes_and_leave_other_draws_u
     largest = np.pi * (radius[1] * nx + 1) ** 2  # a disc of the largest radius, with one pixel of rim
     isolated = [s for s in sizes if s <= largest]  # overlapping discs merge into one larger blob
     assert len(isolated) >= len(sizes) // 2 and min(sizes) >= np.pi * (radius[0] * nx - 1) ** 2 * 0.5
+
+
+def test_cases_carry_the_small_lesions_fraction_on_the_image_grid() -> None:
+    """``lesion_fraction`` averages the named lesion tissues onto the image grid: a disc of known area sums to that
+    area in image pixels, and tissues of another name are left out."""
+    from hifield.phantom import make_phantom
+    from hifield.recon.learned.data import lesion_discs, lesion_fraction
+
+    base = make_phantom("brain", matrix=64, oversampling=2)
+    p, masks = lesion_discs(base, [(0.5, 0.5, 0.05)], t1_factor=0.5, t2_factor=1.0, name="lesion-small-bright")
+    p, _ = lesion_discs(p, [(0.3, 0.3, 0.05)], t1_factor=1.5, t2_factor=2.0, name="lesion-large")
+    frac = lesion_fraction(p, 64, prefix="lesion-small")
+    assert frac.shape == (64, 64)
+    brain = base.fractions.sum(axis=0)[0]
+    expected = float((masks[0] * brain).sum()) / 4  # phantom pixels per image pixel: 2 x 2
+    assert float(frac.sum()) == pytest.approx(expected, rel=1e-4)
+    assert frac[19, 19] == 0 and frac[32, 32] > 0.9  # the large lesion is not a small one
+    assert float(lesion_fraction(p, 64).sum()) > float(frac.sum())  # the default prefix takes both

@@ -92,3 +92,23 @@ def test_fine_tuning_starts_from_the_init_weights_and_refuses_weights_of_another
         initial_weights(other)
     with pytest.raises(ConfigError, match="not found"):
         initial_weights(replace(TINY, init=str(tmp_path / "missing.pt")))
+
+
+def test_the_lesion_term_adds_the_relative_error_over_the_lesions_times_its_weight() -> None:
+    """``loss_of`` with ``lesion_weight``: an image right everywhere but on the lesion pays exactly weight x the
+    relative error there; without lesions (or weight 0) the loss is the plain one."""
+    from dataclasses import replace
+
+    from hifield.recon.learned.train import loss_of
+
+    target = torch.ones(1, 16, 16)
+    lesions = torch.zeros(1, 16, 16)
+    lesions[0, 6:9, 6:9] = 1.0
+    x = target.clone().to(torch.complex64)
+    x[0, 6:9, 6:9] = 0.5  # the lesion lost half its signal
+    l1 = replace(TINY, loss="l1", lesion_weight=0.0)
+    plain = float(loss_of(l1, x, target, lesions))
+    weighted = float(loss_of(replace(l1, lesion_weight=0.2), x, target, lesions))
+    assert plain == pytest.approx(9 * 0.5 / 256)
+    assert weighted - plain == pytest.approx(0.2 * 0.5)
+    assert float(loss_of(replace(l1, lesion_weight=0.2), x, target, torch.zeros_like(lesions))) == pytest.approx(plain)

@@ -73,6 +73,8 @@ class Case:
     """RSS image of the fully sampled coil images ``(y, x)`` (the truth, as the fastMRI convention has it)."""
     info: dict[str, Any]
     """What was drawn (protocol, field, coils, object)."""
+    lesions: NDArray[np.float32] | None = None
+    """Fraction of each pixel ``(y, x)`` filled by the small inserted lesions (for a loss that weighs them)."""
 
 
 def _deform(fractions: NDArray[np.float32], rng: np.random.Generator, amplitude_px: float) -> NDArray[np.float32]:
@@ -277,6 +279,7 @@ def simulate_case(config: DataConfig, rng: np.random.Generator, *, exams: dict[A
         if ellipses
         else vary_brain(base, rng, small_max=config.small_lesions_max, small_radius=config.small_lesion_radius)
     )
+    lesions = lesion_fraction(phantom, config.matrix, prefix="lesion-small")
     phantom, _ = apply_field_effects(phantom, FieldEffects(), head=not ellipses)
     raw = simulate(phantom, full, scanner, engine="fast", noise=False, seed=int(rng.integers(2**31)))
     k = np.asarray(raw.kspace)[:, 0].astype(np.complex64)  # (coil, y, x) of the one slice
@@ -286,7 +289,17 @@ def simulate_case(config: DataConfig, rng: np.random.Generator, *, exams: dict[A
     u = svd_compression_matrix(k, min(config.n_virtual, k.shape[0]))
     kc = np.einsum("cv,c...->v...", np.conj(u), k).astype(np.complex64)
     info = {"protocol": protocol, "field": field, "n_coils": n_coils, "object": "ellipses" if ellipses else "brain"}
-    return Case(kspace=kc, target=target, info=info)
+    return Case(kspace=kc, target=target, info=info, lesions=lesions)
+
+
+def lesion_fraction(phantom: Any, matrix: int, *, prefix: str = "lesion") -> NDArray[np.float32]:
+    """The fraction of each pixel of the ``matrix`` x ``matrix`` image grid that ``phantom``'s tissues named
+    ``prefix...`` fill, from its first slice averaged over the finer phantom grid."""
+    fr = np.asarray(phantom.fractions)[:, 0]
+    picks = [i for i, name in enumerate(phantom.tissue_names) if name.startswith(prefix)]
+    total = fr[picks].sum(axis=0) if picks else np.zeros(fr.shape[1:], np.float32)
+    fy, fx = total.shape[0] // matrix, total.shape[1] // matrix
+    return total[: matrix * fy, : matrix * fx].reshape(matrix, fy, matrix, fx).mean(axis=(1, 3)).astype(np.float32)
 
 
 def make_mask(n: int, rng: np.random.Generator, config: DataConfig) -> tuple[NDArray[np.float32], float]:
@@ -307,7 +320,8 @@ def make_mask(n: int, rng: np.random.Generator, config: DataConfig) -> tuple[NDA
 
 def make_sample(case: Case, rng: np.random.Generator, config: DataConfig) -> dict[str, NDArray[Any]]:
     """A training sample from ``case``: undersampled noisy k-space ``(coil, y, x)``, its mask ``(1, y, x)`` and the
-    target ``(y, x)``, all divided by one scale (the 99th percentile of the zero-filled RSS image)."""
+    target ``(y, x)``, all divided by one scale (the 99th percentile of the zero-filled RSS image), and the small
+    lesions' fraction ``(y, x)`` (zeros where the case has none)."""
     k = case.kspace
     n = k.shape[-2]
     mask, _ = make_mask(n, rng, config)
@@ -315,7 +329,8 @@ def make_sample(case: Case, rng: np.random.Generator, config: DataConfig) -> dic
     noise = (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape)) * sigma / np.sqrt(2)
     y = ((k + noise) * mask).astype(np.complex64)
     scale = data_scale(y)
-    return {"y": y / scale, "mask": mask[None], "target": case.target / scale}
+    lesions = case.lesions if case.lesions is not None else np.zeros(case.target.shape, np.float32)
+    return {"y": y / scale, "mask": mask[None], "target": case.target / scale, "lesions": lesions}
 
 
 def noise_sigma(k: NDArray[np.complex64], relative: float) -> float:

@@ -46,6 +46,10 @@ class TrainConfig:
     lr_min: float = 0.0
     """If set, the learning rate falls from ``lr`` to ``lr_min`` along a half cosine over ``steps`` (a function of
     the step alone, so a resumed run follows the same schedule); 0: constant ``lr``."""
+    lesion_weight: float = 0.0
+    """Weight of a second loss term, the mean absolute error over the small inserted lesions (weighted by the
+    fraction of each pixel they fill) relative to the target's mean there: so that lesions of a few pixels count in
+    the loss; 0: none."""
     loss: str = "l1"
     """``l1`` (mean absolute error of the magnitude over the target's mean) or ``ssim`` (1 - SSIM as
     :func:`hifield.metrics.ssim` computes it, the fastMRI VarNet's loss)."""
@@ -165,11 +169,16 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + float(np.cos(np.pi * t)))
 
 
-def loss_of(config: TrainConfig, x: Any, target: Any) -> Any:
-    """The training loss of the complex images ``x`` ``(b, h, w)`` against the magnitude ``target``."""
+def loss_of(config: TrainConfig, x: Any, target: Any, lesions: Any = None) -> Any:
+    """The training loss of the complex images ``x`` ``(b, h, w)`` against the magnitude ``target``, plus
+    ``config.lesion_weight`` x the relative absolute error over ``lesions`` (lesion fractions ``(b, h, w)``)."""
     if config.loss == "ssim":
-        return 1.0 - ssim_torch(x.abs(), target)
-    return (x.abs() - target).abs().mean() / target.abs().mean()  # "l1" (TrainConfig refuses any other)
+        loss = 1.0 - ssim_torch(x.abs(), target)
+    else:  # "l1" (TrainConfig refuses any other)
+        loss = (x.abs() - target).abs().mean() / target.abs().mean()
+    if config.lesion_weight > 0 and lesions is not None and float(lesions.sum()) > 0:
+        loss = loss + config.lesion_weight * ((x.abs() - target).abs() * lesions).sum() / (target * lesions).sum()
+    return loss
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
@@ -312,7 +321,7 @@ def train(
             group["lr"] = learning_rate(config, step)
         x = forward(model, config.model, t)
         target = t["target"]
-        loss = loss_of(config, x, target)
+        loss = loss_of(config, x, target, t.get("lesions"))
         optim.zero_grad()
         loss.backward()
         optim.step()
