@@ -1,4 +1,5 @@
-"""The lesion check of benchmarks/learned_recon.py: a map flags a lost lesion only if it stands out over it."""
+"""The lesion check of benchmarks/learned_recon.py: a map flags a lost lesion only if it stands out over it, in the
+direction of the error for a signed map, and few other places stand out as far."""
 
 from __future__ import annotations
 
@@ -39,5 +40,29 @@ def test_a_map_that_stands_out_over_the_lesion_flags_it() -> None:
     maps = {"net": {"null_space": np.zeros_like(truth), "dc_residual_image": bump}}
     (row,) = bench.lesion_contrasts(truth, {"net": lost, "kept": truth}, maps, masks)
     assert row["net"]["flagged"] and row["net"]["passes"]
-    assert row["net"]["residual_excess"] > 0.5 * row["net"]["abs_error"]
+    residual = row["net"]["maps"]["dc_residual_image"]
+    assert residual["flags"] and residual["excess"] > 0.5 * row["net"]["abs_error"] and residual["false_alarm"] == 0
+    assert not row["net"]["maps"]["null_space"]["flags"]
     assert row["kept"]["kept"] and "flagged" not in row["kept"]
+
+
+def test_a_map_with_blobs_as_strong_elsewhere_does_not_flag_the_lesion() -> None:
+    from scipy.ndimage import gaussian_filter
+
+    truth, lost, masks = _case()
+    bump = (truth - 1.0) * 0.6
+    noise = gaussian_filter(np.random.default_rng(0).standard_normal((64, 64)), 3.0)
+    blobs = bump + 1.5 * noise / noise.std()  # lesion-sized blobs as strong as the lesion's all over the object
+    (row,) = bench.lesion_contrasts(truth, {"net": lost}, {"net": {"dc_residual_image": blobs}}, masks)
+    entry = row["net"]["maps"]["dc_residual_image"]
+    assert entry["excess"] > 0.5 * row["net"]["abs_error"] and entry["false_alarm"] > 0.05
+    assert not row["net"]["flagged"]
+
+
+def test_a_signed_correction_flags_only_in_the_direction_of_the_error() -> None:
+    truth, lost, masks = _case()
+    brighter = (truth - 1.0) * 0.8  # the data say: brighter here, which the lost bright lesion needs
+    (row,) = bench.lesion_contrasts(truth, {"net": lost}, {"net": {"dc_correction": brighter}}, masks)
+    assert row["net"]["flagged"]
+    (row,) = bench.lesion_contrasts(truth, {"net": lost}, {"net": {"dc_correction": -brighter}}, masks)
+    assert row["net"]["maps"]["dc_correction"]["excess"] < 0 and not row["net"]["flagged"]

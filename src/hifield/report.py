@@ -303,7 +303,9 @@ def save_uncertainty_figure(
     title: str = "",
 ) -> Path:
     """Save a PNG of a learned image ``(y, x)`` beside its null-space (hallucination) map, data-consistency
-    residual and conformal interval width (``upper - lower``), each on its own scale (written atomically)."""
+    residual, signed data-consistency correction (blue: the data say darker, red: brighter; a map without
+    ``dc_correction`` leaves that panel out) and conformal interval width (``upper - lower``), each on its own
+    scale (written atomically)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -313,14 +315,20 @@ def save_uncertainty_figure(
         "image": np.abs(np.asarray(image)),
         "null space": np.asarray(extras["null_space"]),
         "DC residual (image)": np.asarray(extras["dc_residual_image"]),
-        "90% interval width": np.asarray(extras["conformal_upper"]) - np.asarray(extras["conformal_lower"]),
     }
+    if "dc_correction" in extras:
+        panels["DC correction (signed)"] = np.asarray(extras["dc_correction"])
+    panels["90% interval width"] = np.asarray(extras["conformal_upper"]) - np.asarray(extras["conformal_lower"])
     fig = Figure(figsize=(3.0 * len(panels), 3.4), dpi=_DPI, facecolor="black")
     FigureCanvasAgg(fig)
     for i, (name, data) in enumerate(panels.items()):
         ax = fig.add_subplot(1, len(panels), i + 1)
-        vmax = float(np.percentile(data, 99.5)) or float(data.max()) or 1.0
-        ax.imshow(data, cmap="gray" if i == 0 else "magma", vmin=0.0, vmax=vmax, interpolation="nearest")
+        if name.startswith("DC correction"):
+            vmax = float(np.percentile(np.abs(data), 99.5)) or float(np.abs(data).max()) or 1.0
+            ax.imshow(data, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+        else:
+            vmax = float(np.percentile(data, 99.5)) or float(data.max()) or 1.0
+            ax.imshow(data, cmap="gray" if i == 0 else "magma", vmin=0.0, vmax=vmax, interpolation="nearest")
         ax.set_axis_off()
         ax.set_title(name, color="white", fontsize=10)
     if title:

@@ -14,7 +14,14 @@ torch = pytest.importorskip("torch")
 from hifield.recon import reconstruct  # noqa: E402
 from hifield.recon.learned.infer import load_model, weights_path  # noqa: E402
 
-EXTRAS = {"dc_residual_kspace", "dc_residual_image", "null_space", "conformal_lower", "conformal_upper"}
+EXTRAS = {
+    "dc_residual_kspace",
+    "dc_residual_image",
+    "dc_correction",
+    "null_space",
+    "conformal_lower",
+    "conformal_upper",
+}
 
 
 def _simdata():  # type: ignore[no-untyped-def]

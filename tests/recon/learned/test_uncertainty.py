@@ -61,6 +61,28 @@ def test_dc_residual_vanishes_for_consistent_data_and_measures_the_difference_ot
     np.testing.assert_allclose(res_k[mask > 0], 0.5 * np.sqrt(c), rtol=1e-5)
 
 
+def test_dc_correction_shows_what_the_image_lacks_signed_along_its_phase() -> None:
+    n, c = 32, 8
+    maps = _maps(c, n, seed=5)
+    mask = np.zeros((n, n), np.float32)
+    mask[::2] = 1
+    mask[13:19] = 1
+    yy, xx = np.mgrid[:n, :n]
+    disc = ((yy - 12) ** 2 + (xx - 18) ** 2 <= 4).astype(np.float32)
+    phase = np.exp(1j * 0.2 * (yy + 0.5 * xx))  # the image's phase: the correction is read along it
+    background = (1.0 + 0.3 * np.cos(xx / 5.0)) * ((yy - 16) ** 2 + (xx - 16) ** 2 <= 14**2)
+    truth = ((background + disc) * phase).astype(np.complex64)
+    y = (unc.encoding(maps, mask) @ truth[None, None])[:, 0]
+    lost = (background * phase).astype(np.complex64)  # the network erased the disc
+    assert np.abs(unc.dc_correction(truth, y, maps, mask)).max() < 1e-4  # nothing to add to a consistent image
+    exact = unc.dc_correction(lost, y, maps, mask, n_iter=100)
+    np.testing.assert_allclose(exact, disc, atol=1e-2)  # 8 coils at R 2 determine the image: all of the disc
+    few = unc.dc_correction(lost, y, maps, mask)  # the default 5 iterations: most of it, and little elsewhere
+    assert few[disc > 0].mean() > 0.7 and np.abs(few[disc == 0]).mean() < 0.05
+    invented = unc.dc_correction(((background + 2 * disc) * phase).astype(np.complex64), y, maps, mask, n_iter=100)
+    np.testing.assert_allclose(invented, -disc, atol=1e-2)  # too bright: negative
+
+
 def test_conformal_interval_covers_ninety_percent_of_held_out_pixels_within_two_points() -> None:
     rng = np.random.default_rng(4)
     n = 24

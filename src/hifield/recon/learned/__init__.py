@@ -44,3 +44,7 @@ class LearnedConfig:
     """Also compute the data-consistency residual, null-space (hallucination) map and conformal interval."""
     null_space_iter: int = 30
     """CG iterations of the null-space projection."""
+    correction_iter: int = 5
+    """CG iterations of the data-consistency correction ``E^+ (y - E x)`` (more resolve finer detail of what the
+    image lacks but amplify noise: at 16 coils and R = 4, 5 flagged every small lesion varnet lost with under 3 %
+    false alarms, 20 with up to 35 %)."""

@@ -298,7 +298,7 @@ def lesion_fraction(phantom: Any, matrix: int, *, prefix: str = "lesion") -> NDA
     fr = np.asarray(phantom.fractions)[:, 0]
     picks = [i for i, name in enumerate(phantom.tissue_names) if name.startswith(prefix)]
     total = fr[picks].sum(axis=0) if picks else np.zeros(fr.shape[1:], np.float32)
-    fy, fx = total.shape[0] // matrix, total.shape[1] // matrix
+    fy, fx = (int(s) // matrix for s in np.shape(total)[-2:])
     return total[: matrix * fy, : matrix * fx].reshape(matrix, fy, matrix, fx).mean(axis=(1, 3)).astype(np.float32)
 
 

@@ -93,8 +93,9 @@ def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple
 
     Each slice (after an inverse FFT along k2 for 3D data) is reconstructed by the model. The extras, each
     ``(1, z, y, x)`` float32: ``dc_residual_kspace`` and ``dc_residual_image`` (RSS over the virtual coils of
-    ``M (F S x - y)``, in k-space and image space), ``null_space`` (``|x - E^+ E x|``, the hallucination map),
-    ``conformal_lower`` / ``conformal_upper`` (the calibrated 90 % interval of ``|x|``).
+    ``M (F S x - y)``, in k-space and image space), ``dc_correction`` (signed: what the data would add to ``|x|``,
+    see :func:`~hifield.recon.learned.uncertainty.dc_correction`), ``null_space`` (``|x - E^+ E x|``, the
+    hallucination map), ``conformal_lower`` / ``conformal_upper`` (the calibrated 90 % interval of ``|x|``).
     """
     from hifield.ops.fft import ifftc
     from hifield.recon.learned import uncertainty as unc
@@ -107,7 +108,14 @@ def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple
     if y.shape[1] > 1:
         y = ifftc(y, axes=(1,)).astype(np.complex64)  # hybrid space: one 2D problem per partition
     out = np.zeros((1, *y.shape[1:]), dtype=np.complex64)
-    names = ("dc_residual_kspace", "dc_residual_image", "null_space", "conformal_lower", "conformal_upper")
+    names = (
+        "dc_residual_kspace",
+        "dc_residual_image",
+        "dc_correction",
+        "null_space",
+        "conformal_lower",
+        "conformal_upper",
+    )
     extras = {name: np.zeros(out.shape, dtype=np.float32) for name in names}
     lam = float(meta.get("conformal_lambda", np.inf))
     for z in range(y.shape[1]):
@@ -118,10 +126,11 @@ def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple
         if not config.uncertainty:
             continue
         res_k, res_i = unc.dc_residual(x, yv, maps, mask)
+        correction = unc.dc_correction(x, yv, maps, mask, n_iter=config.correction_iter)
         null = unc.null_space_component(x, maps, mask, n_iter=config.null_space_iter)
         width = unc.heuristic_width(x, null, res_i)
         lower, upper = unc.interval(np.abs(x).astype(np.float32), width, lam)
-        for name, value in zip(names, (res_k, res_i, np.abs(null), lower, upper), strict=True):
+        for name, value in zip(names, (res_k, res_i, correction, np.abs(null), lower, upper), strict=True):
             extras[name][0, z] = value
     return out, extras if config.uncertainty else {}
 
@@ -131,5 +140,6 @@ def describe(kind: str, config: LearnedConfig) -> str:
     _, meta = load_model(config.weights or str(weights_path(kind)))
     return (
         f"AI-reconstructed by {model_label(meta)}, trained on hifield simulations; "
-        "see the NIfTI extras: data-consistency residual, null-space (hallucination) map, 90% conformal interval"
+        "see the NIfTI extras: data-consistency residual and correction, null-space (hallucination) map, "
+        "90% conformal interval"
     )
