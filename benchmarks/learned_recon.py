@@ -8,7 +8,8 @@ Test sets, all 256 x 256 with 16 coils and never trained on (the data seeds diff
 * (b) STIR at 5 T (protocol and field left out of training), R = 8;
 * (c) the Shepp-Logan phantom (outside the training distribution), R = 8;
 * (d) the default exam at R = 4 and R = 8 with lesions of sizes and contrasts the training never drew (training:
-  0-3 white-matter discs of 2-8 % of the field of view with T1 x 1.2-1.8 and T2 x 1.5-3): three small discs
+  0-3 white-matter discs of 2-8 % of the field of view with T1 x 1.2-1.8 and T2 x 1.5-3; modl's fine-tuning at 256
+  also 0-8 small discs of 0.4-0.8 %, bright with T1 x 0.3-0.5 or dark): three small discs
   (radius 1 % of the field of view) with T1 x 0.6 (bright on T1 weighting) and one large disc (radius 11 %) with
   T1 x 1.5, T2 x 2. Per lesion and method: the lesion's contrast against a ring around it,
   ``(mean(lesion) - mean(ring)) / mean(ring)``, and its error relative to the truth's; for the learned methods also
