@@ -102,3 +102,39 @@ def test_conformal_interval_covers_ninety_percent_of_held_out_pixels_within_two_
     assert abs(coverage - 0.9) <= 0.02
     lower, upper = unc.interval(test[0][0], test[0][1], lam)
     assert np.all(lower <= test[0][0]) and np.all(upper >= test[0][0])
+
+
+def test_learned_config_refuses_fewer_than_one_cg_iteration_in_one_line() -> None:
+    import pytest
+
+    from hifield.errors import ConfigError
+    from hifield.recon.learned import LearnedConfig
+
+    for field in ("correction_iter", "null_space_iter"):
+        with pytest.raises(ConfigError, match=f"^{field} must be at least 1 CG iteration, got 0$"):
+            LearnedConfig(**{field: 0})
+
+
+def test_uncertainty_figure_shows_the_signed_correction_as_a_panel_of_its_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image as PILImage
+
+    from hifield.report import save_uncertainty_figure
+
+    n = 16
+    ramp = np.linspace(-1, 1, n * n, dtype=np.float32).reshape(n, n)
+    extras = {
+        "null_space": np.abs(ramp),
+        "dc_residual_image": np.abs(ramp),
+        "conformal_lower": np.zeros((n, n), np.float32),
+        "conformal_upper": np.ones((n, n), np.float32),
+    }
+    without = save_uncertainty_figure(ramp, extras, tmp_path / "without.png")
+    with_corr = save_uncertainty_figure(ramp, extras | {"dc_correction": ramp}, tmp_path / "with.png")
+    with PILImage.open(without) as a, PILImage.open(with_corr) as b:
+        w0, w1 = a.size[0], b.size[0]
+        pixels = np.asarray(b.convert("RGB"), dtype=float)
+    assert w1 / w0 == 5 / 4  # one more panel of the same width
+    # the correction panel (the fourth of five) is red/blue: negative and positive halves differ in colour
+    panel = pixels[:, 3 * w1 // 5 : 4 * w1 // 5]
+    reds, blues = panel[..., 0] - panel[..., 2], panel[..., 2] - panel[..., 0]
+    assert reds.max() > 100 and blues.max() > 100

@@ -41,13 +41,19 @@ def encoding(maps: Complex, mask: NDArray[Any]) -> Any:
     return MaskOp(np.asarray(mask)[None], sens.oshape) @ FFTOp(sens.oshape, axes=(-2, -1)) @ sens
 
 
+def residual(x: Complex, y: Complex, maps: Complex, mask: NDArray[Any]) -> tuple[Any, Complex]:
+    """The encoding ``E`` of :func:`encoding` and the residual ``E x - M y`` ``(coil, 1, y, x)`` of image ``x``
+    ``(y, x)`` against coil k-space ``y`` ``(coil, y, x)``, in the units of ``y``."""
+    e = encoding(maps, mask)
+    return e, e.apply(x[None, None].astype(np.complex64)) - (np.asarray(y) * mask)[:, None].astype(np.complex64)
+
+
 def dc_residual(x: Complex, y: Complex, maps: Complex, mask: NDArray[Any]) -> tuple[Real, Real]:
     """Data-consistency residual of image ``x`` ``(y, x)`` against coil k-space ``y`` ``(coil, y, x)``.
 
     Returns the RSS over coils of ``r = M (F S x - y)`` in k-space and of ``F^H r`` in image space, both ``(y, x)``.
     """
-    e = encoding(maps, mask)
-    r = e.apply(x[None, None].astype(np.complex64)) - (np.asarray(y) * mask)[:, None]
+    _, r = residual(x, y, maps, mask)
     img = FFTOp(r.shape, axes=(-2, -1)).apply_adjoint(r)
     rss_k = np.sqrt(np.sum(np.abs(r[:, 0]) ** 2, axis=0)).astype(np.float32)
     rss_i = np.sqrt(np.sum(np.abs(img[:, 0]) ** 2, axis=0)).astype(np.float32)
@@ -56,7 +62,8 @@ def dc_residual(x: Complex, y: Complex, maps: Complex, mask: NDArray[Any]) -> tu
 
 def dc_correction(x: Complex, y: Complex, maps: Complex, mask: NDArray[Any], *, n_iter: int = 5) -> Real:
     """What the measured data ``y`` ``(coil, y, x)`` would add to image ``x`` ``(y, x)``: ``w = E^+ (y - E x)``
-    by ``n_iter`` CG iterations from zero on ``E^H E w = E^H (y - E x)``, returned as ``Re(conj(x / |x|) w)``.
+    by ``n_iter`` CG iterations from zero on ``E^H E w = E^H (y - E x)``, returned as ``Re(conj(x / |x|) w)``
+    ``(y, x)`` float32 in the units of ``x``.
 
     Positive where the data say the image should be brighter (a lost bright lesion), negative where darker. Few
     iterations keep the noise of an ill-conditioned ``E^H E`` out (the first CG iterates are the smooth,
@@ -72,10 +79,9 @@ def dc_correction(x: Complex, y: Complex, maps: Complex, mask: NDArray[Any], *, 
     >>> bool(np.allclose(c, np.real(truth - x), atol=1e-5))
     True
     """
-    e = encoding(maps, mask)
-    r = (np.asarray(y) * mask)[:, None].astype(np.complex64) - e.apply(x[None, None].astype(np.complex64))
+    e, r = residual(x, y, maps, mask)
     op = CartesianSenseNormalOp(np.asarray(maps)[None, :, None], np.asarray(mask)[None])
-    w, _ = conjugate_gradient(op.apply, e.apply_adjoint(r), max_iter=n_iter, tol=1e-8)
+    w, _ = conjugate_gradient(op.apply, -e.apply_adjoint(r), max_iter=n_iter, tol=1e-8)
     phase = np.exp(-1j * np.angle(x))
     return np.real(phase * w[0, 0]).astype(np.float32)
 
