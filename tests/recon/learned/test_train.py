@@ -112,3 +112,40 @@ def test_the_lesion_term_adds_the_relative_error_over_the_lesions_times_its_weig
     assert plain == pytest.approx(9 * 0.5 / 256)
     assert weighted - plain == pytest.approx(0.2 * 0.5)
     assert float(loss_of(replace(l1, lesion_weight=0.2), x, target, torch.zeros_like(lesions))) == pytest.approx(plain)
+
+
+def test_shipping_recalibrates_shipped_weights_and_keeps_how_they_were_trained(tmp_path: Path) -> None:
+    from hifield.recon.learned.nets import build_model
+    from hifield.recon.learned.ship import ship
+
+    torch.set_num_threads(1)
+    model = build_model(TINY.model, dict(TINY.params))
+    trained = {
+        "name": "hifield-tiny",
+        "version": 1,
+        "config": TINY.as_dict(),
+        "training_command": "hifield train --config tiny.yaml",
+        "commit": "abc",
+        "training_commits": ["abc"],
+        "trained_steps": 4,
+        "final_loss": 0.5,
+        "val_ssim": 0.6,
+        "conformal_lambda": 1.0,  # from an older calibration, to be replaced
+    }
+    old = tmp_path / "old.pt"
+    torch.save({"kind": TINY.model, "params": dict(TINY.params), "model": model.state_dict(), "metadata": trained}, old)
+    path = ship(old, n_calibration=9, n_test=2, version=2, out=tmp_path / "new.pt")
+    new = torch.load(path, weights_only=False)
+    meta = new["metadata"]
+    for key in ("name", "training_command", "commit", "trained_steps", "val_ssim", "config"):
+        assert meta[key] == trained[key]
+    assert meta["version"] == 2 and meta["conformal_n_calibration"] == 9 and meta["conformal_n_test"] == 2
+    assert "risk control" in meta["conformal_method"] and "dc_correction" in meta["conformal_width"]
+    assert 0 < meta["conformal_lambda"] < np.inf and meta["conformal_lambda"] != 1.0
+    assert 0 <= meta["conformal_test_coverage"] <= 1
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(new["model"][name], value)
+    checkpoint = {"model": model.state_dict(), "config": TINY.as_dict(), "step": 4, "loss": 0.5, "val_ssim": 0.6}
+    torch.save(checkpoint, old)
+    with pytest.raises(ValueError, match="training command"):  # a training checkpoint must say how it was trained
+        ship(old, n_calibration=9, n_test=2, out=tmp_path / "x.pt")

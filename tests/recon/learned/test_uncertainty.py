@@ -94,7 +94,7 @@ def test_conformal_interval_covers_ninety_percent_of_held_out_pixels_within_two_
         pred = np.abs(truth + width * rng.standard_normal((n, n))).astype(np.float32)  # magnitudes
         return pred, width, truth
 
-    cal = [case() for _ in range(30)]
+    cal = [case() for _ in range(100)]  # risk control aims at (0.1 * 101 - 1) / 100 = 0.091 miscoverage
     lam = unc.calibrate([c[0] for c in cal], [c[1] for c in cal], [c[2] for c in cal], alpha=0.1)
     assert 1.2 < lam < 2.2  # the Gaussian 90 % two-sided point is 1.645
     test = [case() for _ in range(300)]
@@ -102,6 +102,44 @@ def test_conformal_interval_covers_ninety_percent_of_held_out_pixels_within_two_
     assert abs(coverage - 0.9) <= 0.02
     lower, upper = unc.interval(test[0][0], test[0][1], lam)
     assert np.all(lower <= test[0][0]) and np.all(upper >= test[0][0])
+
+
+def test_conformal_calibration_counts_each_image_once_however_large_its_object() -> None:
+    """Half the images have a 4 x 4 object whose errors are 2.5 times the width, half a 20 x 20 one whose width is
+    right. Pooling all object pixels would let the large objects set lambda (400 pixels to 16) and leave the small
+    ones covered about half the time: 0.70 per image on average. Risk control over images keeps 0.90."""
+    rng = np.random.default_rng(5)
+
+    def case(small: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        truth = np.zeros((24, 24), np.float32)
+        side = 4 if small else 20
+        truth[2 : 2 + side, 2 : 2 + side] = 1.0
+        width = np.full((24, 24), 0.05, np.float32)
+        error = (2.5 if small else 1.0) * width * rng.standard_normal((24, 24)).astype(np.float32)
+        return (truth + error * (truth > 0)).astype(np.float32), width, truth
+
+    def split(cases: list) -> tuple[list, list, list]:  # type: ignore[type-arg]
+        return [c[0] for c in cases], [c[1] for c in cases], [c[2] for c in cases]
+
+    cal = [case(small=k % 2 == 0) for k in range(100)]
+    test = [case(small=k % 2 == 0) for k in range(400)]
+    lam = unc.calibrate(*split(cal), alpha=0.1)
+    coverage = 1 - unc.image_miscoverage(*split(test), lam).mean()
+    assert 0.895 <= coverage <= 0.925
+    pooled = np.concatenate([(np.abs(t - p) / w)[p > 0.05] for p, w, t in cal])
+    pooled_lam = float(np.quantile(pooled, 0.9))  # what a pixel-pooled quantile would give
+    assert 1 - unc.image_miscoverage(*split(test), pooled_lam).mean() < 0.8
+
+
+def test_the_interval_widens_by_the_correction_where_the_data_disagree_with_the_image() -> None:
+    x = np.ones((8, 8), np.complex64)
+    null = np.zeros((8, 8), np.complex64)
+    residual = np.full((8, 8), 0.1, np.float32)
+    correction = np.zeros((8, 8), np.float32)
+    correction[2, 3], correction[5, 5] = 0.5, -0.25  # the data would add here and take away there
+    base = unc.heuristic_width(x, null, residual)  # as weights calibrated before the correction existed
+    np.testing.assert_allclose(base, 0.1 + unc.FLOOR)
+    np.testing.assert_allclose(unc.heuristic_width(x, null, residual, correction), base + np.abs(correction))
 
 
 def test_learned_config_refuses_fewer_than_one_cg_iteration_in_one_line() -> None:
