@@ -164,7 +164,11 @@ def false_alarm_rate(m: Any, core: Any, outer: Any, region: Any, level: float, *
 
 
 def lesion_contrasts(
-    truth: Any, images: dict[str, Any], maps: dict[str, dict[str, Any]], masks: list[Any]
+    truth: Any,
+    images: dict[str, Any],
+    maps: dict[str, dict[str, Any]],
+    masks: list[Any],
+    intervals: dict[str, tuple[Any, Any]] | None = None,
 ) -> list[Any]:
     """Per lesion: its contrast in the truth and in each method's image, the relative error, and for learned
     methods, per map in ``maps[method]`` (e.g. ``null_space``, ``dc_residual_image``, ``dc_correction``), how far
@@ -172,7 +176,8 @@ def lesion_contrasts(
     against the absolute error of the lesion's mean, and its false-alarm rate (:func:`false_alarm_rate` at that
     stand-out, over the object away from every lesion). A map flags the lesion if it stands out by at least half
     the error and at most :data:`FALSE_ALARM_MAX` of other places stand out as far (a map high everywhere, or
-    noisy everywhere, flags nothing)."""
+    noisy everywhere, flags nothing). Where ``intervals[method]`` gives its conformal ``(lower, upper)``, the entry
+    also says which fraction of the lesion's pixels hold their true value inside (``interval_covers``)."""
     from scipy.ndimage import binary_dilation
 
     n = truth.shape[-1]
@@ -195,7 +200,7 @@ def lesion_contrasts(
         for method, img in images.items():
             c = contrast(img)
             err = abs(c - c_true) / abs(c_true)
-            entry = {"contrast": round(c, 4), "relative_error": round(err, 4), "kept": bool(err <= 0.2)}
+            entry: dict[str, Any] = {"contrast": round(c, 4), "relative_error": round(err, 4), "kept": bool(err <= 0.2)}
             if method in maps:
                 lack = float(truth[core].mean()) - float(img[core].mean())
                 abs_err = abs(lack)
@@ -210,6 +215,10 @@ def lesion_contrasts(
                         "flags": bool(excess >= 0.5 * abs_err and alarms <= FALSE_ALARM_MAX),
                     }
                 entry["flagged"] = any(v["flags"] for v in entry["maps"].values())
+            if intervals and method in intervals:
+                lower, upper = intervals[method]
+                inside = (truth[core] >= lower[core]) & (truth[core] <= upper[core])
+                entry["interval_covers"] = round(float(inside.mean()), 3)
             entry["passes"] = bool(entry["kept"] or entry.get("flagged", False))
             row[method] = entry
         out.append(row)
@@ -230,8 +239,14 @@ def run_lesion_row(r: float) -> tuple[dict[str, Any], list[Any]]:
         for m in METHODS
         if "null_space" in result.recon_images[m].extras
     }
+    intervals = {
+        m: tuple(np.asarray(result.recon_images[m].extras[k]).reshape(-1, n, n)[0] for k in BOUNDS) for m in maps
+    }
     row = scores("(d) 3T T1 GRE brain 256, unseen lesions", r, result)
-    return row, [d | {"acceleration": r} for d in lesion_contrasts(truth, images, maps, masks)]
+    return row, [d | {"acceleration": r} for d in lesion_contrasts(truth, images, maps, masks, intervals)]
+
+
+BOUNDS = ("conformal_lower", "conformal_upper")
 
 
 LESION_MAPS = ("null_space", "dc_residual_image", "dc_correction")
@@ -281,7 +296,8 @@ def lesion_lines(lesions: list[Any]) -> list[str]:
         "ring, the correction in the direction of the error) / the absolute error of the lesion's mean, and in "
         "brackets the fraction of other places in the object that stand out as far (false alarms). "
         f"Pass: error <= 20 %, or a map stands out by >= half the error with <= {FALSE_ALARM_MAX:.0%} false alarms "
-        "(flagged).",
+        "(flagged). Last, the fraction of the lesion's pixels whose true value lies inside the 90 % conformal "
+        "interval (not part of the pass rule).",
         "",
         "| R | lesion | pixels | truth | " + " | ".join(METHODS) + " |",
         "|---|---|---|---|" + "---|" * len(METHODS),
@@ -296,6 +312,8 @@ def lesion_lines(lesions: list[Any]) -> list[str]:
                     f"{MAP_LABELS.get(k, k)} {v['excess'] / max(e['abs_error'], 1e-12):.2f} ({v['false_alarm']:.0%})"
                     for k, v in e["maps"].items()
                 )
+            if "interval_covers" in e:
+                cell += f", interval holds {e['interval_covers']:.0%}"
             cells.append(cell + (" pass" if e["passes"] else " FAIL"))
         kind = "small bright" if row["lesion"] < len(SMALL_BRIGHT) else "large dark"
         lines.append(
@@ -368,10 +386,26 @@ def markdown(report: dict[str, Any]) -> str:
     for m in report["models"].values():
         lines.append(
             f"- {m['name']} v{m['version']} (commit {m['commit'][:10]}): {m['trained_steps']} steps, validation SSIM "
-            f"{m['val_ssim']:.4f}; conformal lambda {m['conformal_lambda']:.3f}, held-out coverage "
-            f"{m['conformal_test_coverage']:.3f} (nominal 0.90); `{m['training_command']}`"
+            f"{m['val_ssim']:.4f}; conformal lambda {m['conformal_lambda']:.3f}{calibration(m)}, held-out coverage "
+            f"{m['conformal_test_coverage']:.3f}{coverage_se(m)} (nominal 0.90); `{m['training_command']}`"
         )
     return "\n".join(lines) + "\n"
+
+
+def calibration(m: dict[str, Any]) -> str:
+    """How a shipped model's conformal factor was calibrated, as a bracket for the Markdown ('' if not recorded)."""
+    if not m.get("conformal_method"):
+        return ""
+    width = " + ".join(m.get("conformal_width") or [])
+    commit = (m.get("calibration_commit") or "")[:10]
+    return f" ({m['conformal_method']}, width {width} + floor, {m['conformal_n_calibration']} images, commit {commit})"
+
+
+def coverage_se(m: dict[str, Any]) -> str:
+    """`` +- SE on N images`` of the held-out coverage where recorded."""
+    if m.get("conformal_test_coverage_se") is None:
+        return ""
+    return f" +- {m['conformal_test_coverage_se']:.3f} on {m['conformal_n_test']} images"
 
 
 def main() -> None:
@@ -421,6 +455,17 @@ def main() -> None:
                     "conformal_lambda",
                     "conformal_test_coverage",
                     "training_command",
+                )
+            }
+            | {
+                key: m.get(key)  # recorded by the calibration since risk control (absent in older weights)
+                for key in (
+                    "calibration_commit",
+                    "conformal_method",
+                    "conformal_width",
+                    "conformal_n_calibration",
+                    "conformal_n_test",
+                    "conformal_test_coverage_se",
                 )
             }
             | {"trained_matrix": m["config"]["data"]["matrix"]}

@@ -66,3 +66,15 @@ def test_a_signed_correction_flags_only_in_the_direction_of_the_error() -> None:
     assert row["net"]["flagged"]
     (row,) = bench.lesion_contrasts(truth, {"net": lost}, {"net": {"dc_correction": -brighter}}, masks)
     assert row["net"]["maps"]["dc_correction"]["excess"] < 0 and not row["net"]["flagged"]
+
+
+def test_the_interval_column_counts_the_lesion_pixels_whose_truth_lies_inside() -> None:
+    truth, lost, masks = _case()
+    narrow = (lost - 0.1, lost + 0.1)  # misses the lost disc (truth up to 2, image 1)
+    wide = (lost - 0.1, lost + 1.5)  # reaches it
+    maps = {"net": {"null_space": np.zeros_like(truth)}, "wide": {"null_space": np.zeros_like(truth)}}
+    (row,) = bench.lesion_contrasts(
+        truth, {"net": lost, "wide": lost}, maps, masks, intervals={"net": narrow, "wide": wide}
+    )
+    assert row["net"]["interval_covers"] == 0.0 and row["wide"]["interval_covers"] == 1.0
+    assert "interval_covers" not in bench.lesion_contrasts(truth, {"net": lost}, {"net": {}}, masks)[0]["net"]
