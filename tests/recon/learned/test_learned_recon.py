@@ -40,6 +40,9 @@ def test_shipped_weights_are_small_and_record_how_they_were_trained(kind: str) -
     assert meta["training_command"].startswith("hifield train --config configs/")
     assert len(meta["commit"]) == 40 and meta["config"]["model"] == kind
     assert 0 < meta["conformal_lambda"] < np.inf
+    # calibrated by risk control over enough held-out images that its coverage on others is within 2 points of 90 %
+    assert "risk control" in meta["conformal_method"] and meta["conformal_n_calibration"] >= 80
+    assert abs(meta["conformal_test_coverage"] - 0.9) <= 0.02 and meta["conformal_n_test"] >= 50
 
 
 @pytest.mark.parametrize("kind", ["varnet", "modl"])
@@ -53,6 +56,10 @@ def test_learned_image_comes_with_uncertainty_maps_and_agrees_with_the_data(kind
         assert value.shape == image.data.shape and value.dtype == np.float32 and np.all(np.isfinite(value))
     lower, upper = image.extras["conformal_lower"], image.extras["conformal_upper"]
     assert np.all(lower <= np.abs(image.data) + 1e-6) and np.all(upper >= np.abs(image.data) - 1e-6)
+    _, meta = load_model(str(weights_path(kind)))
+    assert "dc_correction" in meta["conformal_width"]  # the interval is at least lambda |correction| wide
+    half = upper - np.abs(image.data)
+    assert np.all(half >= meta["conformal_lambda"] * np.abs(image.extras["dc_correction"]) * (1 - 1e-4) - 1e-6)
     assert image.header.description.startswith("AI-reconstructed by hifield-" + kind)
 
 
