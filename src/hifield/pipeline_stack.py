@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import multiprocessing
 import os
 import time
 from collections.abc import Callable
@@ -119,7 +120,8 @@ def scan_stack(cfg: ScanConfig, *, reporter: StepReporter) -> ScanResult:
         elif workers == 1:
             results = [_scan_one_slice(c) for c in configs]
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            # forkserver, not fork: forking a process whose torch/OpenMP threads hold locks can hang the child
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
                 results = list(pool.map(_scan_one_slice, configs))
     timings["slices"] = round(time.perf_counter() - start, 3)
 
