@@ -78,3 +78,39 @@ def test_the_interval_column_counts_the_lesion_pixels_whose_truth_lies_inside() 
     )
     assert row["net"]["interval_covers"] == 0.0 and row["wide"]["interval_covers"] == 1.0
     assert "interval_covers" not in bench.lesion_contrasts(truth, {"net": lost}, {"net": {}}, masks)[0]["net"]
+
+
+def test_roc_auc_is_the_chance_that_a_positive_outscores_a_negative() -> None:
+    rng = np.random.default_rng(0)
+    positive = rng.random(400) < 0.3
+    assert bench.roc_auc(positive.astype(float) + 0.01 * rng.random(400), positive) == 1.0  # perfect ranking
+    assert bench.roc_auc(-positive.astype(float), positive) == 0.0
+    assert abs(bench.roc_auc(rng.random(400), positive) - 0.5) < 0.1  # unrelated score: chance
+    assert np.isnan(bench.roc_auc(rng.random(10), np.zeros(10, bool)))
+
+
+def test_where_worse_than_cs_asks_whether_the_interval_is_wide_there() -> None:
+    truth = np.ones((32, 32), np.float32)
+    cs = truth + 0.01
+    pred = truth.copy()
+    pred[:8] += 0.5  # the learned image is worse than CS in the top rows only
+    region = np.ones_like(truth, bool)
+    wide_there = np.where(np.arange(32)[:, None] < 8, 0.5, 0.05) * np.ones((1, 32), np.float32)
+    w = bench.where_worse(truth, pred, cs, pred - wide_there, pred + wide_there, region)
+    assert w["fraction"] == 0.25 and w["width_auc"] == 1.0 and w["coverage"] == 1.0
+    flat = np.full_like(truth, 0.125)  # the same width everywhere: shows nothing, covers nothing there
+    w = bench.where_worse(truth, pred, cs, pred - flat, pred + flat, region)
+    assert w["width_auc"] == 0.5 and w["coverage"] == 0.0
+
+
+def test_the_encoding_limit_is_the_truth_when_fully_sampled_and_loses_detail_when_not() -> None:
+    from hifield.pipeline import scan
+    from hifield.scan_config import ScanConfig
+
+    full = ScanConfig(acceleration=1.0, matrix=64, n_calibration=8, recons=("fft",), write_files=False, seed=3)
+    truth = scan(full).truth.reshape(64, 64)
+    limit = bench.encoding_limit(full, n_iter=50)
+    assert np.abs(limit - truth).max() < 1e-3 * truth.max()  # nothing is in the null space of a full scan
+    under = ScanConfig(acceleration=6.0, matrix=64, n_calibration=8, recons=("fft",), write_files=False, seed=3)
+    lost = np.linalg.norm(bench.encoding_limit(under, n_iter=50) - truth) / np.linalg.norm(truth)
+    assert 0.01 < lost < 0.5  # R 6 leaves some of the image where the data cannot see it, not all of it
