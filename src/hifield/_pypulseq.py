@@ -14,6 +14,7 @@ import importlib
 import sys
 import threading
 import types
+from collections.abc import Mapping
 from typing import Any
 
 DEFERRED: tuple[str, ...] = (
@@ -95,7 +96,7 @@ def import_pypulseq() -> types.ModuleType:
 
         def deferring_import(
             name: str,
-            globals: dict[str, Any] | None = None,
+            globals: Mapping[str, object] | None = None,
             locals: Any = None,
             fromlist: Any = (),
             level: int = 0,
