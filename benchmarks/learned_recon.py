@@ -517,15 +517,21 @@ def calibration(m: dict[str, Any]) -> str:
     if not m.get("conformal_method"):
         return ""
     width = " + ".join(m.get("conformal_width") or [])
+    if m.get("conformal_acceleration_power"):
+        width = f"({width} + floor) x R^{m['conformal_acceleration_power']:g}"
+    else:
+        width += " + floor"
     commit = (m.get("calibration_commit") or "")[:10]
-    return f" ({m['conformal_method']}, width {width} + floor, {m['conformal_n_calibration']} images, commit {commit})"
+    return f" ({m['conformal_method']}, width {width}, {m['conformal_n_calibration']} images, commit {commit})"
 
 
 def coverage_se(m: dict[str, Any]) -> str:
     """`` +- SE on N images`` of the held-out coverage where recorded."""
     if m.get("conformal_test_coverage_se") is None:
         return ""
-    return f" +- {m['conformal_test_coverage_se']:.3f} on {m['conformal_n_test']} images"
+    by_r = m.get("conformal_test_coverage_by_acceleration") or {}
+    per_bin = "; by R " + ", ".join(f"{k} {v[0]:.3f} ({v[1]})" for k, v in by_r.items()) if by_r else ""
+    return f" +- {m['conformal_test_coverage_se']:.3f} on {m['conformal_n_test']} images{per_bin}"
 
 
 def main() -> None:
@@ -586,6 +592,8 @@ def main() -> None:
                     "conformal_n_calibration",
                     "conformal_n_test",
                     "conformal_test_coverage_se",
+                    "conformal_acceleration_power",
+                    "conformal_test_coverage_by_acceleration",
                 )
             }
             | {"trained_matrix": m["config"]["data"]["matrix"]}

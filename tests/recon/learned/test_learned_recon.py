@@ -57,10 +57,29 @@ def test_learned_image_comes_with_uncertainty_maps_and_agrees_with_the_data(kind
     lower, upper = image.extras["conformal_lower"], image.extras["conformal_upper"]
     assert np.all(lower <= np.abs(image.data) + 1e-6) and np.all(upper >= np.abs(image.data) - 1e-6)
     _, meta = load_model(str(weights_path(kind)))
-    assert "dc_correction" in meta["conformal_width"]  # the interval is at least lambda |correction| wide
+    assert "dc_correction" in meta["conformal_width"]  # the interval is at least lambda R^p |correction| wide
+    factor = (1 / np.mean(mask)) ** meta.get("conformal_acceleration_power", 0.0)
     half = upper - np.abs(image.data)
-    assert np.all(half >= meta["conformal_lambda"] * np.abs(image.extras["dc_correction"]) * (1 - 1e-4) - 1e-6)
+    floor = meta["conformal_lambda"] * factor * np.abs(image.extras["dc_correction"])
+    assert np.all(half >= floor * (1 - 1e-4) - 1e-6)
     assert image.header.description.startswith("AI-reconstructed by hifield-" + kind)
+
+
+def test_the_interval_scales_as_the_acceleration_to_the_power_its_weights_were_calibrated_with(tmp_path: Path) -> None:
+    from hifield.recon.learned import LearnedConfig
+
+    sim = _simdata()
+    mask = sim.random_mask(64, 64, r=4, n_acs=8, seed=2)
+    raw, _, _ = sim.make_raw(64, 8, mask=mask, noise=0.01)
+    state = torch.load(weights_path("varnet"), weights_only=False)
+    halves = []
+    for power in (0.0, 1.0):
+        state["metadata"]["conformal_acceleration_power"] = power
+        path = tmp_path / f"p{power}.pt"
+        torch.save(state, path)
+        image = reconstruct(raw, method="varnet", config=LearnedConfig(weights=str(path)))
+        halves.append(image.extras["conformal_upper"] - np.abs(image.data))
+    np.testing.assert_allclose(halves[1], halves[0] / np.mean(mask), rtol=1e-4, atol=1e-6)
 
 
 def test_hifield_recon_writes_the_maps_and_labels_the_dicom_series_as_ai(tmp_path: Path) -> None:

@@ -117,6 +117,7 @@ def test_the_lesion_term_adds_the_relative_error_over_the_lesions_times_its_weig
 def test_shipping_recalibrates_shipped_weights_and_keeps_how_they_were_trained(tmp_path: Path) -> None:
     from hifield.recon.learned.nets import build_model
     from hifield.recon.learned.ship import ship
+    from hifield.recon.learned.uncertainty import ACCELERATION_POWERS
 
     torch.set_num_threads(1)
     model = build_model(TINY.model, dict(TINY.params))
@@ -134,9 +135,13 @@ def test_shipping_recalibrates_shipped_weights_and_keeps_how_they_were_trained(t
     }
     old = tmp_path / "old.pt"
     torch.save({"kind": TINY.model, "params": dict(TINY.params), "model": model.state_dict(), "metadata": trained}, old)
-    path = ship(old, n_calibration=9, n_test=2, version=2, out=tmp_path / "new.pt")
+    path = ship(old, n_calibration=9, n_test=2, n_tune=3, version=2, out=tmp_path / "new.pt")
     new = torch.load(path, weights_only=False)
     meta = new["metadata"]
+    # the width's acceleration power was chosen on tuning images of its own, and the coverage is recorded by R
+    assert meta["conformal_n_tune"] == 3 and meta["conformal_acceleration_power"] in ACCELERATION_POWERS
+    assert set(meta["conformal_tune_spreads"]) == {str(p) for p in ACCELERATION_POWERS}
+    assert sum(n for _, n in meta["conformal_test_coverage_by_acceleration"].values()) == 2
     for key in ("name", "training_command", "commit", "trained_steps", "val_ssim", "config"):
         assert meta[key] == trained[key]
     assert meta["version"] == 2 and meta["conformal_n_calibration"] == 9 and meta["conformal_n_test"] == 2

@@ -142,6 +142,49 @@ def test_the_interval_widens_by_the_correction_where_the_data_disagree_with_the_
     np.testing.assert_allclose(unc.heuristic_width(x, null, residual, correction), base + np.abs(correction))
 
 
+def test_the_width_grows_as_the_acceleration_to_the_calibrated_power() -> None:
+    x, null = np.ones((8, 8), np.complex64), np.zeros((8, 8), np.complex64)
+    residual = np.full((8, 8), 0.1, np.float32)
+    base = unc.heuristic_width(x, null, residual, acceleration=4.0)  # power 0: as weights calibrated before it
+    np.testing.assert_allclose(base, unc.heuristic_width(x, null, residual))
+    scaled = unc.heuristic_width(x, null, residual, acceleration=4.0, acceleration_power=0.5)
+    np.testing.assert_allclose(scaled, 2 * base)
+
+
+def test_an_acceleration_power_chosen_on_tuning_images_levels_the_coverage_across_r() -> None:
+    """The errors grow as R^0.75 times the width. One lambda for all R covers the low R too much and the high R too
+    little at the right mean; the power chosen on separate tuning images levels them, the mean staying at 90 %."""
+    rng = np.random.default_rng(6)
+
+    def cases(k: int) -> tuple[list, list, list, list]:  # type: ignore[type-arg]
+        rs = [float(r) for r in rng.choice([2.0, 4.0, 6.0, 10.0], size=k)]
+        truths = [np.ones((12, 12), np.float32) for _ in rs]
+        widths = [rng.uniform(0.01, 0.03, (12, 12)).astype(np.float32) for _ in rs]
+        preds = [
+            (t + w * r**0.75 * rng.standard_normal((12, 12))).astype(np.float32)
+            for t, w, r in zip(truths, widths, rs, strict=True)
+        ]
+        return preds, widths, truths, rs
+
+    tune, cal, test = cases(80), cases(150), cases(400)
+    power, spreads = unc.fit_acceleration_power(*tune)
+    assert power in (0.5, 0.75, 1.0) and spreads[power] < spreads[0.0]
+
+    def by_r(p: float) -> tuple[float, list[float]]:
+        scaled_cal = [w * r**p for w, r in zip(cal[1], cal[3], strict=True)]
+        lam = unc.calibrate(cal[0], scaled_cal, cal[2])
+        scaled = [w * r**p for w, r in zip(test[1], test[3], strict=True)]
+        coverage = 1 - unc.image_miscoverage(test[0], scaled, test[2], lam)
+        bins = unc.coverage_by_acceleration(coverage, np.array(test[3]))
+        return float(coverage.mean()), [mean for mean, _ in bins.values()]
+
+    mean0, bins0 = by_r(0.0)
+    mean, bins = by_r(power)
+    assert max(bins0) - min(bins0) > 0.15  # one lambda: R 2 nearly always covered, R 10 far too seldom
+    assert max(bins) - min(bins) < 0.05 and min(bins) > 0.87
+    assert abs(mean0 - 0.9) <= 0.02 and abs(mean - 0.9) <= 0.02
+
+
 def test_learned_config_refuses_fewer_than_one_cg_iteration_in_one_line() -> None:
     import pytest
 

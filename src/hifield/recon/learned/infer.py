@@ -119,6 +119,7 @@ def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple
     extras = {name: np.zeros(out.shape, dtype=np.float32) for name in names}
     lam = float(meta.get("conformal_lambda", np.inf))
     width_terms = meta.get("conformal_width", ("null_space", "dc_residual_image"))  # as the weights were calibrated
+    power = float(meta.get("conformal_acceleration_power", 0.0))
     for z in range(y.shape[1]):
         mask = mask3[z] if mask3.shape[0] > 1 else mask3[0]
         mask = np.broadcast_to(mask.any(axis=-1, keepdims=True), mask.shape).astype(np.float32)  # k1 lines
@@ -129,7 +130,14 @@ def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple
         res_k, res_i = unc.dc_residual(x, yv, maps, mask)
         correction = unc.dc_correction(x, yv, maps, mask, n_iter=config.correction_iter)
         null = unc.null_space_component(x, maps, mask, n_iter=config.null_space_iter)
-        width = unc.heuristic_width(x, null, res_i, correction if "dc_correction" in width_terms else None)
+        width = unc.heuristic_width(
+            x,
+            null,
+            res_i,
+            correction if "dc_correction" in width_terms else None,
+            acceleration=float(1.0 / max(float(mask.mean()), 1e-12)),
+            acceleration_power=power,
+        )
         lower, upper = unc.interval(np.abs(x).astype(np.float32), width, lam)
         for name, value in zip(names, (res_k, res_i, correction, np.abs(null), lower, upper), strict=True):
             extras[name][0, z] = value

@@ -33,8 +33,9 @@ def _git_commit(path: Path) -> str:
     return out.stdout.strip()
 
 
-def scored_cases(model: Any, config: TrainConfig, n: int, seed: int) -> list[tuple[Any, Any, Any]]:
-    """``(|x|, width u, truth)`` of ``n`` held-out simulated samples (data seeded by ``seed``), in data units."""
+def scored_cases(model: Any, config: TrainConfig, n: int, seed: int) -> list[tuple[Any, Any, Any, float]]:
+    """``(|x|, width u, truth, R)`` of ``n`` held-out simulated samples (data seeded by ``seed``), in data units;
+    ``u`` without the acceleration factor (power 0), ``R`` the sample's acceleration."""
     from hifield.recon.learned import uncertainty as unc
 
     pool = CasePool(config.data, n, seed)
@@ -49,7 +50,8 @@ def scored_cases(model: Any, config: TrainConfig, n: int, seed: int) -> list[tup
         null = unc.null_space_component(x, maps, mask)
         correction = unc.dc_correction(x, yv, maps, mask)
         truth = sample["target"].astype(np.float32)  # same units as x: both divided by the sample's scale
-        out.append((np.abs(x).astype(np.float32), unc.heuristic_width(x, null, res_i, correction), truth))
+        width = unc.heuristic_width(x, null, res_i, correction)
+        out.append((np.abs(x).astype(np.float32), width, truth, float(1.0 / np.mean(mask))))
     return out
 
 
@@ -59,6 +61,7 @@ def ship(
     command: str = "",
     n_calibration: int = 160,
     n_test: int = 60,
+    n_tune: int = 60,
     commits: list[str] | None = None,
     name: str = "",
     version: int = VERSION,
@@ -73,6 +76,10 @@ def ship(
     several); the last is recorded as ``commit``. Default: the current ``HEAD``. ``name`` (default
     ``hifield-<model>-small``) and ``version`` are how DICOM and reports name the model. ``out`` defaults to
     ``weights/<model>_small.pt`` inside the package.
+
+    First, on ``n_tune`` further held-out cases, :func:`~hifield.recon.learned.uncertainty.fit_acceleration_power`
+    chooses the power ``p`` of the width's acceleration factor ``R^p`` that levels the coverage across
+    accelerations (0 cases: ``p = 0``, no factor); the held-out coverage per acceleration bin is recorded too.
 
     Risk control needs ``(n_calibration + 1) * alpha >= 1``, and it covers about ``1 / (n_calibration + 1)`` more
     than ``1 - alpha``: 160 images aim at 0.906 for 0.90, 80 at 0.911 (with per-image coverages spread over
@@ -105,10 +112,20 @@ def ship(
     model = build_model(config.model, dict(config.params))
     model.load_state_dict(state["model"])
     model.eval()
+    power: float = 0.0
+    spreads: dict[float, float] = {}
+    if n_tune > 0:  # the width's acceleration factor, chosen on images of its own
+        tune = scored_cases(model, config, n_tune, config.seed + 40_000)
+        power, spreads = unc.fit_acceleration_power(*(list(v) for v in zip(*tune, strict=True)), alpha=ALPHA)
+
+    def scaled(cases: list[tuple[Any, Any, Any, float]]) -> tuple[list[Any], list[Any], list[Any]]:
+        return [c[0] for c in cases], [c[1] * c[3] ** power for c in cases], [c[2] for c in cases]
+
     cal = scored_cases(model, config, n_calibration, config.seed + 20_000)
-    lam = unc.calibrate([c[0] for c in cal], [c[1] for c in cal], [c[2] for c in cal], alpha=ALPHA)
+    lam = unc.calibrate(*scaled(cal), alpha=ALPHA)
     test = scored_cases(model, config, n_test, config.seed + 30_000)
-    per_image = 1.0 - unc.image_miscoverage([c[0] for c in test], [c[1] for c in test], [c[2] for c in test], lam)
+    per_image = 1.0 - unc.image_miscoverage(*scaled(test), lam)
+    by_r = unc.coverage_by_acceleration(per_image, np.array([c[3] for c in test]))
     meta = {
         "name": name or f"hifield-{config.model}-small",
         "version": version,
@@ -120,11 +137,15 @@ def ship(
         "conformal_method": "conformal risk control of the per-image miscoverage (Angelopoulos et al. 2022)",
         "conformal_width": list(unc.WIDTH_TERMS),
         "conformal_lambda": lam,
+        "conformal_acceleration_power": power,
+        "conformal_n_tune": n_tune,
+        "conformal_tune_spreads": {str(k): v for k, v in spreads.items()},
         "conformal_n_calibration": n_calibration,
         "conformal_test_coverage": float(per_image.mean()),
         "conformal_test_coverage_se": float(per_image.std(ddof=1) / np.sqrt(len(per_image))) if n_test > 1 else 0.0,
         "conformal_test_coverage_range": [float(per_image.min()), float(per_image.max())],
         "conformal_n_test": n_test,
+        "conformal_test_coverage_by_acceleration": by_r,
     }
     path = out or WEIGHTS / f"{config.model}_small.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +162,9 @@ def main() -> None:
     parser.add_argument("--command", default="", help="The training command, recorded in the metadata.")
     parser.add_argument("--n-calibration", type=int, default=160)
     parser.add_argument("--n-test", type=int, default=60)
+    parser.add_argument(
+        "--n-tune", type=int, default=60, help="Cases that choose the width's acceleration power (0: none)."
+    )
     parser.add_argument("--commit", action="append", help="A commit the training ran on (repeat, oldest first).")
     parser.add_argument("--name", default="", help="The model's name (default hifield-<model>-small).")
     parser.add_argument("--version", type=int, default=VERSION, help="The model's version number.")
@@ -155,6 +179,7 @@ def main() -> None:
             command=args.command,
             n_calibration=args.n_calibration,
             n_test=args.n_test,
+            n_tune=args.n_tune,
             commits=args.commit,
             name=args.name,
             version=args.version,
@@ -165,7 +190,9 @@ def main() -> None:
     meta = torch.load(path, weights_only=False)["metadata"]
     print(
         f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB): lambda {meta['conformal_lambda']:.3f}, "
-        f"test coverage {meta['conformal_test_coverage']:.3f} +- {meta['conformal_test_coverage_se']:.3f}"
+        f"acceleration power {meta['conformal_acceleration_power']:g}, "
+        f"test coverage {meta['conformal_test_coverage']:.3f} +- {meta['conformal_test_coverage_se']:.3f}, by R "
+        + ", ".join(f"{k}: {v[0]:.3f} ({v[1]})" for k, v in meta["conformal_test_coverage_by_acceleration"].items())
     )
 
 

@@ -11,13 +11,16 @@
   (:class:`hifield.ops.CartesianSenseNormalOp`) and conjugate gradients, not estimated by a network. Whatever
   the network put there came from its training, not from the data.
 * The **conformal interval** scales a heuristic per-pixel width
-  ``u = |x_null| + |residual image| + |correction| + floor * max|x|`` by ``lambda``, set by conformal risk control
-  (Angelopoulos et al. 2022) on held-out simulated images so that a new image has, in expectation, at least
-  ``1 - alpha`` of its object pixels inside ``|x| +- lambda u``.
+  ``u = (|x_null| + |residual image| + |correction| + floor * max|x|) R^p`` by ``lambda``, set by conformal risk
+  control (Angelopoulos et al. 2022) on held-out simulated images so that a new image has, in expectation, at least
+  ``1 - alpha`` of its object pixels inside ``|x| +- lambda u``. The factor ``R^p`` of the acceleration ``R`` (``p``
+  chosen on a separate tuning set by :func:`fit_acceleration_power`) keeps the coverage about level across ``R``
+  rather than high at low ``R`` and low at high ``R`` with the same mean.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -114,12 +117,23 @@ WIDTH_TERMS = ("null_space", "dc_residual_image", "dc_correction")
 """What the heuristic width of the shipped models adds up (recorded in their metadata as ``conformal_width``)."""
 
 
-def heuristic_width(x: Complex, null: Complex, residual_image: Real, correction: Real | None = None) -> Real:
-    """The per-pixel width ``u = |x_null| + |residual image| + |correction| + FLOOR * max|x|`` that the conformal
-    factor scales. ``correction`` (:func:`dc_correction`) widens the interval where the data say the image is wrong,
+def heuristic_width(
+    x: Complex,
+    null: Complex,
+    residual_image: Real,
+    correction: Real | None = None,
+    *,
+    acceleration: float = 1.0,
+    acceleration_power: float = 0.0,
+) -> Real:
+    """The per-pixel width ``u = (|x_null| + |residual image| + |correction| + FLOOR * max|x|) R^p`` that the
+    conformal factor scales, ``R`` the ``acceleration`` of the slice's sampling and ``p`` the
+    ``acceleration_power`` its weights were calibrated with (0: no factor, as in weights calibrated before it
+    existed). ``correction`` (:func:`dc_correction`) widens the interval where the data say the image is wrong,
     e.g. over a lesion the network erased; ``None`` leaves it out, as in weights calibrated before it existed."""
     extra = np.abs(correction) if correction is not None else 0.0
-    return (np.abs(null) + residual_image + extra + FLOOR * float(np.abs(x).max())).astype(np.float32)
+    u = np.abs(null) + residual_image + extra + FLOOR * float(np.abs(x).max())
+    return (u * float(acceleration) ** float(acceleration_power)).astype(np.float32)
 
 
 def miscoverage(pred: Real, width: Real, truth: Real, lam: float) -> float:
@@ -176,6 +190,75 @@ def calibrate(preds: list[Real], widths: list[Real], truths: list[Real], *, alph
     last = np.searchsorted(r, r, side="right") - 1
     tail = wt.sum() - np.cumsum(wt)[last]
     return float(r[np.nonzero(tail <= target + 1e-12)[0][0]])  # the last ratio has tail 0: always found
+
+
+ACCELERATION_BINS = (3.0, 5.0, 8.0)
+"""Edges of the acceleration bins over which :func:`fit_acceleration_power` levels the coverage (R < 3, 3-5, 5-8,
+>= 8)."""
+ACCELERATION_POWERS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+"""The powers :func:`fit_acceleration_power` chooses from."""
+
+
+def acceleration_bin(acceleration: float) -> int:
+    """Index of the :data:`ACCELERATION_BINS` bin of ``acceleration`` (0 for R < 3, ..., 3 for R >= 8)."""
+    return int(np.searchsorted(ACCELERATION_BINS, acceleration, side="right"))
+
+
+def coverage_by_acceleration(coverage: NDArray[Any], accelerations: NDArray[Any]) -> dict[str, tuple[float, int]]:
+    """Mean per-image ``coverage`` and image count per acceleration bin, bins without images left out.
+
+    >>> coverage_by_acceleration(np.array([0.9, 0.8, 1.0]), np.array([2.0, 9.0, 12.0]))
+    {'R<3': (0.9, 1), 'R>=8': (0.9, 2)}
+    """
+    e = ACCELERATION_BINS
+    labels = [f"R<{e[0]:g}"] + [f"{a:g}<=R<{b:g}" for a, b in itertools.pairwise(e)] + [f"R>={e[-1]:g}"]
+    bins = np.array([acceleration_bin(r) for r in accelerations])
+    out = {}
+    for k, label in enumerate(labels):
+        chosen = np.asarray(coverage)[bins == k]
+        if chosen.size:
+            out[label] = (float(chosen.mean()), int(chosen.size))
+    return out
+
+
+def fit_acceleration_power(
+    preds: list[Real],
+    widths: list[Real],
+    truths: list[Real],
+    accelerations: list[float],
+    *,
+    alpha: float = 0.1,
+    powers: tuple[float, ...] = ACCELERATION_POWERS,
+) -> tuple[float, dict[float, float]]:
+    """The power ``p`` of the width factor ``R^p`` (:func:`heuristic_width`) that levels the coverage across
+    accelerations, chosen on a tuning set of images (never the calibration set: the choice would then void the
+    conformal guarantee). For each ``p`` in ``powers``: ``lambda`` by :func:`calibrate` on the tuning images with
+    widths ``u R^p``, then the spread (largest minus smallest) of the mean per-image coverage over the
+    :data:`ACCELERATION_BINS` bins; the ``p`` with the smallest spread wins (ties: the smaller ``p``). Returns it
+    and the spread of every ``p``.
+
+    Examples
+    --------
+    Errors that grow as ``sqrt(R)`` times the width: ``p = 0.5`` levels the coverage.
+
+    >>> rng = np.random.default_rng(0)
+    >>> rs = [2.0, 4.0, 6.0, 10.0] * 20
+    >>> truths = [np.ones((8, 8), np.float32) for _ in rs]
+    >>> preds = [(1 + np.sqrt(r) * 0.01 * rng.standard_normal((8, 8))).astype(np.float32) for r in rs]
+    >>> widths = [np.full((8, 8), 0.01, np.float32) for _ in rs]
+    >>> fit_acceleration_power(preds, widths, truths, rs)[0]
+    0.5
+    """
+    r = np.asarray(accelerations, dtype=np.float64)
+    spreads = {}
+    for p in powers:
+        scaled = [w * float(a) ** p for w, a in zip(widths, r, strict=True)]
+        lam = calibrate(preds, scaled, truths, alpha=alpha)
+        coverage = 1.0 - image_miscoverage(preds, scaled, truths, lam)
+        per_bin = [mean for mean, _ in coverage_by_acceleration(coverage, r).values()]
+        spreads[p] = float(max(per_bin) - min(per_bin))
+    best = min(powers, key=lambda p: (spreads[p], p))
+    return best, spreads
 
 
 def interval(pred: Real, width: Real, lam: float) -> tuple[Real, Real]:
