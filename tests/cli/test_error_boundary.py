@@ -116,12 +116,15 @@ _SCAN_ARGS = ("--matrix", "32", "--slices", "1", "--calib", "8", "--accel", "2",
 
 
 def _start_scan(out: Path, cwd: Path) -> subprocess.Popen[str]:
+    # faulthandler: should the scan crash in native code (a rare SIGSEGV after a SIGTERM was seen twice in CI and
+    # never reproduced here), its stderr, which the assertions print, holds every thread's Python stack
     return subprocess.Popen(
         [sys.executable, "-m", "hifield.cli.main", "scan", *_SCAN_ARGS, "--out", str(out)],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
 
 
