@@ -288,24 +288,10 @@ def encoding_limit(cfg: ScanConfig, *, n_iter: int = ENCODING_ITER) -> Any:
     import hifield.pipeline as pipeline
     from hifield.ops.fft import ifftc
     from hifield.recon.learned.uncertainty import null_space_component
-    from hifield.sim.field_effects import apply_field_effects
-    from hifield.sim.simulate import simulate_many
 
     cfg = cfg.validated()
     exam = pipeline.exam_for(cfg)
-    scanner, protocol, acquisition = exam.scanner, exam.protocol, exam.acquisition
-    phantom = pipeline.phantom_for_protocol(
-        cfg.phantom, protocol, b0_t=scanner.b0_t, slice_position_m=cfg.slice_position_m
-    )
-    phantom, _ = apply_field_effects(phantom, cfg.field_effects, head=cfg.phantom == "brain")
-    full, accelerated = simulate_many(
-        phantom,
-        [acquisition.full, acquisition.accelerated],
-        scanner,
-        engine=cfg.engine,
-        noise=[False, False],
-        seeds=[cfg.seed, cfg.seed],
-    )
+    full, accelerated = pipeline.simulate_exam(cfg, exam, pipeline.exam_phantom(cfg, exam)[0], noise=False)
     coil = ifftc(full.kspace[:, 0], axes=(-2, -1))  # (coil, y, x) of the single slice
     rss = np.sqrt(np.sum(np.abs(coil) ** 2, axis=0))
     maps = (coil / np.maximum(rss, 1e-6 * float(rss.max()))).astype(np.complex64)

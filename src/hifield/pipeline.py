@@ -231,6 +231,34 @@ def exam_for(config: ScanConfig, *, reuse: bool = False) -> Exam:
     return exam
 
 
+def exam_phantom(config: ScanConfig, exam: Exam) -> tuple[Phantom, dict[str, Any]]:
+    """The phantom ``config`` scans with ``exam``: :func:`phantom_for_protocol` at the exam's field and slice
+    position, with the configured field effects (B1+, B0) applied; also the report of what they applied."""
+    from hifield.sim.field_effects import apply_field_effects
+
+    phantom = phantom_for_protocol(
+        config.phantom, exam.protocol, b0_t=exam.scanner.b0_t, slice_position_m=config.slice_position_m
+    )
+    return apply_field_effects(phantom, config.field_effects, head=config.phantom == "brain")
+
+
+def simulate_exam(config: ScanConfig, exam: Exam, phantom: Phantom, *, noise: bool = True) -> tuple[Any, Any]:
+    """The exam's fully sampled reference (noise-free) and its accelerated acquisition (with thermal noise unless
+    ``noise`` is false), both :class:`~hifield.io.RawData` seeded by ``config.seed``; the ``fast`` engine encodes
+    the two together. ``noise=False`` gives what the sampling alone determines, e.g. for an encoding limit."""
+    from hifield.sim import simulate_many
+
+    reference, raw = simulate_many(
+        phantom,
+        [exam.acquisition.full, exam.acquisition.accelerated],
+        exam.scanner,
+        engine=config.engine,
+        noise=[False, noise],
+        seeds=[config.seed, config.seed],
+    )
+    return reference, raw
+
+
 def sampling_summary(acquisition: Any) -> dict[str, Any]:
     """The summary's sampling entries, read from the pattern the accelerated sequence carries."""
     pattern = acquisition.pattern
@@ -330,8 +358,7 @@ def scan(
     """
     from hifield import sequence as sq
     from hifield.recon import scan_coil_maps
-    from hifield.sim import simulate, simulate_many
-    from hifield.sim.field_effects import apply_field_effects
+    from hifield.sim import simulate
     from hifield.units import rad_to_deg
 
     cfg = (config or ScanConfig()).validated()
@@ -359,20 +386,10 @@ def scan(
         sampling = sampling_summary(acquisition)
 
         with timed("phantom", f"Making the {cfg.phantom} phantom at {scanner.b0_t:g} T"):
-            phantom = phantom_for_protocol(
-                cfg.phantom, protocol, b0_t=scanner.b0_t, slice_position_m=cfg.slice_position_m
-            )
-            phantom, field_report = apply_field_effects(phantom, cfg.field_effects, head=cfg.phantom == "brain")
+            phantom, field_report = exam_phantom(cfg, exam)
 
         with timed("simulate", f"Simulating {scanner.receive.n_coils}-coil k-space ({cfg.engine} engine)"):
-            reference, raw = simulate_many(
-                phantom,
-                [acquisition.full, acquisition.accelerated],
-                scanner,
-                engine=cfg.engine,
-                noise=[False, True],
-                seeds=[cfg.seed, cfg.seed],
-            )  # the fast engine encodes the two together
+            reference, raw = simulate_exam(cfg, exam, phantom)  # the fast engine encodes the two together
             truth = np.abs(reference_image(reference, scanner).data).reshape(-1, n, n).astype(np.float32)
 
         def prescan() -> Any:
@@ -525,6 +542,7 @@ __all__ = [
     "StepReporter",
     "build_exam",
     "check_exam",
+    "exam_phantom",
     "load_protocol_spec",
     "phantom_for_protocol",
     "reference_image",
@@ -532,4 +550,5 @@ __all__ = [
     "scan",
     "scanner_and_protocol",
     "score",
+    "simulate_exam",
 ]
