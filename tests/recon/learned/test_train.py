@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,7 @@ def test_the_lesion_term_adds_the_relative_error_over_the_lesions_times_its_weig
 
 
 def test_shipping_recalibrates_shipped_weights_and_keeps_how_they_were_trained(tmp_path: Path) -> None:
+    from hifield.recon.learned.infer import calibration_path, load_model
     from hifield.recon.learned.nets import build_model
     from hifield.recon.learned.ship import ship
     from hifield.recon.learned.uncertainty import ACCELERATION_POWERS
@@ -136,8 +138,10 @@ def test_shipping_recalibrates_shipped_weights_and_keeps_how_they_were_trained(t
     old = tmp_path / "old.pt"
     torch.save({"kind": TINY.model, "params": dict(TINY.params), "model": model.state_dict(), "metadata": trained}, old)
     path = ship(old, n_calibration=9, n_test=2, n_tune=3, version=2, out=tmp_path / "new.pt")
-    new = torch.load(path, weights_only=False)
-    meta = new["metadata"]
+    # the network file is copied as it was; the new calibration lies beside it and is read with it
+    assert path.read_bytes() == old.read_bytes() and calibration_path(path).is_file()
+    assert torch.load(path, weights_only=False)["metadata"]["conformal_lambda"] == 1.0
+    new, meta = load_model(str(path))
     # the width's acceleration power was chosen on tuning images of its own, and the coverage is recorded by R
     assert meta["conformal_n_tune"] == 3 and meta["conformal_acceleration_power"] in ACCELERATION_POWERS
     assert set(meta["conformal_tune_spreads"]) == {str(p) for p in ACCELERATION_POWERS}
@@ -149,8 +153,68 @@ def test_shipping_recalibrates_shipped_weights_and_keeps_how_they_were_trained(t
     assert 0 < meta["conformal_lambda"] < np.inf and meta["conformal_lambda"] != 1.0
     assert 0 <= meta["conformal_test_coverage"] <= 1
     for name, value in model.state_dict().items():
-        torch.testing.assert_close(new["model"][name], value)
+        torch.testing.assert_close(new.state_dict()[name], value)
+    # a training checkpoint is written whole and takes the place of the calibration file of the weights before it
     checkpoint = {"model": model.state_dict(), "config": TINY.as_dict(), "step": 4, "loss": 0.5, "val_ssim": 0.6}
-    torch.save(checkpoint, old)
+    torch.save(checkpoint, tmp_path / "checkpoint.pt")
+    ship(
+        tmp_path / "checkpoint.pt",
+        command="hifield train --config tiny.yaml",
+        n_calibration=9,
+        n_test=2,
+        n_tune=0,
+        out=path,
+    )
+    assert not calibration_path(path).exists()
+    assert torch.load(path, weights_only=False)["metadata"]["conformal_n_tune"] == 0
     with pytest.raises(ValueError, match="training command"):  # a training checkpoint must say how it was trained
-        ship(old, n_calibration=9, n_test=2, out=tmp_path / "x.pt")
+        ship(tmp_path / "checkpoint.pt", n_calibration=9, n_test=2, out=tmp_path / "x.pt")
+
+
+def test_a_calibration_file_made_for_other_weights_or_unreadable_is_refused(tmp_path: Path) -> None:
+    from hifield.errors import ConfigError
+    from hifield.recon.learned.infer import calibration_path, load_model, weights_digest
+    from hifield.recon.learned.nets import build_model
+
+    model = build_model(TINY.model, dict(TINY.params))
+    path = tmp_path / "w.pt"
+    meta = {"name": "hifield-tiny", "version": 1, "conformal_lambda": 1.0}
+    torch.save({"kind": TINY.model, "params": dict(TINY.params), "model": model.state_dict(), "metadata": meta}, path)
+    side = calibration_path(path)
+    side.write_text(json.dumps({"weights_sha256": weights_digest(model.state_dict()), "metadata": {"version": 3}}))
+    assert load_model(str(path))[1]["version"] == 3 and load_model(str(path))[1]["conformal_lambda"] == 1.0
+    other = build_model(TINY.model, dict(TINY.params))  # other random weights, same file name
+    torch.save({"kind": TINY.model, "params": dict(TINY.params), "model": other.state_dict(), "metadata": meta}, path)
+    load_model.cache_clear()
+    with pytest.raises(ConfigError, match="made for other weights"):
+        load_model(str(path))
+    side.write_text("{not json")
+    load_model.cache_clear()
+    with pytest.raises(ConfigError, match="not valid"):
+        load_model(str(path))
+    load_model.cache_clear()
+
+
+def test_scored_cases_are_kept_in_the_cache_and_read_back_without_simulating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hifield.recon.learned import ship as ship_module
+    from hifield.recon.learned.nets import build_model
+
+    torch.set_num_threads(1)
+    model = build_model(TINY.model, dict(TINY.params)).eval()
+    first = ship_module.scored_cases(model, TINY, 2, 5, cache=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["5-00000.npz", "5-00001.npz"]
+    alone = ship_module.scored_cases(model, TINY, 1, 5)  # case 0 does not depend on how many are drawn
+    for a, b in zip(first[0][:3], alone[0][:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    def no_simulation(*args: object, **kwargs: object) -> None:
+        raise AssertionError("simulated a case that was in the cache")
+
+    monkeypatch.setattr(ship_module, "simulate_case", no_simulation)
+    again = ship_module.scored_cases(model, TINY, 2, 5, cache=tmp_path)
+    for case, kept in zip(first, again, strict=True):
+        for a, b in zip(case[:3], kept[:3], strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert case[3] == kept[3]

@@ -26,9 +26,50 @@ def weights_path(kind: str) -> Path:
     return WEIGHTS / f"{kind}_small.pt"
 
 
+def calibration_path(weights: Path) -> Path:
+    """The calibration file beside ``weights``: ``<name>.calibration.json``. A re-calibration of shipped weights
+    (:mod:`~hifield.recon.learned.ship`) writes its conformal factor, coverage and version there instead of saving
+    the unchanged network again; :func:`load_model` lays it over the metadata inside the weights."""
+    return weights.with_name(weights.stem + ".calibration.json")
+
+
+def weights_digest(state_dict: Any) -> str:
+    """SHA-256 of a network's tensors (names and bytes, in name order): what a calibration file was made for."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        h.update(name.encode())
+        h.update(state_dict[name].detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def read_calibration(weights: Path, state_dict: Any) -> dict[str, Any]:
+    """The metadata of the calibration file beside ``weights`` (empty when there is none), after checking that it
+    was made for the network ``state_dict``. Raises :class:`~hifield.errors.ConfigError` for a file that is not
+    valid or belongs to other weights."""
+    import json
+
+    side = calibration_path(weights)
+    if not side.is_file():
+        return {}
+    try:
+        cal = json.loads(side.read_text())
+        digest, meta = cal["weights_sha256"], dict(cal["metadata"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"calibration file {side} is not valid ({exc}); delete it or re-run the calibration") from exc
+    if digest != weights_digest(state_dict):
+        raise ConfigError(
+            f"calibration file {side} was made for other weights than {weights}; "
+            f"re-run `python -m hifield.recon.learned.ship {weights}` or delete it"
+        )
+    return meta
+
+
 @functools.lru_cache(maxsize=4)
 def load_model(path: str) -> tuple[Any, dict[str, Any]]:
-    """The model in ``path`` (in eval mode) and its metadata; cached per path."""
+    """The model in ``path`` (in eval mode) and its metadata, with the calibration file beside it laid over
+    (:func:`calibration_path`); cached per path."""
     torch = require_torch()
     from hifield.recon.learned.nets import build_model
 
@@ -38,7 +79,7 @@ def load_model(path: str) -> tuple[Any, dict[str, Any]]:
     model = build_model(state["kind"], state["params"])
     model.load_state_dict(state["model"])
     model.eval()
-    return model, state["metadata"]
+    return model, {**state["metadata"], **read_calibration(Path(path), state["model"])}
 
 
 def model_label(meta: dict[str, Any]) -> str:

@@ -4,12 +4,16 @@
 (seeded apart from training and validation), calibrates the conformal factor of the 90 % interval on them, measures
 its empirical coverage on ``n_test`` further held-out cases, and writes ``weights/<model>_small.pt`` with the state
 dict, the model's parameters and the metadata: training command, config, git commit, calibration and coverage.
-Given shipped weights instead of a checkpoint, it re-calibrates them and keeps how they were trained.
+Given shipped weights instead of a checkpoint, it re-calibrates them and keeps how they were trained; the new
+calibration goes into the calibration file beside them (``<model>_small.calibration.json``) and the network file is
+left as it was, so a re-calibration does not add another copy of the network to the repository.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,12 +21,14 @@ from typing import Any
 import numpy as np
 
 from hifield.recon.learned import require_torch
-from hifield.recon.learned.data import CasePool, make_sample
-from hifield.recon.learned.infer import WEIGHTS, run_slice
+from hifield.recon.learned.data import make_sample, simulate_case
+from hifield.recon.learned.infer import WEIGHTS, calibration_path, read_calibration, run_slice, weights_digest
 from hifield.recon.learned.train import TrainConfig
 
 VERSION = 1
 ALPHA = 0.1
+CALIBRATION_KEYS = ("conformal_", "name", "version", "calibration_commit")
+"""Metadata that a re-calibration of shipped weights writes into their calibration file (prefixes)."""
 
 
 def _git_commit(path: Path) -> str:
@@ -33,17 +39,31 @@ def _git_commit(path: Path) -> str:
     return out.stdout.strip()
 
 
-def scored_cases(model: Any, config: TrainConfig, n: int, seed: int) -> list[tuple[Any, Any, Any, float]]:
-    """``(|x|, width u, truth, R)`` of ``n`` held-out simulated samples (data seeded by ``seed``), in data units;
-    ``u`` without the acceleration factor (power 0), ``R`` the sample's acceleration."""
+def scored_cases(
+    model: Any, config: TrainConfig, n: int, seed: int, *, cache: Path | None = None
+) -> list[tuple[Any, Any, Any, float]]:
+    """``(|x|, width u, truth, R)`` of ``n`` held-out simulated samples, in data units; ``u`` without the
+    acceleration factor (power 0), ``R`` the sample's acceleration.
+
+    Case ``i`` is drawn from generators seeded ``(seed, i)`` (the slice) and ``(seed, 7, i)`` (pattern and
+    noise), so it does not depend on the cases before it; one case is simulated at a time. With ``cache`` (a
+    folder), each scored case is kept there as ``<seed>-<i>.npz`` and read back on the next call instead of
+    being simulated again: an interrupted calibration resumes where it stopped, and a second calibration of the
+    same weights on the same seeds costs no simulation. The folder must belong to one set of weights and one
+    data config (:func:`ship` names it after both).
+    """
     from hifield.recon.learned import uncertainty as unc
 
-    pool = CasePool(config.data, n, seed)
-    pool.refresh(0)
-    rng = np.random.default_rng([seed, 7])
+    exams: dict[Any, Any] = {}
     out = []
-    for case in pool.cases:
-        sample = make_sample(case, rng, config.data)
+    for i in range(n):
+        kept = cache / f"{seed}-{i:05d}.npz" if cache is not None else None
+        if kept is not None and kept.exists():
+            with np.load(kept) as f:
+                out.append((f["x"], f["width"], f["truth"], float(f["acceleration"])))
+            continue
+        case = simulate_case(config.data, np.random.default_rng([seed, i]), exams=exams)
+        sample = make_sample(case, np.random.default_rng([seed, 7, i]), config.data)
         y, mask = sample["y"], sample["mask"][0]
         x, yv, maps = run_slice(config.model, model, y, mask, config.data.n_virtual)
         _, res_i = unc.dc_residual(x, yv, maps, mask)
@@ -51,8 +71,26 @@ def scored_cases(model: Any, config: TrainConfig, n: int, seed: int) -> list[tup
         correction = unc.dc_correction(x, yv, maps, mask)
         truth = sample["target"].astype(np.float32)  # same units as x: both divided by the sample's scale
         width = unc.heuristic_width(x, null, res_i, correction)
-        out.append((np.abs(x).astype(np.float32), width, truth, float(1.0 / np.mean(mask))))
+        scored = (np.abs(x).astype(np.float32), width, truth, float(1.0 / np.mean(mask)))
+        if kept is not None:
+            tmp = kept.with_name(kept.stem + ".tmp.npz")
+            np.savez(tmp, x=scored[0], width=scored[1], truth=scored[2], acceleration=scored[3])
+            tmp.replace(kept)
+        out.append(scored)
     return out
+
+
+def cache_folder(root: Path, checkpoint: Path, config: TrainConfig) -> Path:
+    """The folder under ``root`` where :func:`scored_cases` keeps the cases of ``checkpoint``'s network: named
+    after the model, the network's :func:`~hifield.recon.learned.infer.weights_digest` and a hash of the data
+    config, so other weights or another config never read them."""
+    import hashlib
+    import json
+
+    torch = require_torch()
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    data = hashlib.sha256(json.dumps(config.as_dict()["data"], sort_keys=True, default=str).encode())
+    return root / f"{config.model}-{weights_digest(state)[:12]}-{data.hexdigest()[:8]}"
 
 
 def ship(
@@ -66,6 +104,7 @@ def ship(
     name: str = "",
     version: int = VERSION,
     out: Path | None = None,
+    cache: Path | None = None,
 ) -> Path:
     """Write the shipped weights of ``checkpoint`` (see the module docstring); returns their path.
 
@@ -75,7 +114,11 @@ def ship(
     checkpoint). ``commits`` are the git commits the training ran on, oldest first (a resumed run may span
     several); the last is recorded as ``commit``. Default: the current ``HEAD``. ``name`` (default
     ``hifield-<model>-small``) and ``version`` are how DICOM and reports name the model. ``out`` defaults to
-    ``weights/<model>_small.pt`` inside the package.
+    ``weights/<model>_small.pt`` inside the package. Shipped weights get their new calibration in the calibration
+    file beside ``out`` (:func:`~hifield.recon.learned.infer.calibration_path`; the weights are copied there
+    unchanged when ``out`` is elsewhere); a training checkpoint is written whole, metadata inside, and a calibration
+    file left beside ``out`` by earlier weights is removed. ``cache`` (a folder) keeps every scored case
+    (:func:`scored_cases`, in a subfolder named by :func:`cache_folder`), so an interrupted run resumes.
 
     First, on ``n_tune`` further held-out cases, :func:`~hifield.recon.learned.uncertainty.fit_acceleration_power`
     chooses the power ``p`` of the width's acceleration factor ``R^p`` that levels the coverage across
@@ -91,8 +134,9 @@ def ship(
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     head = _git_commit(Path(__file__).parent)
-    if "metadata" in state:  # shipped weights: keep how they were trained, calibrate anew
-        old = state["metadata"]
+    shipped = "metadata" in state
+    if shipped:  # shipped weights: keep how they were trained, calibrate anew
+        old = {**state["metadata"], **read_calibration(checkpoint, state["model"])}
         keep = ("config", "training_command", "commit", "training_commits", "trained_steps", "final_loss", "val_ssim")
         trained = {k: old[k] for k in keep}
         name = name or old["name"]
@@ -112,18 +156,21 @@ def ship(
     model = build_model(config.model, dict(config.params))
     model.load_state_dict(state["model"])
     model.eval()
+    kept = cache_folder(cache, checkpoint, config) if cache is not None else None
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
     power: float = 0.0
     spreads: dict[float, float] = {}
     if n_tune > 0:  # the width's acceleration factor, chosen on images of its own
-        tune = scored_cases(model, config, n_tune, config.seed + 40_000)
+        tune = scored_cases(model, config, n_tune, config.seed + 40_000, cache=kept)
         power, spreads = unc.fit_acceleration_power(*(list(v) for v in zip(*tune, strict=True)), alpha=ALPHA)
 
     def scaled(cases: list[tuple[Any, Any, Any, float]]) -> tuple[list[Any], list[Any], list[Any]]:
         return [c[0] for c in cases], [c[1] * c[3] ** power for c in cases], [c[2] for c in cases]
 
-    cal = scored_cases(model, config, n_calibration, config.seed + 20_000)
+    cal = scored_cases(model, config, n_calibration, config.seed + 20_000, cache=kept)
     lam = unc.calibrate(*scaled(cal), alpha=ALPHA)
-    test = scored_cases(model, config, n_test, config.seed + 30_000)
+    test = scored_cases(model, config, n_test, config.seed + 30_000, cache=kept)
     per_image = 1.0 - unc.image_miscoverage(*scaled(test), lam)
     by_r = unc.coverage_by_acceleration(per_image, np.array([c[3] for c in test]))
     meta = {
@@ -149,9 +196,20 @@ def ship(
     }
     path = out or WEIGHTS / f"{config.model}_small.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
+    side = calibration_path(path)
+    if shipped:  # the network is unchanged: only the calibration is new, and it goes beside the weights
+        if not path.exists() or not path.samefile(checkpoint):
+            shutil.copyfile(checkpoint, path)
+        calibration = {k: v for k, v in meta.items() if k.startswith(CALIBRATION_KEYS)}
+        text = json.dumps({"weights_sha256": weights_digest(state["model"]), "metadata": calibration}, indent=1)
+        tmp = side.with_name(side.name + ".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(side)
+        return path
     tmp = path.with_suffix(".tmp")
     torch.save({"kind": config.model, "params": dict(config.params), "model": state["model"], "metadata": meta}, tmp)
     tmp.replace(path)
+    side.unlink(missing_ok=True)  # a calibration of the weights that were there before
     return path
 
 
@@ -170,6 +228,7 @@ def main() -> None:
     parser.add_argument("--version", type=int, default=VERSION, help="The model's version number.")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads.")
     parser.add_argument("--out", type=Path, default=None, help="Where to write (default: inside the package).")
+    parser.add_argument("--cache", type=Path, default=None, help="Keep the scored cases here (resumes a stopped run).")
     args = parser.parse_args()
     torch = require_torch()
     torch.set_num_threads(args.threads)
@@ -184,10 +243,12 @@ def main() -> None:
             name=args.name,
             version=args.version,
             out=args.out,
+            cache=args.cache,
         )
     except ValueError as exc:
         parser.error(str(exc))
-    meta = torch.load(path, weights_only=False)["metadata"]
+    state = torch.load(path, weights_only=False)
+    meta = {**state["metadata"], **read_calibration(path, state["model"])}
     print(
         f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB): lambda {meta['conformal_lambda']:.3f}, "
         f"acceleration power {meta['conformal_acceleration_power']:g}, "
