@@ -125,3 +125,22 @@ def test_scan_offers_and_runs_the_registrys_reconstructors() -> None:
     assert rows["grappa"]["description"] == reconstructor("grappa").label
     # measured at 64 x 64, 8 coils, R 2: fft 0.76, grappa 0.996, tv 0.956
     assert rows["grappa"]["ssim"] > 0.95 and rows["tv"]["ssim"] > 0.9 > rows["fft"]["ssim"]
+
+
+def test_scan_simulates_through_simulate_exam_whose_noise_free_scan_is_the_reference_on_its_lines() -> None:
+    """The simulation step of ``scan()`` is :func:`hifield.pipeline.simulate_exam`: the raw data ``scan`` returns are
+    its noisy accelerated scan, and without noise that scan equals the fully sampled reference on the sampled lines
+    (what an encoding limit, e.g. the learned_recon benchmark's, relies on)."""
+    from hifield import pipeline
+
+    cfg = small(acceleration=4, n_calibration=8).validated()
+    exam = pipeline.exam_for(cfg)
+    phantom, _ = pipeline.exam_phantom(cfg, exam)
+    reference, clean = pipeline.simulate_exam(cfg, exam, phantom, noise=False)
+    _, noisy = pipeline.simulate_exam(cfg, exam, phantom)
+    mask = clean.sampling_mask
+    peak = float(np.abs(reference.kspace).max())
+    assert mask.mean() == pytest.approx(1 / cfg.acceleration, rel=0.05)
+    assert np.abs(clean.kspace - reference.kspace * mask).max() < 1e-5 * peak
+    assert 1e-4 * peak < np.abs(noisy.kspace - clean.kspace).max() < 0.05 * peak
+    np.testing.assert_array_equal(hf.scan(cfg).raw.kspace, noisy.kspace)
