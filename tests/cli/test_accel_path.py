@@ -136,3 +136,25 @@ def test_a_3d_protocol_is_accelerated_along_its_partitions_by_simulate_as_by_sca
     np.testing.assert_array_equal(_plane(raw.mask, raw), mask)
     np.testing.assert_array_equal(_plane(raw.calibration, raw), calibration)
     assert mask[:, :, 0].all(axis=1).sum() == built.pattern.n_acquired  # whole partitions
+
+
+def test_simulate_gives_the_raw_data_of_scan_with_its_field_effects(hifield_cli: Runner, tmp_path: Path) -> None:
+    """``hifield simulate`` on a protocol plays the accelerated scan of ``hifield scan`` on the same phantom, B1+ and
+    B0 effects included: without noise its k-space is the pipeline's own (``simulate_exam``); ``--ideal`` drops the
+    effects, and at 7 T that changes the data."""
+    from hifield import pipeline
+    from hifield.io import read_raw
+
+    common = ["--field", "7T", "--matrix", "48", "--accel", "2", "--calib", "8", "--coils", "4", "--no-noise"]
+    for name, extra in (("effects.h5", []), ("ideal.h5", ["--ideal"])):
+        proc = hifield_cli("simulate", *common, *extra, "--out", str(tmp_path / name))
+        assert proc.returncode == 0, proc.stderr
+    config = pipeline.ScanConfig(
+        field="7T", matrix=48, acceleration=2, n_calibration=8, n_coils=4, write_files=False
+    ).validated()
+    exam = pipeline.exam_for(config)
+    _, expected = pipeline.simulate_exam(config, exam, pipeline.exam_phantom(config, exam)[0], noise=False)
+    effects, ideal = read_raw(tmp_path / "effects.h5").kspace, read_raw(tmp_path / "ideal.h5").kspace
+    peak = float(np.abs(expected.kspace).max())
+    np.testing.assert_allclose(effects, expected.kspace, rtol=0, atol=1e-5 * peak)
+    assert np.abs(ideal - effects).max() > 0.05 * peak

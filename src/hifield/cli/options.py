@@ -37,6 +37,27 @@ def coils_option(help: str) -> Any:
     return typer.Option(None, "--coils", min=1, max=MAX_COILS, help=help)
 
 
+def shim_option() -> Any:
+    """The ``--shim`` option: the transmit (B1+) mode of the field effects."""
+    return typer.Option(
+        "cp", "--shim", help="Transmit (B1+) mode: none (uniform), cp (quadrature, default) or pTx (8-channel shim)."
+    )
+
+
+def b0_shim_option() -> Any:
+    """The ``--b0-shim`` option: the prescan B0 shim of the field effects."""
+    return typer.Option("2nd-order", "--b0-shim", help="Prescan B0 shim: none, linear or 2nd-order.")
+
+
+def ideal_option() -> Any:
+    """The ``--ideal`` flag: no high-field effects."""
+    return typer.Option(
+        False,
+        "--ideal",
+        help="No high-field effects: uniform B1+, the phantom's own smooth off-resonance (no sinuses).",
+    )
+
+
 def parse_timeout(value: Any) -> float:
     """``--timeout`` in seconds: a number greater than 0 and at most :data:`TIMEOUT_MAX_S`."""
     try:

@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 
 from hifield.cli._common import ConsoleReporter, handle_errors, print_json
-from hifield.cli.options import coils_option, out_dir_option, parse_field, parse_recons, seed_option
+from hifield.cli.options import (
+    b0_shim_option,
+    coils_option,
+    ideal_option,
+    out_dir_option,
+    parse_field,
+    parse_recons,
+    seed_option,
+    shim_option,
+)
 from hifield.errors import ConfigError
 from hifield.recon.device import DEVICE_HELP
 from hifield.scan_config import DEFAULT_RECONS, RECON_CHOICES
@@ -64,15 +73,9 @@ def scan_command(
     adapt: bool = typer.Option(
         False, "--adapt", help="Over a SAR limit: apply the least change that passes (TR, flip angle or slices)."
     ),
-    shim: str = typer.Option(
-        "cp", "--shim", help="Transmit (B1+) mode: none (uniform), cp (quadrature, default) or pTx (8-channel shim)."
-    ),
-    b0_shim: str = typer.Option("2nd-order", "--b0-shim", help="Prescan B0 shim: none, linear or 2nd-order."),
-    ideal: bool = typer.Option(
-        False,
-        "--ideal",
-        help="No high-field effects: uniform B1+, the phantom's own smooth off-resonance (no sinuses).",
-    ),
+    shim: str = shim_option(),
+    b0_shim: str = b0_shim_option(),
+    ideal: bool = ideal_option(),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Run a whole virtual exam: sequence, safety checks, simulation, undersampling, reconstruction, DICOM/NIfTI."""

@@ -8,7 +8,15 @@ from pathlib import Path
 import typer
 
 from hifield.cli._common import handle_errors, print_json
-from hifield.cli.options import coils_option, out_file_option, parse_field, seed_option
+from hifield.cli.options import (
+    b0_shim_option,
+    coils_option,
+    ideal_option,
+    out_file_option,
+    parse_field,
+    seed_option,
+    shim_option,
+)
 from hifield.cli.scan import PATTERN_HELP, parse_accel, parse_matrix
 
 
@@ -36,9 +44,13 @@ def simulate_command(
         "(default for protocols); as-written: the events play from rest, as a scanner plays the file (default for "
         "--seq). The bloch engine always plays as written.",
     ),
+    shim: str = shim_option(),
+    b0_shim: str = b0_shim_option(),
+    ideal: bool = ideal_option(),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
-    """Simulate multi-coil k-space of a protocol on a phantom; writes ISMRMRD HDF5."""
+    """Simulate multi-coil k-space of a protocol on a phantom (with the field's B1+ and B0 effects, as ``hifield
+    scan`` has them); writes ISMRMRD HDF5."""
     from hifield.errors import ConfigError
     from hifield.hardware import Scanner
 
@@ -64,10 +76,10 @@ def simulate_command(
         )
         return
     from hifield.io import write_ismrmrd
-    from hifield.pipeline import ScanConfig, build_exam, check_exam, phantom_for_protocol
+    from hifield.pipeline import ScanConfig, build_exam, check_exam, exam_phantom
     from hifield.sim import simulate
 
-    # the same build and check steps as `hifield scan`, then the accelerated sequence alone is simulated
+    # the same build, check and phantom steps as `hifield scan`, then the accelerated sequence alone is simulated
     config = ScanConfig(
         protocol=protocol,
         field=field_name,
@@ -80,11 +92,14 @@ def simulate_command(
         n_coils=coils,
         seed=seed,
         write_files=False,
+        rf_shim=shim,
+        b0_shim=b0_shim,
+        ideal=ideal,
     ).validated()
     exam = build_exam(config)
     check_exam(exam)
     built = exam.acquisition.accelerated
-    obj = phantom_for_protocol(phantom, exam.protocol, b0_t=exam.scanner.b0_t)
+    obj, _ = exam_phantom(config, exam)
     raw = simulate(obj, built, exam.scanner, engine=engine, noise=noise, seed=seed, steady_state=start != "as-written")
     write_ismrmrd(raw, out)
     wall = time.perf_counter() - start_time
