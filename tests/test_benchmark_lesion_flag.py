@@ -114,3 +114,10 @@ def test_the_encoding_limit_is_the_truth_when_fully_sampled_and_loses_detail_whe
     under = ScanConfig(acceleration=6.0, matrix=64, n_calibration=8, recons=("fft",), write_files=False, seed=3)
     lost = np.linalg.norm(bench.encoding_limit(under, n_iter=50) - truth) / np.linalg.norm(truth)
     assert 0.01 < lost < 0.5  # R 6 leaves some of the image where the data cannot see it, not all of it
+
+
+def test_the_held_out_range_is_read_from_the_weights_for_the_bin_of_the_rows_acceleration() -> None:
+    m = {"conformal_test_coverage_p10_p90_by_acceleration": {"5<=R<8": [0.81, 0.97], "R>=8": [0.74, 0.96]}}
+    assert bench.held_out_range(m, 5.95) == "0.81-0.97"
+    assert bench.held_out_range(m, 8.0) == "0.74-0.96" and bench.held_out_range(m, 12.19) == "0.74-0.96"
+    assert bench.held_out_range(m, 4.0) == "-" and bench.held_out_range({}, 8.0) == "-"  # not recorded

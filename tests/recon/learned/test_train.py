@@ -146,6 +146,9 @@ def test_shipping_recalibrates_shipped_weights_and_keeps_how_they_were_trained(t
     assert meta["conformal_n_tune"] == 3 and meta["conformal_acceleration_power"] in ACCELERATION_POWERS
     assert set(meta["conformal_tune_spreads"]) == {str(p) for p in ACCELERATION_POWERS}
     assert sum(n for _, n in meta["conformal_test_coverage_by_acceleration"].values()) == 2
+    ranges = meta["conformal_test_coverage_p10_p90_by_acceleration"]
+    assert set(ranges) == set(meta["conformal_test_coverage_by_acceleration"])
+    assert all(0 <= lo <= hi <= 1 for lo, hi in ranges.values())
     for key in ("name", "training_command", "commit", "trained_steps", "val_ssim", "config"):
         assert meta[key] == trained[key]
     assert meta["version"] == 2 and meta["conformal_n_calibration"] == 9 and meta["conformal_n_test"] == 2

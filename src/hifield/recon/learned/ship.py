@@ -172,7 +172,8 @@ def ship(
     lam = unc.calibrate(*scaled(cal), alpha=ALPHA)
     test = scored_cases(model, config, n_test, config.seed + 30_000, cache=kept)
     per_image = 1.0 - unc.image_miscoverage(*scaled(test), lam)
-    by_r = unc.coverage_by_acceleration(per_image, np.array([c[3] for c in test]))
+    test_r = np.array([c[3] for c in test])
+    by_r = unc.coverage_by_acceleration(per_image, test_r)
     meta = {
         "name": name or f"hifield-{config.model}-small",
         "version": version,
@@ -193,6 +194,7 @@ def ship(
         "conformal_test_coverage_range": [float(per_image.min()), float(per_image.max())],
         "conformal_n_test": n_test,
         "conformal_test_coverage_by_acceleration": by_r,
+        "conformal_test_coverage_p10_p90_by_acceleration": unc.coverage_range_by_acceleration(per_image, test_r),
     }
     path = out or WEIGHTS / f"{config.model}_small.pt"
     path.parent.mkdir(parents=True, exist_ok=True)

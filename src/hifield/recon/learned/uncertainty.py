@@ -204,21 +204,38 @@ def acceleration_bin(acceleration: float) -> int:
     return int(np.searchsorted(ACCELERATION_BINS, acceleration, side="right"))
 
 
+def _binned(values: NDArray[Any], accelerations: NDArray[Any]) -> dict[str, NDArray[Any]]:
+    """``values`` split by the :data:`ACCELERATION_BINS` bin of their ``accelerations``, labelled ``R<3`` ...
+    ``R>=8``; bins without values left out."""
+    e = ACCELERATION_BINS
+    labels = [f"R<{e[0]:g}"] + [f"{a:g}<=R<{b:g}" for a, b in itertools.pairwise(e)] + [f"R>={e[-1]:g}"]
+    bins = np.array([acceleration_bin(r) for r in accelerations])
+    chosen = {label: np.asarray(values)[bins == k] for k, label in enumerate(labels)}
+    return {label: v for label, v in chosen.items() if v.size}
+
+
 def coverage_by_acceleration(coverage: NDArray[Any], accelerations: NDArray[Any]) -> dict[str, tuple[float, int]]:
     """Mean per-image ``coverage`` and image count per acceleration bin, bins without images left out.
 
     >>> coverage_by_acceleration(np.array([0.9, 0.8, 1.0]), np.array([2.0, 9.0, 12.0]))
     {'R<3': (0.9, 1), 'R>=8': (0.9, 2)}
     """
-    e = ACCELERATION_BINS
-    labels = [f"R<{e[0]:g}"] + [f"{a:g}<=R<{b:g}" for a, b in itertools.pairwise(e)] + [f"R>={e[-1]:g}"]
-    bins = np.array([acceleration_bin(r) for r in accelerations])
-    out = {}
-    for k, label in enumerate(labels):
-        chosen = np.asarray(coverage)[bins == k]
-        if chosen.size:
-            out[label] = (float(chosen.mean()), int(chosen.size))
-    return out
+    return {label: (float(v.mean()), int(v.size)) for label, v in _binned(coverage, accelerations).items()}
+
+
+def coverage_range_by_acceleration(
+    coverage: NDArray[Any], accelerations: NDArray[Any], *, quantiles: tuple[float, float] = (0.1, 0.9)
+) -> dict[str, tuple[float, float]]:
+    """The ``quantiles`` (default 10th and 90th percentile) of the per-image ``coverage`` per acceleration bin:
+    how far one image's coverage strays from the mean at its R, e.g. to judge a single exam's coverage.
+
+    >>> coverage_range_by_acceleration(np.array([0.8, 0.9, 1.0, 0.7]), np.array([9.0, 9.0, 9.0, 2.0]), quantiles=(0, 1))
+    {'R<3': (0.7, 0.7), 'R>=8': (0.8, 1.0)}
+    """
+    return {
+        label: (float(np.quantile(v, quantiles[0])), float(np.quantile(v, quantiles[1])))
+        for label, v in _binned(coverage, accelerations).items()
+    }
 
 
 def fit_acceleration_power(
