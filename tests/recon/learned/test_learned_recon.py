@@ -12,7 +12,7 @@ pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 
 from hifield.recon import reconstruct  # noqa: E402
-from hifield.recon.learned.infer import load_model, weights_path  # noqa: E402
+from hifield.recon.learned.infer import calibration_path, load_model, weights_path  # noqa: E402
 
 EXTRAS = {
     "dc_residual_kspace",
@@ -43,6 +43,9 @@ def test_shipped_weights_are_small_and_record_how_they_were_trained(kind: str) -
     # calibrated by risk control over enough held-out images that its coverage on others is within 2 points of 90 %
     assert "risk control" in meta["conformal_method"] and meta["conformal_n_calibration"] >= 80
     assert abs(meta["conformal_test_coverage"] - 0.9) <= 0.02 and meta["conformal_n_test"] >= 50
+    # re-calibrated through the calibration file beside the weights, with a width that grows with R
+    assert calibration_path(path).is_file() and meta["conformal_acceleration_power"] > 0
+    assert meta["conformal_n_tune"] >= 50 and "conformal_test_coverage_p10_p90_by_acceleration" in meta
 
 
 @pytest.mark.parametrize("kind", ["varnet", "modl"])
