@@ -22,7 +22,14 @@ import numpy as np
 
 from hifield.recon.learned import require_torch
 from hifield.recon.learned.data import make_sample, simulate_case
-from hifield.recon.learned.infer import WEIGHTS, calibration_path, read_calibration, run_slice, weights_digest
+from hifield.recon.learned.infer import (
+    WEIGHTS,
+    calibration_path,
+    load_model,
+    read_calibration,
+    run_slice,
+    weights_digest,
+)
 from hifield.recon.learned.train import TrainConfig
 
 VERSION = 1
@@ -80,17 +87,14 @@ def scored_cases(
     return out
 
 
-def cache_folder(root: Path, checkpoint: Path, config: TrainConfig) -> Path:
-    """The folder under ``root`` where :func:`scored_cases` keeps the cases of ``checkpoint``'s network: named
+def cache_folder(root: Path, state_dict: Any, config: TrainConfig) -> Path:
+    """The folder under ``root`` where :func:`scored_cases` keeps the cases of the network ``state_dict``: named
     after the model, the network's :func:`~hifield.recon.learned.infer.weights_digest` and a hash of the data
     config, so other weights or another config never read them."""
     import hashlib
-    import json
 
-    torch = require_torch()
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
     data = hashlib.sha256(json.dumps(config.as_dict()["data"], sort_keys=True, default=str).encode())
-    return root / f"{config.model}-{weights_digest(state)[:12]}-{data.hexdigest()[:8]}"
+    return root / f"{config.model}-{weights_digest(state_dict)[:12]}-{data.hexdigest()[:8]}"
 
 
 def ship(
@@ -156,7 +160,7 @@ def ship(
     model = build_model(config.model, dict(config.params))
     model.load_state_dict(state["model"])
     model.eval()
-    kept = cache_folder(cache, checkpoint, config) if cache is not None else None
+    kept = cache_folder(cache, state["model"], config) if cache is not None else None
     if kept is not None:
         kept.mkdir(parents=True, exist_ok=True)
     power: float = 0.0
@@ -249,8 +253,7 @@ def main() -> None:
         )
     except ValueError as exc:
         parser.error(str(exc))
-    state = torch.load(path, weights_only=False)
-    meta = {**state["metadata"], **read_calibration(path, state["model"])}
+    _, meta = load_model(str(path))  # with the calibration file laid over
     print(
         f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB): lambda {meta['conformal_lambda']:.3f}, "
         f"acceleration power {meta['conformal_acceleration_power']:g}, "
