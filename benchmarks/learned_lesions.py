@@ -7,8 +7,10 @@ benchmark asks from which R on, with which sampling, and whether a fine-tuned ne
 R = 1, 2, 3, 4 with equispaced and variable-density lines. Per case: SSIM against the noise-free truth and, per
 lesion and method, the error of its contrast against a ring around it relative to the truth's (as in
 ``learned_recon.py``); for the learned methods also how far the signed data-consistency correction stands out over
-each lesion against the lesion's absolute error, with its false-alarm rate, and whether any map flags the lesion
-(``learned_recon.lesion_contrasts``: stands out by >= half the error with <= 5 % false alarms).
+each lesion against the lesion's absolute error, with its false-alarm rate, the significance map's level over it
+(noise standard deviations) with its false-alarm rate, and whether any map flags the lesion
+(``learned_recon.lesion_contrasts``: stands out by >= half the error, or a significance of >= 3, with <= 5 % false
+alarms).
 
 The learned methods are the shipped ``varnet`` and ``modl`` and each ``--weights NAME=PATH`` (shipped weights or a
 training checkpoint of either model, e.g. ``runs/varnet_256_lesions/checkpoint.pt``), all reconstructing the same
@@ -97,10 +99,11 @@ def markdown(report: dict[str, Any]) -> str:
         "`benchmarks/learned_recon.py`. Per lesion: the error of its contrast against a ring around it, relative to "
         "the truth's (kept: <= 20 %); for the learned models, after the slash, how far the signed data-consistency "
         "correction stands out over the lesion / the lesion's absolute error, with its false alarms (the fraction of "
-        "other places in the object standing out as far), and whether a map flags a lost lesion (>= 0.5 with <= 5 % "
-        "false alarms); last, the fraction of the lesion's pixels whose truth lies in the 90 % conformal interval "
-        "(in). FAIL: neither kept nor flagged. Lesions 0-2: small "
-        "bright (radius 1 % of the FOV), 3: large dark. "
+        "other places in the object standing out as far), then z: the significance map's mean over the lesion in "
+        "noise standard deviations, with its false alarms, and whether a map flags a lost lesion (correction >= 0.5 "
+        "or z >= 3, with <= 5 % false alarms); last, the fraction of the lesion's pixels whose truth lies in the "
+        "90 % conformal interval (in). FAIL: neither kept nor flagged. Lesions 0-2: small bright (radius 1 % of the "
+        "FOV), 3: large dark. "
         f"Load average before {report['load_average_before'][0]:.2f}.",
         "",
         "Models: " + "; ".join(f"`{k}`: {v}" for k, v in report["models"].items()),
@@ -115,8 +118,9 @@ def markdown(report: dict[str, Any]) -> str:
                 e = row[m]
                 cell = f"{100 * e['relative_error']:.0f} %"
                 if m in learned and e.get("abs_error"):
-                    corr = e["maps"]["dc_correction"]
+                    corr, z = e["maps"]["dc_correction"], e["maps"]["dc_significance"]
                     cell += f" / {corr['excess'] / e['abs_error']:.2f} ({corr['false_alarm']:.0%})"
+                    cell += f", z {z['excess']:.1f} ({z['false_alarm']:.0%})"
                     cell += " flagged" if e["flagged"] and e["relative_error"] > 0.2 else ""  # a lost lesion
                     cell += f", in {e['interval_covers']:.0%}" if "interval_covers" in e else ""
                 cell += "" if e["passes"] else " FAIL"

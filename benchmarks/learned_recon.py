@@ -16,9 +16,12 @@ Test sets, all 256 x 256 with 16 coils and never trained on (the data seeds diff
   how far each map (the null-space map, the data-consistency residual image and the signed data-consistency
   correction ``E^+ (y - E x)``) stands out over the lesion (its mean over it minus its mean over the ring; the
   correction counted in the direction of the lesion's error) against the lesion's absolute error, and how often the
-  same lesion-and-ring shape stands out as far at 200 other places in the object (false alarms). A lesion passes if
-  its contrast is within 20 % of the truth's, or if a map flags it: it stands out by at least half the error of the
-  lesion's mean with at most 5 % false alarms (a map that is high, or noisy, everywhere shows nothing). R = 4 asks
+  same lesion-and-ring shape stands out as far at 200 other places in the object (false alarms); and the
+  significance map (a matched-filter test of the residual for a missing or invented blob, in standard deviations
+  of the receive noise from the noise scan) by its mean over the lesion. A lesion passes if its contrast is within
+  20 % of the truth's, or if a map flags it: it stands out by at least half the error of the lesion's mean (the
+  significance map: by at least 3 noise standard deviations) with at most 5 % false alarms (a map that is high, or
+  noisy, everywhere shows nothing). R = 4 asks
   whether a network keeps what the data hold (CS keeps most of these lesions there); R = 8 whether it flags what
   they do not. What the sampling itself determines is shown beside it: the lesion's contrast in the noise-free
   minimum-norm image, ``E^+ E x`` of the noise-free truth with the exact coil maps (:func:`encoding_limit`), the most
@@ -186,25 +189,34 @@ def _on_image_grid(mask: Any, n: int) -> Any:
 FALSE_ALARM_MAX = 0.05
 """A map flags a lesion only if at most this fraction of same-shaped places elsewhere in the object stand out as
 far (its blob must be one a reader could pick out, not one of many)."""
-SIGNED_MAPS = ("dc_correction",)
+SIGNED_MAPS = ("dc_correction", "dc_significance")
 """Maps with a sign (what the data would add): they must stand out in the direction of the lesion's error."""
+SIGNIFICANCE_MAPS = ("dc_significance",)
+"""Maps of a test statistic in noise standard deviations that already contrast each blob with its ring (a matched
+filter): read as their mean over the lesion (no ring subtracted), and they flag at :data:`Z_FLAG` or more."""
+Z_FLAG = 3.0
+"""A significance map flags a lesion at a mean of at least this many noise standard deviations over it (one-sided
+p < 0.0014 for one blob under noise alone), besides the false-alarm limit."""
 
 
-def stand_out(m: Any, core: Any, outer: Any) -> float:
-    """How far map ``m`` stands out over ``core``: its mean there minus its mean over the ring ``outer``."""
-    return float(m[core].mean() - m[outer].mean())
+def stand_out(m: Any, core: Any, outer: Any, *, ring: bool = True) -> float:
+    """How far map ``m`` stands out over ``core``: its mean there minus its mean over the ring ``outer`` (only the
+    mean over ``core`` when not ``ring``)."""
+    return float(m[core].mean() - (m[outer].mean() if ring else 0.0))
 
 
-def false_alarm_rate(m: Any, core: Any, outer: Any, region: Any, level: float, *, n: int = 200) -> float:
+def false_alarm_rate(
+    m: Any, core: Any, outer: Any, region: Any, level: float, *, n: int = 200, ring: bool = True
+) -> float:
     """Fraction of ``n`` places in ``region`` (a fixed random draw) where the same core and ring, moved there,
-    stand out by ``|.| >= level`` in map ``m``."""
+    stand out (:func:`stand_out`) by ``|.| >= level`` in map ``m``."""
     cy, cx = np.argwhere(core).mean(axis=0).round().astype(int)
     ys, xs = np.nonzero(region)
     if ys.size == 0:
         return 0.0
     picks = np.random.default_rng(0).choice(ys.size, size=min(n, ys.size), replace=False)
     hits = [
-        abs(stand_out(m, np.roll(core, shift, (0, 1)), np.roll(outer, shift, (0, 1)))) >= level
+        abs(stand_out(m, np.roll(core, shift, (0, 1)), np.roll(outer, shift, (0, 1)), ring=ring)) >= level
         for shift in ((int(ys[k] - cy), int(xs[k] - cx)) for k in picks)
     ]
     return float(np.mean(hits))
@@ -223,8 +235,10 @@ def lesion_contrasts(
     against the absolute error of the lesion's mean, and its false-alarm rate (:func:`false_alarm_rate` at that
     stand-out, over the object away from every lesion). A map flags the lesion if it stands out by at least half
     the error and at most :data:`FALSE_ALARM_MAX` of other places stand out as far (a map high everywhere, or
-    noisy everywhere, flags nothing). Where ``intervals[method]`` gives its conformal ``(lower, upper)``, the entry
-    also says which fraction of the lesion's pixels hold their true value inside (``interval_covers``)."""
+    noisy everywhere, flags nothing); a significance map (:data:`SIGNIFICANCE_MAPS`) by its mean over the lesion,
+    at :data:`Z_FLAG` noise standard deviations or more, with the same false-alarm limit. Where
+    ``intervals[method]`` gives its conformal ``(lower, upper)``, the entry also says which fraction of the lesion's
+    pixels hold their true value inside (``interval_covers``)."""
     from scipy.ndimage import binary_dilation
 
     n = truth.shape[-1]
@@ -254,12 +268,14 @@ def lesion_contrasts(
                 entry["abs_error"] = round(abs_err, 5)
                 entry["maps"] = {}
                 for name, m in maps[method].items():
-                    excess = stand_out(m, core, outer) * (np.sign(lack) if name in SIGNED_MAPS else 1.0)
-                    alarms = false_alarm_rate(m, core, outer, region, abs(excess))
+                    ring = name not in SIGNIFICANCE_MAPS
+                    excess = stand_out(m, core, outer, ring=ring) * (np.sign(lack) if name in SIGNED_MAPS else 1.0)
+                    alarms = false_alarm_rate(m, core, outer, region, abs(excess), ring=ring)
+                    enough = excess >= Z_FLAG if name in SIGNIFICANCE_MAPS else excess >= 0.5 * abs_err
                     entry["maps"][name] = {
                         "excess": round(excess, 5),
                         "false_alarm": round(alarms, 3),
-                        "flags": bool(excess >= 0.5 * abs_err and alarms <= FALSE_ALARM_MAX),
+                        "flags": bool(enough and alarms <= FALSE_ALARM_MAX),
                     }
                 entry["flagged"] = any(v["flags"] for v in entry["maps"].values())
             if intervals and method in intervals:
@@ -327,7 +343,7 @@ def run_lesion_row(r: float) -> tuple[dict[str, Any], list[Any]]:
 BOUNDS = ("conformal_lower", "conformal_upper")
 
 
-LESION_MAPS = ("null_space", "dc_residual_image", "dc_correction")
+LESION_MAPS = ("null_space", "dc_residual_image", "dc_correction", "dc_significance")
 """The learned methods' maps that may flag a lesion they lost."""
 
 
@@ -360,7 +376,12 @@ def time_256(repeats: int = 5) -> dict[str, float]:
     return out
 
 
-MAP_LABELS = {"null_space": "null", "dc_residual_image": "residual", "dc_correction": "correction"}
+MAP_LABELS = {
+    "null_space": "null",
+    "dc_residual_image": "residual",
+    "dc_correction": "correction",
+    "dc_significance": "significance",
+}
 
 
 def lesion_lines(lesions: list[Any]) -> list[str]:
@@ -372,10 +393,13 @@ def lesion_lines(lesions: list[Any]) -> list[str]:
         "the truth's); for the learned methods, per map (null space, data-consistency residual image, signed "
         "data-consistency correction), how far it stands out over the lesion (mean over it minus mean over the "
         "ring, the correction in the direction of the error) / the absolute error of the lesion's mean, and in "
-        "brackets the fraction of other places in the object that stand out as far (false alarms). "
-        f"Pass: error <= 20 %, or a map stands out by >= half the error with <= {FALSE_ALARM_MAX:.0%} false alarms "
-        "(flagged). Last, the fraction of the lesion's pixels whose true value lies inside the 90 % conformal "
-        "interval (not part of the pass rule). The column 'sampling' is what the sampling itself determines: the "
+        "brackets the fraction of other places in the object that stand out as far (false alarms); for the "
+        "significance map (a matched-filter test of the residual, in noise standard deviations), its mean over the "
+        "lesion in the direction of the error, with its false alarms. "
+        f"Pass: error <= 20 %, or a map stands out by >= half the error (the significance map: >= {Z_FLAG:g} sd) "
+        f"with <= {FALSE_ALARM_MAX:.0%} false alarms (flagged). Last, the fraction of the lesion's pixels whose "
+        "true value lies inside the 90 % conformal interval (not part of the pass rule). The column 'sampling' is "
+        "what the sampling itself determines: the "
         "lesion's contrast in the noise-free minimum-norm image with the exact coil maps (`E^+ E x` of the truth, "
         f"{ENCODING_ITER} CG iterations), the most a data-consistent reconstruction keeps without a prior that knows "
         "the lesion.",
@@ -391,7 +415,13 @@ def lesion_lines(lesions: list[Any]) -> list[str]:
             cell = f"{e['contrast']:+.3f} ({100 * e['relative_error']:.0f} %)"
             if "maps" in e:
                 cell += " " + ", ".join(
-                    f"{MAP_LABELS.get(k, k)} {v['excess'] / max(e['abs_error'], 1e-12):.2f} ({v['false_alarm']:.0%})"
+                    f"{MAP_LABELS.get(k, k)} "
+                    + (
+                        f"{v['excess']:.1f} sd"
+                        if k in SIGNIFICANCE_MAPS
+                        else f"{v['excess'] / max(e['abs_error'], 1e-12):.2f}"
+                    )
+                    + f" ({v['false_alarm']:.0%})"
                     for k, v in e["maps"].items()
                 )
             if "interval_covers" in e:

@@ -28,11 +28,12 @@ def _entry(err: float, learned: bool) -> dict[str, Any]:
     e: dict[str, Any] = {"contrast": 1.0, "relative_error": err, "passes": err <= 0.2}
     if learned:
         corr = {"excess": 0.1, "false_alarm": 0.02, "flags": False}
-        e |= {"abs_error": 0.4, "maps": {"dc_correction": corr}, "flagged": False}
+        z = {"excess": 2.46, "false_alarm": 0.31, "flags": False}
+        e |= {"abs_error": 0.4, "maps": {"dc_correction": corr, "dc_significance": z}, "flagged": False}
     return e
 
 
-def test_the_table_has_a_row_per_method_and_the_correction_ratio_of_learned_ones() -> None:
+def test_the_table_has_a_row_per_method_and_the_correction_ratio_and_significance_of_learned_ones() -> None:
     bench = _bench()
     lesions = [{"lesion": i} | {"cs": _entry(0.07, False), "varnet": _entry(0.33, True)} for i in range(4)]
     report = {
@@ -44,7 +45,7 @@ def test_the_table_has_a_row_per_method_and_the_correction_ratio_of_learned_ones
     }
     text = bench.markdown(report)
     assert "| equispaced | 2 | cs | 0.9800 | 7 % | 7 % | 7 % | 7 % |" in text
-    assert "| equispaced | 2 | varnet | 0.9700 | 33 % / 0.25 (2%) FAIL |" in text
+    assert "| equispaced | 2 | varnet | 0.9700 | 33 % / 0.25 (2%), z 2.5 (31%) FAIL |" in text
 
 
 @pytest.mark.torch

@@ -68,6 +68,19 @@ def test_a_signed_correction_flags_only_in_the_direction_of_the_error() -> None:
     assert row["net"]["maps"]["dc_correction"]["excess"] < 0 and not row["net"]["flagged"]
 
 
+def test_a_significance_map_flags_by_its_level_over_the_lesion_in_noise_standard_deviations() -> None:
+    truth, lost, masks = _case()
+    disc = truth - 1.0
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((64, 64)).astype(np.float32)  # z of noise alone
+    for level, flags in ((6.0, True), (2.0, False), (-6.0, False)):  # far above noise; below Z_FLAG; wrong sign
+        z = noise + level * disc  # a matched filter's output: high over the lesion, its ring not subtracted
+        (row,) = bench.lesion_contrasts(truth, {"net": lost}, {"net": {"dc_significance": z}}, masks)
+        entry = row["net"]["maps"]["dc_significance"]
+        assert entry["flags"] is flags and row["net"]["flagged"] is flags
+        assert abs(entry["excess"] - level * float(disc[disc >= 0.9].mean())) < 0.5  # the mean over the lesion
+
+
 def test_the_interval_column_counts_the_lesion_pixels_whose_truth_lies_inside() -> None:
     truth, lost, masks = _case()
     narrow = (lost - 0.1, lost + 0.1)  # misses the lost disc (truth up to 2, image 1)

@@ -304,8 +304,9 @@ def save_uncertainty_figure(
 ) -> Path:
     """Save a PNG of a learned image ``(y, x)`` beside its null-space (hallucination) map, data-consistency
     residual, signed data-consistency correction (blue: the data say darker, red: brighter; a map without
-    ``dc_correction`` leaves that panel out) and conformal interval width (``upper - lower``), each on its own
-    scale (written atomically)."""
+    ``dc_correction`` leaves that panel out), the signed significance of the residual (``dc_significance``, in noise
+    standard deviations, shown from -10 to 10 at least; left out when absent) and conformal interval width
+    (``upper - lower``), each on its own scale (written atomically)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -318,13 +319,17 @@ def save_uncertainty_figure(
     }
     if "dc_correction" in extras:
         panels["DC correction (signed)"] = np.asarray(extras["dc_correction"])
+    if "dc_significance" in extras:
+        panels["DC significance (z)"] = np.asarray(extras["dc_significance"])
     panels["90% interval width"] = np.asarray(extras["conformal_upper"]) - np.asarray(extras["conformal_lower"])
     fig = Figure(figsize=(3.0 * len(panels), 3.4), dpi=_DPI, facecolor="black")
     FigureCanvasAgg(fig)
     for i, (name, data) in enumerate(panels.items()):
         ax = fig.add_subplot(1, len(panels), i + 1)
-        if name.startswith("DC correction"):
+        if name.startswith("DC correction") or name.startswith("DC significance"):
             vmax = float(np.percentile(np.abs(data), 99.5)) or float(np.abs(data).max()) or 1.0
+            if name.startswith("DC significance"):
+                vmax = max(vmax, 10.0)  # noise alone stays pale: |z| of a few is not a finding
             ax.imshow(data, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
         else:
             vmax = float(np.percentile(data, 99.5)) or float(data.max()) or 1.0

@@ -49,6 +49,10 @@ def test_cartesian_problem_matches_the_explicit_encoding(simdata: ModuleType) ->
     rhs = np.vdot(x, problem.adjoint())
     assert lhs == pytest.approx(rhs, rel=1e-4)
     assert problem.lipschitz() == pytest.approx(1.0, rel=1e-5)  # unit-RSS maps
+    # the noise scan travels with the problem (None when the data carry none)
+    assert problem.noise is None
+    scan = np.full((4, 16), 0.5 + 0.5j, np.complex64)
+    np.testing.assert_array_equal(build_problem(raw.replace(noise=scan)).noise, scan)
 
 
 def test_nufft_problem_is_built_once_and_serves_every_frame(simdata: ModuleType) -> None:

@@ -40,8 +40,8 @@ class Image:
     """Geometry and provenance."""
     extras: dict[str, NDArray[np.floating]] = dataclasses.field(default_factory=dict)
     """Maps that come with the image, each shaped like :attr:`data` (float32): a learned reconstruction's
-    uncertainty (``dc_residual_kspace``, ``dc_residual_image``, ``dc_correction``, ``null_space``,
-    ``conformal_lower``/``_upper``)."""
+    uncertainty (``dc_residual_kspace``, ``dc_residual_image``, ``dc_correction``, ``dc_significance``,
+    ``null_space``, ``conformal_lower``/``_upper``)."""
 
     def __post_init__(self) -> None:
         if self.data.ndim < 4:

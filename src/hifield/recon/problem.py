@@ -52,6 +52,9 @@ class EncodingProblem:
     """Non-uniform FFT of the trajectory, batched over coils (non-Cartesian only)."""
     weights: NDArray[np.float32] | None = None
     """Density compensation per sample, shaped like the NUFFT's samples (non-Cartesian only)."""
+    noise: Complex | None = None
+    """The noise scan ``(coil, samples)`` of the raw data, when it carries one: the receive noise of the data,
+    e.g. for a test of whether an image's residual is more than noise."""
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     """Operators and norms built on first use, shared by every frame."""
 
@@ -229,5 +232,6 @@ def build_problem(
         maps=maps,
         nufft=nufft,
         weights=weights,
+        noise=None if raw.noise is None else np.asarray(raw.noise, dtype=np.complex64),
     )
     return problem.at(0)

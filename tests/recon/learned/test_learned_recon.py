@@ -18,6 +18,7 @@ EXTRAS = {
     "dc_residual_kspace",
     "dc_residual_image",
     "dc_correction",
+    "dc_significance",
     "null_space",
     "conformal_lower",
     "conformal_upper",
@@ -66,6 +67,27 @@ def test_learned_image_comes_with_uncertainty_maps_and_agrees_with_the_data(kind
     floor = meta["conformal_lambda"] * factor * np.abs(image.extras["dc_correction"])
     assert np.all(half >= floor * (1 - 1e-4) - 1e-6)
     assert image.header.description.startswith("AI-reconstructed by hifield-" + kind)
+
+
+def test_the_significance_map_reads_the_noise_from_the_data_s_noise_scan() -> None:
+    from hifield.recon.learned import LearnedConfig
+
+    sim = _simdata()
+    raw, _, _ = sim.make_raw(64, 8, mask=sim.random_mask(64, 64, r=4, n_acs=8, seed=3), noise=0.01)
+    scan = (0.01 / np.sqrt(2)) * (
+        np.random.default_rng(4).standard_normal((8, 2048)) + 1j * np.random.default_rng(5).standard_normal((8, 2048))
+    )
+    config = LearnedConfig()
+    z = [
+        reconstruct(raw.replace(noise=(k * scan).astype(np.complex64)), method="modl", config=config).extras[
+            "dc_significance"
+        ]
+        for k in (1.0, 2.0)
+    ]
+    np.testing.assert_allclose(z[1], z[0] / 2, rtol=1e-3, atol=1e-3)  # twice the noise: half the significance
+    # without a noise scan the corners of k-space stand in: the same map up to their estimate of the noise
+    alone = reconstruct(raw, method="modl", config=config).extras["dc_significance"]
+    assert np.corrcoef(alone.ravel(), z[0].ravel())[0, 1] > 0.9
 
 
 def test_the_interval_scales_as_the_acceleration_to_the_power_its_weights_were_calibrated_with(tmp_path: Path) -> None:

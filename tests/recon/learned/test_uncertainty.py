@@ -83,6 +83,68 @@ def test_dc_correction_shows_what_the_image_lacks_signed_along_its_phase() -> No
     np.testing.assert_allclose(invented, -disc, atol=1e-2)  # too bright: negative
 
 
+def _lesion_scan(n: int = 64, c: int = 8, seed: int = 0):  # type: ignore[no-untyped-def]
+    """A smooth object with a small disc, 8 coils at R 3 (with a centre), correlated receive noise."""
+    maps = _maps(c, n, seed=seed + 4)
+    mask = np.zeros((n, n), np.float32)
+    mask[::3] = 1
+    mask[n // 2 - 4 : n // 2 + 4] = 1
+    yy, xx = np.mgrid[:n, :n]
+    disc = ((yy - 24) ** 2 + (xx - 38) ** 2 <= 4).astype(np.float32)
+    phase = np.exp(1j * 0.05 * (yy + 0.5 * xx))
+    background = (1.0 + 0.3 * np.cos(xx / 7.0)) * ((yy - n / 2) ** 2 + (xx - n / 2) ** 2 <= (0.4 * n) ** 2)
+    truth = ((background + disc) * phase).astype(np.complex64)
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((c, c)) + 1j * rng.standard_normal((c, c))
+    psi = 0.03**2 * (np.eye(c) + 0.3 * (a @ a.conj().T) / c)  # coupled channels of unequal noise
+    white = (rng.standard_normal((c, n * n)) + 1j * rng.standard_normal((c, n * n))) / np.sqrt(2)
+    noise = (np.linalg.cholesky(psi) @ white).reshape(c, n, n)
+    y = ((unc.encoding(maps, mask) @ truth[None, None])[:, 0] + noise * mask).astype(np.complex64)
+    return truth, (background * phase).astype(np.complex64), disc, y, maps, mask, psi
+
+
+def test_significance_is_standard_normal_where_the_image_is_right() -> None:
+    truth, _, _, y, maps, mask, psi = _lesion_scan()
+    inside = np.abs(truth) > 0.5
+    for radius in unc.SIGNIFICANCE_RADII_PX:  # each radius alone: a z-score of noise
+        z = unc.dc_significance(truth, y, maps, mask, radii_px=(radius,), noise_covariance=psi)
+        assert 0.9 < z[inside].std() < 1.1 and abs(z[inside].mean()) < 0.1
+    # the three radii together: the largest |z| of three, a little wider than one
+    z = unc.dc_significance(truth, y, maps, mask, noise_covariance=psi)
+    assert 1.0 < z[inside].std() < 1.6
+
+
+def test_significance_stands_out_over_a_lesion_the_image_lost_or_invented() -> None:
+    truth, lost, disc, y, maps, mask, psi = _lesion_scan()
+    z = unc.dc_significance(lost, y, maps, mask, noise_covariance=psi)
+    peak = np.unravel_index(np.argmax(z), z.shape)
+    assert disc[peak] > 0 and z[disc > 0].mean() > 10  # the data hold the disc far above the noise
+    from scipy.ndimage import binary_dilation
+
+    away = (np.abs(truth) > 0.5) & ~binary_dilation(disc > 0, iterations=15)  # beyond the largest blob's ring
+    assert np.abs(z[away]).mean() < 2
+    invented = ((np.abs(lost) + 2 * disc) * np.exp(1j * np.angle(truth))).astype(np.complex64)
+    assert unc.dc_significance(invented, y, maps, mask, noise_covariance=psi)[disc > 0].mean() < -10
+    # twice the noise: half the significance
+    half = unc.dc_significance(lost, y, maps, mask, noise_covariance=4 * psi)
+    np.testing.assert_allclose(half, z / 2, rtol=1e-4, atol=1e-4)
+
+
+def test_noise_covariance_from_the_corners_and_from_the_outer_band_when_the_corners_are_not_acquired() -> None:
+    rng = np.random.default_rng(3)
+    n, c = 64, 4
+    y = 0.2 * (rng.standard_normal((c, n, n)) + 1j * rng.standard_normal((c, n, n))) / np.sqrt(2)
+    y[:, 28:36, 28:36] += 50.0  # the object's signal sits in the centre of k-space
+    full = unc.kspace_noise_covariance(y, np.ones((n, n)))
+    np.testing.assert_allclose(np.real(np.diag(full)), 0.04, rtol=0.15)
+    centre_rows = np.zeros((n, n))
+    centre_rows[:, :] = np.abs(np.arange(n) - n // 2)[:, None] <= 20  # no row reaches the corners
+    band = unc.kspace_noise_covariance(y, centre_rows)
+    np.testing.assert_allclose(np.real(np.diag(band)), 0.04, rtol=0.15)
+    padded = unc.kspace_noise_covariance(np.concatenate([y, np.zeros((1, n, n))]), np.ones((n, n)))
+    assert padded[-1].tolist() == [0] * (c + 1)  # a padding coil has no noise: left out of the whitening
+
+
 def test_conformal_interval_covers_ninety_percent_of_held_out_pixels_within_two_points() -> None:
     rng = np.random.default_rng(4)
     n = 24
@@ -219,3 +281,28 @@ def test_uncertainty_figure_shows_the_signed_correction_as_a_panel_of_its_own(tm
     panel = pixels[:, 3 * w1 // 5 : 4 * w1 // 5]
     reds, blues = panel[..., 0] - panel[..., 2], panel[..., 2] - panel[..., 0]
     assert reds.max() > 100 and blues.max() > 100
+
+
+def test_uncertainty_figure_shows_the_significance_on_a_fixed_noise_scale(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image as PILImage
+
+    from hifield.report import save_uncertainty_figure
+
+    n = 16
+    ramp = np.linspace(-1, 1, n * n, dtype=np.float32).reshape(n, n)
+    extras = {
+        "null_space": np.abs(ramp),
+        "dc_residual_image": np.abs(ramp),
+        "dc_correction": ramp,
+        "conformal_lower": np.zeros((n, n), np.float32),
+        "conformal_upper": np.ones((n, n), np.float32),
+    }
+    panels = []
+    for scale in (1.0, 30.0):  # |z| of 1 (noise): pale; |z| of 30: full colour
+        path = save_uncertainty_figure(ramp, extras | {"dc_significance": scale * ramp}, tmp_path / f"z{scale}.png")
+        with PILImage.open(path) as im:
+            pixels = np.asarray(im.convert("RGB"), dtype=float)
+        w = pixels.shape[1]
+        panels.append(pixels[:, 4 * w // 6 : 5 * w // 6])  # the fifth of six panels
+    saturation = [float((p.max(axis=-1) - p.min(axis=-1)).max()) for p in panels]  # 0 for black, grey, white
+    assert saturation[0] < 0.4 * saturation[1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -98,14 +98,29 @@ def acs_bounds(lines: NDArray[np.bool_]) -> tuple[int, int]:
     return lo, hi + 1
 
 
-def run_slice(
-    kind: str, model: Any, y: Complex, mask: NDArray[Any], n_virtual: int
-) -> tuple[Complex, Complex, Complex]:
-    """Reconstruct one slice: coil k-space ``y`` ``(coil, h, w)``, mask ``(h, w)``.
+class SliceResult(NamedTuple):
+    """What :func:`run_slice` gives for one slice."""
 
-    Returns the complex image ``(h, w)`` in the units of ``y``, the virtual-coil k-space ``(v, h, w)`` the model
-    saw (unscaled) and the virtual-coil maps ``(v, h, w)`` it used.
-    """
+    image: Complex
+    """Complex image ``(h, w)`` in the units of the data."""
+    kspace: Complex
+    """Virtual-coil k-space ``(v, h, w)`` the model saw (unscaled; coils beyond the physical ones are zero)."""
+    maps: Complex
+    """Virtual-coil maps ``(v, h, w)`` the model used."""
+    compression: Complex
+    """Coil compression ``(coil, v')``, ``v' <= v``: virtual coil ``j`` is ``sum_c conj(u[c, j]) y_c``."""
+
+    def noise_covariance(self, physical: NDArray[np.complexfloating]) -> NDArray[np.complex128]:
+        """The virtual coils' noise covariance ``(v, v)`` from the physical coils' ``(coil, coil)`` (zero for
+        padding coils)."""
+        u = np.asarray(self.compression, dtype=np.complex128)
+        out = np.zeros((self.kspace.shape[0],) * 2, np.complex128)
+        out[: u.shape[1], : u.shape[1]] = u.conj().T @ np.asarray(physical) @ u
+        return out
+
+
+def run_slice(kind: str, model: Any, y: Complex, mask: NDArray[Any], n_virtual: int) -> SliceResult:
+    """Reconstruct one slice: coil k-space ``y`` ``(coil, h, w)``, mask ``(h, w)``; see :class:`SliceResult`."""
     torch = require_torch()
     from hifield.recon.compression import svd_compression_matrix
     from hifield.recon.learned.data import data_scale
@@ -126,7 +141,7 @@ def run_slice(
         else:
             maps_np = espirit_batch(yv[None] / scale, m[None, None])[0]
             x = model(t_y, t_m, torch.from_numpy(maps_np)[None])
-    return (x[0].numpy() * scale).astype(np.complex64), yv, maps_np.astype(np.complex64)
+    return SliceResult((x[0].numpy() * scale).astype(np.complex64), yv, maps_np.astype(np.complex64), u)
 
 
 def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple[Complex, dict[str, NDArray[Any]]]:
@@ -135,8 +150,12 @@ def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple
     Each slice (after an inverse FFT along k2 for 3D data) is reconstructed by the model. The extras, each
     ``(1, z, y, x)`` float32: ``dc_residual_kspace`` and ``dc_residual_image`` (RSS over the virtual coils of
     ``M (F S x - y)``, in k-space and image space), ``dc_correction`` (signed: what the data would add to ``|x|``,
-    see :func:`~hifield.recon.learned.uncertainty.dc_correction`), ``null_space`` (``|x - E^+ E x|``, the
-    hallucination map), ``conformal_lower`` / ``conformal_upper`` (the calibrated 90 % interval of ``|x|``).
+    see :func:`~hifield.recon.learned.uncertainty.dc_correction`), ``dc_significance`` (signed, in standard
+    deviations of the receive noise: how strongly the data say a small blob is missing (+) or invented (-) at each
+    pixel, see :func:`~hifield.recon.learned.uncertainty.dc_significance`; the noise from the data's noise scan, else
+    estimated from the corners of k-space, which counts any signal there as noise and so gives a lower value),
+    ``null_space`` (``|x - E^+ E x|``, the hallucination map), ``conformal_lower`` / ``conformal_upper`` (the
+    calibrated 90 % interval of ``|x|``).
     """
     from hifield.ops.fft import ifftc
     from hifield.recon.learned import uncertainty as unc
@@ -153,6 +172,7 @@ def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple
         "dc_residual_kspace",
         "dc_residual_image",
         "dc_correction",
+        "dc_significance",
         "null_space",
         "conformal_lower",
         "conformal_upper",
@@ -161,15 +181,23 @@ def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple
     lam = float(meta.get("conformal_lambda", np.inf))
     width_terms = meta.get("conformal_width", ("null_space", "dc_residual_image"))  # as the weights were calibrated
     power = float(meta.get("conformal_acceleration_power", 0.0))
+    noise = None
+    if problem.noise is not None and problem.noise.shape[0] == y.shape[0]:
+        from hifield.recon.whitening import noise_covariance
+
+        noise = noise_covariance(problem.noise)
     for z in range(y.shape[1]):
         mask = mask3[z] if mask3.shape[0] > 1 else mask3[0]
         mask = np.broadcast_to(mask.any(axis=-1, keepdims=True), mask.shape).astype(np.float32)  # k1 lines
-        x, yv, maps = run_slice(kind, model, y[:, z], mask, int(meta["n_virtual"]))
+        result = run_slice(kind, model, y[:, z], mask, int(meta["n_virtual"]))
+        x, yv, maps = result.image, result.kspace, result.maps
         out[0, z] = x
         if not config.uncertainty:
             continue
         res_k, res_i = unc.dc_residual(x, yv, maps, mask)
         correction = unc.dc_correction(x, yv, maps, mask, n_iter=config.correction_iter)
+        psi = None if noise is None else result.noise_covariance(noise)
+        significance = unc.dc_significance(x, yv, maps, mask, noise_covariance=psi)
         null = unc.null_space_component(x, maps, mask, n_iter=config.null_space_iter)
         width = unc.heuristic_width(
             x,
@@ -180,7 +208,8 @@ def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple
             acceleration_power=power,
         )
         lower, upper = unc.interval(np.abs(x).astype(np.float32), width, lam)
-        for name, value in zip(names, (res_k, res_i, correction, np.abs(null), lower, upper), strict=True):
+        values = (res_k, res_i, correction, significance, np.abs(null), lower, upper)
+        for name, value in zip(names, values, strict=True):
             extras[name][0, z] = value
     return out, extras if config.uncertainty else {}
 

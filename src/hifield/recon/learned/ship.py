@@ -72,7 +72,7 @@ def scored_cases(
         case = simulate_case(config.data, np.random.default_rng([seed, i]), exams=exams)
         sample = make_sample(case, np.random.default_rng([seed, 7, i]), config.data)
         y, mask = sample["y"], sample["mask"][0]
-        x, yv, maps = run_slice(config.model, model, y, mask, config.data.n_virtual)
+        x, yv, maps, _ = run_slice(config.model, model, y, mask, config.data.n_virtual)
         _, res_i = unc.dc_residual(x, yv, maps, mask)
         null = unc.null_space_component(x, maps, mask)
         correction = unc.dc_correction(x, yv, maps, mask)
