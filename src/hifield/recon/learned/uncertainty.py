@@ -205,16 +205,19 @@ def dc_significance(
 
     m = np.asarray(mask, dtype=np.float32)
     _, diff = residual(x, y, maps, m)
-    r = -diff[:, 0].astype(np.complex128)  # M (y - E x), (coil, ky, kx)
+    r = -diff[:, 0]  # M (y - E x), (coil, ky, kx)
     if noise_covariance is None:  # the corners' estimate, pooled: one variance for every coil that has data
         variances = np.real(np.diag(kspace_noise_covariance(y, m)))
         psi = np.diag(np.where(variances > 0, variances[variances > 0].mean(), 0.0)).astype(np.complex128)
     else:
         psi = np.asarray(noise_covariance)
     active = np.real(np.diag(psi)) > 0
-    white = np.linalg.inv(np.linalg.cholesky(psi[np.ix_(active, active)]))
-    r_w = np.einsum("ab,b...->a...", white, r[active])
-    s_w = np.einsum("ab,b...->a...", white, np.asarray(maps, dtype=np.complex128)[active])
+    white = np.linalg.inv(np.linalg.cholesky(psi[np.ix_(active, active)])).astype(np.complex64)
+
+    def whiten(a: NDArray[Any]) -> NDArray[Any]:
+        return (white @ a[active].reshape(int(active.sum()), -1)).reshape(-1, *a.shape[1:])
+
+    r_w, s_w = whiten(r), whiten(np.asarray(maps, dtype=np.complex64))
     back = np.sum(np.conj(s_w) * ifftc(r_w, axes=(-2, -1)), axis=0)  # (W E)^H W r
     signed = np.real(np.exp(-1j * np.angle(x)) * back)
     gain = np.sqrt(np.sum(np.abs(s_w) ** 2, axis=0))
