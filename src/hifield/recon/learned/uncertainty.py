@@ -115,7 +115,9 @@ def null_space_component(x: Complex, maps: Complex, mask: NDArray[Any], *, n_ite
 
 NOISE_CORNER = 0.375
 """k-space samples farther than this fraction of the matrix from the centre along both axes (the four corners,
-1/8 of each axis) estimate the receive noise: the object's signal there is far below it."""
+1/8 of each axis) estimate the receive noise where no noise scan is at hand: the object's signal is weakest there,
+though not absent (on the default 256 x 256 brain exam the corners hold 1-3 times as much signal power as noise, so
+the variance comes out 2-4 times too high)."""
 SIGNIFICANCE_RADII_PX = (1.5, 3.0, 6.0)
 """Blob radii (pixels) at which :func:`dc_significance` tests for a lost or invented feature."""
 
@@ -123,9 +125,10 @@ SIGNIFICANCE_RADII_PX = (1.5, 3.0, 6.0)
 def kspace_noise_covariance(y: Complex, mask: NDArray[Any], *, corner: float = NOISE_CORNER) -> NDArray[np.complex128]:
     """Receive-noise covariance ``(coil, coil)`` per complex k-space sample, estimated from the acquired samples of
     ``y`` ``(coil, ky, kx)`` (mask ``(ky, kx)``) in the corners of k-space (:data:`NOISE_CORNER`), where a
-    Cartesian image's signal is small against the thermal noise; the whole outer band, then every sample, stands
-    in where too few corner samples were acquired (fewer than ten per coil). Coils without any data (padding) get a
-    zero row and column.
+    Cartesian image's signal is weakest (what signal is left there counts as noise: an upper bound); the whole outer
+    band, then every sample, stands in where too few corner samples were acquired (fewer than ten per coil). Coils
+    without any data (padding) get a zero row and column. A noise scan, where the data carry one, is the better
+    source (:func:`hifield.recon.whitening.noise_covariance`).
 
     Examples
     --------
@@ -172,11 +175,11 @@ def dc_significance(
     blob at each pixel, in standard deviations of the receive noise: a matched-filter test of the residual.
 
     For a blob ``b`` (the contrast kernel of :func:`_blob_kernel`: disc minus surrounding ring) at pixel ``p``,
-    signed along the phase of ``x``, the statistic is ``z = Re<E b, W (y - E x)> / sd`` with ``W`` the noise
-    whitening (from ``noise_covariance``; when None, white noise of the mean variance that
-    :func:`kspace_noise_covariance` finds, which counts any signal in the corners as noise, so ``z`` comes out
-    lower) and
-    ``sd = ||W E b|| / sqrt(2)``, the standard deviation of the numerator under noise alone. If ``x`` were the
+    signed along the phase of ``x``, the statistic is ``z = Re<W E b, W (y - E x)> / sd`` with ``W`` the noise
+    whitening and ``sd = ||W E b|| / sqrt(2)``, the standard deviation of the numerator under noise alone. ``W``
+    comes from ``noise_covariance`` (``(coil, coil)`` per k-space sample, e.g. from a noise scan); when None, from
+    white noise of the mean variance that :func:`kspace_noise_covariance` finds, which counts any signal in the
+    corners of k-space as noise, so ``z`` comes out lower. If ``x`` were the
     truth, ``z`` would be a standard normal variable at every pixel; a feature the network erased, though the data
     hold it, gives ``z`` of about its amplitude times ``||W E b||`` (the data's SNR for that feature). Unlike the
     correction ``E^+ (y - E x)`` of :func:`dc_correction`, it asks only for one number per blob, which the data
