@@ -90,7 +90,8 @@ def scores(name: str, r: float, result: Any) -> dict[str, Any]:
         methods[method]["width_error_corr"] = round(float(np.corrcoef(upper[region] - lower[region], error)[0, 1]), 4)
         if "cs" in result.images:
             cs = result.images["cs"].reshape(-1, n, n)[0]
-            methods[method]["where_worse_than_cs"] = where_worse(truth, pred, cs, lower, upper, region)
+            z = np.asarray(extras["dc_significance"]).reshape(-1, n, n)[0] if "dc_significance" in extras else None
+            methods[method]["where_worse_than_cs"] = where_worse(truth, pred, cs, lower, upper, region, z)
     return {
         "set": name,
         "R": r,
@@ -121,19 +122,25 @@ def roc_auc(score: Any, positive: Any) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def where_worse(truth: Any, pred: Any, cs: Any, lower: Any, upper: Any, region: Any) -> dict[str, float]:
+def where_worse(
+    truth: Any, pred: Any, cs: Any, lower: Any, upper: Any, region: Any, significance: Any = None
+) -> dict[str, float]:
     """Does a learned image's interval show where it is worse than CS? Over the object ``region``, the pixels where
     ``|truth - pred|`` exceeds ``|truth - cs|`` by more than :data:`WORSE_MARGIN` of the truth's maximum: their share
     of the object, the ROC AUC of the interval's width as a detector of them (:func:`roc_auc`) and the interval's
-    coverage over them (``nan`` where there are none)."""
+    coverage over them (``nan`` where there are none); with a ``significance`` map, also the AUC of its magnitude
+    (does the data's disagreement show them?)."""
     worse = np.abs(truth - pred) > np.abs(truth - cs) + WORSE_MARGIN * float(truth.max())
     worse_in = worse[region]
     inside = (truth >= lower) & (truth <= upper)
-    return {
+    out = {
         "fraction": round(float(worse_in.mean()), 4),
         "width_auc": round(roc_auc((upper - lower)[region], worse_in), 4),
         "coverage": round(float(inside[region][worse_in].mean()), 4) if worse_in.any() else float("nan"),
     }
+    if significance is not None:
+        out["significance_auc"] = round(roc_auc(np.abs(significance)[region], worse_in), 4)
+    return out
 
 
 def run_row(name: str, *, r: float, matrix: int = 64, **options: Any) -> dict[str, Any]:
@@ -500,11 +507,14 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "Where the learned image is worse than CS (its error above CS's by more than "
             f"{WORSE_MARGIN:.0%} of the truth's maximum): that share of the object pixels, the ROC AUC of the "
-            "interval's width as a detector of them (0.5: chance), and the interval's coverage over them. Rows "
-            "where the learned SSIM is below CS's are marked *.",
+            "interval's width as a detector of them (0.5: chance), the interval's coverage over them, and the ROC "
+            "AUC of the significance map's magnitude |z| as a detector of them. Rows where the learned SSIM is below "
+            "CS's are marked *.",
             "",
-            "| set | R | " + " | ".join(f"{m} worse share | {m} width AUC | {m} covered there" for m in learned) + " |",
-            "|---|---|" + "---|---|---|" * len(learned),
+            "| set | R | "
+            + " | ".join(f"{m} worse share | {m} width AUC | {m} covered there | {m} abs(z) AUC" for m in learned)
+            + " |",
+            "|---|---|" + "---|---|---|---|" * len(learned),
         ]
 
         def worse_cells(row: dict[str, Any], ms: dict[str, Any]) -> list[str]:
@@ -512,10 +522,11 @@ def markdown(report: dict[str, Any]) -> str:
             for m in learned:
                 w = ms[m].get("where_worse_than_cs")
                 if w is None:
-                    out += ["-"] * 3
+                    out += ["-"] * 4
                     continue
                 star = "*" if ms[m]["ssim"] < ms["cs"]["ssim"] else ""
                 out += [f"{w['fraction']:.3f}{star}", f"{w['width_auc']:.2f}", f"{w['coverage']:.3f}"]
+                out += [f"{w['significance_auc']:.2f}" if "significance_auc" in w else "-"]
             return out
 
         lines += table_rows(report["rows"], worse_cells)

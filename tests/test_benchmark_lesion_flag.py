@@ -113,7 +113,9 @@ def test_where_worse_than_cs_asks_whether_the_interval_is_wide_there() -> None:
     assert w["fraction"] == 0.25 and w["width_auc"] == 1.0 and w["coverage"] == 1.0
     flat = np.full_like(truth, 0.125)  # the same width everywhere: shows nothing, covers nothing there
     w = bench.where_worse(truth, pred, cs, pred - flat, pred + flat, region)
-    assert w["width_auc"] == 0.5 and w["coverage"] == 0.0
+    assert w["width_auc"] == 0.5 and w["coverage"] == 0.0 and "significance_auc" not in w
+    z = -np.where(np.arange(32)[:, None] < 8, 9.0, 0.5) * np.ones((1, 32))  # the data say: too bright up there
+    assert bench.where_worse(truth, pred, cs, pred - flat, pred + flat, region, z)["significance_auc"] == 1.0
 
 
 def test_the_encoding_limit_is_the_truth_when_fully_sampled_and_loses_detail_when_not() -> None:

@@ -258,7 +258,8 @@ def test_learned_config_refuses_fewer_than_one_cg_iteration_in_one_line() -> Non
             LearnedConfig(**{field: 0})
 
 
-def test_uncertainty_figure_shows_the_signed_correction_as_a_panel_of_its_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _figure_case(tmp_path, extras_more, name):  # type: ignore[no-untyped-def]
+    """RGB pixels of the uncertainty figure of a 16 x 16 ramp with extras (each a factor of the ramp) added."""
     from PIL import Image as PILImage
 
     from hifield.report import save_uncertainty_figure
@@ -271,11 +272,15 @@ def test_uncertainty_figure_shows_the_signed_correction_as_a_panel_of_its_own(tm
         "conformal_lower": np.zeros((n, n), np.float32),
         "conformal_upper": np.ones((n, n), np.float32),
     }
-    without = save_uncertainty_figure(ramp, extras, tmp_path / "without.png")
-    with_corr = save_uncertainty_figure(ramp, extras | {"dc_correction": ramp}, tmp_path / "with.png")
-    with PILImage.open(without) as a, PILImage.open(with_corr) as b:
-        w0, w1 = a.size[0], b.size[0]
-        pixels = np.asarray(b.convert("RGB"), dtype=float)
+    path = save_uncertainty_figure(ramp, extras | {k: v * ramp for k, v in extras_more.items()}, tmp_path / name)
+    with PILImage.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=float)
+
+
+def test_uncertainty_figure_shows_the_signed_correction_as_a_panel_of_its_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    w0 = _figure_case(tmp_path, {}, "without.png").shape[1]
+    pixels = _figure_case(tmp_path, {"dc_correction": 1.0}, "with.png")
+    w1 = pixels.shape[1]
     assert w1 / w0 == 5 / 4  # one more panel of the same width
     # the correction panel (the fourth of five) is red/blue: negative and positive halves differ in colour
     panel = pixels[:, 3 * w1 // 5 : 4 * w1 // 5]
@@ -284,24 +289,9 @@ def test_uncertainty_figure_shows_the_signed_correction_as_a_panel_of_its_own(tm
 
 
 def test_uncertainty_figure_shows_the_significance_on_a_fixed_noise_scale(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from PIL import Image as PILImage
-
-    from hifield.report import save_uncertainty_figure
-
-    n = 16
-    ramp = np.linspace(-1, 1, n * n, dtype=np.float32).reshape(n, n)
-    extras = {
-        "null_space": np.abs(ramp),
-        "dc_residual_image": np.abs(ramp),
-        "dc_correction": ramp,
-        "conformal_lower": np.zeros((n, n), np.float32),
-        "conformal_upper": np.ones((n, n), np.float32),
-    }
     panels = []
     for scale in (1.0, 30.0):  # |z| of 1 (noise): pale; |z| of 30: full colour
-        path = save_uncertainty_figure(ramp, extras | {"dc_significance": scale * ramp}, tmp_path / f"z{scale}.png")
-        with PILImage.open(path) as im:
-            pixels = np.asarray(im.convert("RGB"), dtype=float)
+        pixels = _figure_case(tmp_path, {"dc_correction": 1.0, "dc_significance": scale}, f"z{scale}.png")
         w = pixels.shape[1]
         panels.append(pixels[:, 4 * w // 6 : 5 * w // 6])  # the fifth of six panels
     saturation = [float((p.max(axis=-1) - p.min(axis=-1)).max()) for p in panels]  # 0 for black, grey, white
