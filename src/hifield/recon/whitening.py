@@ -45,6 +45,21 @@ def whitening_matrix(covariance: NDArray[np.complexfloating]) -> NDArray[np.comp
     return np.asarray(scale * np.linalg.inv(lower), dtype=np.complex128)
 
 
+def scan_covariance(noise: NDArray[np.complexfloating], n_coils: int) -> NDArray[np.complex128]:
+    """:func:`noise_covariance` of a noise scan ``(coil, samples)`` that must belong to data of ``n_coils`` channels.
+
+    Raises
+    ------
+    ReconstructionError
+        When the noise scan has another number of channels than the data.
+    """
+    if noise.shape[0] != n_coils:
+        raise ReconstructionError(
+            f"the noise scan has {noise.shape[0]} channels but k-space has {n_coils}; use the matching noise scan"
+        )
+    return noise_covariance(noise)
+
+
 def prewhiten(raw: RawData) -> RawData:
     """Raw data with decorrelated receive channels, from the noise scan the acquisition carries.
 
@@ -73,12 +88,7 @@ def prewhiten(raw: RawData) -> RawData:
         raise ReconstructionError(
             "the raw data carry no noise scan to whiten with; acquire one (ISMRMRD noise readouts) or skip whitening"
         )
-    n_coils = raw.kspace.shape[-4]
-    if raw.noise.shape[0] != n_coils:
-        raise ReconstructionError(
-            f"the noise scan has {raw.noise.shape[0]} channels but k-space has {n_coils}; use the matching noise scan"
-        )
-    w = whitening_matrix(noise_covariance(raw.noise))
+    w = whitening_matrix(scan_covariance(raw.noise, raw.kspace.shape[-4]))
     kspace = np.einsum("ij,...jabc->...iabc", w, raw.kspace).astype(np.complex64)
     noise = (w @ raw.noise.astype(np.complex128)).astype(np.complex64)
     return raw.replace(kspace=kspace, noise=noise)

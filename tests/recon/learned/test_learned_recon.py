@@ -88,6 +88,13 @@ def test_the_significance_map_reads_the_noise_from_the_data_s_noise_scan() -> No
     # without a noise scan the corners of k-space stand in: the same map up to their estimate of the noise
     alone = reconstruct(raw, method="modl", config=config).extras["dc_significance"]
     assert np.corrcoef(alone.ravel(), z[0].ravel())[0, 1] > 0.9
+    # a noise scan of other channels is refused in one line, as prewhitening refuses it
+    from hifield.errors import ReconstructionError
+
+    with pytest.raises(
+        ReconstructionError, match=r"^the noise scan has 7 channels but k-space has 8; use the matching"
+    ):
+        reconstruct(raw.replace(noise=scan[:7].astype(np.complex64)), method="modl", config=config)
 
 
 def test_the_interval_scales_as_the_acceleration_to_the_power_its_weights_were_calibrated_with(tmp_path: Path) -> None:

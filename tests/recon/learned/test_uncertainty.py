@@ -130,6 +130,19 @@ def test_significance_stands_out_over_a_lesion_the_image_lost_or_invented() -> N
     np.testing.assert_allclose(half, z / 2, rtol=1e-4, atol=1e-4)
 
 
+def test_significance_refuses_a_noise_covariance_of_a_duplicated_channel_in_one_line() -> None:
+    import pytest
+
+    from hifield.errors import ReconstructionError
+
+    truth, _, _, y, maps, mask, psi = _lesion_scan()
+    twin = psi.copy()
+    twin[1], twin[:, 1] = twin[0], twin[:, 0]  # channel 1 a copy of channel 0: singular
+    twin[1, 1] = twin[0, 0]
+    with pytest.raises(ReconstructionError, match=r"^the noise covariance is not positive definite .*; drop the"):
+        unc.dc_significance(truth, y, maps, mask, noise_covariance=twin)
+
+
 def test_noise_covariance_from_the_corners_and_from_the_outer_band_when_the_corners_are_not_acquired() -> None:
     rng = np.random.default_rng(3)
     n, c = 64, 4

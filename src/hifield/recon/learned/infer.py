@@ -182,10 +182,10 @@ def reconstruct_learned(kind: str, problem: Any, config: LearnedConfig) -> tuple
     width_terms = meta.get("conformal_width", ("null_space", "dc_residual_image"))  # as the weights were calibrated
     power = float(meta.get("conformal_acceleration_power", 0.0))
     noise = None
-    if problem.noise is not None and problem.noise.shape[0] == y.shape[0]:
-        from hifield.recon.whitening import noise_covariance
+    if problem.noise is not None:
+        from hifield.recon.whitening import scan_covariance
 
-        noise = noise_covariance(problem.noise)
+        noise = scan_covariance(problem.noise, y.shape[0])  # a noise scan of other channels is refused
     for z in range(y.shape[1]):
         mask = mask3[z] if mask3.shape[0] > 1 else mask3[0]
         mask = np.broadcast_to(mask.any(axis=-1, keepdims=True), mask.shape).astype(np.float32)  # k1 lines

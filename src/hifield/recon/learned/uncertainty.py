@@ -184,8 +184,10 @@ def dc_significance(
     hold it, gives ``z`` of about its amplitude times ``||W E b||`` (the data's SNR for that feature). Unlike the
     correction ``E^+ (y - E x)`` of :func:`dc_correction`, it asks only for one number per blob, which the data
     determine well even where they do not determine the image, and it is in units of the noise, so the same level
-    means the same thing everywhere. Each pixel carries the radius (of ``radii_px``) with the largest ``|z|`` (so
-    noise alone gives a spread a little above 1); where the maps vanish (no coil sees the pixel) ``z`` is 0.
+    means the same thing everywhere. A covariance that is not positive definite over the coils with data (a dead or
+    duplicated channel) raises :class:`~hifield.errors.ReconstructionError`. Each pixel carries the radius (of
+    ``radii_px``) with the largest ``|z|`` (so noise alone gives a spread a little above 1); where the maps vanish
+    (no coil sees the pixel) ``z`` is 0.
     ``sd`` uses ``||W E b_p||^2 ~ sum_c |(W S)_c(p)|^2 ||M F b||^2`` (coil maps smooth over the blob).
 
     Examples
@@ -214,8 +216,12 @@ def dc_significance(
         psi = np.diag(np.where(variances > 0, variances[variances > 0].mean(), 0.0)).astype(np.complex128)
     else:
         psi = np.asarray(noise_covariance)
+    from hifield.recon.whitening import whitening_matrix
+
     active = np.real(np.diag(psi)) > 0
-    white = np.linalg.inv(np.linalg.cholesky(psi[np.ix_(active, active)])).astype(np.complex64)
+    kept = psi[np.ix_(active, active)]
+    # L^-1 of kept = L L^H (whitening_matrix keeps the mean variance: divide it out); a singular one is refused
+    white = (whitening_matrix(kept) / np.sqrt(np.mean(np.real(np.diag(kept))))).astype(np.complex64)
 
     def whiten(a: NDArray[Any]) -> NDArray[Any]:
         return (white @ a[active].reshape(int(active.sum()), -1)).reshape(-1, *a.shape[1:])
